@@ -1,0 +1,76 @@
+# dhis2sync — one Makefile, top to bottom.
+#   make            optimized build/dhis2sync and build/dhis2-emulator
+#   make asan       the same with AddressSanitizer + UBSan, in build/asan/
+#   make test       the whole suite (unit + integration); `make asan test` runs it on the ASan build
+#   make run        sets up a private PostgreSQL under var/pg and serves on :4999
+#   make deps       installs every package the build, the server and the tests need (apt-get, npm)
+#   make bench      benchmarks; they print figures, they assert nothing
+
+PKGS     := lua5.4 libcurl libpq libmicrohttpd libcjson libcrypto zlib
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcrypt -lpthread -lm
+
+ifneq ($(filter asan,$(MAKECMDGOALS)),)
+BUILD    := build/asan
+OPT      := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDOPT    := -fsanitize=address,undefined
+else
+BUILD    := build
+OPT      := -O2 -g
+LDOPT    :=
+endif
+
+CC       ?= cc
+CFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP $(OPT) -Ihost $(PKG_CFLAGS)
+LDFLAGS  := $(LDOPT)
+
+HOST_SRC := $(filter-out host/main.c,$(wildcard host/*.c))
+HOST_OBJ := $(HOST_SRC:%.c=$(BUILD)/%.o)
+EMU_SRC  := $(wildcard spec/emulator/*.c)
+EMU_OBJ  := $(EMU_SRC:%.c=$(BUILD)/%.o)
+SPEC_SRC := $(wildcard spec/*.c)
+SPEC_OBJ := $(SPEC_SRC:%.c=$(BUILD)/%.o)
+BENCH_SRC := $(wildcard bench/*.c)
+
+.PHONY: all asan test run deps bench clean
+all: $(BUILD)/dhis2sync $(BUILD)/dhis2-emulator $(BUILD)/spec/run
+asan: all
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libhost.a: $(HOST_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/dhis2sync: $(BUILD)/host/main.o $(BUILD)/libhost.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/dhis2-emulator: $(EMU_OBJ) $(BUILD)/libhost.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/spec/run: $(SPEC_OBJ) $(BUILD)/libhost.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libhost.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(PKG_LIBS)
+
+# The suite runs the binaries of the build it was asked with (build/ or build/asan/).
+test: all
+	DHIS2SYNC_BUILD=$(BUILD) $(BUILD)/spec/run $(T)
+
+run: $(BUILD)/dhis2sync
+	$(BUILD)/dhis2sync serve
+
+deps:
+	bash .ci/deps.sh
+
+bench: $(BENCH_SRC:%.c=$(BUILD)/%) all
+	@for b in $(BENCH_SRC:%.c=$(BUILD)/%); do echo "== $$b"; DHIS2SYNC_BUILD=$(BUILD) $$b || exit 1; done
+
+clean:
+	rm -rf build
+
+-include $(HOST_OBJ:.o=.d) $(EMU_OBJ:.o=.d) $(SPEC_OBJ:.o=.d) $(BUILD)/host/main.d

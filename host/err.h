@@ -1,0 +1,34 @@
+/* err.h — the one error shape every module fills.
+ * A function that can fail returns 0 (or a non-NULL pointer) on success and, on failure, a
+ * negative code (or NULL) with a caller-owned struct err holding a sentence a user can act on. */
+#ifndef DHIS2SYNC_ERR_H
+#define DHIS2SYNC_ERR_H
+
+#include <stdarg.h>
+
+enum err_code {
+    ERR_OK = 0,
+    ERR_INTERNAL = -1,   /* a bug or an allocation failure */
+    ERR_INPUT = -2,      /* the caller's input is invalid (400/422) */
+    ERR_NOT_FOUND = -3,  /* 404 */
+    ERR_CONFLICT = -4,   /* 409: unique name taken, state does not allow it */
+    ERR_DB = -5,         /* PostgreSQL unreachable or refused the statement */
+    ERR_NET = -6,        /* a remote server could not be reached or answered badly */
+    ERR_AUTH = -7,       /* 401 */
+    ERR_FORBIDDEN = -8,  /* 403 */
+    ERR_TOO_LARGE = -9,  /* 413 */
+    ERR_SCRIPT = -10,    /* a mapping script failed */
+    ERR_CANCELLED = -11, /* stopped on request */
+};
+
+struct err {
+    int code;
+    char msg[256];
+};
+
+/* Sets e->code and formats e->msg; returns code so callers can `return err_set(...)`.
+ * e may be NULL. */
+int err_set(struct err *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void err_clear(struct err *e);
+
+#endif
