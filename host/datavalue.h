@@ -1,0 +1,41 @@
+/* datavalue.h — one aggregate data value as it moves through a run, and the arena that owns
+ * the strings of a batch of them. Fetched values, mapped values and posted values all use this
+ * shape; strings are NUL-terminated and owned by an arena (or by a mapping's tables), never by
+ * the struct, so copying a struct copies no text. */
+#ifndef DHIS2SYNC_DATAVALUE_H
+#define DHIS2SYNC_DATAVALUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct datavalue {
+    const char *data_element;
+    const char *period;
+    const char *org_unit;
+    const char *category_option_combo;  /* NULL = the default combo */
+    const char *attribute_option_combo; /* NULL = the default combo */
+    const char *value;                  /* NULL = none (e.g. a deletion or a comment only) */
+    const char *comment;
+    const char *stored_by;
+    const char *created;
+    const char *last_updated;
+    bool followup;
+    bool deleted;
+};
+
+/* A bump allocator: many small allocations, one free. Blocks grow as needed. */
+struct arena_block;
+struct arena {
+    struct arena_block *head;
+    size_t used_bytes;  /* for memory accounting in benchmarks and tests */
+};
+
+void *arena_alloc(struct arena *a, size_t size);
+/* Copies s (NULL stays NULL); returns NULL only when s is non-NULL and memory ran out. */
+char *arena_strdup(struct arena *a, const char *s);
+char *arena_strndup(struct arena *a, const char *s, size_t len);
+/* Keeps the first block for reuse and frees the others. */
+void arena_reset(struct arena *a);
+void arena_free(struct arena *a);
+
+#endif
