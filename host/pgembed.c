@@ -150,7 +150,9 @@ int pgembed_start(struct pgembed *pg, struct err *e)
              pg->sock_dir);
     char *argv[] = {pg_ctl, "start", "-w", "-t", "60", "-D", pg->data_dir, "-l", pg->log_path,
                     "-o", opts, NULL};
-    return run_tool(pg, argv, e);
+    int rc = run_tool(pg, argv, e);
+    pg->started_here = rc == 0;
+    return rc;
 }
 
 int pgembed_stop(struct pgembed *pg, struct err *e)

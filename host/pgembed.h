@@ -19,11 +19,13 @@ struct pgembed {
     char bin_dir[PATH_MAX];   /* where initdb and pg_ctl are */
     uid_t uid;                /* who runs the server */
     gid_t gid;
+    int started_here;         /* pgembed_start found it stopped and started it */
 };
 
 /* Prepares dir (created if absent) and runs initdb once. Does not start the server. */
 int pgembed_init(struct pgembed *pg, const char *dir, struct err *e);
-/* Starts the server and waits until it accepts connections; a running one is left as it is. */
+/* Starts the server and waits until it accepts connections; a running one is left as it is
+ * (and started_here stays 0, so that this process will not stop what it did not start). */
 int pgembed_start(struct pgembed *pg, struct err *e);
 /* Fast shutdown; waits until the server is gone. */
 int pgembed_stop(struct pgembed *pg, struct err *e);

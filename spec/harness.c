@@ -69,7 +69,8 @@ char *spec_test_dir(const char *suffix)
 {
     static int seq;
     char *dir = NULL;
-    if (asprintf(&dir, "%s/%s-%s-%d", tmp_root, current_test, suffix ? suffix : "dir", ++seq) < 0)
+    /* short names: a private PostgreSQL's socket path must stay under ~100 bytes */
+    if (asprintf(&dir, "%s/%d-%s%d", tmp_root, (int)getpid(), suffix ? suffix : "dir", ++seq) < 0)
         return NULL;
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         test_fail(__FILE__, __LINE__, "mkdir %s: %s", dir, strerror(errno));
@@ -294,6 +295,17 @@ static void link_from_repo(const char *dir, const char *name)
         test_fail(__FILE__, __LINE__, "symlink %s: %s", to, strerror(errno));
 }
 
+static struct spec_server *live_servers[16];
+
+static void print_log(const char *path)
+{
+    char *cat[] = {"/usr/bin/tail", "-n", "60", (char *)path, NULL};
+    char *log = NULL;
+    spec_run(cat, NULL, NULL, &log);
+    fprintf(stderr, "---- last lines of %s\n%s", path, log ? log : "");
+    free(log);
+}
+
 int spec_server_start(struct spec_server *s, const char *db, char *const env[])
 {
     memset(s, 0, sizeof *s);
@@ -344,21 +356,42 @@ int spec_server_start(struct spec_server *s, const char *db, char *const env[])
     free(dburl);
     free(dirvar);
     if (rc != 0) {
-        fprintf(stderr, "server did not come up; its log:\n");
-        char *cat[] = {"/bin/cat", s->log_path, NULL};
-        char *log = NULL;
-        spec_run(cat, NULL, NULL, &log);
-        fprintf(stderr, "%s\n", log ? log : "");
-        free(log);
+        fprintf(stderr, "server did not come up\n");
+        print_log(s->log_path);
+        return rc;
     }
-    return rc;
+    for (size_t i = 0; i < sizeof live_servers / sizeof live_servers[0]; i++) {
+        if (!live_servers[i]) {
+            live_servers[i] = s;
+            break;
+        }
+    }
+    return 0;
 }
+
 
 int spec_server_stop(struct spec_server *s)
 {
+    if (!s->pid)
+        return 0;
     int status = spec_stop(s->pid, 20000);
     s->pid = 0;
+    for (size_t i = 0; i < sizeof live_servers / sizeof live_servers[0]; i++)
+        if (live_servers[i] == s)
+            live_servers[i] = NULL;
+    /* a clean SIGTERM shutdown exits 0; sanitizer reports (leaks included) make it non-zero */
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        print_log(s->log_path);
+        test_fail(__FILE__, __LINE__, "dhis2sync serve did not shut down cleanly (status 0x%x)", status);
+    }
     return status;
+}
+
+void spec_test_cleanup(void)
+{
+    for (size_t i = 0; i < sizeof live_servers / sizeof live_servers[0]; i++)
+        if (live_servers[i])
+            spec_server_stop(live_servers[i]);
 }
 
 int spec_api(struct spec_server *s, const char *method, const char *path, const char *json_body,

@@ -60,8 +60,11 @@ struct spec_server {
 };
 /* Starts it (env: extra "K=V" entries, may be NULL) and waits for /health to answer 200. */
 int spec_server_start(struct spec_server *s, const char *db, char *const env[]);
-/* SIGTERM and wait; returns its exit status as waitpid reports it. */
+/* SIGTERM and wait; fails the test unless it exits 0 (sanitizer reports make it non-zero).
+ * Servers still running when a test returns are stopped and checked the same way. */
 int spec_server_stop(struct spec_server *s);
+/* Called by the runner after each test. */
+void spec_test_cleanup(void);
 /* Waits up to timeout_ms for GET url to answer `status`. Returns 0 when it does. */
 int spec_wait_status(const char *url, long status, int timeout_ms);
 /* GET/POST/... against the server with its Bearer token. */

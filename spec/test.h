@@ -22,6 +22,11 @@ void test_fail(const char *file, int line, const char *fmt, ...) __attribute__((
     static void name(void)
 #define TEST(name) TEST_TIMEOUT(name, 120)
 
+/* Under ASan: fails the test if LeakSanitizer finds memory that nothing points to any more.
+ * For unit tests of host code; the spawned programs are checked by LSan when they exit. */
+void spec_check_leaks(const char *file, int line);
+#define CHECK_NO_LEAKS() spec_check_leaks(__FILE__, __LINE__)
+
 #define CHECK(cond)                                                                     \
     do {                                                                                \
         if (!(cond))                                                                    \

@@ -1,0 +1,61 @@
+#include "app.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "db.h"
+#include "log.h"
+#include "migrate.h"
+#include "pgembed.h"
+
+static struct pgembed private_pg;
+static int using_private_pg;
+
+int app_open(struct app *app, int pool_size, struct err *e)
+{
+    int rc = 0;
+    char *conninfo = NULL;
+    if (app->cfg.database_url) {
+        conninfo = strdup(app->cfg.database_url);
+    } else {
+        /* no DATABASE_URL: the private cluster under var/pg, Unix socket only */
+        mkdir(app->cfg.var_dir, 0755);
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/pg", app->cfg.var_dir);
+        if ((rc = pgembed_init(&private_pg, dir, e)) || (rc = pgembed_start(&private_pg, e)) ||
+            (rc = pgembed_ensure_db(&private_pg, "dhis2sync", e)))
+            return rc;
+        using_private_pg = 1;
+        if (private_pg.started_here)
+            log_info("started the private PostgreSQL in %s", private_pg.data_dir);
+        conninfo = pgembed_conninfo(&private_pg, "dhis2sync");
+    }
+    if (!conninfo)
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    rc = db_open(&app->db, conninfo, pool_size, e);
+    free(conninfo);
+    if (rc)
+        return rc;
+    PGconn *c = db_acquire(app->db, e);
+    if (!c)
+        return e->code;
+    int applied = 0;
+    rc = migrate_run(c, app->cfg.db_dir, &applied, e);
+    db_release(app->db, c);
+    return rc;
+}
+
+void app_close(struct app *app)
+{
+    db_close(app->db);
+    app->db = NULL;
+    if (using_private_pg && private_pg.started_here) {
+        struct err e = {0};
+        if (pgembed_stop(&private_pg, &e))
+            log_warn("stopping the private PostgreSQL: %s", e.msg);
+        else
+            log_info("stopped the private PostgreSQL");
+        using_private_pg = 0;
+    }
+}

@@ -1,0 +1,24 @@
+/* app.h — what a running process shares between its parts: configuration, the database pool,
+ * the key for stored secrets, the mapping registry. Built by main.c, read-only afterwards
+ * (each part that changes state has its own lock). */
+#ifndef DHIS2SYNC_APP_H
+#define DHIS2SYNC_APP_H
+
+#include "config.h"
+#include "err.h"
+
+struct db;
+
+struct app {
+    struct config cfg;
+    struct db *db;
+    unsigned char secret_key[32];  /* derived key for instance secrets */
+};
+
+/* Connects to DATABASE_URL, or creates and starts the private cluster under var/pg, opens a
+ * pool of pool_size connections and applies pending migrations. */
+int app_open(struct app *app, int pool_size, struct err *e);
+/* Closes the pool; stops the private cluster if this process started it. */
+void app_close(struct app *app);
+
+#endif

@@ -1,0 +1,148 @@
+#include "db.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+struct db {
+    char *conninfo;
+    int size;
+    PGconn **idle;      /* stack of idle connections, NULL slots are not yet opened */
+    int n_idle;
+    pthread_mutex_t lock;
+    pthread_cond_t freed;
+};
+
+int db_open(struct db **out, const char *conninfo, int size, struct err *e)
+{
+    struct db *db = calloc(1, sizeof *db);
+    if (!db || !(db->conninfo = strdup(conninfo)) || !(db->idle = calloc((size_t)size, sizeof(PGconn *)))) {
+        if (db)
+            free(db->conninfo);
+        free(db);
+        return err_set(e, ERR_INTERNAL, "out of memory opening the database pool");
+    }
+    db->size = size;
+    db->n_idle = size; /* all slots idle and unopened */
+    pthread_mutex_init(&db->lock, NULL);
+    pthread_cond_init(&db->freed, NULL);
+    *out = db;
+    return 0;
+}
+
+void db_close(struct db *db)
+{
+    if (!db)
+        return;
+    for (int i = 0; i < db->n_idle; i++)
+        if (db->idle[i])
+            PQfinish(db->idle[i]);
+    pthread_mutex_destroy(&db->lock);
+    pthread_cond_destroy(&db->freed);
+    free(db->idle);
+    free(db->conninfo);
+    free(db);
+}
+
+PGconn *db_connect(const struct db *db, struct err *e)
+{
+    /* connect_timeout first: the conninfo's own settings, expanded after it, win */
+    const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+    const char *vals[] = {"5", "dhis2sync", db->conninfo, NULL};
+    PGconn *c = PQconnectdbParams(keys, vals, 1);
+    if (!c) {
+        err_set(e, ERR_INTERNAL, "out of memory connecting to PostgreSQL");
+        return NULL;
+    }
+    if (PQstatus(c) != CONNECTION_OK) {
+        err_set(e, ERR_DB, "cannot connect to PostgreSQL: %s", PQerrorMessage(c));
+        PQfinish(c);
+        return NULL;
+    }
+    return c;
+}
+
+PGconn *db_acquire(struct db *db, struct err *e)
+{
+    pthread_mutex_lock(&db->lock);
+    while (db->n_idle == 0)
+        pthread_cond_wait(&db->freed, &db->lock);
+    PGconn *c = db->idle[--db->n_idle];
+    pthread_mutex_unlock(&db->lock);
+
+    if (c && PQstatus(c) != CONNECTION_OK) {
+        PQreset(c);
+        if (PQstatus(c) != CONNECTION_OK) {
+            err_set(e, ERR_DB, "cannot reconnect to PostgreSQL: %s", PQerrorMessage(c));
+            PQfinish(c);
+            c = NULL;
+            goto give_back;
+        }
+        log_info("reconnected to PostgreSQL");
+    }
+    if (!c)
+        c = db_connect(db, e);
+    if (c)
+        return c;
+give_back:
+    db_release(db, NULL);
+    return NULL;
+}
+
+void db_release(struct db *db, PGconn *conn)
+{
+    /* a connection left inside a transaction must not leak it into the next user's work */
+    if (conn && PQtransactionStatus(conn) != PQTRANS_IDLE && PQstatus(conn) == CONNECTION_OK) {
+        PGresult *r = PQexec(conn, "ROLLBACK");
+        PQclear(r);
+    }
+    pthread_mutex_lock(&db->lock);
+    db->idle[db->n_idle++] = conn;
+    pthread_cond_signal(&db->freed);
+    pthread_mutex_unlock(&db->lock);
+}
+
+PGresult *db_query(PGconn *c, const char *sql, int nparams, const char *const *params,
+                   struct err *e)
+{
+    PGresult *r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+        return r;
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    int code = ERR_DB;
+    if (state && strcmp(state, "23505") == 0)
+        code = ERR_CONFLICT;
+    else if (state && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0))
+        code = ERR_INPUT;
+    const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(c);
+    err_set(e, code, "database: %.*s", (int)strcspn(msg, "\n"), msg);
+    PQclear(r);
+    return NULL;
+}
+
+int db_exec(PGconn *c, const char *sql, int nparams, const char *const *params, struct err *e)
+{
+    PGresult *r = db_query(c, sql, nparams, params, e);
+    if (!r)
+        return e ? e->code : ERR_DB;
+    PQclear(r);
+    return 0;
+}
+
+int db_ping(struct db *db, struct err *e)
+{
+    PGconn *c = db_acquire(db, e);
+    if (!c)
+        return ERR_DB;
+    int rc = db_exec(c, "SELECT 1", 0, NULL, e);
+    db_release(db, c);
+    return rc;
+}
+
+const char *db_value(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+}

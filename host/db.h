@@ -1,0 +1,40 @@
+/* db.h — PostgreSQL access: a small pool of libpq connections shared by the HTTP threads and
+ * the workers, and parameterised statements only (no SQL is ever built from input).
+ * A connection found broken (the server restarted) is reset the next time it is taken, so
+ * the process recovers without a restart. */
+#ifndef DHIS2SYNC_DB_H
+#define DHIS2SYNC_DB_H
+
+#include <libpq-fe.h>
+
+#include "err.h"
+
+struct db;
+
+/* Opens a pool of `size` connections lazily (none is made until needed). conninfo is a libpq
+ * URI or keyword string; connect_timeout defaults to 5 s unless it sets its own. */
+int db_open(struct db **out, const char *conninfo, int size, struct err *e);
+void db_close(struct db *db);
+
+/* Takes a connection (waits when all are busy), reconnecting it if it is broken. */
+PGconn *db_acquire(struct db *db, struct err *e);
+void db_release(struct db *db, PGconn *conn);
+
+/* A fresh connection outside the pool (for long-lived listeners or locks); caller PQfinish-es. */
+PGconn *db_connect(const struct db *db, struct err *e);
+
+/* Runs a parameterised statement (text params; NULL = SQL NULL). Returns the result when it
+ * is PGRES_TUPLES_OK or PGRES_COMMAND_OK, else NULL with e->msg from PostgreSQL; a unique
+ * violation sets ERR_CONFLICT, a lost connection ERR_DB. Caller PQclear-s. */
+PGresult *db_query(PGconn *c, const char *sql, int nparams, const char *const *params,
+                   struct err *e);
+/* db_query for statements whose result is not needed. */
+int db_exec(PGconn *c, const char *sql, int nparams, const char *const *params, struct err *e);
+
+/* SELECT 1 on a pooled connection: 0 when the database answers. */
+int db_ping(struct db *db, struct err *e);
+
+/* Text of row r, column c, or NULL for SQL NULL. */
+const char *db_value(const PGresult *res, int row, int col);
+
+#endif

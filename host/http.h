@@ -1,0 +1,76 @@
+/* http.h — the HTTP server (libmicrohttpd, thread pool): request bodies accumulated up to the
+ * cap (413 beyond it, decided before authentication and routing), routing through the one
+ * table in routes.c, authentication of every non-public route, JSON replies and errors,
+ * static files of the web admin from web/. Handlers never write to the socket themselves. */
+#ifndef DHIS2SYNC_HTTP_H
+#define DHIS2SYNC_HTTP_H
+
+#include <cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "err.h"
+
+struct app;
+struct MHD_Connection;
+
+#define HTTP_MAX_PARAMS 4
+
+struct http_req {
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *path;
+    const char *body;           /* NUL-terminated; "" when there is none */
+    size_t body_len;
+    char params[HTTP_MAX_PARAMS][256]; /* the {} segments of the route pattern, decoded */
+    int n_params;
+    bool secure;                /* came over TLS or X-Forwarded-Proto: https */
+    /* who is calling, set by authentication */
+    long long user_id;          /* 0 for an API token */
+    long long token_id;         /* 0 for a session */
+    char csrf_token[80];        /* the session's, for GET /api/session */
+};
+
+struct http_resp {
+    int status;
+    char *body;                 /* malloc-ed; the server frees it */
+    size_t len;
+    const char *content_type;
+    char *extra_headers[8];     /* "Name: value", malloc-ed */
+    int n_extra;
+};
+
+typedef void (*http_handler)(struct app *app, struct http_req *rq, struct http_resp *rs);
+
+enum route_auth { ROUTE_PUBLIC, ROUTE_AUTH };
+
+struct route {
+    const char *method;
+    const char *pattern;        /* "/api/jobs/{}/run": {} matches one path segment */
+    http_handler handler;
+    enum route_auth auth;
+};
+
+/* routes.c: the whole table, ending with a {NULL} entry. */
+extern const struct route http_routes[];
+
+struct http_server;
+int http_start(struct http_server **out, struct app *app, struct err *e);
+/* Stops accepting, lets requests in flight finish, frees the server. */
+void http_stop(struct http_server *s);
+
+/* Request helpers. */
+const char *http_query(const struct http_req *rq, const char *name);
+const char *http_header(const struct http_req *rq, const char *name);
+/* Parses the body as a JSON object; on failure answers 400 and returns NULL. */
+cJSON *http_body_json(const struct http_req *rq, struct http_resp *rs);
+
+/* Reply helpers: each sets the whole response. json is consumed. */
+void http_reply_json(struct http_resp *rs, int status, cJSON *json);
+void http_reply_error(struct http_resp *rs, int status, cJSON *detail, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Maps an err code to its HTTP status and replies with e->msg. */
+void http_reply_err(struct http_resp *rs, const struct err *e);
+void http_add_header(struct http_resp *rs, const char *name, const char *value);
+
+#endif

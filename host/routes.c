@@ -1,0 +1,8 @@
+/* routes.c — every route of the server in one table: which ones are public is answered here.
+ * Paths not listed: /api/... is 401/404, anything else is the web admin (http.c). */
+#include "api.h"
+
+const struct route http_routes[] = {
+    {"GET", "/health", api_health, ROUTE_PUBLIC},
+    {NULL, NULL, NULL, ROUTE_PUBLIC},
+};
