@@ -17,18 +17,16 @@ static const char *const day_names[] = {"SUN", "MON", "TUE", "WED", "THU", "FRI"
 
 /* Day-of-week accepts 0-7 so that 7 means Sunday too; it is folded onto 0 after parsing. */
 static const struct field fields[5] = {
-    {"minute", 0, 59, NULL},
-    {"hour", 0, 23, NULL},
-    {"day-of-month", 1, 31, NULL},
-    {"month", 1, 12, month_names},
+    {"minute", 0, 59, NULL},          {"hour", 0, 23, NULL},
+    {"day-of-month", 1, 31, NULL},    {"month", 1, 12, month_names},
     {"day-of-week", 0, 7, day_names},
 };
 
 static const struct {
     const char *name, *expr;
 } macros[] = {
-    {"@hourly", "0 * * * *"},  {"@daily", "0 0 * * *"},   {"@midnight", "0 0 * * *"},
-    {"@weekly", "0 0 * * 0"},  {"@monthly", "0 0 1 * *"}, {"@yearly", "0 0 1 1 *"},
+    {"@hourly", "0 * * * *"},   {"@daily", "0 0 * * *"},   {"@midnight", "0 0 * * *"},
+    {"@weekly", "0 0 * * 0"},   {"@monthly", "0 0 1 * *"}, {"@yearly", "0 0 1 1 *"},
     {"@annually", "0 0 1 1 *"},
 };
 
@@ -57,15 +55,17 @@ static int parse_value(const char **p, const char *end, const struct field *f, i
         if (f->names == day_names)
             count = 7;
         for (int i = 0; i < count; i++) {
-            if (strncasecmp(s, f->names[i], 3) == 0 && (end - s == 3 || !isalpha((unsigned char)s[3]))) {
+            if (strncasecmp(s, f->names[i], 3) == 0 &&
+                (end - s == 3 || !isalpha((unsigned char)s[3]))) {
                 *out = f->min + i;
                 *p = s + 3;
                 return 0;
             }
         }
     }
-    return err_set(e, ERR_INPUT, "cron expression '%s': %s field has '%.*s' where a %s was expected",
-                   expr, f->name, (int)(end - s), s, f->names ? "number or name" : "number");
+    return err_set(e, ERR_INPUT,
+                   "cron expression '%s': %s field has '%.*s' where a %s was expected", expr,
+                   f->name, (int)(end - s), s, f->names ? "number or name" : "number");
 }
 
 /* One field: a comma-separated list of `*`, `a`, `a-b`, each optionally followed by `/step`. */
@@ -135,8 +135,8 @@ int cron_parse(const char *expr, struct cron *out, struct err *e)
         size_t len = strcspn(text, " \t\r\n");
         for (const char *rest = text + len; *rest; rest++)
             if (!isspace((unsigned char)*rest))
-                return err_set(e, ERR_INPUT, "cron expression '%s': nothing may follow %.*s",
-                               expr, (int)len, text);
+                return err_set(e, ERR_INPUT, "cron expression '%s': nothing may follow %.*s", expr,
+                               (int)len, text);
         for (size_t i = 0; i < sizeof macros / sizeof macros[0]; i++)
             if (strlen(macros[i].name) == len && strncasecmp(text, macros[i].name, len) == 0)
                 return cron_parse(macros[i].expr, out, e);

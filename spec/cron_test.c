@@ -34,8 +34,8 @@ static void next_is(const char *expr, const char *after, const char *expected, i
     char b1[32], b2[32];
     time_t want = strcmp(expected, "none") == 0 ? -1 : utc(expected);
     if (got != want)
-        test_fail(__FILE__, line, "'%s' after %s: expected %s, saw %s", expr, after,
-                  fmt(want, b1), fmt(got, b2));
+        test_fail(__FILE__, line, "'%s' after %s: expected %s, saw %s", expr, after, fmt(want, b1),
+                  fmt(got, b2));
 }
 #define NEXT(expr, after, expected) next_is(expr, after, expected, __LINE__)
 
