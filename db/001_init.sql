@@ -32,7 +32,7 @@ CREATE TABLE instances (
     url        text NOT NULL,
     auth_type  text NOT NULL CHECK (auth_type IN ('basic', 'pat')),
     username   text,
-    secret     bytea NOT NULL,                   -- AES-256-GCM sealed password or token
+    secret     text NOT NULL,                    -- AES-256-GCM sealed password or token (crypto.h)
     ca_file    text,
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now()

@@ -15,12 +15,17 @@ static int using_private_pg;
 int app_open(struct app *app, int pool_size, struct err *e)
 {
     int rc = 0;
-    char *conninfo = NULL;
+    char *conninfo = NULL, key_path[4096];
+    snprintf(key_path, sizeof key_path, "%s/secret.key", app->cfg.var_dir);
+    /* 0755, not the 0700 the key file's own code would make: the private cluster below it
+     * runs as another user (postgres) that must reach var/pg */
+    mkdir(app->cfg.var_dir, 0755);
+    if ((rc = crypto_key_load(&app->secret_key, app->cfg.secret_key, key_path, e)))
+        return rc;
     if (app->cfg.database_url) {
         conninfo = strdup(app->cfg.database_url);
     } else {
         /* no DATABASE_URL: the private cluster under var/pg, Unix socket only */
-        mkdir(app->cfg.var_dir, 0755);
         char dir[4096];
         snprintf(dir, sizeof dir, "%s/pg", app->cfg.var_dir);
         if ((rc = pgembed_init(&private_pg, dir, e)) || (rc = pgembed_start(&private_pg, e)) ||

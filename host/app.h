@@ -5,6 +5,7 @@
 #define DHIS2SYNC_APP_H
 
 #include "config.h"
+#include "crypto.h"
 #include "err.h"
 
 struct db;
@@ -12,7 +13,7 @@ struct db;
 struct app {
     struct config cfg;
     struct db *db;
-    unsigned char secret_key[32];  /* derived key for instance secrets */
+    struct crypto_key secret_key;  /* seals stored instance credentials */
 };
 
 /* Connects to DATABASE_URL, or creates and starts the private cluster under var/pg, opens a
