@@ -5,6 +5,7 @@
 int err_set(struct err *e, int code, const char *fmt, ...)
 {
     if (e) {
+        e->field[0] = '\0';
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(e->msg, sizeof e->msg, fmt, ap);
@@ -14,10 +15,26 @@ int err_set(struct err *e, int code, const char *fmt, ...)
     return code;
 }
 
+int err_field(struct err *e, const char *field, const char *fmt, ...)
+{
+    if (e) {
+        char problem[200];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(problem, sizeof problem, fmt, ap);
+        va_end(ap);
+        e->code = ERR_INPUT;
+        snprintf(e->field, sizeof e->field, "%s", field);
+        snprintf(e->msg, sizeof e->msg, "%s: %s", field, problem);
+    }
+    return ERR_INPUT;
+}
+
 void err_clear(struct err *e)
 {
     if (e) {
         e->code = 0;
         e->msg[0] = '\0';
+        e->field[0] = '\0';
     }
 }

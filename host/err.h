@@ -24,11 +24,14 @@ enum err_code {
 struct err {
     int code;
     char msg[256];
+    char field[64];  /* for ERR_INPUT: the input field at fault ("importOptions.batchSize"), or "" */
 };
 
 /* Sets e->code and formats e->msg; returns code so callers can `return err_set(...)`.
  * e may be NULL. */
 int err_set(struct err *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void err_clear(struct err *e);
+/* An ERR_INPUT naming the field at fault; msg reads "field: problem". */
+int err_field(struct err *e, const char *field, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

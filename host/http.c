@@ -103,7 +103,10 @@ void http_reply_err(struct http_resp *rs, const struct err *e)
     case ERR_NET: status = 502; break;
     default: status = 500; break;
     }
-    http_reply_error(rs, status, NULL, "%s", e->msg[0] ? e->msg : "internal error");
+    cJSON *detail = NULL;
+    if (e->field[0] && (detail = cJSON_CreateObject()))
+        cJSON_AddStringToObject(detail, "field", e->field);
+    http_reply_error(rs, status, detail, "%s", e->msg[0] ? e->msg : "internal error");
 }
 
 cJSON *http_body_json(const struct http_req *rq, struct http_resp *rs)
