@@ -99,3 +99,62 @@ CREATE TABLE watermarks (
     run_id       bigint REFERENCES runs(id) ON DELETE SET NULL,
     updated_at   timestamptz NOT NULL DEFAULT now()
 );
+
+-- How the API shows rows. Kept beside the tables so that every reader (API, CLI, backup
+-- checks) shows the same thing, and so that no secret column can slip into an answer.
+CREATE FUNCTION iso_utc(t timestamptz) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+$$;
+
+CREATE FUNCTION instance_json(i instances) RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'id', i.id, 'name', i.name, 'url', i.url,
+        'auth', CASE WHEN i.auth_type = 'basic'
+                     THEN json_build_object('type', 'basic', 'username', i.username)
+                     ELSE json_build_object('type', 'pat') END,
+        'caFile', i.ca_file,
+        'createdAt', iso_utc(i.created_at), 'updatedAt', iso_utc(i.updated_at))
+$$;
+
+CREATE FUNCTION run_counts(c jsonb) RETURNS json LANGUAGE sql IMMUTABLE AS $$
+    SELECT json_build_object(
+        'fetched', coalesce((c->>'fetched')::bigint, 0), 'mapped', coalesce((c->>'mapped')::bigint, 0),
+        'skipped', coalesce((c->>'skipped')::bigint, 0), 'errors', coalesce((c->>'errors')::bigint, 0),
+        'sent', coalesce((c->>'sent')::bigint, 0), 'imported', coalesce((c->>'imported')::bigint, 0),
+        'updated', coalesce((c->>'updated')::bigint, 0), 'ignored', coalesce((c->>'ignored')::bigint, 0),
+        'deleted', coalesce((c->>'deleted')::bigint, 0), 'conflicts', coalesce((c->>'conflicts')::bigint, 0))
+$$;
+
+CREATE FUNCTION run_json(r runs) RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'id', r.id, 'job', j.name, 'jobId', r.job_id, 'status', r.status,
+        'dryRun', r.dry_run, 'full', r.full_run, 'trigger', r.trigger,
+        'createdAt', iso_utc(r.created_at), 'startedAt', iso_utc(r.started_at),
+        'finishedAt', iso_utc(r.finished_at),
+        'durationMs', CASE WHEN r.started_at IS NOT NULL
+                           THEN (extract(epoch FROM coalesce(r.finished_at, now()) - r.started_at) * 1000)::bigint END,
+        'progress', json_build_object('done', r.progress_done, 'total', r.progress_total),
+        'counts', run_counts(r.counts),
+        'mappingVersion', r.mapping_version, 'error', r.error,
+        'cancelRequested', r.cancel_requested, 'worker', r.worker,
+        'notification', r.notification)
+    FROM jobs j WHERE j.id = r.job_id
+$$;
+
+CREATE FUNCTION job_json(j jobs) RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'id', j.id, 'name', j.name,
+        'source', (SELECT name FROM instances WHERE id = j.source_id), 'sourceId', j.source_id,
+        'target', (SELECT name FROM instances WHERE id = j.target_id), 'targetId', j.target_id,
+        'mapping', j.mapping,
+        'dataSets', j.spec->'dataSets', 'dataElementGroups', j.spec->'dataElementGroups',
+        'orgUnits', j.spec->'orgUnits', 'children', j.spec->'children',
+        'periods', j.spec->'periods', 'incremental', j.spec->'incremental',
+        'deletions', j.spec->'deletions', 'importOptions', j.spec->'importOptions',
+        'notify', j.spec->'notify',
+        'schedule', j.schedule, 'enabled', j.enabled, 'nextRunAt', iso_utc(j.next_run_at),
+        'watermark', (SELECT last_updated FROM watermarks WHERE job_id = j.id),
+        'lastRun', (SELECT run_json(r) FROM runs r WHERE r.job_id = j.id
+                    ORDER BY r.created_at DESC, r.id DESC LIMIT 1),
+        'createdAt', iso_utc(j.created_at), 'updatedAt', iso_utc(j.updated_at))
+$$;

@@ -6,6 +6,33 @@
 
 #include "http.h"
 
+/* Runs sql, which yields one row of one JSON column, and answers it with status; no row (or
+ * NULL) answers 404 with not_found. */
+void api_reply_query(struct app *app, struct http_resp *rs, int status, const char *sql, int n,
+                     const char *const *params, const char *not_found);
+/* ?page/?pageSize as SQL LIMIT and OFFSET text, plus the page number; -1 after a 400. */
+int api_paging_params(const struct http_req *rq, struct http_resp *rs, char limit[24],
+                      char offset[24], char page_text[24]);
+
 void api_health(struct app *app, struct http_req *rq, struct http_resp *rs);
+
+void api_instances_list(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_instances_create(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_instances_get(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_instances_update(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_instances_delete(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_instances_test(struct app *app, struct http_req *rq, struct http_resp *rs);
+
+void api_jobs_list(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_jobs_create(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_jobs_get(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_jobs_update(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_jobs_delete(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_jobs_run(struct app *app, struct http_req *rq, struct http_resp *rs);
+
+void api_runs_list(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_runs_get(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_runs_cancel(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_runs_conflicts(struct app *app, struct http_req *rq, struct http_resp *rs);
 
 #endif

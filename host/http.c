@@ -72,6 +72,44 @@ void http_reply_json(struct http_resp *rs, int status, cJSON *json)
     rs->content_type = "application/json";
 }
 
+void http_reply_json_text(struct http_resp *rs, int status, const char *json)
+{
+    free(rs->body);
+    rs->body = strdup(json ? json : "null");
+    rs->status = rs->body ? status : 500;
+    rs->len = rs->body ? strlen(rs->body) : 0;
+    rs->content_type = "application/json";
+}
+
+static int query_long(const struct http_req *rq, const char *name, long fallback, long min,
+                      long max, long *out)
+{
+    const char *v = http_query(rq, name);
+    if (!v || !*v) {
+        *out = fallback;
+        return 0;
+    }
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end || n < min || n > max)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+int http_paging(const struct http_req *rq, struct http_resp *rs, long *page, long *page_size)
+{
+    if (query_long(rq, "page", 1, 1, 1000000000L, page) != 0) {
+        http_reply_error(rs, 400, NULL, "page must be a whole number from 1");
+        return -1;
+    }
+    if (query_long(rq, "pageSize", 50, 1, 1000, page_size) != 0) {
+        http_reply_error(rs, 400, NULL, "pageSize must be a whole number from 1 to 1000");
+        return -1;
+    }
+    return 0;
+}
+
 void http_reply_error(struct http_resp *rs, int status, cJSON *detail, const char *fmt, ...)
 {
     char msg[512];

@@ -72,5 +72,11 @@ void http_reply_error(struct http_resp *rs, int status, cJSON *detail, const cha
 /* Maps an err code to its HTTP status and replies with e->msg. */
 void http_reply_err(struct http_resp *rs, const struct err *e);
 void http_add_header(struct http_resp *rs, const char *name, const char *value);
+/* A reply whose JSON text was made elsewhere (by PostgreSQL's json functions); copied. */
+void http_reply_json_text(struct http_resp *rs, int status, const char *json);
+
+/* ?page= and ?pageSize= (1-based; pageSize 1..1000, default 50). On bad input answers 400 and
+ * returns -1. */
+int http_paging(const struct http_req *rq, struct http_resp *rs, long *page, long *page_size);
 
 #endif

@@ -4,5 +4,25 @@
 
 const struct route http_routes[] = {
     {"GET", "/health", api_health, ROUTE_PUBLIC},
+
+    {"GET", "/api/instances", api_instances_list, ROUTE_AUTH},
+    {"POST", "/api/instances", api_instances_create, ROUTE_AUTH},
+    {"GET", "/api/instances/{}", api_instances_get, ROUTE_AUTH},
+    {"PUT", "/api/instances/{}", api_instances_update, ROUTE_AUTH},
+    {"PATCH", "/api/instances/{}", api_instances_update, ROUTE_AUTH},
+    {"DELETE", "/api/instances/{}", api_instances_delete, ROUTE_AUTH},
+
+    {"GET", "/api/jobs", api_jobs_list, ROUTE_AUTH},
+    {"POST", "/api/jobs", api_jobs_create, ROUTE_AUTH},
+    {"GET", "/api/jobs/{}", api_jobs_get, ROUTE_AUTH},
+    {"PUT", "/api/jobs/{}", api_jobs_update, ROUTE_AUTH},
+    {"PATCH", "/api/jobs/{}", api_jobs_update, ROUTE_AUTH},
+    {"DELETE", "/api/jobs/{}", api_jobs_delete, ROUTE_AUTH},
+    {"POST", "/api/jobs/{}/run", api_jobs_run, ROUTE_AUTH},
+
+    {"GET", "/api/runs", api_runs_list, ROUTE_AUTH},
+    {"GET", "/api/runs/{}", api_runs_get, ROUTE_AUTH},
+    {"POST", "/api/runs/{}/cancel", api_runs_cancel, ROUTE_AUTH},
+    {"GET", "/api/runs/{}/conflicts", api_runs_conflicts, ROUTE_AUTH},
     {NULL, NULL, NULL, ROUTE_PUBLIC},
 };

@@ -1,0 +1,217 @@
+/* /api/jobs — sync jobs, addressed by id or name; POST /api/jobs/{id}/run queues a run. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api.h"
+#include "app.h"
+#include "db.h"
+#include "jobs.h"
+#include "runs.h"
+#include "worker.h"
+
+static const char job_by_ref[] =
+    "SELECT job_json(j) FROM jobs j WHERE j.name = $1 OR (j.id::text = $1 AND $1 ~ '^[0-9]{1,18}$') "
+    "ORDER BY (j.id::text = $1) DESC LIMIT 1";
+
+void api_jobs_list(struct app *app, struct http_req *rq, struct http_resp *rs)
+{
+    char limit[24], offset[24], page[24];
+    if (api_paging_params(rq, rs, limit, offset, page) != 0)
+        return;
+    const char *params[] = {limit, offset, page};
+    api_reply_query(app, rs, 200,
+                    "SELECT json_build_object("
+                    " 'jobs', coalesce((SELECT json_agg(job_json(j) ORDER BY j.name, j.id)"
+                    "   FROM jobs j WHERE j.id IN (SELECT id FROM jobs ORDER BY name, id"
+                    "   LIMIT $1::bigint OFFSET $2::bigint)), '[]'),"
+                    " 'pager', json_build_object('page', $3::bigint, 'pageSize', $1::bigint,"
+                    "   'total', (SELECT count(*) FROM jobs)))",
+                    3, params, NULL);
+}
+
+void api_jobs_get(struct app *app, struct http_req *rq, struct http_resp *rs)
+{
+    const char *params[] = {rq->params[0]};
+    api_reply_query(app, rs, 200, job_by_ref, 1, params, "no such job");
+}
+
+/* Stores a validated job: INSERT when id is 0, else UPDATE; answers the job. */
+static void store(struct app *app, PGconn *c, long long id, const cJSON *body, struct http_resp *rs)
+{
+    struct err e = {0};
+    struct job_input in;
+    if (job_validate(c, body, &in, &e)) {
+        http_reply_err(rs, &e);
+        return;
+    }
+    char *spec = cJSON_PrintUnformatted(in.spec);
+    char src[24], dst[24], idtext[24], next[24];
+    snprintf(src, sizeof src, "%lld", in.source_id);
+    snprintf(dst, sizeof dst, "%lld", in.target_id);
+    snprintf(idtext, sizeof idtext, "%lld", id);
+    snprintf(next, sizeof next, "%lld", (long long)in.next_run);
+    const char *params[] = {in.name, src, dst, in.mapping, spec, in.schedule,
+                            in.enabled ? "t" : "f", in.next_run > 0 ? next : NULL, idtext};
+    PGresult *r = NULL;
+    if (!spec) {
+        err_set(&e, ERR_INTERNAL, "out of memory");
+    } else if (id == 0) {
+        r = db_query(c,
+                     "INSERT INTO jobs (name, source_id, target_id, mapping, spec, schedule, enabled, next_run_at)"
+                     " VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, to_timestamp($8::bigint))"
+                     " RETURNING job_json(jobs)",
+                     8, params, &e);
+    } else {
+        r = db_query(c,
+                     "UPDATE jobs SET name = $1, source_id = $2, target_id = $3, mapping = $4,"
+                     " spec = $5::jsonb, schedule = $6, enabled = $7,"
+                     " next_run_at = to_timestamp($8::bigint), updated_at = now()"
+                     " WHERE id = $9 RETURNING job_json(jobs)",
+                     9, params, &e);
+    }
+    if (r) {
+        http_reply_json_text(rs, id ? 200 : 201, PQgetvalue(r, 0, 0));
+    } else {
+        if (e.code == ERR_CONFLICT)
+            err_field(&e, "name", "a job named '%s' exists already", in.name);
+        http_reply_err(rs, &e);
+    }
+    PQclear(r);
+    free(spec);
+    cJSON_Delete(in.spec);
+    (void)app;
+}
+
+void api_jobs_create(struct app *app, struct http_req *rq, struct http_resp *rs)
+{
+    cJSON *body = http_body_json(rq, rs);
+    if (!body)
+        return;
+    struct err e = {0};
+    PGconn *c = db_acquire(app->db, &e);
+    if (c) {
+        store(app, c, 0, body, rs);
+        db_release(app->db, c);
+    } else {
+        http_reply_err(rs, &e);
+    }
+    cJSON_Delete(body);
+}
+
+/* PUT and PATCH: the fields sent replace the stored ones (importOptions field by field), and
+ * the result is validated as a whole, like a new job. */
+void api_jobs_update(struct app *app, struct http_req *rq, struct http_resp *rs)
+{
+    cJSON *body = http_body_json(rq, rs);
+    if (!body)
+        return;
+    struct err e = {0};
+    long long id;
+    cJSON *merged = NULL;
+    PGconn *c = db_acquire(app->db, &e);
+    if (!c || job_resolve(c, rq->params[0], &id, &e) || !(merged = job_as_input(c, id, &e))) {
+        http_reply_err(rs, &e);
+        goto out;
+    }
+    cJSON *item;
+    cJSON_ArrayForEach(item, body)
+    {
+        cJSON *old = cJSON_GetObjectItemCaseSensitive(merged, item->string);
+        if (strcmp(item->string, "importOptions") == 0 && cJSON_IsObject(item) && cJSON_IsObject(old)) {
+            cJSON *opt;
+            cJSON_ArrayForEach(opt, item)
+            {
+                cJSON_DeleteItemFromObjectCaseSensitive(old, opt->string);
+                cJSON_AddItemToObject(old, opt->string, cJSON_Duplicate(opt, 1));
+            }
+        } else {
+            cJSON_DeleteItemFromObjectCaseSensitive(merged, item->string);
+            cJSON_AddItemToObject(merged, item->string, cJSON_Duplicate(item, 1));
+        }
+    }
+    store(app, c, id, merged, rs);
+out:
+    if (c)
+        db_release(app->db, c);
+    cJSON_Delete(merged);
+    cJSON_Delete(body);
+}
+
+void api_jobs_delete(struct app *app, struct http_req *rq, struct http_resp *rs)
+{
+    struct err e = {0};
+    long long id;
+    PGconn *c = db_acquire(app->db, &e);
+    if (!c || job_resolve(c, rq->params[0], &id, &e))
+        goto fail;
+    char idtext[24];
+    snprintf(idtext, sizeof idtext, "%lld", id);
+    const char *params[] = {idtext};
+    PGresult *r = db_query(c, "SELECT id FROM runs WHERE job_id = $1 AND status = 'running'", 1, params, &e);
+    if (!r)
+        goto fail;
+    int running = PQntuples(r) > 0;
+    PQclear(r);
+    if (running) {
+        err_set(&e, ERR_CONFLICT, "the job has a run going; cancel it first");
+        goto fail;
+    }
+    if (db_exec(c, "DELETE FROM jobs WHERE id = $1", 1, params, &e))
+        goto fail;
+    db_release(app->db, c);
+    rs->status = 204;
+    return;
+fail:
+    if (c)
+        db_release(app->db, c);
+    http_reply_err(rs, &e);
+}
+
+static int query_flag(const struct http_req *rq, const char *name, bool *out, struct http_resp *rs)
+{
+    const char *v = http_query(rq, name);
+    if (!v)
+        return 0;
+    if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0) {
+        *out = true;
+    } else if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0) {
+        *out = false;
+    } else {
+        http_reply_error(rs, 400, NULL, "%s must be true or false", name);
+        return -1;
+    }
+    return 0;
+}
+
+void api_jobs_run(struct app *app, struct http_req *rq, struct http_resp *rs)
+{
+    /* the body is empty or {}: nothing in it is read, but it must be valid if present */
+    if (rq->body_len) {
+        cJSON *body = http_body_json(rq, rs);
+        if (!body)
+            return;
+        cJSON_Delete(body);
+    }
+    bool dry_run = false, full = false;
+    bool has_dry_run = http_query(rq, "dryRun") != NULL;
+    if (query_flag(rq, "dryRun", &dry_run, rs) || query_flag(rq, "full", &full, rs))
+        return;
+    struct err e = {0};
+    long long job_id, run_id;
+    PGconn *c = db_acquire(app->db, &e);
+    if (!c || job_resolve(c, rq->params[0], &job_id, &e) ||
+        run_enqueue(c, job_id, has_dry_run ? (dry_run ? 1 : 0) : -1, full, "manual", &run_id, &e)) {
+        if (c)
+            db_release(app->db, c);
+        http_reply_err(rs, &e);
+        return;
+    }
+    db_release(app->db, c);
+    worker_wake();
+    char idtext[24];
+    snprintf(idtext, sizeof idtext, "%lld", run_id);
+    const char *params[] = {idtext};
+    api_reply_query(app, rs, 202, "SELECT run_json(r) FROM runs r WHERE r.id = $1", 1, params, NULL);
+}
