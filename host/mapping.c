@@ -514,6 +514,8 @@ static void read_table(lua_State *L, int r, struct tcall *tc, const char *what)
         if (!s) {
             *f = NULL;
         } else if (!*f || strlen(*f) != len || memcmp(*f, s, len) != 0) {
+            if (!tc->a)
+                luaL_error(L, "mapping_apply: transform output needs an arena");
             *f = arena_strndup(tc->a, s, len);
             if (!*f)
                 luaL_error(L, "out of memory");
@@ -655,6 +657,7 @@ struct agg {
     int numeric;    /* every live value so far was a number */
     int all_int;
     int members;
+    int noted;      /* counted in the note as a non-numeric key */
     long long isum;
     double dsum;
 };
@@ -778,7 +781,8 @@ size_t mapping_aggregate(const struct mapping *m, struct datavalue *vals, size_t
             }
             g->dsum += dv;
         } else {
-            if (g->numeric) {
+            if (!g->noted) {
+                g->noted = 1;
                 nonnumeric++;
                 if (!example)
                     example = dst;

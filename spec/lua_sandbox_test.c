@@ -235,7 +235,7 @@ TEST_TIMEOUT(lua_sandbox_caps_memory, 30)
     /* a pcall in the script catching the memory error does not save the call */
     struct err e;
     struct mapping *m = compile("return { transform = function(dv)\n"
-                                "  pcall(function() local t = {} for i = 1, 1e9 do t[i] = {i} end end)\n"
+                                "  pcall(function() local t = {} for i = 1, 1e9 do t[i] = ('x'):rep(1 << 20) .. i end end)\n"
                                 "  return dv end }\n",
                                 &e);
     CHECKF(m != NULL, "compile failed: %s", e.msg);

@@ -93,7 +93,7 @@ end
 --- t.csv(file [, opts]) -> table: source id -> target id (or false: drop)
 -- file: a plain .csv name in the mapping's own directory.
 -- opts.header: true (the first row is a header), false (it is not) or nil (a header if its
---   first cell is a word like "source", "from", "id", "code").
+--   first cell is a word like "source", "from", "id", "code", or if from/to name columns).
 -- opts.from, opts.to: columns (numbers, or header names with a header); default 1 and 2.
 -- An empty target cell maps the id to false (values with it are dropped).
 function M.csv(file, opts)
@@ -105,6 +105,7 @@ function M.csv(file, opts)
   local header
   if #rows > 0 then
     local h = opts.header
+    if h == nil and (type(opts.from) == "string" or type(opts.to) == "string") then h = true end
     if h == nil then
       h = HEADER_WORDS[(rows[1].fields[1] or ""):lower()] or false
     end
