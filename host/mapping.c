@@ -424,11 +424,11 @@ out:
 
 /* ---------------------------------------------------------------- apply */
 
+/* What transform sees (storedBy, created and lastUpdated pass through unchanged). */
 static const char *const field_names[] = {"dataElement", "period", "orgUnit",
                                           "categoryOptionCombo", "attributeOptionCombo",
-                                          "value", "comment", "storedBy", "created",
-                                          "lastUpdated"};
-enum { N_STR_FIELDS = 10 };
+                                          "value", "comment"};
+enum { N_STR_FIELDS = 7 };
 
 static const char **str_field(struct datavalue *dv, int i)
 {
@@ -439,10 +439,7 @@ static const char **str_field(struct datavalue *dv, int i)
     case 3: return &dv->category_option_combo;
     case 4: return &dv->attribute_option_combo;
     case 5: return &dv->value;
-    case 6: return &dv->comment;
-    case 7: return &dv->stored_by;
-    case 8: return &dv->created;
-    default: return &dv->last_updated;
+    default: return &dv->comment;
     }
 }
 
