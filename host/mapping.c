@@ -381,6 +381,12 @@ out:
 int mapping_compile(const char *name, const char *path, const char *scripts_dir,
                     struct mapping **out, struct err *e)
 {
+    return mapping_compile_with(name, path, scripts_dir, NULL, out, e);
+}
+
+int mapping_compile_with(const char *name, const char *path, const char *scripts_dir,
+                         const struct lua_host_limits *lim, struct mapping **out, struct err *e)
+{
     *out = NULL;
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -415,7 +421,7 @@ int mapping_compile(const char *name, const char *path, const char *scripts_dir,
         *(slash == dir ? slash + 1 : slash) = '\0';
     else
         snprintf(dir, sizeof dir, ".");
-    rc = mapping_compile_source(name, dir, scripts_dir, buf, len, NULL, out, e);
+    rc = mapping_compile_source(name, dir, scripts_dir, buf, len, lim, out, e);
 out:
     free(buf);
     fclose(f);

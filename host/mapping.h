@@ -29,6 +29,9 @@ struct mapping;
  * ERR_SCRIPT ("district.lua:12: message"). */
 int mapping_compile(const char *name, const char *path, const char *scripts_dir,
                     struct mapping **out, struct err *e);
+/* The same with limits other than the defaults (lim may be NULL). */
+int mapping_compile_with(const char *name, const char *path, const char *scripts_dir,
+                         const struct lua_host_limits *lim, struct mapping **out, struct err *e);
 /* The same from source text held by the caller (e.g. a PUT body not yet written): dir is
  * where its CSV files are. */
 int mapping_compile_source(const char *name, const char *dir, const char *scripts_dir,
