@@ -1,0 +1,38 @@
+/* check.h — trying a mapping on sample data values, without a database or a DHIS2:
+ * `dhis2sync check MAPPING [--sample FILE] [--json]` and POST /api/mappings/{name}/check.
+ * Owns: reading samples in the DHIS2 shape ({"dataValues":[…]}), reporting per value mapped /
+ * skipped (why) / error (file:line), and the aggregate step. Never: writes anything. */
+#ifndef DHIS2SYNC_CHECK_H
+#define DHIS2SYNC_CHECK_H
+
+#include <cJSON.h>
+
+#include "err.h"
+#include "mapping.h"
+
+/* The `check` command. argv[0] is "check"; the rest: MAPPING (a name under
+ * $DHIS2SYNC_MAPPINGS, default ./mappings, or a path to a .lua file), --sample FILE ("-" =
+ * stdin), --json (print the JSON result of check_sample), --scripts DIR (default
+ * $DHIS2SYNC_SCRIPTS or ./scripts). Prints to stdout, problems to stderr. Returns the exit
+ * code: 0, 1 (compile error, canary failure, an error on any sample value, bad sample), 2
+ * (usage). */
+int check_command(int argc, char **argv);
+
+/* Applies m to every value of `sample` ({"dataValues":[…]} or a bare array) and answers
+ * {"mapping","version","counts":{"values","mapped","skipped","errors"},
+ *  "results":[{"index","input",{"status":"mapped","output"}|{"status":"skipped","reason"}|
+ *              {"status":"error","error":{"file","line","message"},"message"}}],
+ *  "aggregated":[…] (with aggregate = "sum": what would be sent), "note": "…" (optional)}.
+ * lookup may be NULL. *n_errors (may be NULL) gets the number of values in error.
+ * NULL with ERR_INPUT when the sample is not in that shape (e says where). */
+cJSON *check_sample(struct mapping *m, const cJSON *sample, const struct mapping_lookup *lookup,
+                    int *n_errors, struct err *e);
+
+/* {"file","line","message"} for a mapping error message "district.lua:12: message" (line 0
+ * and file "" when it has none), as the API reports compile errors. */
+cJSON *check_error_json(const char *msg);
+
+/* One data value in the DHIS2 JSON shape (fields absent when NULL). */
+cJSON *check_datavalue_json(const struct datavalue *dv);
+
+#endif

@@ -1,0 +1,830 @@
+/* mapping.c — compiled mapping versions: C hash tables for the lookup tables, the per-value
+ * fast path, transform calls and aggregate = "sum". See mapping.h. */
+#include "mapping.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <lauxlib.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+/* ---------------------------------------------------------------- id hash tables */
+
+struct idmap_slot {
+    uint64_t hash;
+    const char *key;
+    const char *val; /* NULL: the mapping maps this id to false (drop) */
+};
+
+struct idmap {
+    struct idmap_slot *slots;
+    size_t mask, count;
+};
+
+static inline uint64_t hash_id(const char *s)
+{
+    /* FNV-1a, 8 bytes at a time when possible; ids are short (11 characters) */
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h ^ (h >> 29);
+}
+
+static struct idmap *idmap_new(size_t expected)
+{
+    size_t cap = 8;
+    while (cap < expected * 2 + 1)
+        cap <<= 1;
+    struct idmap *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->slots = calloc(cap, sizeof *t->slots);
+    if (!t->slots) {
+        free(t);
+        return NULL;
+    }
+    t->mask = cap - 1;
+    return t;
+}
+
+static void idmap_free(struct idmap *t)
+{
+    if (t) {
+        free(t->slots);
+        free(t);
+    }
+}
+
+static inline const struct idmap_slot *idmap_find(const struct idmap *t, const char *key)
+{
+    uint64_t h = hash_id(key);
+    for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
+        const struct idmap_slot *s = &t->slots[i];
+        if (!s->key)
+            return NULL;
+        if (s->hash == h && strcmp(s->key, key) == 0)
+            return s;
+    }
+}
+
+/* The table is sized for every key up front, so it never fills. */
+static void idmap_put(struct idmap *t, const char *key, const char *val)
+{
+    uint64_t h = hash_id(key);
+    for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
+        struct idmap_slot *s = &t->slots[i];
+        if (!s->key) {
+            *s = (struct idmap_slot){h, key, val};
+            t->count++;
+            return;
+        }
+        if (s->hash == h && strcmp(s->key, key) == 0) {
+            s->val = val;
+            return;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- the version */
+
+struct mapping {
+    atomic_long refs;
+    int is_static;
+    char name[128];
+    char version[16];
+    char *source;
+    size_t source_len;
+    struct idmap *tables[MAP_KINDS];
+    struct arena strings; /* keys and values of the tables */
+    enum map_unmapped unmapped;
+    int aggregate_sum;
+    struct lua_host *lua;
+    pthread_mutex_t lock; /* serialises calls into lua */
+    int transform_ref, dv_ref, ctx_ref, sample_ref;
+    int transform_line;
+};
+
+static const char *const kind_names[MAP_KINDS] = {
+    "dataElements", "categoryOptionCombos", "attributeOptionCombos", "orgUnits", "periods"};
+
+const char *mapping_kind_name(enum map_kind k)
+{
+    return (unsigned)k < MAP_KINDS ? kind_names[k] : "?";
+}
+
+static const char **kind_field(struct datavalue *dv, int k)
+{
+    switch (k) {
+    case MAP_DE: return &dv->data_element;
+    case MAP_COC: return &dv->category_option_combo;
+    case MAP_AOC: return &dv->attribute_option_combo;
+    case MAP_OU: return &dv->org_unit;
+    default: return &dv->period;
+    }
+}
+
+static struct mapping identity = {
+    .is_static = 1,
+    .name = "(none)",
+    .version = "identity",
+    .source = "return {}\n",
+    .source_len = 10,
+    .transform_ref = LUA_NOREF,
+    .dv_ref = LUA_NOREF,
+    .ctx_ref = LUA_NOREF,
+    .sample_ref = LUA_NOREF,
+};
+
+struct mapping *mapping_identity(void) { return &identity; }
+
+struct mapping *mapping_retain(struct mapping *m)
+{
+    if (m && !m->is_static)
+        atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+    return m;
+}
+
+static void mapping_free(struct mapping *m)
+{
+    for (int k = 0; k < MAP_KINDS; k++)
+        idmap_free(m->tables[k]);
+    arena_free(&m->strings);
+    lua_host_free(m->lua);
+    pthread_mutex_destroy(&m->lock);
+    free(m->source);
+    free(m);
+}
+
+void mapping_release(struct mapping *m)
+{
+    if (!m || m->is_static)
+        return;
+    if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
+        mapping_free(m);
+}
+
+const char *mapping_name(const struct mapping *m) { return m->name; }
+const char *mapping_version(const struct mapping *m) { return m->version; }
+
+const char *mapping_source(const struct mapping *m, size_t *len)
+{
+    if (len)
+        *len = m->source_len;
+    return m->source;
+}
+
+void mapping_stats(const struct mapping *m, struct mapping_stats *st)
+{
+    for (int k = 0; k < MAP_KINDS; k++)
+        st->table_size[k] = m->tables[k] ? (long)m->tables[k]->count : -1;
+    st->has_transform = m->transform_ref != LUA_NOREF;
+    st->aggregate_sum = m->aggregate_sum;
+    st->unmapped = m->unmapped;
+    st->lua_memory = m->lua ? lua_host_memory(m->lua) : 0;
+}
+
+/* ---------------------------------------------------------------- compile */
+
+static int extract_table(lua_State *L, struct mapping *m, int k, int idx)
+{
+    lua_Integer n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        n++;
+        lua_pop(L, 1);
+    }
+    struct idmap *t = idmap_new((size_t)n);
+    if (!t)
+        return luaL_error(L, "out of memory");
+    m->tables[k] = t;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_type(L, -2) != LUA_TSTRING)
+            return luaL_error(L, "%s: a key is a %s; ids are strings", kind_names[k],
+                              luaL_typename(L, -2));
+        const char *key = lua_tostring(L, -2);
+        const char *val = NULL;
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            val = arena_strdup(&m->strings, lua_tostring(L, -1));
+            if (!val)
+                return luaL_error(L, "out of memory");
+        } else if (!(lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1))) {
+            return luaL_error(L, "%s: the value for '%s' is a %s; it must be an id (a string) "
+                                 "or false (drop)", kind_names[k], key, luaL_typename(L, -1));
+        }
+        const char *kcopy = arena_strdup(&m->strings, key);
+        if (!kcopy)
+            return luaL_error(L, "out of memory");
+        idmap_put(t, kcopy, val);
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
+/* Protected: (lightuserdata mapping, result table). Reads the returned table. */
+static int extract(lua_State *L)
+{
+    struct mapping *m = lua_touserdata(L, 1);
+    if (!lua_istable(L, 2))
+        return luaL_error(L, "the mapping must return a table (it returned %s)",
+                          luaL_typename(L, 2));
+    static const char *const known[] = {"dataElements", "categoryOptionCombos",
+                                        "attributeOptionCombos", "orgUnits", "periods",
+                                        "unmapped", "aggregate", "transform", "sample",
+                                        "description", NULL};
+    lua_pushnil(L);
+    while (lua_next(L, 2)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            return luaL_error(L, "the returned table has a key of type %s; expected fields "
+                                 "like dataElements, transform", luaL_typename(L, -1));
+        const char *key = lua_tostring(L, -1);
+        int ok = key[0] == '_';
+        for (int i = 0; known[i] && !ok; i++)
+            ok = strcmp(key, known[i]) == 0;
+        if (!ok)
+            return luaL_error(L, "unknown field '%s' in the returned table (known: "
+                                 "dataElements, categoryOptionCombos, attributeOptionCombos, "
+                                 "orgUnits, periods, unmapped, aggregate, transform, sample)",
+                              key);
+    }
+    for (int k = 0; k < MAP_KINDS; k++) {
+        int t = lua_getfield(L, 2, kind_names[k]);
+        if (t == LUA_TTABLE)
+            extract_table(L, m, k, lua_gettop(L));
+        else if (t != LUA_TNIL)
+            return luaL_error(L, "%s must be a table (source id -> target id), not a %s",
+                              kind_names[k], luaL_typename(L, -1));
+        lua_pop(L, 1);
+    }
+    int t = lua_getfield(L, 2, "unmapped");
+    const char *s = t == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    if (t == LUA_TNIL || (s && strcmp(s, "skip") == 0))
+        m->unmapped = MAP_UNMAPPED_SKIP;
+    else if (s && strcmp(s, "keep") == 0)
+        m->unmapped = MAP_UNMAPPED_KEEP;
+    else if (s && strcmp(s, "error") == 0)
+        m->unmapped = MAP_UNMAPPED_ERROR;
+    else
+        return luaL_error(L, "unmapped must be \"skip\", \"keep\" or \"error\"");
+    lua_pop(L, 1);
+    t = lua_getfield(L, 2, "aggregate");
+    s = t == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    if (s && strcmp(s, "sum") == 0)
+        m->aggregate_sum = 1;
+    else if (!(t == LUA_TNIL || (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) ||
+               (s && strcmp(s, "none") == 0)))
+        return luaL_error(L, "aggregate must be \"sum\" (or absent)");
+    lua_pop(L, 1);
+    t = lua_getfield(L, 2, "transform");
+    if (t == LUA_TFUNCTION) {
+        lua_Debug ar;
+        lua_pushvalue(L, -1);
+        if (lua_getinfo(L, ">S", &ar))
+            m->transform_line = ar.linedefined;
+        m->transform_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    } else if (t != LUA_TNIL) {
+        return luaL_error(L, "transform must be a function(dv, ctx), not a %s", luaL_typename(L, -1));
+    } else {
+        lua_pop(L, 1);
+    }
+    t = lua_getfield(L, 2, "sample");
+    if (t == LUA_TTABLE)
+        m->sample_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    else if (t != LUA_TNIL)
+        return luaL_error(L, "sample must be a data value table");
+    else
+        lua_pop(L, 1);
+
+    /* the table reused for every transform call, and the ctx handed with it */
+    lua_createtable(L, 0, 12);
+    m->dv_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, m->name);
+    lua_setfield(L, -2, "mapping");
+    lua_pushstring(L, m->version);
+    lua_setfield(L, -2, "version");
+    lua_host_push_hostlib(m->lua);
+    lua_getfield(L, -1, "byCode");
+    lua_setfield(L, -3, "byCode");
+    lua_getfield(L, -1, "byName");
+    lua_setfield(L, -3, "byName");
+    lua_pop(L, 1);
+    lua_host_make_readonly(m->lua);
+    m->ctx_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
+int mapping_compile_source(const char *name, const char *dir, const char *scripts_dir,
+                           const char *src, size_t len, const struct lua_host_limits *lim,
+                           struct mapping **out, struct err *e)
+{
+    int rc = 0;
+    *out = NULL;
+    struct mapping *m = calloc(1, sizeof *m);
+    if (!m)
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    atomic_init(&m->refs, 1);
+    pthread_mutex_init(&m->lock, NULL);
+    m->transform_ref = m->dv_ref = m->ctx_ref = m->sample_ref = LUA_NOREF;
+    snprintf(m->name, sizeof m->name, "%s", name);
+    m->source = malloc(len + 1);
+    if (!m->source) {
+        rc = err_set(e, ERR_INTERNAL, "out of memory");
+        goto out;
+    }
+    memcpy(m->source, src, len);
+    m->source[len] = '\0';
+    m->source_len = len;
+
+    m->lua = lua_host_new(name, dir, scripts_dir, lim, e);
+    if (!m->lua) {
+        rc = e ? e->code : ERR_INTERNAL;
+        goto out;
+    }
+    char chunk[160];
+    snprintf(chunk, sizeof chunk, "%s.lua", name);
+    rc = lua_host_run_chunk(m->lua, chunk, src, len, e);
+    if (rc != 0)
+        goto out;
+    uint64_t h = lua_host_fnv1a(lua_host_fnv1a(0, src, len), &(uint64_t){lua_host_files_digest(m->lua)}, 8);
+    snprintf(m->version, sizeof m->version, "%012" PRIx64, (uint64_t)(h & 0xffffffffffffULL));
+
+    lua_State *L = lua_host_state(m->lua);
+    lua_pushcfunction(L, extract);
+    lua_insert(L, -2);
+    lua_pushlightuserdata(L, m);
+    lua_insert(L, -2);
+    rc = lua_host_call(m->lua, 2, 0, e);
+    if (rc != 0)
+        goto out;
+    lua_host_freeze(m->lua);
+    lua_gc(L, LUA_GCCOLLECT);
+out:
+    if (rc != 0) {
+        mapping_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+int mapping_compile(const char *name, const char *path, const char *scripts_dir,
+                    struct mapping **out, struct err *e)
+{
+    return mapping_compile_with(name, path, scripts_dir, NULL, out, e);
+}
+
+int mapping_compile_with(const char *name, const char *path, const char *scripts_dir,
+                         const struct lua_host_limits *lim, struct mapping **out, struct err *e)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return err_set(e, errno == ENOENT ? ERR_NOT_FOUND : ERR_INPUT, "mapping %s: cannot read %s: %s",
+                       name, path, strerror(errno));
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int rc = 0;
+    for (;;) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 16384;
+            char *nb = cap <= (64u << 20) ? realloc(buf, cap) : NULL;
+            if (!nb) {
+                rc = err_set(e, ERR_INPUT, "mapping %s: %s is too large", name, path);
+                goto out;
+            }
+            buf = nb;
+        }
+        size_t n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (n == 0)
+            break;
+    }
+    if (ferror(f)) {
+        rc = err_set(e, ERR_INPUT, "mapping %s: cannot read %s", name, path);
+        goto out;
+    }
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    else
+        snprintf(dir, sizeof dir, ".");
+    rc = mapping_compile_source(name, dir, scripts_dir, buf, len, lim, out, e);
+out:
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- apply */
+
+/* What transform sees (storedBy, created and lastUpdated pass through unchanged). */
+static const char *const field_names[] = {"dataElement", "period", "orgUnit",
+                                          "categoryOptionCombo", "attributeOptionCombo",
+                                          "value", "comment"};
+enum { N_STR_FIELDS = 7 };
+
+static const char **str_field(struct datavalue *dv, int i)
+{
+    switch (i) {
+    case 0: return &dv->data_element;
+    case 1: return &dv->period;
+    case 2: return &dv->org_unit;
+    case 3: return &dv->category_option_combo;
+    case 4: return &dv->attribute_option_combo;
+    case 5: return &dv->value;
+    default: return &dv->comment;
+    }
+}
+
+struct tcall {
+    struct mapping *m;
+    struct datavalue *dv;
+    struct arena *a;
+    int dropped;
+};
+
+static void fill_table(lua_State *L, int t, const struct datavalue *dv)
+{
+    for (int i = 0; i < N_STR_FIELDS; i++) {
+        const char *s = *str_field((struct datavalue *)dv, i);
+        if (s)
+            lua_pushstring(L, s);
+        else
+            lua_pushnil(L);
+        lua_setfield(L, t, field_names[i]);
+    }
+    lua_pushboolean(L, dv->followup);
+    lua_setfield(L, t, "followup");
+    lua_pushboolean(L, dv->deleted);
+    lua_setfield(L, t, "deleted");
+}
+
+static const char *number_text(lua_State *L, int idx, char *buf, size_t size)
+{
+    if (lua_isinteger(L, idx)) {
+        snprintf(buf, size, "%lld", (long long)lua_tointeger(L, idx));
+    } else {
+        double d = lua_tonumber(L, idx);
+        if (!isfinite(d))
+            return NULL;
+        if (d == floor(d) && fabs(d) < 1e15)
+            snprintf(buf, size, "%.0f", d);
+        else
+            snprintf(buf, size, "%.15g", d);
+    }
+    return buf;
+}
+
+/* Reads the table at index r into tc->dv; strings equal to the previous ones keep their
+ * pointers, new ones are copied to the arena. */
+static void read_table(lua_State *L, int r, struct tcall *tc, const char *what)
+{
+    struct mapping *m = tc->m;
+    for (int i = 0; i < N_STR_FIELDS; i++) {
+        const char **f = str_field(tc->dv, i);
+        int t = lua_getfield(L, r, field_names[i]);
+        char num[64];
+        const char *s = NULL;
+        size_t len = 0;
+        if (t == LUA_TSTRING) {
+            s = lua_tolstring(L, -1, &len);
+        } else if (t == LUA_TNUMBER && i >= 5) {
+            s = number_text(L, -1, num, sizeof num);
+            if (!s)
+                luaL_error(L, "%s.lua:%d: %s: %s is not a finite number", m->name,
+                           m->transform_line, what, field_names[i]);
+            len = strlen(s);
+        } else if (t != LUA_TNIL) {
+            luaL_error(L, "%s.lua:%d: %s: %s is a %s, expected a string", m->name,
+                       m->transform_line, what, field_names[i], luaL_typename(L, -1));
+        }
+        if (!s && i < 3)
+            luaL_error(L, "%s.lua:%d: %s: the value has no %s", m->name, m->transform_line,
+                       what, field_names[i]);
+        if (!s) {
+            *f = NULL;
+        } else if (!*f || strlen(*f) != len || memcmp(*f, s, len) != 0) {
+            if (!tc->a)
+                luaL_error(L, "mapping_apply: transform output needs an arena");
+            *f = arena_strndup(tc->a, s, len);
+            if (!*f)
+                luaL_error(L, "out of memory");
+        }
+        lua_pop(L, 1);
+    }
+    lua_getfield(L, r, "followup");
+    tc->dv->followup = lua_toboolean(L, -1);
+    lua_getfield(L, r, "deleted");
+    tc->dv->deleted = lua_toboolean(L, -1);
+    lua_pop(L, 2);
+}
+
+/* Protected: (lightuserdata tcall). */
+static int transform_call(lua_State *L)
+{
+    struct tcall *tc = lua_touserdata(L, 1);
+    struct mapping *m = tc->m;
+    lua_settop(L, 0);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, m->transform_ref); /* 1 */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, m->dv_ref);        /* 2 */
+    fill_table(L, 2, tc->dv);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, m->ctx_ref); /* 3 */
+    lua_call(L, 2, 1);
+    int t = lua_type(L, 1);
+    if (t == LUA_TNIL || (t == LUA_TBOOLEAN && !lua_toboolean(L, 1))) {
+        tc->dropped = 1;
+        return 0;
+    }
+    if (t != LUA_TTABLE)
+        return luaL_error(L, "%s.lua:%d: transform must return the value (a table) or nil, "
+                             "not a %s", m->name, m->transform_line, luaL_typename(L, 1));
+    read_table(L, 1, tc, "transform returned a bad value");
+    return 0;
+}
+
+enum map_result mapping_apply(struct mapping *m, const struct datavalue *in, struct datavalue *out,
+                              struct arena *a, const struct mapping_lookup *lookup,
+                              struct err *why)
+{
+    *out = *in;
+    for (int k = 0; k < MAP_KINDS; k++) {
+        const struct idmap *t = m->tables[k];
+        if (!t)
+            continue;
+        const char **f = kind_field(out, k);
+        if (!*f)
+            continue; /* the default combo stays the default combo */
+        const struct idmap_slot *s = idmap_find(t, *f);
+        if (s) {
+            if (!s->val) {
+                err_set(why, 0, "%s maps '%s' to false (dropped)", kind_names[k], *f);
+                return MAP_SKIP;
+            }
+            *f = s->val;
+        } else if (m->unmapped == MAP_UNMAPPED_SKIP) {
+            err_set(why, 0, "no %s entry for '%s'", kind_names[k], *f);
+            return MAP_SKIP;
+        } else if (m->unmapped == MAP_UNMAPPED_ERROR) {
+            err_set(why, ERR_SCRIPT, "%s.lua: no %s entry for '%s' (unmapped = \"error\")",
+                    m->name, kind_names[k], *f);
+            return MAP_ERROR;
+        }
+    }
+    if (m->transform_ref == LUA_NOREF)
+        return MAP_OK;
+
+    struct tcall tc = {m, out, a, 0};
+    pthread_mutex_lock(&m->lock);
+    lua_State *L = lua_host_state(m->lua);
+    lua_host_set_lookup(m->lua, lookup);
+    lua_pushcfunction(L, transform_call);
+    lua_pushlightuserdata(L, &tc);
+    int rc = lua_host_call(m->lua, 1, 0, why);
+    lua_host_set_lookup(m->lua, NULL);
+    pthread_mutex_unlock(&m->lock);
+    if (rc != 0)
+        return MAP_ERROR;
+    if (tc.dropped) {
+        err_set(why, 0, "transform returned nil");
+        return MAP_SKIP;
+    }
+    return MAP_OK;
+}
+
+/* Protected: (lightuserdata tcall) — reads the mapping's `sample` table into tc->dv. */
+static int sample_call(lua_State *L)
+{
+    struct tcall *tc = lua_touserdata(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, tc->m->sample_ref);
+    read_table(L, lua_gettop(L), tc, "sample");
+    return 0;
+}
+
+int mapping_canary(struct mapping *m, struct err *why)
+{
+    if (m->transform_ref == LUA_NOREF)
+        return 0;
+    struct arena a = {0};
+    struct datavalue in = {
+        .data_element = "canaryDE001", .period = "202401", .org_unit = "canaryOU001",
+        .category_option_combo = NULL, .attribute_option_combo = NULL, .value = "1",
+    }, out;
+    int rc = 0;
+    if (m->sample_ref != LUA_NOREF) {
+        struct tcall tc = {m, &in, &a, 0};
+        pthread_mutex_lock(&m->lock);
+        lua_State *L = lua_host_state(m->lua);
+        lua_pushcfunction(L, sample_call);
+        lua_pushlightuserdata(L, &tc);
+        rc = lua_host_call(m->lua, 1, 0, why);
+        pthread_mutex_unlock(&m->lock);
+        if (rc != 0)
+            goto out;
+    } else {
+        /* a value whose ids the tables know, so it reaches transform */
+        for (int k = 0; k < MAP_KINDS; k++) {
+            const struct idmap *t = m->tables[k];
+            for (size_t i = 0; t && i <= t->mask; i++) {
+                if (t->slots[i].key && t->slots[i].val) {
+                    *kind_field(&in, k) = t->slots[i].key;
+                    break;
+                }
+            }
+        }
+    }
+    struct err e;
+    if (mapping_apply(m, &in, &out, &a, NULL, &e) == MAP_ERROR)
+        rc = err_set(why, ERR_SCRIPT, "%s", e.msg);
+out:
+    arena_free(&a);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- aggregate */
+
+struct agg {
+    int live;       /* holds a value that is not a deletion */
+    int numeric;    /* every live value so far was a number */
+    int all_int;
+    int members;
+    int noted;      /* counted in the note as a non-numeric key */
+    long long isum;
+    double dsum;
+};
+
+static int parse_number(const char *s, long long *iv, double *dv, int *is_int)
+{
+    if (!s || !*s)
+        return 0;
+    const char *p = s;
+    if (*p == '+' || *p == '-')
+        p++;
+    int digits_only = *p != '\0';
+    for (const char *q = p; *q; q++)
+        if (*q < '0' || *q > '9')
+            digits_only = 0;
+    char *end;
+    if (digits_only) {
+        errno = 0;
+        long long v = strtoll(s, &end, 10);
+        if (errno == 0 && *end == '\0') {
+            *iv = v;
+            *dv = (double)v;
+            *is_int = 1;
+            return 1;
+        }
+    }
+    if (strpbrk(s, "xXnNiI"))
+        return 0; /* no hex, nan, inf */
+    errno = 0;
+    double d = strtod(s, &end);
+    if (end == s || *end != '\0' || !isfinite(d))
+        return 0;
+    *dv = d;
+    *is_int = 0;
+    return 1;
+}
+
+static uint64_t key_hash(const struct datavalue *v)
+{
+    const char *parts[5] = {v->data_element, v->period, v->org_unit, v->category_option_combo,
+                            v->attribute_option_combo};
+    uint64_t h = 0;
+    for (int i = 0; i < 5; i++)
+        h = lua_host_fnv1a(h, parts[i] ? parts[i] : "\1", parts[i] ? strlen(parts[i]) + 1 : 1);
+    return h;
+}
+
+static int str_eq(const char *a, const char *b) { return a == b || (a && b && strcmp(a, b) == 0); }
+
+static int key_eq(const struct datavalue *a, const struct datavalue *b)
+{
+    return str_eq(a->data_element, b->data_element) && str_eq(a->period, b->period) &&
+           str_eq(a->org_unit, b->org_unit) &&
+           str_eq(a->category_option_combo, b->category_option_combo) &&
+           str_eq(a->attribute_option_combo, b->attribute_option_combo);
+}
+
+static void agg_start(struct agg *g, const struct datavalue *v)
+{
+    *g = (struct agg){.live = !v->deleted, .members = 1};
+    int is_int;
+    g->numeric = g->live && parse_number(v->value, &g->isum, &g->dsum, &is_int);
+    g->all_int = g->numeric && is_int;
+}
+
+size_t mapping_aggregate(const struct mapping *m, struct datavalue *vals, size_t n,
+                         struct arena *a, struct err *note)
+{
+    if (!m->aggregate_sum || n < 2)
+        return n;
+    size_t cap = 16;
+    while (cap < n * 2)
+        cap <<= 1;
+    size_t *slots = malloc(cap * sizeof *slots); /* index into vals (output) + 1; 0 = empty */
+    struct agg *groups = malloc(n * sizeof *groups);
+    if (!slots || !groups) {
+        free(slots);
+        free(groups);
+        err_set(note, ERR_INTERNAL, "aggregate: out of memory; values were not combined");
+        return n;
+    }
+    memset(slots, 0, cap * sizeof *slots);
+    size_t kept = 0, nonnumeric = 0;
+    const struct datavalue *example = NULL;
+    for (size_t i = 0; i < n; i++) {
+        struct datavalue v = vals[i];
+        size_t j = (size_t)key_hash(&v) & (cap - 1);
+        while (slots[j] && !key_eq(&vals[slots[j] - 1], &v))
+            j = (j + 1) & (cap - 1);
+        if (!slots[j]) {
+            slots[j] = kept + 1;
+            vals[kept] = v;
+            agg_start(&groups[kept], &v);
+            kept++;
+            continue;
+        }
+        size_t o = slots[j] - 1;
+        struct datavalue *dst = &vals[o];
+        struct agg *g = &groups[o];
+        g->members++;
+        if (v.deleted) {
+            if (!g->live)
+                *dst = v; /* only deletions so far: keep the last one */
+            continue;
+        }
+        if (!g->live) {
+            *dst = v;
+            int members = g->members;
+            agg_start(g, &v);
+            g->members = members;
+            continue;
+        }
+        long long iv = 0;
+        double dv = 0;
+        int is_int = 0;
+        if (g->numeric && parse_number(v.value, &iv, &dv, &is_int)) {
+            if (g->all_int && is_int && !__builtin_add_overflow(g->isum, iv, &g->isum)) {
+                /* still an exact integer sum */
+            } else {
+                g->all_int = 0;
+            }
+            g->dsum += dv;
+        } else {
+            if (!g->noted) {
+                g->noted = 1;
+                nonnumeric++;
+                if (!example)
+                    example = dst;
+            }
+            g->numeric = 0;
+            dst->value = v.value; /* not a number: the last value wins */
+        }
+        if (v.comment)
+            dst->comment = v.comment;
+        if (v.stored_by)
+            dst->stored_by = v.stored_by;
+        if (v.last_updated && (!dst->last_updated || strcmp(v.last_updated, dst->last_updated) > 0))
+            dst->last_updated = v.last_updated;
+        if (v.created && (!dst->created || strcmp(v.created, dst->created) < 0))
+            dst->created = v.created;
+        dst->followup = dst->followup || v.followup;
+    }
+    for (size_t o = 0; o < kept; o++) {
+        struct agg *g = &groups[o];
+        if (g->members < 2 || !g->live || !g->numeric)
+            continue;
+        char buf[64];
+        if (g->all_int)
+            snprintf(buf, sizeof buf, "%lld", g->isum);
+        else if (g->dsum == floor(g->dsum) && fabs(g->dsum) < 1e15)
+            snprintf(buf, sizeof buf, "%.0f", g->dsum);
+        else
+            snprintf(buf, sizeof buf, "%.15g", g->dsum);
+        const char *s = arena_strdup(a, buf);
+        if (s)
+            vals[o].value = s;
+    }
+    if (nonnumeric && example)
+        err_set(note, ERR_INPUT,
+                "aggregate: %zu target key(s) had a non-numeric value; kept the last value "
+                "(e.g. dataElement %s period %s orgUnit %s)",
+                nonnumeric, example->data_element ? example->data_element : "?",
+                example->period ? example->period : "?", example->org_unit ? example->org_unit : "?");
+    free(slots);
+    free(groups);
+    return kept;
+}
