@@ -9,11 +9,13 @@
 #include "err.h"
 
 struct db;
+struct mapping_registry;
 
 struct app {
     struct config cfg;
     struct db *db;
     struct crypto_key secret_key;  /* seals stored instance credentials */
+    struct mapping_registry *mappings; /* NULL until a command that runs or checks opens it */
 };
 
 /* Connects to DATABASE_URL, or creates and starts the private cluster under var/pg, opens a

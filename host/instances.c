@@ -82,3 +82,14 @@ void instance_free(struct instance *in)
     crypto_free_secret(in->secret);
     memset(in, 0, sizeof *in);
 }
+
+void instance_dhis2_config(const struct instance *in, struct dhis2_config *out)
+{
+    memset(out, 0, sizeof *out);
+    out->name = in->name;
+    out->base_url = in->url;
+    out->auth_type = in->auth_type;
+    out->username = in->username;
+    out->secret = in->secret;
+    out->ca_file = in->ca_file;
+}

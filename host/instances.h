@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 
 #include "crypto.h"
+#include "dhis2.h"
 #include "err.h"
 
 struct instance {
@@ -20,6 +21,8 @@ int instance_resolve(PGconn *c, const char *ref, long long *id, struct err *e);
 int instance_load(PGconn *c, const struct crypto_key *key, long long id, struct instance *out,
                   struct err *e);
 void instance_free(struct instance *in);
+/* A DHIS2 client configuration pointing into in (valid while in lives). */
+void instance_dhis2_config(const struct instance *in, struct dhis2_config *out);
 /* The additional authenticated data that binds a sealed secret to the instances table. */
 #define INSTANCE_SECRET_AAD "dhis2sync:instance-secret"
 

@@ -7,6 +7,7 @@
 #include "cron.h"
 #include "db.h"
 #include "instances.h"
+#include "mapping_registry.h"
 #include "period.h"
 #include "validate.h"
 

@@ -1,4 +1,5 @@
 /* main.c — the `dhis2sync` command: arguments, wiring, signals. The only place that exits. */
+#include <curl/curl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -8,15 +9,27 @@
 
 #include "app.h"
 #include "auth.h"
+#include "check.h"
 #include "config.h"
 #include "db.h"
 #include "http.h"
+#include "jobs.h"
 #include "log.h"
+#include "mapping_registry.h"
+#include "runs.h"
+#include "sync.h"
+#include "worker.h"
 
 static const char usage[] =
     "usage: dhis2sync COMMAND [ARGS]\n"
     "  serve [--port N]         HTTP admin + JSON API + scheduler + workers\n"
+    "  worker                   workers only: run queued runs from the database\n"
     "  migrate                  apply the db/ migrations\n"
+    "  run JOB [--dry-run] [--full]\n"
+    "                           one run of a job in the foreground; exit 0 succeeded,\n"
+    "                           2 partial, 1 otherwise\n"
+    "  check MAPPING [--sample FILE] [--json]\n"
+    "                           try a mapping on sample values (no database needed)\n"
     "  token add NAME           create an API token; prints it alone on stdout\n"
     "Environment: DATABASE_URL, DHIS2SYNC_PORT, DHIS2SYNC_MAPPINGS, DHIS2SYNC_SECRET_KEY,\n"
     "DHIS2SYNC_ADMIN_USER, DHIS2SYNC_ADMIN_PASSWORD, DHIS2SYNC_LOG, DHIS2SYNC_LOG_FORMAT,\n"
@@ -38,6 +51,54 @@ static void block_shutdown_signals(sigset_t *set)
     pthread_sigmask(SIG_BLOCK, set, NULL);
 }
 
+static int open_mappings(struct app *app, int watch, struct err *e)
+{
+    struct mapping_registry_config mc = {.dir = app->cfg.mappings_dir,
+                                         .scripts_dir = app->cfg.scripts_dir, .watch = watch};
+    return mapping_registry_open(&mc, &app->mappings, e);
+}
+
+static void close_all(struct app *app)
+{
+    worker_stop();
+    mapping_registry_close(app->mappings);
+    app->mappings = NULL;
+    app_close(app);
+}
+
+/* serve (with_http) and worker: the process runs until SIGTERM or SIGINT. */
+static int run_until_signal(struct app *app, int with_http)
+{
+    sigset_t set;
+    block_shutdown_signals(&set);
+    struct err e = {0};
+    struct http_server *http = NULL;
+    int rc = 1;
+    if (app_open(app, app->cfg.http_threads + app->cfg.workers + 3, &e) ||
+        open_mappings(app, 1, &e))
+        goto out;
+    if (with_http && http_start(&http, app, &e))
+        goto out;
+    if (worker_start(app, app->cfg.workers, &e))
+        goto out;
+    if (with_http)
+        log_info("dhis2sync %s listening on port %d", DHIS2SYNC_VERSION, app->cfg.port);
+    else
+        log_info("dhis2sync %s worker %s running %d runs at a time", DHIS2SYNC_VERSION, worker_id(),
+                 app->cfg.workers);
+    int sig = 0;
+    sigwait(&set, &sig);
+    log_info("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    rc = 0;
+out:
+    if (rc)
+        fail(&e);
+    /* stop taking requests first, then let runs reach a batch boundary */
+    http_stop(http);
+    close_all(app);
+    return rc;
+}
+
 static int cmd_serve(struct app *app, int argc, char **argv)
 {
     for (int i = 0; i < argc; i++) {
@@ -53,25 +114,103 @@ static int cmd_serve(struct app *app, int argc, char **argv)
             return 2;
         }
     }
-    sigset_t set;
-    block_shutdown_signals(&set);
+    return run_until_signal(app, 1);
+}
+
+static void on_interrupt(int sig)
+{
+    (void)sig;
+    atomic_store(&worker_shutdown, 1);
+}
+
+struct progress_bar {
+    int tty;
+    double last_print;
+};
+
+static void print_progress(void *ud, const struct sync_progress *p)
+{
+    struct progress_bar *bar = ud;
+    if (!bar->tty || (p->elapsed_s - bar->last_print < 0.2 && p->chunks_done < p->chunks_total))
+        return;
+    bar->last_print = p->elapsed_s;
+    double frac = p->chunks_total > 0 ? (double)p->chunks_done / (double)p->chunks_total : 0;
+    double rate = p->elapsed_s > 0 ? (double)p->counts.fetched / p->elapsed_s : 0;
+    char eta[32] = "--";
+    if (frac > 0.001 && frac < 1)
+        snprintf(eta, sizeof eta, "%.0fs", p->elapsed_s * (1 - frac) / frac);
+    int width = 30, filled = (int)(frac * width);
+    char bar_text[64];
+    for (int i = 0; i < width; i++)
+        bar_text[i] = i < filled ? '#' : '.';
+    bar_text[width] = '\0';
+    fprintf(stderr, "\r[%s] %3.0f%%  %lld values  %.0f values/s  ETA %s   ", bar_text, frac * 100,
+            p->counts.fetched, rate, eta);
+    fflush(stderr);
+}
+
+static int cmd_run(struct app *app, int argc, char **argv)
+{
+    const char *job_ref = NULL;
+    int dry_run = -1, full = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--dry-run") == 0)
+            dry_run = 1;
+        else if (strcmp(argv[i], "--full") == 0)
+            full = 1;
+        else if (!job_ref && argv[i][0] != '-')
+            job_ref = argv[i];
+        else {
+            fprintf(stderr, "usage: dhis2sync run JOB [--dry-run] [--full]\n");
+            return 2;
+        }
+    }
+    if (!job_ref) {
+        fprintf(stderr, "usage: dhis2sync run JOB [--dry-run] [--full]\n");
+        return 2;
+    }
+    struct sigaction sa = {.sa_handler = on_interrupt};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     struct err e = {0};
-    struct http_server *http = NULL;
+    long long job_id, run_id = 0;
+    const char *status = "failed";
     int rc = 1;
-    if (app_open(app, app->cfg.http_threads + app->cfg.workers + 2, &e))
+    PGconn *c = NULL;
+    if (app_open(app, 4, &e) || open_mappings(app, 0, &e) || !(c = db_acquire(app->db, &e)) ||
+        job_resolve(c, job_ref, &job_id, &e) ||
+        run_enqueue(c, job_id, dry_run, full, "cli", &run_id, &e) ||
+        run_claim_id(c, worker_id(), run_id, &e))
         goto out;
-    if (http_start(&http, app, &e))
+    db_release(app->db, c);
+    c = NULL;
+    /* the heartbeat keeps this run from looking orphaned to a serve elsewhere */
+    if (worker_start(app, 0, &e))
         goto out;
-    log_info("dhis2sync %s listening on port %d", DHIS2SYNC_VERSION, app->cfg.port);
-    int sig = 0;
-    sigwait(&set, &sig);
-    log_info("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    rc = 0;
+    struct progress_bar bar = {.tty = isatty(STDERR_FILENO)};
+    struct sync_options opt = {.shutdown = &worker_shutdown, .on_progress = print_progress, .ud = &bar};
+    sync_run(app, run_id, &opt, &status, &e);
+    if (bar.tty)
+        fputc('\n', stderr);
+    rc = strcmp(status, "succeeded") == 0 ? 0 : strcmp(status, "partial") == 0 ? 2 : 1;
+    if ((c = db_acquire(app->db, &e))) {
+        char id[24];
+        snprintf(id, sizeof id, "%lld", run_id);
+        const char *params[] = {id};
+        PGresult *r = db_query(c, "SELECT run_json(r) FROM runs r WHERE id = $1", 1, params, &e);
+        if (r && PQntuples(r) == 1)
+            printf("%s\n", PQgetvalue(r, 0, 0));
+        PQclear(r);
+    }
+    if (rc == 1 && e.msg[0])
+        log_error("run %lld %s: %s", run_id, status, e.msg);
+    goto done;
 out:
-    if (rc)
-        fail(&e);
-    http_stop(http);
-    app_close(app);
+    fail(&e);
+done:
+    if (c)
+        db_release(app->db, c);
+    close_all(app);
     return rc;
 }
 
@@ -125,8 +264,15 @@ int main(int argc, char **argv)
         log_warn("DHIS2SYNC_LOG must be debug, info, warn or error and DHIS2SYNC_LOG_FORMAT text "
                  "or json; using the defaults");
     const char *cmd = argv[1];
+    if (strcmp(cmd, "check") == 0)
+        return check_command(argc - 1, argv + 1);
+    curl_global_init(CURL_GLOBAL_ALL);
     if (strcmp(cmd, "serve") == 0)
         return cmd_serve(&app, argc - 2, argv + 2);
+    if (strcmp(cmd, "worker") == 0)
+        return argc == 2 ? run_until_signal(&app, 0) : (fputs(usage, stderr), 2);
+    if (strcmp(cmd, "run") == 0)
+        return cmd_run(&app, argc - 2, argv + 2);
     if (strcmp(cmd, "migrate") == 0)
         return cmd_migrate(&app);
     if (strcmp(cmd, "token") == 0)

@@ -16,20 +16,6 @@ bool uid_valid(const char *s)
     return true;
 }
 
-bool mapping_name_valid(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > 100)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
 /* Counts UTF-8 characters; -1 for invalid UTF-8 or a control character. */
 static long utf8_chars(const char *s)
 {

@@ -13,8 +13,6 @@
 
 /* DHIS2 UID: 11 characters, a letter then letters or digits. */
 bool uid_valid(const char *s);
-/* Mapping names are file names: [A-Za-z0-9_-]+, at most 100 characters. */
-bool mapping_name_valid(const char *s);
 
 /* *out = the string (owned by o), or NULL when absent/null and not required. Length counts
  * UTF-8 characters; invalid UTF-8 and control characters are refused. */

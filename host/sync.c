@@ -1,0 +1,742 @@
+#include "sync.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "app.h"
+#include "check.h"
+#include "db.h"
+#include "dhis2.h"
+#include "instances.h"
+#include "jobs.h"
+#include "log.h"
+#include "mapping_registry.h"
+#include "period.h"
+
+/* How far before the previous watermark an incremental run starts reading: values written in
+ * transactions that were still open when the source's clock was read carry an earlier
+ * lastUpdated. Re-sent values cost nothing but an `ignored`. */
+enum { WATERMARK_OVERLAP_S = 300 };
+/* Batches in flight between the fetching and the posting thread. */
+enum { QUEUE_DEPTH = 2 };
+/* Progress is written at least this often (values), and refused values flushed to the run. */
+enum { PROGRESS_EVERY = 20000, ITEMS_FLUSH_AT = 5000 };
+
+enum stop_reason { STOP_NONE, STOP_CANCEL, STOP_SHUTDOWN, STOP_FAILED };
+
+struct batch {
+    struct datavalue *vals;
+    size_t n, cap;
+    struct arena arena;
+};
+
+struct chunk {
+    const char *org_unit;
+    const char *const *periods; /* NULL-terminated slice, or NULL for the date window */
+    char label[64];
+};
+
+struct run_ctx {
+    struct app *app;
+    const struct sync_options *opt;
+    long long run_id;
+    bool dry_run, full;
+    struct job job;
+    struct instance src, dst;
+    struct dhis2_client *src_client, *dst_client, *meta_client;
+    struct mapping *mapping;
+    bool aggregate;
+    struct dhis2_import_options import;
+    size_t batch_size;
+    PGconn *conn;                /* the fetching thread's */
+
+    pthread_mutex_t lock;        /* counts, items, failure */
+    struct run_counts counts;
+    struct run_items *items;
+    struct err failure;
+    atomic_int stop;
+
+    /* fetch → post */
+    pthread_mutex_t qlock;
+    pthread_cond_t qcond;
+    struct batch *queue[QUEUE_DEPTH];
+    int qhead, qcount;
+    bool qclosed;
+    struct batch *free_batches[QUEUE_DEPTH + 2];
+    int n_free;
+    struct batch *filling;       /* the batch the fetcher is filling */
+    struct batch chunk_buf;      /* aggregate = "sum": the whole chunk before it is combined */
+
+    long long since_progress;
+    struct timespec started;
+    long long chunks_done, chunks_total;
+
+    /* metadata lookups for transform: the target's ids by code or name */
+    cJSON *lookup_cache;
+};
+
+static double elapsed_since(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void fail(struct run_ctx *r, const struct err *e)
+{
+    pthread_mutex_lock(&r->lock);
+    if (!r->failure.code)
+        r->failure = *e;
+    pthread_mutex_unlock(&r->lock);
+    int none = STOP_NONE;
+    atomic_compare_exchange_strong(&r->stop, &none, STOP_FAILED);
+}
+
+static int should_stop(void *ud)
+{
+    struct run_ctx *r = ud;
+    if (r->opt && r->opt->shutdown && atomic_load(r->opt->shutdown)) {
+        int none = STOP_NONE;
+        atomic_compare_exchange_strong(&r->stop, &none, STOP_SHUTDOWN);
+    }
+    return atomic_load(&r->stop) != STOP_NONE;
+}
+
+/* ---- refused, skipped and failed values ----------------------------------------------- */
+
+static void list_value(struct run_ctx *r, enum run_item_kind kind, const struct datavalue *dv,
+                       const char *object, const char *value, const char *code, const char *msg)
+{
+    cJSON *j = dv ? check_datavalue_json(dv) : NULL;
+    char *text = j ? cJSON_PrintUnformatted(j) : NULL;
+    cJSON_Delete(j);
+    struct err e = {0};
+    pthread_mutex_lock(&r->lock);
+    int rc = run_items_add(r->items, kind, object, value, code, msg, text, &e);
+    pthread_mutex_unlock(&r->lock);
+    free(text);
+    if (rc)
+        fail(r, &e);
+}
+
+static int flush_items(struct run_ctx *r, struct err *e)
+{
+    pthread_mutex_lock(&r->lock);
+    int rc = run_items_flush(r->conn, r->items, e);
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+/* ---- the posting thread ------------------------------------------------------------------ */
+
+static struct batch *batch_take(struct run_ctx *r)
+{
+    pthread_mutex_lock(&r->qlock);
+    struct batch *b = r->n_free ? r->free_batches[--r->n_free] : NULL;
+    pthread_mutex_unlock(&r->qlock);
+    if (!b && (b = calloc(1, sizeof *b)) && !(b->vals = malloc(r->batch_size * sizeof *b->vals))) {
+        free(b);
+        b = NULL;
+    }
+    if (b) {
+        b->n = 0;
+        b->cap = r->batch_size;
+        arena_reset(&b->arena);
+    }
+    return b;
+}
+
+static void batch_give_back(struct run_ctx *r, struct batch *b)
+{
+    pthread_mutex_lock(&r->qlock);
+    if (r->n_free < (int)(sizeof r->free_batches / sizeof r->free_batches[0])) {
+        r->free_batches[r->n_free++] = b;
+        b = NULL;
+    }
+    pthread_mutex_unlock(&r->qlock);
+    if (b) {
+        arena_free(&b->arena);
+        free(b->vals);
+        free(b);
+    }
+}
+
+/* Hands a full batch to the poster; waits while the queue is full (that is the back-pressure
+ * that bounds memory). */
+static void enqueue(struct run_ctx *r, struct batch *b)
+{
+    pthread_mutex_lock(&r->qlock);
+    while (r->qcount == QUEUE_DEPTH && atomic_load(&r->stop) == STOP_NONE)
+        pthread_cond_wait(&r->qcond, &r->qlock);
+    if (atomic_load(&r->stop) != STOP_NONE) {
+        pthread_mutex_unlock(&r->qlock);
+        batch_give_back(r, b);
+        return;
+    }
+    r->queue[(r->qhead + r->qcount++) % QUEUE_DEPTH] = b;
+    pthread_cond_broadcast(&r->qcond);
+    pthread_mutex_unlock(&r->qlock);
+}
+
+static void record_summary(struct run_ctx *r, const struct batch *b,
+                           const struct dhis2_import_summary *s)
+{
+    pthread_mutex_lock(&r->lock);
+    r->counts.sent += (long long)b->n;
+    r->counts.imported += s->imported;
+    r->counts.updated += s->updated;
+    r->counts.ignored += s->ignored;
+    r->counts.deleted += s->deleted;
+    r->counts.conflicts += (long long)s->n_conflicts;
+    pthread_mutex_unlock(&r->lock);
+    for (size_t i = 0; i < s->n_conflicts; i++) {
+        const struct dhis2_conflict *c = &s->conflicts[i];
+        if (c->n_indexes == 0) {
+            list_value(r, RUN_ITEM_CONFLICT, NULL, c->object, c->value, c->error_code, c->value);
+            continue;
+        }
+        for (size_t k = 0; k < c->n_indexes; k++) {
+            const struct datavalue *dv = c->indexes[k] < b->n ? &b->vals[c->indexes[k]] : NULL;
+            list_value(r, RUN_ITEM_CONFLICT, dv, c->object, dv ? dv->value : NULL, c->error_code,
+                       c->value);
+        }
+    }
+    if (s->status == DHIS2_IMPORT_ERROR && s->n_conflicts == 0) {
+        /* the whole batch was refused without a conflict to show for it */
+        char msg[300];
+        snprintf(msg, sizeof msg, "the target refused the batch: %s", s->description);
+        list_value(r, RUN_ITEM_CONFLICT, NULL, NULL, NULL, NULL, msg);
+        pthread_mutex_lock(&r->lock);
+        r->counts.conflicts++;
+        pthread_mutex_unlock(&r->lock);
+    }
+}
+
+static void *poster(void *arg)
+{
+    struct run_ctx *r = arg;
+    for (;;) {
+        pthread_mutex_lock(&r->qlock);
+        while (r->qcount == 0 && !r->qclosed)
+            pthread_cond_wait(&r->qcond, &r->qlock);
+        if (r->qcount == 0) {
+            pthread_mutex_unlock(&r->qlock);
+            break;
+        }
+        struct batch *b = r->queue[r->qhead];
+        r->qhead = (r->qhead + 1) % QUEUE_DEPTH;
+        r->qcount--;
+        pthread_cond_broadcast(&r->qcond);
+        pthread_mutex_unlock(&r->qlock);
+
+        if (atomic_load(&r->stop) == STOP_NONE) {
+            struct dhis2_import_summary s;
+            struct err e = {0};
+            if (dhis2_post_datavalues(r->dst_client, b->vals, b->n, &r->import, &s, &e) == 0) {
+                record_summary(r, b, &s);
+                dhis2_import_summary_free(&s);
+            } else if (e.code != ERR_CANCELLED) {
+                fail(r, &e);
+            }
+        }
+        batch_give_back(r, b);
+    }
+    return NULL;
+}
+
+/* ---- fetching and mapping --------------------------------------------------------------- */
+
+static void report_progress(struct run_ctx *r, bool force)
+{
+    if (!force && r->since_progress < PROGRESS_EVERY)
+        return;
+    r->since_progress = 0;
+    struct sync_progress p = {.chunks_done = r->chunks_done, .chunks_total = r->chunks_total,
+                              .elapsed_s = elapsed_since(&r->started)};
+    pthread_mutex_lock(&r->lock);
+    p.counts = r->counts;
+    pthread_mutex_unlock(&r->lock);
+    struct err e = {0};
+    bool cancel = false;
+    if (run_progress(r->conn, r->run_id, r->chunks_done, r->chunks_total, &p.counts, &cancel, &e) != 0)
+        log_warn("run %lld: cannot store progress: %s", r->run_id, e.msg);
+    if (cancel) {
+        int none = STOP_NONE;
+        atomic_compare_exchange_strong(&r->stop, &none, STOP_CANCEL);
+    }
+    if (run_items_pending(r->items) >= ITEMS_FLUSH_AT && flush_items(r, &e) != 0)
+        fail(r, &e);
+    if (r->opt && r->opt->on_progress)
+        r->opt->on_progress(r->opt->ud, &p);
+}
+
+/* Copies a mapped value into b (its strings into b's arena). */
+static int keep(struct batch *b, const struct datavalue *dv)
+{
+    struct datavalue *out = &b->vals[b->n];
+    struct arena *a = &b->arena;
+    const char *const src[] = {dv->data_element, dv->period, dv->org_unit, dv->category_option_combo,
+                               dv->attribute_option_combo, dv->value, dv->comment, dv->stored_by};
+    const char **dst[] = {&out->data_element, &out->period, &out->org_unit,
+                          &out->category_option_combo, &out->attribute_option_combo, &out->value,
+                          &out->comment, &out->stored_by};
+    for (int i = 0; i < 8; i++) {
+        *dst[i] = arena_strdup(a, src[i]);
+        if (src[i] && !*dst[i])
+            return -1;
+    }
+    out->created = out->last_updated = NULL;
+    out->followup = dv->followup;
+    out->deleted = dv->deleted;
+    b->n++;
+    return 0;
+}
+
+static int grow_chunk_buffer(struct batch *b)
+{
+    size_t cap = b->cap ? b->cap * 2 : 4096;
+    struct datavalue *grown = realloc(b->vals, cap * sizeof *grown);
+    if (!grown)
+        return -1;
+    b->vals = grown;
+    b->cap = cap;
+    return 0;
+}
+
+static int add_mapped(struct run_ctx *r, const struct datavalue *dv, struct err *e)
+{
+    if (r->aggregate) {
+        if (r->chunk_buf.n == r->chunk_buf.cap && grow_chunk_buffer(&r->chunk_buf) != 0)
+            return err_set(e, ERR_INTERNAL, "out of memory holding a chunk to aggregate");
+        return keep(&r->chunk_buf, dv) ? err_set(e, ERR_INTERNAL, "out of memory") : 0;
+    }
+    if (!r->filling && !(r->filling = batch_take(r)))
+        return err_set(e, ERR_INTERNAL, "out of memory for a batch");
+    if (keep(r->filling, dv) != 0)
+        return err_set(e, ERR_INTERNAL, "out of memory for a batch");
+    if (r->filling->n == r->filling->cap) {
+        enqueue(r, r->filling);
+        r->filling = NULL;
+    }
+    return 0;
+}
+
+static int on_values(void *ud, const struct datavalue *vals, size_t n, struct err *e)
+{
+    struct run_ctx *r = ud;
+    struct arena scratch = {0};
+    for (size_t i = 0; i < n; i++) {
+        struct datavalue out;
+        struct err why = {0};
+        enum map_result res = mapping_apply(r->mapping, &vals[i], &out, &scratch, NULL, &why);
+        pthread_mutex_lock(&r->lock);
+        r->counts.fetched++;
+        if (res == MAP_OK)
+            r->counts.mapped++;
+        else if (res == MAP_SKIP)
+            r->counts.skipped++;
+        else
+            r->counts.errors++;
+        pthread_mutex_unlock(&r->lock);
+        if (res == MAP_OK) {
+            if (add_mapped(r, &out, e) != 0)
+                goto fail;
+        } else {
+            list_value(r, res == MAP_SKIP ? RUN_ITEM_SKIPPED : RUN_ITEM_ERROR, &vals[i],
+                       vals[i].data_element, vals[i].value, NULL, why.msg);
+        }
+        if ((i & 1023) == 1023)
+            arena_reset(&scratch);
+    }
+    arena_free(&scratch);
+    r->since_progress += (long long)n;
+    report_progress(r, false);
+    if (should_stop(r))
+        return err_set(e, ERR_CANCELLED, "stopped");
+    return 0;
+fail:
+    arena_free(&scratch);
+    return e->code;
+}
+
+/* With aggregate = "sum", a chunk's values are combined before they are batched. */
+static int flush_chunk_buffer(struct run_ctx *r, struct err *e)
+{
+    if (!r->aggregate || r->chunk_buf.n == 0)
+        return 0;
+    struct err note = {0};
+    size_t n = mapping_aggregate(r->mapping, r->chunk_buf.vals, r->chunk_buf.n, &r->chunk_buf.arena, &note);
+    if (note.code)
+        log_warn("run %lld: %s", r->run_id, note.msg);
+    r->aggregate = false; /* route the combined values into batches */
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = add_mapped(r, &r->chunk_buf.vals[i], e);
+    r->aggregate = true;
+    r->chunk_buf.n = 0;
+    arena_reset(&r->chunk_buf.arena);
+    return rc;
+}
+
+/* ---- the selection ------------------------------------------------------------------------ */
+
+static const char **string_list(const cJSON *arr)
+{
+    int n = cJSON_GetArraySize(arr);
+    const char **out = calloc((size_t)n + 1, sizeof *out);
+    if (!out)
+        return NULL;
+    int i = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, arr) out[i++] = cJSON_GetStringValue(item);
+    return out;
+}
+
+/* The run's periods as ISO strings (NULL-terminated, malloc'd with their text), or NULL with
+ * *window set when the job asks for a date window. */
+static char **period_list(const cJSON *periods, bool *window, struct err *e)
+{
+    *window = false;
+    const cJSON *last = cJSON_GetObjectItem(periods, "last");
+    const cJSON *fixed = cJSON_GetObjectItem(periods, "fixed");
+    int n = last ? (int)last->valuedouble : fixed ? cJSON_GetArraySize(fixed) : 0;
+    if (!last && !fixed) {
+        *window = true;
+        return NULL;
+    }
+    char **out = calloc((size_t)n + 1, sizeof *out);
+    struct period *ps = last ? calloc((size_t)n, sizeof *ps) : NULL;
+    if (!out || (last && !ps))
+        goto oom;
+    if (last) {
+        enum period_type t = period_type_from_name(cJSON_GetStringValue(cJSON_GetObjectItem(periods, "type")));
+        if (period_last_n(t, date_today(), n, ps) != 0) {
+            err_set(e, ERR_INPUT, "the job's periods cannot be computed");
+            goto fail;
+        }
+        for (int i = 0; i < n; i++) {
+            char iso[PERIOD_ISO_MAX];
+            period_format(&ps[i], iso, sizeof iso);
+            if (!(out[i] = strdup(iso)))
+                goto oom;
+        }
+    } else {
+        int i = 0;
+        const cJSON *item;
+        cJSON_ArrayForEach(item, fixed)
+        {
+            if (!(out[i++] = strdup(cJSON_GetStringValue(item))))
+                goto oom;
+        }
+    }
+    free(ps);
+    return out;
+oom:
+    err_set(e, ERR_INTERNAL, "out of memory");
+fail:
+    for (int i = 0; out && out[i]; i++)
+        free(out[i]);
+    free(out);
+    free(ps);
+    return NULL;
+}
+
+/* Subtracts the overlap from a DHIS2 timestamp ("2024-02-03T10:11:12.000", maybe with a zone). */
+static void watermark_minus_overlap(const char *wm, char *out, size_t size)
+{
+    int y, mo, d, h, mi, s;
+    if (sscanf(wm, "%d-%d-%dT%d:%d:%d", &y, &mo, &d, &h, &mi, &s) != 6) {
+        snprintf(out, size, "%s", wm);
+        return;
+    }
+    long long t = (long long)days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - WATERMARK_OVERLAP_S;
+    int32_t days = (int32_t)(t / 86400);
+    long rem = (long)(t % 86400);
+    civil_from_days(days, &y, &mo, &d);
+    snprintf(out, size, "%04d-%02d-%02dT%02ld:%02ld:%02ld", y, mo, d, rem / 3600, rem / 60 % 60, rem % 60);
+}
+
+/* ---- the run ------------------------------------------------------------------------------ */
+
+static int open_clients(struct run_ctx *r, struct err *e)
+{
+    struct dhis2_config cfg;
+    instance_dhis2_config(&r->src, &cfg);
+    cfg.max_retries = 4;
+    if (!(r->src_client = dhis2_client_new(&cfg, e)))
+        return e->code;
+    instance_dhis2_config(&r->dst, &cfg);
+    cfg.max_retries = 5;
+    if (!(r->dst_client = dhis2_client_new(&cfg, e)))
+        return e->code;
+    dhis2_client_set_cancel(r->src_client, should_stop, r);
+    dhis2_client_set_cancel(r->dst_client, should_stop, r);
+    return 0;
+}
+
+static int load(struct run_ctx *r, struct err *e)
+{
+    char id[24];
+    snprintf(id, sizeof id, "%lld", r->run_id);
+    const char *params[] = {id};
+    PGresult *res = db_query(r->conn, "SELECT job_id, dry_run, full_run FROM runs WHERE id = $1", 1, params, e);
+    if (!res)
+        return e->code;
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return err_set(e, ERR_NOT_FOUND, "no run %lld", r->run_id);
+    }
+    long long job_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    r->dry_run = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+    r->full = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
+    PQclear(res);
+    int rc;
+    if ((rc = job_load(r->conn, job_id, &r->job, e)) ||
+        (rc = instance_load(r->conn, &r->app->secret_key, r->job.source_id, &r->src, e)) ||
+        (rc = instance_load(r->conn, &r->app->secret_key, r->job.target_id, &r->dst, e)))
+        return rc;
+    if (!r->job.mapping) {
+        r->mapping = mapping_identity();
+    } else if (!r->app->mappings) {
+        return err_set(e, ERR_INTERNAL, "no mapping registry in this process");
+    } else if (!(r->mapping = mapping_registry_acquire(r->app->mappings, r->job.mapping, e))) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "mapping '%s': %s", r->job.mapping, e->msg);
+        return err_set(e, e->code, "%s", msg);
+    }
+    struct mapping_stats st;
+    mapping_stats(r->mapping, &st);
+    r->aggregate = st.aggregate_sum;
+
+    const cJSON *opts = cJSON_GetObjectItem(r->job.spec, "importOptions");
+    r->import.import_strategy = cJSON_GetStringValue(cJSON_GetObjectItem(opts, "importStrategy"));
+    r->import.id_scheme = cJSON_GetStringValue(cJSON_GetObjectItem(opts, "idScheme"));
+    r->import.data_element_id_scheme = cJSON_GetStringValue(cJSON_GetObjectItem(opts, "dataElementIdScheme"));
+    r->import.org_unit_id_scheme = cJSON_GetStringValue(cJSON_GetObjectItem(opts, "orgUnitIdScheme"));
+    r->import.category_option_combo_id_scheme =
+        cJSON_GetStringValue(cJSON_GetObjectItem(opts, "categoryOptionComboIdScheme"));
+    r->import.skip_existing_check = cJSON_IsTrue(cJSON_GetObjectItem(opts, "skipExistingCheck"));
+    r->import.async = cJSON_IsTrue(cJSON_GetObjectItem(opts, "async"));
+    r->import.dry_run = r->dry_run;
+    double batch = cJSON_GetNumberValue(cJSON_GetObjectItem(opts, "batchSize"));
+    r->batch_size = batch >= 1 ? (size_t)batch : 5000;
+    return 0;
+}
+
+static const char *decide_status(struct run_ctx *r)
+{
+    switch (atomic_load(&r->stop)) {
+    case STOP_CANCEL: return "cancelled";
+    case STOP_SHUTDOWN: return "interrupted";
+    case STOP_FAILED: return "failed";
+    default: break;
+    }
+    if (r->counts.conflicts || r->counts.errors)
+        return "partial";
+    return "succeeded";
+}
+
+static int fetch_all(struct run_ctx *r, const char *watermark_from, struct err *e)
+{
+    const cJSON *spec = r->job.spec;
+    const char **data_sets = string_list(cJSON_GetObjectItem(spec, "dataSets"));
+    const char **groups = string_list(cJSON_GetObjectItem(spec, "dataElementGroups"));
+    const char **roots = string_list(cJSON_GetObjectItem(spec, "orgUnits"));
+    bool window;
+    const cJSON *periods = cJSON_GetObjectItem(spec, "periods");
+    char **period_strs = period_list(periods, &window, e);
+    int rc = 0;
+    if (!data_sets || !groups || !roots || (!window && !period_strs)) {
+        rc = e->code ? e->code : err_set(e, ERR_INTERNAL, "out of memory");
+        goto out;
+    }
+    size_t n_periods = 0;
+    while (!window && period_strs[n_periods])
+        n_periods++;
+    size_t n_roots = 0;
+    while (roots[n_roots])
+        n_roots++;
+    r->chunks_total = (long long)(n_roots * (window ? 1 : n_periods));
+    report_progress(r, true);
+    for (size_t o = 0; o < n_roots && rc == 0; o++) {
+        for (size_t p = 0; p < (window ? 1 : n_periods) && rc == 0; p++) {
+            const char *one_period[] = {window ? NULL : period_strs[p], NULL};
+            const char *one_root[] = {roots[o], NULL};
+            struct dhis2_dv_query q = {
+                .data_sets = data_sets[0] ? data_sets : NULL,
+                .data_element_groups = groups[0] ? groups : NULL,
+                .org_units = one_root,
+                .children = cJSON_IsTrue(cJSON_GetObjectItem(spec, "children")),
+                .periods = window ? NULL : one_period,
+                .start_date = window ? cJSON_GetStringValue(cJSON_GetObjectItem(periods, "start")) : NULL,
+                .end_date = window ? cJSON_GetStringValue(cJSON_GetObjectItem(periods, "end")) : NULL,
+                .last_updated = watermark_from,
+                .include_deleted = cJSON_IsTrue(cJSON_GetObjectItem(spec, "deletions")),
+                .batch = 1000,
+            };
+            rc = dhis2_fetch_datavalues(r->src_client, &q, on_values, r, NULL, e);
+            if (rc == 0)
+                rc = flush_chunk_buffer(r, e);
+            r->chunks_done++;
+            report_progress(r, true);
+            if (should_stop(r))
+                rc = rc ? rc : ERR_CANCELLED;
+        }
+    }
+    if (rc == 0 && r->filling) {
+        enqueue(r, r->filling);
+        r->filling = NULL;
+    }
+out:
+    free(data_sets);
+    free(groups);
+    free(roots);
+    for (size_t i = 0; period_strs && period_strs[i]; i++)
+        free(period_strs[i]);
+    free(period_strs);
+    return rc;
+}
+
+int sync_run(struct app *app, long long run_id, const struct sync_options *opt,
+             const char **status_out, struct err *e)
+{
+    struct run_ctx *r = calloc(1, sizeof *r);
+    if (!r)
+        return err_set(e, ERR_INTERNAL, "out of memory starting run %lld", run_id);
+    r->app = app;
+    r->opt = opt;
+    r->run_id = run_id;
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_mutex_init(&r->qlock, NULL);
+    pthread_cond_init(&r->qcond, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &r->started);
+    const char *status = "failed";
+    char wm_from[48] = "", *wm_from_p = NULL;
+    struct dhis2_system_info src_info, dst_info;
+    bool poster_started = false;
+    pthread_t poster_thread;
+    struct err local = {0};
+    int rc;
+
+    if (!(r->conn = db_acquire(app->db, e)))
+        goto done_no_db;
+    if (!(r->items = run_items_new(run_id))) {
+        rc = err_set(e, ERR_INTERNAL, "out of memory");
+        goto finish;
+    }
+    if ((rc = load(r, e)) || (rc = open_clients(r, e)) ||
+        (rc = dhis2_system_info(r->src_client, &src_info, e)) ||
+        (rc = dhis2_system_info(r->dst_client, &dst_info, e)))
+        goto finish;
+
+    if (cJSON_IsTrue(cJSON_GetObjectItem(r->job.spec, "incremental")) && !r->full) {
+        char id[24];
+        snprintf(id, sizeof id, "%lld", r->job.id);
+        const char *params[] = {id};
+        PGresult *res = db_query(r->conn, "SELECT last_updated FROM watermarks WHERE job_id = $1", 1, params, e);
+        if (!res) {
+            rc = e->code;
+            goto finish;
+        }
+        if (PQntuples(res) == 1) {
+            watermark_minus_overlap(PQgetvalue(res, 0, 0), wm_from, sizeof wm_from);
+            wm_from_p = wm_from;
+        }
+        PQclear(res);
+    }
+    if ((rc = run_set_info(r->conn, run_id, mapping_version(r->mapping), wm_from_p,
+                           src_info.server_date, e)))
+        goto finish;
+    log_info("run %lld of job '%s': %s -> %s, mapping %s%s%s", run_id, r->job.name, r->src.name,
+             r->dst.name, mapping_version(r->mapping), wm_from_p ? ", values updated since " : "",
+             wm_from_p ? wm_from_p : "");
+
+    if (pthread_create(&poster_thread, NULL, poster, r) != 0) {
+        rc = err_set(e, ERR_INTERNAL, "cannot start the posting thread");
+        goto finish;
+    }
+    poster_started = true;
+    rc = fetch_all(r, wm_from_p, e);
+    if (rc && rc != ERR_CANCELLED)
+        fail(r, e);
+
+finish:
+    if (rc && rc != ERR_CANCELLED && !poster_started)
+        fail(r, e);
+    if (poster_started) {
+        pthread_mutex_lock(&r->qlock);
+        r->qclosed = true;
+        pthread_cond_broadcast(&r->qcond);
+        pthread_mutex_unlock(&r->qlock);
+        pthread_join(poster_thread, NULL);
+    }
+    status = decide_status(r);
+    const char *error = NULL;
+    char error_text[300];
+    if (strcmp(status, "failed") == 0) {
+        snprintf(error_text, sizeof error_text, "%s", r->failure.msg[0] ? r->failure.msg : e->msg);
+        error = error_text;
+    } else if (strcmp(status, "cancelled") == 0) {
+        error = "cancelled on request";
+    } else if (strcmp(status, "interrupted") == 0) {
+        error = "the process was stopped before the run finished";
+    }
+    if (r->items && flush_items(r, &local) != 0)
+        log_error("run %lld: %s", run_id, local.msg);
+    if (run_finish(r->conn, run_id, status, &r->counts, error, &local) != 0)
+        log_error("run %lld: cannot store its end: %s", run_id, local.msg);
+    if (strcmp(status, "succeeded") == 0 && !r->dry_run) {
+        char id[24], run[24];
+        snprintf(id, sizeof id, "%lld", r->job.id);
+        snprintf(run, sizeof run, "%lld", run_id);
+        const char *params[] = {id, src_info.server_date, run};
+        if (db_exec(r->conn,
+                    "INSERT INTO watermarks (job_id, last_updated, run_id) VALUES ($1, $2, $3)"
+                    " ON CONFLICT (job_id) DO UPDATE SET last_updated = $2, run_id = $3, updated_at = now()",
+                    3, params, &local) != 0)
+            log_error("run %lld: the watermark did not move: %s", run_id, local.msg);
+    }
+    log_info("run %lld %s: fetched %lld, mapped %lld, skipped %lld, errors %lld, sent %lld, "
+             "imported %lld, updated %lld, ignored %lld, deleted %lld, conflicts %lld in %.1fs%s%s",
+             run_id, status, r->counts.fetched, r->counts.mapped, r->counts.skipped, r->counts.errors,
+             r->counts.sent, r->counts.imported, r->counts.updated, r->counts.ignored,
+             r->counts.deleted, r->counts.conflicts, elapsed_since(&r->started),
+             error ? ": " : "", error ? error : "");
+    db_release(app->db, r->conn);
+done_no_db:
+    if (!r->conn) {
+        status = "failed";
+    }
+    if (strcmp(status, "failed") == 0 && r->failure.code && e->code == 0)
+        *e = r->failure;
+    rc = strcmp(status, "failed") == 0 ? (e->code ? e->code : ERR_INTERNAL) : 0;
+    if (status_out)
+        *status_out = status;
+
+    if (r->filling)
+        batch_give_back(r, r->filling);
+    for (int i = 0; i < r->n_free; i++) {
+        arena_free(&r->free_batches[i]->arena);
+        free(r->free_batches[i]->vals);
+        free(r->free_batches[i]);
+    }
+    arena_free(&r->chunk_buf.arena);
+    free(r->chunk_buf.vals);
+    run_items_free(r->items);
+    dhis2_client_free(r->src_client);
+    dhis2_client_free(r->dst_client);
+    if (r->mapping)
+        mapping_release(r->mapping);
+    instance_free(&r->src);
+    instance_free(&r->dst);
+    job_free(&r->job);
+    cJSON_Delete(r->lookup_cache);
+    pthread_mutex_destroy(&r->lock);
+    pthread_mutex_destroy(&r->qlock);
+    pthread_cond_destroy(&r->qcond);
+    free(r);
+    return rc;
+}
