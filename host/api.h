@@ -35,4 +35,9 @@ void api_runs_get(struct app *app, struct http_req *rq, struct http_resp *rs);
 void api_runs_cancel(struct app *app, struct http_req *rq, struct http_resp *rs);
 void api_runs_conflicts(struct app *app, struct http_req *rq, struct http_resp *rs);
 
+void api_mappings_list(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_mappings_get(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_mappings_put(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_mappings_check(struct app *app, struct http_req *rq, struct http_resp *rs);
+
 #endif

@@ -232,3 +232,52 @@ fail:
         db_release(app->db, c);
     http_reply_err(rs, &e);
 }
+
+/* POST /api/instances/{id}/test — the same calls a run starts with: /api/system/info and
+ * /api/me. A failure answers 502 with the reason in words (wrong password, TLS, proxy page). */
+void api_instances_test(struct app *app, struct http_req *rq, struct http_resp *rs)
+{
+    struct err e = {0};
+    struct instance in = {0};
+    struct dhis2_client *client = NULL;
+    long long id;
+    PGconn *c = db_acquire(app->db, &e);
+    int rc = !c ? e.code : instance_resolve(c, rq->params[0], &id, &e);
+    if (!rc)
+        rc = instance_load(c, &app->secret_key, id, &in, &e);
+    if (c)
+        db_release(app->db, c);
+    if (rc) {
+        http_reply_err(rs, &e);
+        return;
+    }
+    struct dhis2_config cfg;
+    instance_dhis2_config(&in, &cfg);
+    cfg.timeout_s = 20;
+    struct dhis2_system_info info;
+    struct dhis2_me me;
+    if (!(client = dhis2_client_new(&cfg, &e)) || dhis2_system_info(client, &info, &e) ||
+        dhis2_me(client, &me, &e)) {
+        http_reply_error(rs, e.code == ERR_INPUT ? 422 : 502, NULL, "%s", e.msg);
+        goto out;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON *user = cJSON_CreateObject();
+    if (o && user) {
+        cJSON_AddBoolToObject(o, "ok", 1);
+        cJSON_AddStringToObject(o, "version", info.version);
+        cJSON_AddStringToObject(o, "revision", info.revision);
+        cJSON_AddStringToObject(o, "serverDate", info.server_date);
+        cJSON_AddStringToObject(o, "systemName", info.system_name);
+        cJSON_AddStringToObject(user, "id", me.id);
+        cJSON_AddStringToObject(user, "username", me.username);
+        cJSON_AddStringToObject(user, "name", me.name);
+        cJSON_AddItemToObject(o, "user", user);
+        user = NULL;
+    }
+    cJSON_Delete(user);
+    http_reply_json(rs, 200, o);
+out:
+    dhis2_client_free(client);
+    instance_free(&in);
+}

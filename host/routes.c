@@ -11,6 +11,7 @@ const struct route http_routes[] = {
     {"PUT", "/api/instances/{}", api_instances_update, ROUTE_AUTH},
     {"PATCH", "/api/instances/{}", api_instances_update, ROUTE_AUTH},
     {"DELETE", "/api/instances/{}", api_instances_delete, ROUTE_AUTH},
+    {"POST", "/api/instances/{}/test", api_instances_test, ROUTE_AUTH},
 
     {"GET", "/api/jobs", api_jobs_list, ROUTE_AUTH},
     {"POST", "/api/jobs", api_jobs_create, ROUTE_AUTH},
@@ -24,5 +25,10 @@ const struct route http_routes[] = {
     {"GET", "/api/runs/{}", api_runs_get, ROUTE_AUTH},
     {"POST", "/api/runs/{}/cancel", api_runs_cancel, ROUTE_AUTH},
     {"GET", "/api/runs/{}/conflicts", api_runs_conflicts, ROUTE_AUTH},
+
+    {"GET", "/api/mappings", api_mappings_list, ROUTE_AUTH},
+    {"GET", "/api/mappings/{}", api_mappings_get, ROUTE_AUTH},
+    {"PUT", "/api/mappings/{}", api_mappings_put, ROUTE_AUTH},
+    {"POST", "/api/mappings/{}/check", api_mappings_check, ROUTE_AUTH},
     {NULL, NULL, NULL, ROUTE_PUBLIC},
 };
