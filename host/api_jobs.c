@@ -74,8 +74,10 @@ static void store(struct app *app, PGconn *c, long long id, const cJSON *body, s
     if (r) {
         http_reply_json_text(rs, id ? 200 : 201, PQgetvalue(r, 0, 0));
     } else {
-        if (e.code == ERR_CONFLICT)
+        if (e.code == ERR_CONFLICT) {
             err_field(&e, "name", "a job named '%s' exists already", in.name);
+            e.code = ERR_CONFLICT; /* a taken name is a conflict, not bad input */
+        }
         http_reply_err(rs, &e);
     }
     PQclear(r);

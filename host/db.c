@@ -46,6 +46,13 @@ void db_close(struct db *db)
     free(db);
 }
 
+/* PostgreSQL's notices ("relation exists, skipping") are for people at a psql prompt */
+static void notice_to_debug_log(void *arg, const char *message)
+{
+    (void)arg;
+    log_debug("postgres: %.*s", (int)strcspn(message, "\n"), message);
+}
+
 PGconn *db_connect(const struct db *db, struct err *e)
 {
     /* connect_timeout first: the conninfo's own settings, expanded after it, win */
@@ -61,6 +68,7 @@ PGconn *db_connect(const struct db *db, struct err *e)
         PQfinish(c);
         return NULL;
     }
+    PQsetNoticeProcessor(c, notice_to_debug_log, NULL);
     return c;
 }
 
