@@ -1,0 +1,329 @@
+/* emu.h — the DHIS2 emulator's internal contract: metadata model, value store, output buffer,
+ * fault state, async jobs, and the HTTP glue the handlers share. Test tooling only: nothing in
+ * host/ includes this. Metadata is read-only once loaded; values live in a store behind one
+ * read-write lock. */
+#ifndef DHIS2SYNC_EMU_H
+#define DHIS2SYNC_EMU_H
+
+#include <cJSON.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "datavalue.h"
+#include "err.h"
+#include "period.h"
+
+/* ---- strmap.c: string -> int32 hash map (keys are borrowed, never copied) ---- */
+struct strmap {
+    const char **keys;
+    int32_t *vals;
+    size_t cap, n; /* cap is a power of two */
+};
+int strmap_put(struct strmap *m, const char *key, int32_t val); /* 0, or -1 out of memory */
+int32_t strmap_get(const struct strmap *m, const char *key);      /* -1 when absent */
+int32_t strmap_getn(const struct strmap *m, const char *key, size_t len);
+void strmap_free(struct strmap *m);
+uint64_t hash_bytes(const void *p, size_t n);
+
+/* ---- json_out.c: a growable text buffer that writes JSON pieces fast ---- */
+struct buf {
+    char *data;
+    size_t len, cap;
+    bool oom; /* an allocation failed: the content is incomplete */
+};
+void buf_put(struct buf *b, const char *s, size_t n);
+void buf_puts(struct buf *b, const char *s);
+void buf_putc(struct buf *b, char c);
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A JSON string literal with escapes, or `null` for NULL. */
+void buf_json_str(struct buf *b, const char *s);
+/* `"key":` */
+void buf_key(struct buf *b, const char *key);
+/* A timestamp as DHIS2 writes data values: 2024-02-03T10:11:12.000+0000 (with_zone) or
+ * as WebMessages do: 2024-02-03T10:11:12.000. */
+void buf_timestamp(struct buf *b, int64_t ms, bool with_zone);
+char *buf_take(struct buf *b); /* the NUL-terminated text (caller frees), or NULL after OOM */
+void buf_free(struct buf *b);
+int64_t now_ms(void);
+/* Parses yyyy-MM-dd[THH:mm[:ss[.SSS]]][Z|+hhmm|+hh:mm] into ms since the epoch (UTC). */
+int timestamp_parse(const char *s, int64_t *ms);
+
+/* ---- metadata.c ---- */
+enum value_type {
+    VT_TEXT, VT_LONG_TEXT, VT_LETTER, VT_NUMBER, VT_INTEGER, VT_INTEGER_POSITIVE,
+    VT_INTEGER_NEGATIVE, VT_INTEGER_ZERO_OR_POSITIVE, VT_PERCENTAGE, VT_UNIT_INTERVAL,
+    VT_BOOLEAN, VT_TRUE_ONLY, VT_DATE, VT_DATETIME, VT_AGE, VT_FILE_RESOURCE,
+    VT_ORGANISATION_UNIT, VT_OTHER,
+};
+enum id_scheme { SCHEME_UID, SCHEME_CODE, SCHEME_NAME };
+
+struct md_ident {
+    const char *uid, *code, *name; /* borrowed from the cJSON tree; code/name may be NULL */
+};
+struct md_de {
+    struct md_ident id;
+    enum value_type vt;
+    bool zero_significant;
+    int cc;
+    int *ds; /* data sets holding it */
+    int n_ds;
+};
+struct md_coc {
+    struct md_ident id;
+    int cc;
+};
+struct md_cc {
+    struct md_ident id;
+    int *cocs;
+    int n_cocs;
+};
+struct md_ou {
+    struct md_ident id;
+    int parent, level;
+    char *path;     /* owned */
+    int pre, last;  /* DFS order: the subtree is every ou whose pre is in [pre, last] */
+};
+struct md_ds {
+    struct md_ident id;
+    enum period_type pt;
+    int cc;
+    int *des, n_des;
+    uint8_t *ou_bits; /* assigned org units, a bit per ou */
+};
+struct md_deg {
+    struct md_ident id;
+    int *des, n_des;
+};
+
+/* One metadata collection served under /api/<name> (every array in metadata.json). */
+struct md_collection {
+    char *name;       /* "dataElements" */
+    char *klass;      /* "DataElement", for 404 messages */
+    cJSON *items;     /* the array, owned by metadata.root */
+    struct strmap by_uid;
+};
+
+enum md_kind { MD_DE, MD_COC, MD_OU, MD_DS, MD_DEG, MD_CC, MD_KINDS };
+
+struct metadata {
+    cJSON *root; /* owned */
+    struct md_collection *cols;
+    int n_cols;
+    struct md_de *de; int n_de;
+    struct md_coc *coc; int n_coc;
+    struct md_cc *cc; int n_cc;
+    struct md_ou *ou; int n_ou;
+    int *ou_by_pre; /* ou index for each DFS position */
+    struct md_ds *ds; int n_ds;
+    struct md_deg *deg; int n_deg;
+    struct strmap map[MD_KINDS][3]; /* by kind and id scheme */
+    int default_cc, default_coc;
+    int root_ou; /* the first root, for /api/me */
+};
+/* Takes ownership of root (a /api/metadata export), fills the typed indexes, and adds what an
+ * export leaves out but the API shows (ou path/level, combo option-combo lists...). */
+int metadata_load(struct metadata *md, cJSON *root, struct err *e);
+void metadata_free(struct metadata *md);
+int metadata_find(const struct metadata *md, enum md_kind kind, enum id_scheme scheme, const char *id);
+const char *metadata_id(const struct md_ident *id, enum id_scheme scheme);
+enum value_type value_type_from_name(const char *s);
+/* "UID", "CODE", "NAME" (any case); dflt when s is NULL or empty. */
+enum id_scheme scheme_from_name(const char *s, enum id_scheme dflt);
+struct md_collection *metadata_collection(struct metadata *md, const char *name);
+
+/* ---- store.c: data values ---- */
+struct dv {
+    int32_t de, pe, ou, coc, aoc;
+    bool followup, deleted;
+    char *value, *comment;  /* owned, may be NULL */
+    const char *stored_by;  /* interned in the store */
+    int64_t created, updated; /* ms since the epoch */
+};
+struct dv_key {
+    int32_t de, pe, ou, coc, aoc;
+};
+struct ou_list {
+    uint32_t *ids;
+    uint32_t n, cap;
+};
+struct store {
+    pthread_rwlock_t lock;
+    struct dv *v;
+    size_t n, cap;
+    uint32_t *slots; /* open addressing on the key: value index + 1, 0 = empty */
+    size_t n_slots;
+    struct ou_list *by_ou; /* value ids per org unit */
+    int n_ou;
+    struct period *pe;     /* interned periods */
+    char (*pe_iso)[PERIOD_ISO_MAX];
+    int n_pe, cap_pe;
+    struct strmap pe_map;  /* canonical and raw ISO strings -> period index */
+    char **aliases; int n_aliases, cap_aliases; /* raw spellings kept alive for pe_map */
+    struct strmap who_map; /* storedBy interning */
+    char **who; int n_who, cap_who;
+};
+int store_init(struct store *s, int n_ou, struct err *e);
+void store_free(struct store *s);
+/* Index of the period spelled iso (interning it), or -1 if it is not a valid period. Needs the
+ * write lock (or no concurrency yet). */
+int store_period(struct store *s, const char *iso);
+/* Lookup only, for readers holding the read lock: -1 when unknown or invalid. */
+int store_period_find(const struct store *s, const char *iso);
+const char *store_who(struct store *s, const char *name); /* interned copy, NULL on OOM */
+int64_t store_find(const struct store *s, const struct dv_key *k); /* value index or -1 */
+/* Appends a new value (its key must be absent); takes ownership of value/comment. */
+int store_add(struct store *s, const struct dv *v);
+struct dv_format {
+    enum id_scheme de, ou, coc, aoc;
+    bool with_ou; /* false when 2.43 puts a single orgUnit at the root */
+};
+/* Appends one value as /api/dataValueSets writes it. */
+void store_write_value(struct buf *b, const struct store *s, const struct metadata *md,
+                       const struct dv *v, const struct dv_format *f);
+int store_load_file(struct store *s, const struct metadata *md, const char *path, struct err *e);
+int store_save_file(struct store *s, const struct metadata *md, const char *path, struct err *e);
+
+/* ---- faults.c ---- */
+enum fault_action { FAULT_NONE, FAULT_STATUS, FAULT_DROP, FAULT_HANG };
+struct faults {
+    pthread_mutex_t mu;
+    double fail_rate;     /* share of requests answered fail_status */
+    int fail_next;        /* the next N requests answer fail_status */
+    int fail_status;      /* 500, 502 or 503 */
+    bool import_only;     /* only POST /api/dataValueSets is affected */
+    int delay_ms;         /* every request waits this long first */
+    int drop_next;        /* the next N responses are cut mid-body */
+    int hang_next;        /* the next N requests never get an answer */
+    char **conflict_ids;  /* ids an import refuses as if unknown */
+    int n_conflict_ids;
+    uint64_t rng;
+};
+void faults_init(struct faults *f);
+void faults_free(struct faults *f);
+/* Applies a JSON object (the /emulator/faults body) or a CLI flag; 0 or -1 with e set. */
+int faults_apply_json(struct faults *f, const cJSON *o, struct err *e);
+char *faults_to_json(struct faults *f);
+/* Decides what happens to this request; *delay_ms gets the delay to apply first. */
+enum fault_action faults_decide(struct faults *f, bool is_import, int *status, int *delay_ms);
+bool faults_conflict_id(struct faults *f, const char *id);
+
+/* ---- the emulator as a whole ---- */
+struct emu_config {
+    int port;
+    const char *data_dir;
+    char version[32];
+    int major, minor; /* 2.41.0 -> 2, 41 */
+    char user[128], password[128];
+    const char *pat;
+    bool save;
+    long gen_values, gen_orgunits;
+    uint64_t gen_seed;
+    bool generate;
+};
+
+struct job; /* tasks.c */
+struct emu {
+    struct emu_config cfg;
+    struct metadata md;
+    struct store st;
+    struct faults faults;
+    pthread_mutex_t jobs_mu;
+    struct job *jobs;
+    atomic_long requests, imports;
+    char system_id[40];
+    int64_t started_ms;
+};
+
+/* ---- generate.c ---- */
+/* Builds metadata and values from --generate values=N,orgunits=M,seed=S. */
+int generate_metadata(struct emu_config *cfg, cJSON **out, struct err *e);
+int generate_values(struct emu *emu, struct err *e);
+
+/* ---- http glue (http.c) ---- */
+struct MHD_Connection;
+struct param {
+    const char *key, *value;
+};
+struct request {
+    struct emu *emu;
+    struct MHD_Connection *conn;
+    const char *method, *url;
+    const char *path;    /* after /api/ or /api/NN/, without a .json suffix */
+    bool csv;            /* path ended in .csv or the body is CSV */
+    int api_version;     /* NN of /api/NN/, 0 when unversioned */
+    struct param *params;
+    int n_params;
+    char *body;
+    size_t body_len, body_cap;
+    bool body_too_large;
+    bool fault_drop; /* cut this response halfway */
+    bool hung;       /* suspended by the hang fault */
+};
+const char *req_param(const struct request *r, const char *key);
+const char *req_header(const struct request *r, const char *name);
+bool req_flag(const struct request *r, const char *key, bool dflt);
+/* Sends text (takes ownership of body). Returns the MHD result as an int. */
+int http_send(struct request *r, int status, const char *content_type, char *body, size_t len);
+int http_send_json(struct request *r, int status, cJSON *json); /* deletes json */
+/* A WebMessage: {"httpStatus","httpStatusCode","status","message"[,"errorCode"]}. */
+int http_webmessage(struct request *r, int status, const char *wm_status, const char *message,
+                    const char *error_code);
+const char *http_status_text(int status);
+
+/* Handlers (one file each). Each returns the MHD result of queueing its response. */
+int api_metadata(struct request *r);    /* metadata.c: lists, single objects */
+int api_system(struct request *r);      /* system.c: system/info, me */
+int api_dvs_get(struct request *r);     /* query.c */
+int api_dvs_post(struct request *r);    /* import.c */
+int api_tasks(struct request *r);       /* tasks.c */
+
+/* ---- dvs_json.c: a posted data value set, flat; strings live in the arena ---- */
+struct dvs_in_value {
+    const char *de, *pe, *ou, *coc, *aoc, *value, *comment, *stored_by;
+    signed char followup; /* -1 = not given */
+    bool deleted;
+};
+struct dvs_in {
+    struct arena arena;
+    struct dvs_in_value *v;
+    size_t n, cap;
+    const char *data_set, *complete_date, *period, *org_unit, *aoc, *strategy_name;
+    int id_scheme, de_scheme, ou_scheme, ds_scheme; /* -1 = not given in the body */
+    int dry_run;                                    /* -1 = not given in the body */
+};
+/* A new zeroed record at the end (NULL when out of memory). */
+struct dvs_in_value *dvs_in_push(struct dvs_in *in);
+/* Reads a JSON body; 0, or -1 with err set ("Unexpected character at offset N"). */
+int dvs_json_read(struct dvs_in *in, const char *body, size_t len, char *err, size_t err_size);
+
+/* ---- import.c / tasks.c shared ---- */
+enum import_strategy { STRATEGY_CREATE_AND_UPDATE, STRATEGY_CREATE, STRATEGY_UPDATE, STRATEGY_DELETE };
+struct import_opts {
+    enum import_strategy strategy;
+    bool dry_run, async, skip_existing_check, skip_audit, force, first_row_is_header;
+    bool preheat_cache, preheat_cache_set;
+    bool strict_periods, strict_data_elements, strict_cocs, strict_aocs, strict_org_units;
+    bool require_coc, require_aoc;
+    /* id schemes: -1 = not given */
+    int id_scheme, de_scheme, ou_scheme, coc_scheme, ds_scheme;
+    char user[128];
+};
+enum import_status { IMPORT_SUCCESS, IMPORT_WARNING, IMPORT_ERROR };
+struct import_totals {
+    long imported, updated, ignored, deleted, conflicts;
+    enum import_status status;
+};
+/* Reads the query parameters; 0, or -1 with a message for a bad importStrategy. */
+int import_opts_parse(const struct request *r, struct import_opts *o, char *msg, size_t n);
+/* Imports a body (JSON, gzip-compressed JSON, or CSV) and returns the ImportSummary object as
+ * JSON text (caller frees; NULL when out of memory), in the form the server version writes. */
+char *import_execute(struct emu *emu, const char *body, size_t len, bool csv,
+                     const struct import_opts *o, int api_version, struct import_totals *t);
+/* tasks.c: runs an import in the background; takes ownership of body. */
+int tasks_start(struct request *r, char *body, size_t len, bool csv, const struct import_opts *o);
+void tasks_free(struct emu *emu);
+
+#endif
