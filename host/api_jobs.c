@@ -204,7 +204,7 @@ void api_jobs_run(struct app *app, struct http_req *rq, struct http_resp *rs)
     long long job_id, run_id;
     PGconn *c = db_acquire(app->db, &e);
     if (!c || job_resolve(c, rq->params[0], &job_id, &e) ||
-        run_enqueue(c, job_id, has_dry_run ? (dry_run ? 1 : 0) : -1, full, "manual", &run_id, &e)) {
+        run_enqueue(c, job_id, has_dry_run ? (dry_run ? 1 : 0) : -1, full, "manual", NULL, &run_id, &e)) {
         if (c)
             db_release(app->db, c);
         http_reply_err(rs, &e);

@@ -179,8 +179,7 @@ static int cmd_run(struct app *app, int argc, char **argv)
     PGconn *c = NULL;
     if (app_open(app, 4, &e) || open_mappings(app, 0, &e) || !(c = db_acquire(app->db, &e)) ||
         job_resolve(c, job_ref, &job_id, &e) ||
-        run_enqueue(c, job_id, dry_run, full, "cli", &run_id, &e) ||
-        run_claim_id(c, worker_id(), run_id, &e))
+        run_enqueue(c, job_id, dry_run, full, "cli", worker_id(), &run_id, &e))
         goto out;
     db_release(app->db, c);
     c = NULL;

@@ -7,17 +7,22 @@
 #include "db.h"
 
 int run_enqueue(PGconn *c, long long job_id, int dry_run, bool full, const char *trigger,
-                long long *run_id, struct err *e)
+                const char *claim_by, long long *run_id, struct err *e)
 {
     char job[24];
     snprintf(job, sizeof job, "%lld", job_id);
-    const char *params[] = {job, dry_run < 0 ? NULL : dry_run ? "t" : "f", full ? "t" : "f", trigger};
+    const char *params[] = {job, dry_run < 0 ? NULL : dry_run ? "t" : "f", full ? "t" : "f", trigger,
+                            claim_by};
     PGresult *r = db_query(c,
-                           "INSERT INTO runs (job_id, dry_run, full_run, trigger)"
+                           "INSERT INTO runs (job_id, dry_run, full_run, trigger, status, worker,"
+                           "                  started_at, heartbeat_at)"
                            " SELECT id, coalesce($2::boolean,"
-                           "   (spec->'importOptions'->>'dryRun')::boolean, false), $3, $4"
+                           "   (spec->'importOptions'->>'dryRun')::boolean, false), $3, $4,"
+                           "   CASE WHEN $5::text IS NULL THEN 'queued' ELSE 'running' END, $5,"
+                           "   CASE WHEN $5::text IS NULL THEN NULL ELSE now() END,"
+                           "   CASE WHEN $5::text IS NULL THEN NULL ELSE now() END"
                            " FROM jobs WHERE id = $1 RETURNING id",
-                           4, params, e);
+                           5, params, e);
     if (!r) {
         if (e->code == ERR_CONFLICT)
             err_set(e, ERR_CONFLICT, "the job already has a run queued or running");
@@ -47,24 +52,6 @@ int run_claim(PGconn *c, const char *worker, long long *run_id, struct err *e)
     *run_id = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
     PQclear(r);
     return 0;
-}
-
-int run_claim_id(PGconn *c, const char *worker, long long run_id, struct err *e)
-{
-    char id[24];
-    snprintf(id, sizeof id, "%lld", run_id);
-    const char *params[] = {worker, id};
-    PGresult *r = db_query(c,
-                           "UPDATE runs SET status = 'running', worker = $1, started_at = now(),"
-                           " heartbeat_at = now()"
-                           " WHERE id = (SELECT id FROM runs WHERE id = $2 AND status = 'queued'"
-                           "   FOR UPDATE SKIP LOCKED) RETURNING id",
-                           2, params, e);
-    if (!r)
-        return e->code;
-    int rc = PQntuples(r) == 1 ? 0 : err_set(e, ERR_CONFLICT, "run %lld was taken by another worker", run_id);
-    PQclear(r);
-    return rc;
 }
 
 cJSON *run_counts_json(const struct run_counts *k)

@@ -17,14 +17,14 @@ struct run_counts {
 };
 
 /* Queues a run. dry_run: 1 or 0 to override the job's importOptions.dryRun, -1 to keep it.
- * ERR_CONFLICT when the job already has a run queued or running. */
+ * claim_by non-NULL: the run starts out running, claimed by that worker (`dhis2sync run`), so
+ * that no other process can take it first. ERR_CONFLICT when the job already has a run queued
+ * or running. */
 int run_enqueue(PGconn *c, long long job_id, int dry_run, bool full, const char *trigger,
-                long long *run_id, struct err *e);
+                const char *claim_by, long long *run_id, struct err *e);
 
 /* Takes the oldest queued run for this worker (marks it running); *run_id 0 when none. */
 int run_claim(PGconn *c, const char *worker, long long *run_id, struct err *e);
-/* Takes this queued run, or fails with ERR_CONFLICT if another worker has it. */
-int run_claim_id(PGconn *c, const char *worker, long long run_id, struct err *e);
 
 /* Writes progress and counts, refreshes the heartbeat; *cancel set when cancel was asked. */
 int run_progress(PGconn *c, long long run_id, long long done, long long total,
