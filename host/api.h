@@ -7,5 +7,9 @@
 #include "http.h"
 
 void api_health(struct app *app, struct http_req *rq, struct http_resp *rs);
+/* api_session.c */
+void api_session_create(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_session_get(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_session_delete(struct app *app, struct http_req *rq, struct http_resp *rs);
 
 #endif
