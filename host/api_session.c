@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "api.h"
@@ -105,6 +106,16 @@ static void reply_session(struct http_resp *rs, long long user_id, const char *n
 
 void api_session_create(struct app *app, struct http_req *rq, struct http_resp *rs)
 {
+    /* Login CSRF (another site logging the browser in as the attacker's user): of the types
+     * another origin may post without a CORS preflight (which this server never grants),
+     * only text/plain can carry a JSON body unchanged (a form field named `{"username":…`);
+     * urlencoded forms percent-encode the braces and quotes and multipart adds boundaries.
+     * Refusing text/plain and multipart keeps `curl -d '{…}'` (urlencoded by default) working. */
+    const char *type = http_header(rq, "Content-Type");
+    if (type && (strncasecmp(type, "text/plain", 10) == 0 || strncasecmp(type, "multipart/", 10) == 0)) {
+        http_reply_error(rs, 415, NULL, "send the login as Content-Type: application/json");
+        return;
+    }
     cJSON *body = http_body_json(rq, rs);
     if (!body)
         return;
@@ -158,16 +169,15 @@ void api_session_create(struct app *app, struct http_req *rq, struct http_resp *
         http_reply_error(rs, 401, NULL, "%s", bad_login);
         goto out;
     }
-    char cookie[CRYPTO_RANDOM_ID_LEN + 1], csrf[CRYPTO_RANDOM_ID_LEN + 1], name[1024];
-    if (session_login_succeeded(c, username, &e) || session_create(c, user_id, cookie, csrf, &e) ||
-        users_name(c, user_id, name, sizeof name, &e))
+    char cookie[CRYPTO_RANDOM_ID_LEN + 1], csrf[CRYPTO_RANDOM_ID_LEN + 1];
+    if (session_login_succeeded(c, username, &e) || session_create(c, user_id, cookie, csrf, &e))
         goto fail;
     /* a session this browser had before is replaced, not left behind */
     const char *previous = auth_session_cookie(rq);
     if (previous && session_delete(c, previous, &e))
         goto fail;
     log_info("user %lld logged in (client %s)", user_id, address);
-    reply_session(rs, user_id, name, csrf);
+    reply_session(rs, user_id, username, csrf); /* names match exactly: it is the user's name */
     set_cookie(rq, rs, cookie, SESSION_TTL_S);
     goto out;
 fail:

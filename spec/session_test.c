@@ -174,6 +174,22 @@ TEST(wrong_password_and_unknown_user_get_the_same_401)
     spec_http("POST", url, NULL, "not json", 8, &r);
     CHECK_INT(r.status, 400);
     spec_resp_free(&r);
+    /* what an HTML form on another site could send (login CSRF) is refused */
+    const char *form[] = {"Content-Type: text/plain", NULL};
+    char body[128];
+    snprintf(body, sizeof body, "{\"username\":\"admin\",\"password\":\"%s\"}", ADMIN_PASSWORD);
+    spec_http("POST", url, form, body, strlen(body), &r);
+    CHECK_INT(r.status, 415);
+    CHECK(!set_cookie_line(&r));
+    spec_resp_free(&r);
+    const char *multipart[] = {"Content-Type: multipart/form-data; boundary=x", NULL};
+    spec_http("POST", url, multipart, body, strlen(body), &r);
+    CHECK_INT(r.status, 415);
+    spec_resp_free(&r);
+    /* `curl -d` without a type (urlencoded) still works */
+    spec_http("POST", url, NULL, body, strlen(body), &r);
+    CHECK_INT(r.status, 200);
+    spec_resp_free(&r);
     spec_server_stop(&s);
 }
 
