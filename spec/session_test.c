@@ -1,6 +1,9 @@
 /* Sessions for people from outside: logging in and out, the cookie's attributes, CSRF on
  * cookie requests, Bearer tokens beside sessions, expiry, and the failed-login rate limit. */
+#include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <libpq-fe.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -444,5 +447,62 @@ TEST(a_successful_login_resets_the_user_failure_count)
         CHECKF(r.status == 200, "round %d: expected 200, saw %ld %s", round, r.status, r.body);
         spec_resp_free(&r);
     }
+    spec_server_stop(&s);
+}
+
+/* An IPv4 address of this host other than loopback, or 0 when it has none. */
+static int own_address(char out[INET_ADDRSTRLEN])
+{
+    struct ifaddrs *all = NULL;
+    int found = 0;
+    if (getifaddrs(&all) != 0)
+        return 0;
+    for (struct ifaddrs *i = all; i && !found; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+            continue;
+        const struct in_addr *a = &((const struct sockaddr_in *)i->ifa_addr)->sin_addr;
+        if ((ntohl(a->s_addr) >> 24) != 127 && inet_ntop(AF_INET, a, out, INET_ADDRSTRLEN))
+            found = 1;
+    }
+    freeifaddrs(all);
+    return found;
+}
+
+TEST(x_forwarded_for_is_ignored_unless_the_peer_is_on_loopback)
+{
+    char ip[INET_ADDRSTRLEN];
+    if (!own_address(ip)) {
+        printf("skipped: this host has no address but loopback\n");
+        return;
+    }
+    struct spec_server s;
+    CHECK(spec_server_start(&s, spec_new_db(), NULL) == 0);
+    /* talk to the server over the host's own non-loopback address: the peer is not a local
+     * proxy, so a client-chosen X-Forwarded-For must not let it escape the address limit */
+    char base[128];
+    snprintf(base, sizeof base, "http://%s:%d", ip, s.port);
+    snprintf(s.base, sizeof s.base, "%s", base);
+    char xff[64];
+    const char *headers[] = {xff, NULL};
+    struct spec_resp r;
+    for (int i = 0; i < 5; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "guess-%d", i);
+        snprintf(xff, sizeof xff, "X-Forwarded-For: 203.0.113.%d", i + 1);
+        login(&s, name, "wrong-password", headers, &r);
+        CHECKF(r.status == 401, "failure %d over %s: expected 401, saw %ld", i + 1, base, r.status);
+        spec_resp_free(&r);
+    }
+    snprintf(xff, sizeof xff, "X-Forwarded-For: 203.0.113.99");
+    login(&s, "admin", ADMIN_PASSWORD, headers, &r);
+    check_429(&r);
+    spec_resp_free(&r);
+    PGconn *c = db_of(&s);
+    const char *params[] = {ip};
+    PGresult *q = PQexecParams(c, "SELECT count(*) FROM login_failures WHERE kind = 'address' AND key = $1",
+                               1, NULL, params, NULL, NULL, 0);
+    CHECK_STR(PQgetvalue(q, 0, 0), "5");
+    PQclear(q);
+    PQfinish(c);
     spec_server_stop(&s);
 }
