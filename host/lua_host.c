@@ -34,6 +34,7 @@ struct lua_host {
     long budget_total;
     int budget_ms;
     struct timespec deadline;
+    int deadline_set;
     int stopped;
     char stop_where[200];
     int in_load;
@@ -188,6 +189,17 @@ static void host_hook(lua_State *L, lua_Debug *ar)
     struct lua_host *h = host_of(L);
     if (!h->stopped) {
         h->budget_left -= HOOK_STEP;
+        if (!h->deadline_set) {
+            /* the call started at most HOOK_STEP instructions ago */
+            now_mono(&h->deadline);
+            h->deadline.tv_sec += h->budget_ms / 1000;
+            h->deadline.tv_nsec += (long)(h->budget_ms % 1000) * 1000000L;
+            if (h->deadline.tv_nsec >= 1000000000L) {
+                h->deadline.tv_sec++;
+                h->deadline.tv_nsec -= 1000000000L;
+            }
+            h->deadline_set = 1;
+        }
         if (h->budget_left <= 0)
             h->stopped = STOP_BUDGET;
         else if (past(&h->deadline))
@@ -210,13 +222,7 @@ static void begin_call(struct lua_host *h, long instructions, int ms)
     h->budget_left = instructions;
     h->budget_total = instructions;
     h->budget_ms = ms;
-    now_mono(&h->deadline);
-    h->deadline.tv_sec += ms / 1000;
-    h->deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (h->deadline.tv_nsec >= 1000000000L) {
-        h->deadline.tv_sec++;
-        h->deadline.tv_nsec -= 1000000000L;
-    }
+    h->deadline_set = 0; /* the first hook starts the clock: saves a clock read per call */
     h->stopped = STOP_NONE;
     h->cap_hits = 0;
     h->forgiven = 0;
