@@ -184,37 +184,83 @@ static int past(const struct timespec *deadline)
            (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
 }
 
+static void host_hook(lua_State *L, lua_Debug *ar);
+
+static void start_clock(struct lua_host *h)
+{
+    now_mono(&h->deadline);
+    h->deadline.tv_sec += h->budget_ms / 1000;
+    h->deadline.tv_nsec += (long)(h->budget_ms % 1000) * 1000000L;
+    if (h->deadline.tv_nsec >= 1000000000L) {
+        h->deadline.tv_sec++;
+        h->deadline.tv_nsec -= 1000000000L;
+    }
+    h->deadline_set = 1;
+}
+
+/* Records where the call stopped and makes every following instruction raise, so a pcall in
+ * the script cannot go on. level: the stack level to blame (0 in a hook). */
+static void stop_call(lua_State *L, struct lua_host *h, int reason, lua_Debug *ar, int level)
+{
+    lua_Debug local;
+    h->stopped = reason;
+    if (!ar && lua_getstack(L, level, &local))
+        ar = &local;
+    if (ar && lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
+        snprintf(h->stop_where, sizeof h->stop_where, "%s:%d:", ar->short_src, ar->currentline);
+    else
+        snprintf(h->stop_where, sizeof h->stop_where, "%s:", h->chunkname);
+    lua_sethook(L, host_hook, LUA_MASKCOUNT, 1);
+}
+
 static void host_hook(lua_State *L, lua_Debug *ar)
 {
     struct lua_host *h = host_of(L);
     if (!h->stopped) {
         h->budget_left -= HOOK_STEP;
-        if (!h->deadline_set) {
-            /* the call started at most HOOK_STEP instructions ago */
-            now_mono(&h->deadline);
-            h->deadline.tv_sec += h->budget_ms / 1000;
-            h->deadline.tv_nsec += (long)(h->budget_ms % 1000) * 1000000L;
-            if (h->deadline.tv_nsec >= 1000000000L) {
-                h->deadline.tv_sec++;
-                h->deadline.tv_nsec -= 1000000000L;
-            }
-            h->deadline_set = 1;
-        }
+        if (!h->deadline_set)
+            start_clock(h); /* the call started at most HOOK_STEP instructions ago */
         if (h->budget_left <= 0)
-            h->stopped = STOP_BUDGET;
+            stop_call(L, h, STOP_BUDGET, ar, 0);
         else if (past(&h->deadline))
-            h->stopped = STOP_TIME;
-        if (!h->stopped)
-            return;
-        if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
-            snprintf(h->stop_where, sizeof h->stop_where, "%s:%d:", ar->short_src, ar->currentline);
+            stop_call(L, h, STOP_TIME, ar, 0);
         else
-            snprintf(h->stop_where, sizeof h->stop_where, "%s:", h->chunkname);
-        /* from now on every instruction raises, so a pcall in the script cannot go on */
-        lua_sethook(L, host_hook, LUA_MASKCOUNT, 1);
+            return;
     }
     lua_pushstring(L, "stopped: budget exhausted");
     lua_error(L);
+}
+
+/* Before a C library call that can take long (string.rep, table.sort...): the hook only runs
+ * between VM instructions, so check the wall clock here too. */
+static void check_clock(lua_State *L)
+{
+    struct lua_host *h = host_of(L);
+    if (!h->deadline_set)
+        start_clock(h);
+    else if (!h->stopped && past(&h->deadline))
+        stop_call(L, h, STOP_TIME, NULL, 1);
+    if (h->stopped) {
+        lua_pushstring(L, "stopped: budget exhausted");
+        lua_error(L);
+    }
+}
+
+/* A library function (upvalue 1) called after check_clock. */
+static int clocked_call(lua_State *L)
+{
+    check_clock(L);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+static void clock_function(lua_State *L, const char *name)
+{
+    lua_getfield(L, -1, name);
+    lua_pushcclosure(L, clocked_call, 1);
+    lua_setfield(L, -2, name);
 }
 
 static void begin_call(struct lua_host *h, long instructions, int ms)
@@ -447,6 +493,7 @@ static int pattern_repetitions(const char *p, size_t lp, int *anchored)
 
 static int guarded_match(lua_State *L)
 {
+    check_clock(L);
     size_t ls = 0, lp = 0;
     const char *sub = lua_type(L, 1) == LUA_TSTRING || lua_type(L, 1) == LUA_TNUMBER
                           ? lua_tolstring(L, 1, &ls) : NULL;
@@ -737,6 +784,8 @@ static int build_env(lua_State *L)
     guard_pattern_function(L, "match", 0);
     guard_pattern_function(L, "gmatch", 0);
     guard_pattern_function(L, "gsub", 0);
+    clock_function(L, "rep");
+    clock_function(L, "format");
     lua_pushliteral(L, "");
     if (lua_getmetatable(L, -1)) {
         lua_pushboolean(L, 0);
@@ -748,6 +797,9 @@ static int build_env(lua_State *L)
     lua_setfield(L, g, "string");
 
     luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 0);
+    clock_function(L, "concat");
+    clock_function(L, "sort");
+    clock_function(L, "unpack");
     lua_host_make_readonly(h);
     lua_setfield(L, g, "table");
     luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 0);

@@ -315,3 +315,23 @@ TEST_TIMEOUT(lua_sandbox_refuses_patterns_that_would_backtrack_for_hours, 20)
     CHECKF(m != NULL, "compile failed: %s", e.msg);
     mapping_release(m);
 }
+
+TEST_TIMEOUT(lua_sandbox_wall_clock_limit_stops_slow_c_calls, 20)
+{
+    /* few instructions, each a slow C call: the instruction budget alone would allow ~10 s */
+    struct err e;
+    struct mapping *m = compile("return { transform = function(dv)\n"
+                                "  for i = 1, 1e6 do local s = ('x'):rep(200000) end\n"
+                                "  return dv end }\n",
+                                &e);
+    CHECKF(m != NULL, "compile failed: %s", e.msg);
+    struct arena a = {0};
+    struct datavalue out;
+    double t0 = now_s();
+    CHECK_INT(mapping_apply(m, &sample, &out, &a, NULL, &e), MAP_ERROR);
+    double took = now_s() - t0;
+    CHECKF(took < 1.0, "took %.3f s", took);
+    CHECK_CONTAINS(e.msg, "sandbox.lua:2: stopped: time limit of 500 ms per call exceeded");
+    mapping_release(m);
+    arena_free(&a);
+}
