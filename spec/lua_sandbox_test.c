@@ -229,7 +229,7 @@ TEST_TIMEOUT(lua_sandbox_stops_an_endless_loop_within_a_second, 20)
 
 TEST_TIMEOUT(lua_sandbox_caps_memory, 30)
 {
-    expect_compile_error("local t = {} for i = 1, 1e9 do t[i] = ('x'):rep(100) .. i end return {}",
+    expect_compile_error("local t = {} for i = 1, 1e9 do t[i] = ('x'):rep(10000) .. i end return {}",
                          "memory cap");
     expect_compile_error("local s = ('x'):rep(1 << 30) return {}", "memory cap");
     /* a pcall in the script catching the memory error does not save the call */
