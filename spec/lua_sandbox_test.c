@@ -368,3 +368,27 @@ TEST_TIMEOUT(lua_sandbox_wall_clock_limit_stops_slow_c_calls, 20)
     mapping_release(m);
     arena_free(&a);
 }
+
+TEST(lua_sandbox_mappings_do_not_share_state)
+{
+    struct err e;
+    struct mapping *a = compile("shared = 'from a'\n"
+                                "local t = require 'd2.tables'\n"
+                                "return { transform = function(dv) dv.comment = shared return dv end }\n",
+                                &e);
+    CHECKF(a != NULL, "compile failed: %s", e.msg);
+    struct mapping *b = compile("assert(shared == nil)\n"
+                                "local t = require 'd2.tables'\n"
+                                "return { transform = function(dv) dv.comment = tostring(shared) return dv end }\n",
+                                &e);
+    CHECKF(b != NULL, "compile failed: %s", e.msg);
+    struct arena ar = {0};
+    struct datavalue out;
+    CHECK_INT(mapping_apply(a, &sample, &out, &ar, NULL, &e), MAP_OK);
+    CHECK_STR(out.comment, "from a");
+    CHECK_INT(mapping_apply(b, &sample, &out, &ar, NULL, &e), MAP_OK);
+    CHECK_STR(out.comment, "nil");
+    mapping_release(a);
+    mapping_release(b);
+    arena_free(&ar);
+}
