@@ -631,7 +631,11 @@ int sync_run(struct app *app, long long run_id, const struct sync_options *opt,
         (rc = dhis2_system_info(r->dst_client, &dst_info, e)))
         goto finish;
 
-    if (cJSON_IsTrue(cJSON_GetObjectItem(r->job.spec, "incremental")) && !r->full) {
+    /* a sum made from the changed values only would overwrite the whole sum at the target */
+    if (r->aggregate && cJSON_IsTrue(cJSON_GetObjectItem(r->job.spec, "incremental")) && !r->full)
+        log_info("run %lld: mapping '%s' sums values, so this run reads the whole selection, not "
+                 "only the values changed since the last run", run_id, r->job.mapping);
+    else if (cJSON_IsTrue(cJSON_GetObjectItem(r->job.spec, "incremental")) && !r->full) {
         char id[24];
         snprintf(id, sizeof id, "%lld", r->job.id);
         const char *params[] = {id};
