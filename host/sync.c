@@ -446,8 +446,8 @@ fail:
  * re-sent values cost nothing but an `ignored`. */
 static void watermark_minus_overlap(const char *wm, int overlap_s, char *out, size_t size)
 {
-    int y, mo, d, h, mi, s;
-    if (sscanf(wm, "%d-%d-%dT%d:%d:%d", &y, &mo, &d, &h, &mi, &s) != 6) {
+    int y, mo, d, h, mi, s, used = 0;
+    if (sscanf(wm, "%d-%d-%dT%d:%d:%d%n", &y, &mo, &d, &h, &mi, &s, &used) != 6) {
         snprintf(out, size, "%s", wm);
         return;
     }
@@ -455,7 +455,10 @@ static void watermark_minus_overlap(const char *wm, int overlap_s, char *out, si
     int32_t days = (int32_t)(t / 86400);
     long rem = (long)(t % 86400);
     civil_from_days(days, &y, &mo, &d);
-    snprintf(out, size, "%04d-%02d-%02dT%02ld:%02ld:%02ld", y, mo, d, rem / 3600, rem / 60 % 60, rem % 60);
+    /* the milliseconds stay as the source wrote them */
+    const char *millis = wm[used] == '.' ? wm + used : "";
+    snprintf(out, size, "%04d-%02d-%02dT%02ld:%02ld:%02ld%.4s", y, mo, d, rem / 3600, rem / 60 % 60,
+             rem % 60, millis);
 }
 
 /* ---- the run ------------------------------------------------------------------------------ */

@@ -92,7 +92,8 @@ char *spec_new_db(void)
 {
     static int seq;
     char name[160];
-    snprintf(name, sizeof name, "t_%s_%d", current_test, ++seq);
+    /* the sequence first: the name is cut to PostgreSQL's length, and must stay unique */
+    snprintf(name, sizeof name, "t%d_%d_%s", ++seq, (int)getpid(), current_test);
     for (char *p = name; *p; p++)
         if (!(*p >= 'a' && *p <= 'z') && !(*p >= '0' && *p <= '9'))
             *p = '_';
