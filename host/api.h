@@ -7,5 +7,6 @@
 #include "http.h"
 
 void api_health(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_metrics(struct app *app, struct http_req *rq, struct http_resp *rs);
 
 #endif

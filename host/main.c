@@ -12,6 +12,7 @@
 #include "db.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 
 static const char usage[] =
     "usage: dhis2sync COMMAND [ARGS]\n"
@@ -55,6 +56,7 @@ static int cmd_serve(struct app *app, int argc, char **argv)
     }
     sigset_t set;
     block_shutdown_signals(&set);
+    metrics_init();
     struct err e = {0};
     struct http_server *http = NULL;
     int rc = 1;

@@ -4,5 +4,7 @@
 
 const struct route http_routes[] = {
     {"GET", "/health", api_health, ROUTE_PUBLIC},
+    /* not public unless DHIS2SYNC_METRICS_PUBLIC=1: api_metrics authenticates itself */
+    {"GET", "/metrics", api_metrics, ROUTE_PUBLIC},
     {NULL, NULL, NULL, ROUTE_PUBLIC},
 };
