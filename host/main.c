@@ -8,6 +8,7 @@
 
 #include "app.h"
 #include "auth.h"
+#include "backup.h"
 #include "config.h"
 #include "db.h"
 #include "http.h"
@@ -19,6 +20,8 @@ static const char usage[] =
     "  serve [--port N]         HTTP admin + JSON API + scheduler + workers\n"
     "  migrate                  apply the db/ migrations\n"
     "  token add NAME           create an API token; prints it alone on stdout\n"
+    "  backup FILE              database + mappings into one archive\n"
+    "  restore FILE [--force]   put an archive back (--force: replace a non-empty database)\n"
     "Environment: DATABASE_URL, DHIS2SYNC_PORT, DHIS2SYNC_MAPPINGS, DHIS2SYNC_SECRET_KEY,\n"
     "DHIS2SYNC_ADMIN_USER, DHIS2SYNC_ADMIN_PASSWORD, DHIS2SYNC_LOG, DHIS2SYNC_LOG_FORMAT,\n"
     "DHIS2SYNC_MAX_BODY (see README.md)\n";
@@ -112,6 +115,36 @@ static int cmd_token(struct app *app, int argc, char **argv)
     return rc;
 }
 
+static int cmd_backup(struct app *app, int argc, char **argv)
+{
+    if (argc != 1 || argv[0][0] == '-') {
+        fprintf(stderr, "usage: dhis2sync backup FILE\n");
+        return 2;
+    }
+    struct err e = {0};
+    return backup_create(&app->cfg, argv[0], &e) ? fail(&e) : 0;
+}
+
+static int cmd_restore(struct app *app, int argc, char **argv)
+{
+    const char *file = NULL;
+    int force = 0, bad = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--force") == 0)
+            force = 1;
+        else if (!file && argv[i][0] != '-')
+            file = argv[i];
+        else
+            bad = 1;
+    }
+    if (!file || bad) {
+        fprintf(stderr, "usage: dhis2sync restore FILE [--force]\n");
+        return 2;
+    }
+    struct err e = {0};
+    return backup_restore(&app->cfg, file, force, &e) ? fail(&e) : 0;
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -133,6 +166,10 @@ int main(int argc, char **argv)
         return cmd_migrate(&app);
     if (strcmp(cmd, "token") == 0)
         return cmd_token(&app, argc - 2, argv + 2);
+    if (strcmp(cmd, "backup") == 0)
+        return cmd_backup(&app, argc - 2, argv + 2);
+    if (strcmp(cmd, "restore") == 0)
+        return cmd_restore(&app, argc - 2, argv + 2);
     fprintf(stderr, "unknown command '%s'\n%s", cmd, usage);
     return 2;
 }
