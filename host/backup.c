@@ -795,7 +795,8 @@ static int archive_read(const char *file, int dump_fd, struct archive *a, struct
     }
     for (;;) {
         if (read_all(fd, h, BLOCK)) {
-            rc = damaged(file, at, "it ends before the end-of-archive mark", e);
+            rc = at == 0 ? err_set(e, ERR_INPUT, "%s is not a dhis2sync backup (not a tar archive)", file)
+                         : damaged(file, at, "it ends before the end-of-archive mark", e);
             break;
         }
         int zero = 1;
