@@ -394,3 +394,46 @@ TEST_TIMEOUT(backup_and_restore_failures_change_nothing, 180)
     CHECK_INT(count(target, "SELECT count(*) FROM users WHERE name = 'keep-me'"), 1);
     free(good_bytes);
 }
+
+/* No DATABASE_URL: the private cluster under var/pg (started for the command if it is not
+ * running; as root pg_dump connects as postgres over the 0700 socket directory). The whole
+ * var/pg is wiped between backup and restore, as on a new host. */
+TEST_TIMEOUT(backup_and_restore_with_the_private_cluster, 240)
+{
+    char *home = spec_test_dir("priv");
+    char cwd[PATH_MAX], repo_db[PATH_MAX + 8], link[PATH_MAX * 2];
+    CHECK(getcwd(cwd, sizeof cwd));
+    snprintf(repo_db, sizeof repo_db, "%s/db", cwd);
+    snprintf(link, sizeof link, "%s/db", home);
+    CHECK(symlink(repo_db, link) == 0);
+    char *bin = spec_bin("dhis2sync");
+    CHECK(chdir(home) == 0);
+    unsetenv("DATABASE_URL");
+    CHECK(mkdir("mappings", 0755) == 0);
+    write_file("mappings/orgunits.csv", orgunits_csv, ORGUNITS_LEN);
+    char *env[] = {"DHIS2SYNC_SECRET_KEY=spec-secret-key-0123456789", NULL};
+    char *migrate[] = {bin, "migrate", NULL};
+    CHECK_INT(spec_run(migrate, env, NULL, NULL), 0);
+
+    char *tok[] = {bin, "token", "add", "kept", NULL};
+    CHECK_INT(spec_run(tok, env, NULL, NULL), 0);
+
+    char *backup[] = {bin, "backup", "private.backup", NULL};
+    CHECK_INT(spec_run(backup, env, NULL, NULL), 0);
+    struct stat st;
+    CHECK(stat("private.backup", &st) == 0 && st.st_size > 1024);
+    CHECKF(stat("var/pg/run/.s.PGSQL.5432", &st) != 0, "backup left the private PostgreSQL running");
+
+    /* a new host: no cluster, no mappings */
+    char *rm[] = {"/bin/rm", "-rf", "var/pg", "mappings", NULL};
+    CHECK_INT(spec_run(rm, NULL, NULL, NULL), 0);
+    char *restore[] = {bin, "restore", "private.backup", NULL};
+    CHECK_INT(spec_run(restore, env, NULL, NULL), 0);
+    CHECK(file_is("mappings/orgunits.csv", orgunits_csv, ORGUNITS_LEN));
+
+    /* the restored token is there: a second restore without --force is refused */
+    CHECK_INT(spec_run(restore, env, NULL, NULL), 1);
+    char *force[] = {bin, "restore", "private.backup", "--force", NULL};
+    CHECK_INT(spec_run(force, env, NULL, NULL), 0);
+    CHECK(chdir(cwd) == 0);
+}
