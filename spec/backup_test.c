@@ -437,3 +437,70 @@ TEST_TIMEOUT(backup_and_restore_with_the_private_cluster, 240)
     CHECK_INT(spec_run(force, env, NULL, NULL), 0);
     CHECK(chdir(cwd) == 0);
 }
+
+/* Archives of older versions keep restoring: spec/fixtures/backup/v0.1.0.backup (see the
+ * README there), then serve applies the migrations newer than it. */
+TEST_TIMEOUT(restore_of_a_0_1_0_archive_then_serve, 180)
+{
+    char cwd[PATH_MAX], fixture[PATH_MAX + 64];
+    CHECK(getcwd(cwd, sizeof cwd));
+    snprintf(fixture, sizeof fixture, "%s/spec/fixtures/backup/v0.1.0.backup", cwd);
+    char *db = spec_new_db();
+    char *home = spec_test_dir("home");
+    char *mappings = NULL;
+    CHECK(asprintf(&mappings, "%s/mappings", home) > 0);
+    char *out = NULL;
+    int rc = dhis2sync(db, mappings, NULL, &out, "restore", fixture, NULL);
+    CHECKF(rc == 0, "restore exited %d: %s", rc, out);
+    free(out);
+    CHECK_INT(count(db, "SELECT count(*) FROM instances WHERE name IN ('district', 'national')"), 2);
+    CHECK_INT(count(db, "SELECT count(*) FROM jobs j JOIN instances s ON s.id = j.source_id "
+                        "WHERE j.name = 'district-to-national' AND s.name = 'district'"), 1);
+    CHECK_INT(count(db, "SELECT count(*) FROM runs WHERE status = 'succeeded' "
+                        "AND (counts->>'imported')::int = 4"), 1);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/orgunits.csv", mappings);
+    CHECK(file_is(path, "ImspTQPwCqd,Zx9aQ1b2c3d\n", 24));
+
+    struct spec_server s;
+    CHECK(spec_server_start(&s, db, NULL) == 0);
+    /* every migration of this version is applied once serve has started */
+    char *ls = NULL;
+    char *ls_argv[] = {"/bin/sh", "-c", "ls db | grep -c '^[0-9].*\\.sql$'", NULL};
+    CHECK_INT(spec_run(ls_argv, NULL, NULL, &ls), 0);
+    CHECK_INT(count(db, "SELECT count(*) FROM schema_migrations"), atoll(ls));
+    free(ls);
+    spec_server_stop(&s);
+}
+
+/* An archive whose manifest names a migration this version lacks came from a newer version. */
+TEST(restore_refuses_an_archive_from_a_newer_version)
+{
+    char cwd[PATH_MAX], fixture[PATH_MAX + 64];
+    CHECK(getcwd(cwd, sizeof cwd));
+    snprintf(fixture, sizeof fixture, "%s/spec/fixtures/backup/v0.1.0.backup", cwd);
+    char *dir = spec_test_dir("newer");
+    char *newer = NULL;
+    CHECK(asprintf(&newer, "%s/newer.backup", dir) > 0);
+    static const char py[] =
+        "import io, json, sys, tarfile\n"
+        "src = tarfile.open(sys.argv[1]); dst = tarfile.open(sys.argv[2], 'w', format=tarfile.USTAR_FORMAT)\n"
+        "for m in src.getmembers():\n"
+        "    data = src.extractfile(m).read()\n"
+        "    if m.name == 'manifest.json':\n"
+        "        j = json.loads(data); j['migrations'].append('999_from_the_future.sql')\n"
+        "        data = json.dumps(j).encode(); m.size = len(data)\n"
+        "    dst.addfile(m, io.BytesIO(data))\n"
+        "dst.close()\n";
+    char *argv[] = {"/usr/bin/python3", "-c", (char *)py, fixture, newer, NULL};
+    CHECK_INT(spec_run(argv, NULL, NULL, NULL), 0);
+    char *db = spec_new_db();
+    char *out = NULL;
+    char *mappings = NULL;
+    CHECK(asprintf(&mappings, "%s/mappings", dir) > 0);
+    CHECK_INT(dhis2sync(db, mappings, NULL, &out, "restore", newer, "--force"), 1);
+    CHECK_CONTAINS(out, "999_from_the_future.sql");
+    CHECK_CONTAINS(out, "restore it with that version or newer");
+    free(out);
+    CHECK_INT(count(db, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"), 0);
+}
