@@ -46,6 +46,12 @@ void metrics_mapping_reload(int ok)
                               memory_order_relaxed);
 }
 
+void metrics_mapping_totals(unsigned long long reloads_ok, unsigned long long reloads_error)
+{
+    atomic_store_explicit(&mapping_reloads_ok, reloads_ok, memory_order_relaxed);
+    atomic_store_explicit(&mapping_reloads_error, reloads_error, memory_order_relaxed);
+}
+
 void metrics_mapping_errors_set(long n)
 {
     atomic_store_explicit(&mapping_errors, n, memory_order_relaxed);

@@ -18,7 +18,10 @@ void metrics_init(void);
 void metrics_http_request(const char *method, int status);
 /* One hot reload of a mapping: ok = 1 compiled and swapped in, 0 failed (last good kept). */
 void metrics_mapping_reload(int ok);
-/* How many mappings are in the error state right now (the Lua host sets it after a scan). */
+/* Or, instead of calling metrics_mapping_reload, a snapshot of totals kept elsewhere (e.g. the
+ * mapping registry's counters, set just before rendering): reloads taken in, failed compiles. */
+void metrics_mapping_totals(unsigned long long reloads_ok, unsigned long long reloads_error);
+/* How many mappings are in the error state right now (set after a scan, or before rendering). */
 void metrics_mapping_errors_set(long n);
 
 /* Renders the exposition into *out (malloc-ed, caller frees). c may be NULL (database
