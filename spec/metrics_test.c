@@ -4,6 +4,7 @@
 #include <libpq-fe.h>
 
 #include "harness.h"
+#include "metrics.h"
 #include "test.h"
 
 /* Debian's python, where python3-prometheus-client installs (.ci/deps.sh). Prints one line
@@ -167,4 +168,39 @@ TEST(metrics_public_setting_opens_metrics_but_not_the_api)
     CHECK_INT(r.status, 401);
     spec_resp_free(&r);
     free(parsed);
+}
+
+/* The renderer alone: without a database the process's own figures still come out, odd
+ * methods fold into "other", and the mapping counters move with the calls the Lua host makes. */
+TEST(metrics_render_without_a_database_keeps_process_counters)
+{
+    metrics_init();
+    metrics_http_request("BREW", 418);
+    metrics_http_request("GET\"\n", 200);
+    metrics_http_request("GET", 200);
+    metrics_mapping_reload(1);
+    metrics_mapping_reload(0);
+    metrics_mapping_reload(0);
+    metrics_mapping_errors_set(1);
+    char *text = NULL;
+    size_t len = 0;
+    struct err e = {0};
+    CHECK(metrics_render(NULL, &text, &len, &e) == 0);
+    CHECK_INT(strlen(text), len);
+    char *parsed = parse(text);
+    CHECK(sample(parsed, "dhis2sync_db_up{}") == 0);
+    CHECK(sample(parsed, "dhis2sync_runs_total{status=succeeded}") == -1);
+    CHECK(sample(parsed, "dhis2sync_http_requests_total{code=418,method=other}") == 1);
+    CHECK(sample(parsed, "dhis2sync_http_requests_total{code=200,method=other}") == 1);
+    CHECK(sample(parsed, "dhis2sync_http_requests_total{code=200,method=GET}") == 1);
+    CHECK(sample(parsed, "dhis2sync_mapping_reloads_total{result=ok}") == 1);
+    CHECK(sample(parsed, "dhis2sync_mapping_reloads_total{result=error}") == 2);
+    CHECK(sample(parsed, "dhis2sync_mapping_errors{}") == 1);
+    metrics_mapping_totals(7, 3);
+    free(text);
+    CHECK(metrics_render(NULL, &text, &len, &e) == 0);
+    CHECK_CONTAINS(text, "dhis2sync_mapping_reloads_total{result=\"ok\"} 7\n");
+    free(text);
+    free(parsed);
+    CHECK_NO_LEAKS();
 }
