@@ -814,7 +814,8 @@ static char *write_summary(struct ctx *c, bool bare)
     }
     buf_putc(&b, ']');
     if (!bare) {
-        qsort(c->cs.rejected, c->cs.n_rejected, sizeof *c->cs.rejected, cmp_long);
+        if (c->cs.n_rejected)
+            qsort(c->cs.rejected, c->cs.n_rejected, sizeof *c->cs.rejected, cmp_long);
         buf_puts(&b, ",\"rejectedIndexes\":[");
         for (size_t x = 0; x < c->cs.n_rejected; x++)
             buf_printf(&b, x ? ",%ld" : "%ld", c->cs.rejected[x]);
