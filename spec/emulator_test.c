@@ -1040,7 +1040,7 @@ TEST_TIMEOUT(emulator_faults_fail_delay_drop_conflict_hang, 60)
 TEST_TIMEOUT(emulator_generate_is_deterministic, 60)
 {
     struct emu a, b;
-    const char *ga[] = {"--generate", "values=20000,orgunits=300,seed=42", NULL};
+    const char *ga[] = {"--generate", "values=5000,orgunits=300,seed=42", NULL};
     const char *gb[] = {"--generate", "values=0,orgunits=300,seed=42", NULL};
     emu_start(&a, ga);
     emu_start(&b, gb);
@@ -1073,7 +1073,7 @@ TEST_TIMEOUT(emulator_generate_is_deterministic, 60)
     cJSON_Delete(ds);
     char query[1024];
     snprintf(query, sizeof query, "%sstartDate=1900-01-01&endDate=2100-01-01&orgUnit=%s&children=true", q, root);
-    CHECK_INT(count_values(&a, query), 20000);
+    CHECK_INT(count_values(&a, query), 5000);
     CHECK_INT(count_values(&b, query), 0);
     /* the values lie before today: the last 12 months hold some */
     struct period last[12];
