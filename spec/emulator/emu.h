@@ -138,7 +138,7 @@ struct md_collection *metadata_collection(struct metadata *md, const char *name)
 struct dv {
     int32_t de, pe, ou, coc, aoc;
     bool followup, deleted;
-    char *value, *comment;  /* owned, may be NULL */
+    const char *value, *comment; /* in the store's text arena, may be NULL */
     const char *stored_by;  /* interned in the store */
     int64_t created, updated; /* ms since the epoch */
 };
@@ -164,6 +164,9 @@ struct store {
     char **aliases; int n_aliases, cap_aliases; /* raw spellings kept alive for pe_map */
     struct strmap who_map; /* storedBy interning */
     char **who; int n_who, cap_who;
+    /* Value and comment texts. Never freed one by one: an update leaves the old text behind,
+     * which costs little next to a malloc and a free per value on the import path. */
+    struct arena text;
 };
 int store_init(struct store *s, int n_ou, struct err *e);
 void store_free(struct store *s);
@@ -174,7 +177,11 @@ int store_period(struct store *s, const char *iso);
 int store_period_find(const struct store *s, const char *iso);
 const char *store_who(struct store *s, const char *name); /* interned copy, NULL on OOM */
 int64_t store_find(const struct store *s, const struct dv_key *k); /* value index or -1 */
-/* Appends a new value (its key must be absent); takes ownership of value/comment. */
+/* A copy of t in the text arena (NULL stays NULL); *oom is set when memory ran out. */
+const char *store_text(struct store *s, const char *t, bool *oom);
+/* Makes room for `more` values so that a batch does not rehash halfway. 0 or -1. */
+int store_reserve(struct store *s, size_t more);
+/* Appends a new value (its key must be absent); value/comment must come from store_text. */
 int store_add(struct store *s, const struct dv *v);
 struct dv_format {
     enum id_scheme de, ou, coc, aoc;

@@ -638,15 +638,11 @@ static int import_one(struct ctx *c, size_t i, int64_t now)
             c->t.updated++;
         if (c->dry_run)
             return 0;
-        char *nv = value ? strdup(value) : NULL, *nc = comment ? strdup(comment) : NULL;
+        bool oom = false;
+        const char *nv = store_text(st, value, &oom), *nc = store_text(st, comment, &oom);
         const char *who = store_who(st, who_in);
-        if ((value && !nv) || (comment && !nc) || !who) {
-            free(nv);
-            free(nc);
+        if (oom || !who)
             return -1;
-        }
-        free(cur->value);
-        free(cur->comment);
         cur->value = nv;
         cur->comment = nc;
         cur->followup = followup;
@@ -662,16 +658,12 @@ static int import_one(struct ctx *c, size_t i, int64_t now)
     c->t.imported++;
     if (c->dry_run)
         return 0;
-    char *nv = value ? strdup(value) : NULL, *nc = comment ? strdup(comment) : NULL;
+    bool oom = false;
+    const char *nv = store_text(st, value, &oom), *nc = store_text(st, comment, &oom);
     const char *who = store_who(st, who_in);
-    if ((value && !nv) || (comment && !nc) || !who) {
-        free(nv);
-        free(nc);
+    if (oom || !who)
         return -1;
-    }
     if (cur) {
-        free(cur->value);
-        free(cur->comment);
         cur->value = nv;
         cur->comment = nc;
         cur->followup = in->followup > 0;
@@ -681,12 +673,7 @@ static int import_one(struct ctx *c, size_t i, int64_t now)
         return 0;
     }
     struct dv v = {de, pe, ou, coc, aoc, in->followup > 0, in->deleted, nv, nc, who, now, now};
-    if (store_add(st, &v)) {
-        free(nv);
-        free(nc);
-        return -1;
-    }
-    return 0;
+    return store_add(st, &v);
 }
 
 /* Data-set level checks: a failure aborts the whole import with status ERROR. */
@@ -892,7 +879,10 @@ char *import_execute(struct emu *emu, const char *body, size_t len, bool csv,
     } else {
         int64_t now = now_ms();
         pthread_rwlock_wrlock(&emu->st.lock);
-        if (abort_data_set(&c)) {
+        if (!c.dry_run && store_reserve(&emu->st, c.in.n)) {
+            c.t.status = IMPORT_ERROR;
+            c.description = "The import process failed: out of memory";
+        } else if (abort_data_set(&c)) {
             c.t.status = IMPORT_ERROR;
             c.description = "Import process was aborted";
         } else {
