@@ -336,6 +336,8 @@ TEST_TIMEOUT(emulator_dvs_get_selectors, 30)
     CHECK_INT(count_values(&e, "dataSet=BfMAe6Itzgt&period=202401&orgUnit=O6uvpzGd5pu&children=true"), 3);
     CHECK_INT(count_values(&e, "dataSet=BfMAe6Itzgt&period=202401&orgUnit=DiszpKrYNg8&orgUnit=Rp268JB6Ne4"), 3);
     CHECK_INT(count_values(&e, "dataSet=BfMAe6Itzgt&period=202401,202402&orgUnit=DiszpKrYNg8"), 3);
+    /* an org unit group stands for its members */
+    CHECK_INT(count_values(&e, "dataSet=BfMAe6Itzgt&period=202401&orgUnitGroup=CXw2yu5fodb"), 3);
     /* several data sets; a group */
     CHECK_INT(count_values(&e, "dataSet=BfMAe6Itzgt&dataSet=QX4ZTUbOt3a&startDate=2024-01-01&endDate=2024-12-31&orgUnit=DiszpKrYNg8"), 4);
     CHECK_INT(count_values(&e, "dataElementGroup=qfxEYY9xAl6&startDate=2024-01-01&endDate=2024-12-31&orgUnit=ImspTQPwCqd&children=true"), 3);

@@ -266,6 +266,21 @@ int api_dvs_get(struct request *r)
     }
     bool include_deleted = req_flag(r, "includeDeleted", false);
 
+    /* org unit groups: their members, as if named one by one */
+    struct md_collection *groups = metadata_collection(md, "organisationUnitGroups");
+    for (int i = 0; groups && i < oug.n; i++) {
+        int g = strmap_get(&groups->by_uid, oug.s[i]);
+        const cJSON *members = g >= 0 ? cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(groups->items, g),
+                                                                         "organisationUnits")
+                                      : NULL;
+        const cJSON *it;
+        cJSON_ArrayForEach(it, members) {
+            const cJSON *uid = cJSON_GetObjectItemCaseSensitive(it, "id");
+            if (cJSON_IsString(uid) && add_id(&ou, uid->valuestring, strlen(uid->valuestring)))
+                goto oom;
+        }
+    }
+
     de_mask = calloc((size_t)md->n_de + 1, 1);
     ou_seen = calloc((size_t)md->n_ou + 1, 1);
     s = calloc(1, sizeof *s);
@@ -287,7 +302,7 @@ int api_dvs_get(struct request *r)
     s->fmt.coc = scheme_from_name(req_param(r, "categoryOptionComboIdScheme"), out_scheme);
     s->fmt.aoc = scheme_from_name(req_param(r, "attributeOptionComboIdScheme"), s->fmt.coc);
     /* 2.43 writes a single (childless) org unit once, at the root. */
-    bool ou_at_root = (emu->cfg.major > 2 || emu->cfg.minor >= 43) && ou.n == 1 && !children;
+    bool ou_at_root = (emu->cfg.major > 2 || emu->cfg.minor >= 43) && ou.n == 1 && !children && !oug.n;
     s->fmt.with_ou = !ou_at_root;
 
     pthread_rwlock_rdlock(&st->lock);
@@ -351,7 +366,7 @@ int api_dvs_get(struct request *r)
 
     /* The header DHIS2 adds when exactly one data set, period and org unit were asked for. */
     buf_putc(&s->out, '{');
-    bool single = ds.n == 1 && pe.n == 1 && ou.n == 1 && !de.n && !deg.n;
+    bool single = ds.n == 1 && pe.n == 1 && ou.n == 1 && !de.n && !deg.n && !oug.n;
     if (single) {
         buf_puts(&s->out, "\"dataSet\":");
         buf_json_str(&s->out, metadata_id(&md->ds[ds.ids[0]].id, out_scheme));
