@@ -831,6 +831,15 @@ TEST_TIMEOUT(emulator_import_gzip_csv_schemes_and_overrides, 30)
     CHECK_STR(jstr(v, "comment"), "a, quoted\"comment");
     CHECK_STR(jstr(v, "storedBy"), "clerk");
     cJSON_Delete(j);
+    /* and read back as CSV */
+    req(&e, "GET", "/api/dataValueSets.csv?dataSet=BfMAe6Itzgt&period=202411&orgUnit=DiszpKrYNg8", NULL, &r);
+    CHECK_INT(r.status, 200);
+    CHECK_CONTAINS(r.headers, "application/csv");
+    const char *head = "dataelement,period,orgunit,categoryoptioncombo,attributeoptioncombo,value,storedby,lastupdated,comment,followup,deleted\n"
+                       "fbfJHSPpUQD,202411,DiszpKrYNg8,HllvX50cXC0,HllvX50cXC0,8,clerk,";
+    CHECKF(strncmp(r.body, head, strlen(head)) == 0, "CSV: %s", r.body);
+    CHECK_CONTAINS(r.body, ",\"a, quoted\"\"comment\",false,false\n");
+    spec_resp_free(&r);
     /* CODE id scheme from the URL; org unit and period at the top of the body */
     import_expect(&e, "/api/dataValueSets?idScheme=CODE",
                   "{\"orgUnit\":\"OU_559\",\"period\":\"202412\",\"dataValues\":[{\"dataElement\":\"DE_MALARIA\",\"categoryOptionCombo\":\"COC_FEMALE\",\"value\":\"6\"}]}",

@@ -190,6 +190,9 @@ struct dv_format {
 /* Appends one value as /api/dataValueSets writes it. */
 void store_write_value(struct buf *b, const struct store *s, const struct metadata *md,
                        const struct dv *v, const struct dv_format *f);
+/* The same as one CSV row (the dataValueSets CSV columns), newline included. */
+void store_write_value_csv(struct buf *b, const struct store *s, const struct metadata *md,
+                           const struct dv *v, const struct dv_format *f);
 int store_load_file(struct store *s, const struct metadata *md, const char *path, struct err *e);
 int store_save_file(struct store *s, const struct metadata *md, const char *path, struct err *e);
 

@@ -261,6 +261,47 @@ void store_write_value(struct buf *b, const struct store *s, const struct metada
     buf_putc(b, '}');
 }
 
+static void csv_field(struct buf *b, const char *s)
+{
+    if (!s)
+        return;
+    if (!strpbrk(s, ",\"\r\n")) {
+        buf_puts(b, s);
+        return;
+    }
+    buf_putc(b, '"');
+    for (; *s; s++) {
+        if (*s == '"')
+            buf_putc(b, '"');
+        buf_putc(b, *s);
+    }
+    buf_putc(b, '"');
+}
+
+void store_write_value_csv(struct buf *b, const struct store *s, const struct metadata *md,
+                           const struct dv *v, const struct dv_format *f)
+{
+    csv_field(b, metadata_id(&md->de[v->de].id, f->de));
+    buf_putc(b, ',');
+    buf_puts(b, s->pe_iso[v->pe]);
+    buf_putc(b, ',');
+    csv_field(b, metadata_id(&md->ou[v->ou].id, f->ou));
+    buf_putc(b, ',');
+    csv_field(b, metadata_id(&md->coc[v->coc].id, f->coc));
+    buf_putc(b, ',');
+    csv_field(b, metadata_id(&md->coc[v->aoc].id, f->aoc));
+    buf_putc(b, ',');
+    csv_field(b, v->value);
+    buf_putc(b, ',');
+    csv_field(b, v->stored_by);
+    buf_putc(b, ',');
+    buf_timestamp(b, v->updated, true);
+    buf_putc(b, ',');
+    csv_field(b, v->comment);
+    buf_puts(b, v->followup ? ",true," : ",false,");
+    buf_puts(b, v->deleted ? "true\n" : "false\n");
+}
+
 static const char *str_of(const cJSON *o, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
