@@ -141,7 +141,7 @@ int http_send_json(struct request *r, int status, cJSON *json)
     char *text = json ? cJSON_PrintUnformatted(json) : NULL;
     cJSON_Delete(json);
     if (!text)
-        return http_send(r, 500, "text/plain", strdup("out of memory"), 13);
+        return MHD_NO; /* nothing can be said without memory: close the connection */
     return http_send(r, status, "application/json;charset=UTF-8", text, strlen(text));
 }
 
