@@ -1,6 +1,9 @@
 /* emulator_test.c — the DHIS2 emulator from the outside: each test starts build/dhis2-emulator
  * on a free port (fixture data from spec/fixtures/emulator/basic, or generated) and talks to it
  * over real HTTP. Expected shapes come from dhis2-api.md (and dhis2-core where it is quoted). */
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <time.h>
 #include <sys/wait.h>
@@ -1044,6 +1047,49 @@ TEST_TIMEOUT(emulator_faults_fail_delay_drop_conflict_hang, 60)
     CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "emulator exit status %d", st);
     kill(child, SIGKILL);
     waitpid(child, NULL, 0);
+}
+
+/* The first IPv4 address of this host that is not loopback, or NULL. */
+static const char *outside_address(char *buf, size_t n)
+{
+    struct ifaddrs *ifs = NULL, *i;
+    const char *found = NULL;
+    if (getifaddrs(&ifs) != 0)
+        return NULL;
+    for (i = ifs; i && !found; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+            continue;
+        const struct in_addr *a = &((const struct sockaddr_in *)i->ifa_addr)->sin_addr;
+        if ((ntohl(a->s_addr) >> 24) != 127 && inet_ntop(AF_INET, a, buf, (socklen_t)n))
+            found = buf;
+    }
+    freeifaddrs(ifs);
+    return found;
+}
+
+TEST_TIMEOUT(emulator_admin_routes_answer_loopback_only, 30)
+{
+    char addr[64];
+    if (!outside_address(addr, sizeof addr)) {
+        printf("no non-loopback address here: nothing to check\n");
+        return;
+    }
+    struct emu e;
+    emu_fixture(&e, NULL);
+    char url[256];
+    struct spec_resp r;
+    snprintf(url, sizeof url, "http://%s:%d/emulator/faults", addr, e.port);
+    const char *body = "{\"failNext\":5}";
+    CHECK(spec_http("POST", url, NULL, body, strlen(body), &r) == 0);
+    CHECK_INT(r.status, 403);
+    spec_resp_free(&r);
+    /* the DHIS2 API itself answers any address, with credentials */
+    snprintf(url, sizeof url, "http://%s:%d/api/system/info", addr, e.port);
+    const char *h[] = {AUTH, NULL};
+    CHECK(spec_http("GET", url, h, NULL, 0, &r) == 0);
+    CHECK_INT(r.status, 200);
+    spec_resp_free(&r);
+    emu_stop(&e);
 }
 
 /* ---------------------------------------------------------------- generation, persistence */
