@@ -24,9 +24,7 @@ struct strmap {
 };
 int strmap_put(struct strmap *m, const char *key, int32_t val); /* 0, or -1 out of memory */
 int32_t strmap_get(const struct strmap *m, const char *key);      /* -1 when absent */
-int32_t strmap_getn(const struct strmap *m, const char *key, size_t len);
 void strmap_free(struct strmap *m);
-uint64_t hash_bytes(const void *p, size_t n);
 
 /* ---- json_out.c: a growable text buffer that writes JSON pieces fast ---- */
 struct buf {
