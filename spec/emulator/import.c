@@ -854,7 +854,10 @@ char *import_execute(struct emu *emu, const char *body, size_t len, bool csv,
         const char *p = body;
         while (p < body + len && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
             p++;
-        if (csv || (p < body + len && *p != '{' && *p != '[')) {
+        if (p < body + len && *p == '<') {
+            snprintf(msg, sizeof msg, "The import process failed: XML bodies are not supported by the emulator");
+            failed = true;
+        } else if (csv || (p < body + len && *p != '{' && *p != '[')) {
             failed = parse_csv(&c.in, body, len, o->first_row_is_header, msg, sizeof msg) != 0;
         } else {
             char why[256];
