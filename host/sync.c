@@ -15,6 +15,7 @@
 #include "log.h"
 #include "mapping_registry.h"
 #include "period.h"
+#include "strmap.h"
 
 /* Batches in flight between the fetching and the posting thread. */
 enum { QUEUE_DEPTH = 2 };
@@ -42,7 +43,7 @@ struct run_ctx {
     bool dry_run, full;
     struct job job;
     struct instance src, dst;
-    struct dhis2_client *src_client, *dst_client, *meta_client;
+    struct dhis2_client *src_client, *dst_client;
     struct mapping *mapping;
     bool aggregate;
     struct dhis2_import_options import;
@@ -70,8 +71,10 @@ struct run_ctx {
     struct timespec started;
     long long chunks_done, chunks_total;
 
-    /* metadata lookups for transform: the target's ids by code or name */
-    cJSON *lookup_cache;
+    /* metadata lookups for transform: the target's ids by code or name, asked once each */
+    struct dhis2_client *meta_client;
+    struct strmap lookups;       /* "code|dataElements|X" -> id, or NULL: not found */
+    struct arena lookup_strings;
 };
 
 static double elapsed_since(const struct timespec *t0)
@@ -320,14 +323,71 @@ static int add_mapped(struct run_ctx *r, const struct datavalue *dv, struct err 
     return 0;
 }
 
+static int first_id(void *ud, const cJSON *item, struct err *e)
+{
+    (void)e;
+    char *out = ud;
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(item, "id"));
+    if (id && !out[0])
+        snprintf(out, 16, "%s", id);
+    return 0;
+}
+
+/* The target's id of the `kind` (dataElements, organisationUnits...) whose code or name is
+ * key; called by transform through d2.meta, in the fetching thread. */
+static int lookup_target(struct run_ctx *r, const char *field, const char *kind, const char *key,
+                         char *out, size_t size)
+{
+    if (strspn(kind, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(kind) ||
+        strlen(kind) > 40)
+        return -1;
+    char cache_key[600];
+    snprintf(cache_key, sizeof cache_key, "%s|%s|%s", field, kind, key);
+    const struct strmap_slot *hit = strmap_find(&r->lookups, cache_key);
+    const char *id = hit ? hit->val : NULL;
+    if (!hit) {
+        struct err e = {0};
+        struct dhis2_config cfg;
+        instance_dhis2_config(&r->dst, &cfg);
+        if (!r->meta_client && !(r->meta_client = dhis2_client_new(&cfg, &e)))
+            return -1;
+        char found[16] = "", filter[560];
+        snprintf(filter, sizeof filter, "%s:eq:%s", field, key);
+        const char *filters[] = {filter, NULL};
+        if (dhis2_list(r->meta_client, kind, "id", filters, 0, first_id, found, &e) != 0) {
+            log_warn("run %lld: looking up %s %s '%s' on the target: %s", r->run_id, kind, field, key, e.msg);
+            return -1;
+        }
+        id = found[0] ? arena_strdup(&r->lookup_strings, found) : NULL;
+        const char *stored_key = arena_strdup(&r->lookup_strings, cache_key);
+        if (stored_key)
+            strmap_put(&r->lookups, stored_key, id);
+    }
+    if (!id)
+        return -1;
+    snprintf(out, size, "%s", id);
+    return 0;
+}
+
+static int lookup_by_code(void *ud, const char *kind, const char *code, char *out, size_t size)
+{
+    return lookup_target(ud, "code", kind, code, out, size);
+}
+
+static int lookup_by_name(void *ud, const char *kind, const char *name, char *out, size_t size)
+{
+    return lookup_target(ud, "name", kind, name, out, size);
+}
+
 static int on_values(void *ud, const struct datavalue *vals, size_t n, struct err *e)
 {
     struct run_ctx *r = ud;
     struct arena scratch = {0};
+    const struct mapping_lookup lookup = {.by_code = lookup_by_code, .by_name = lookup_by_name, .ud = r};
     for (size_t i = 0; i < n; i++) {
         struct datavalue out;
         struct err why = {0};
-        enum map_result res = mapping_apply(r->mapping, &vals[i], &out, &scratch, NULL, &why);
+        enum map_result res = mapping_apply(r->mapping, &vals[i], &out, &scratch, &lookup, &why);
         pthread_mutex_lock(&r->lock);
         r->counts.fetched++;
         if (res == MAP_OK)
@@ -740,7 +800,9 @@ done_no_db:
     instance_free(&r->src);
     instance_free(&r->dst);
     job_free(&r->job);
-    cJSON_Delete(r->lookup_cache);
+    dhis2_client_free(r->meta_client);
+    strmap_free(&r->lookups);
+    arena_free(&r->lookup_strings);
     pthread_mutex_destroy(&r->lock);
     pthread_mutex_destroy(&r->qlock);
     pthread_cond_destroy(&r->qcond);
