@@ -13,6 +13,10 @@ void api_reply_query(struct app *app, struct http_resp *rs, int status, const ch
 /* ?page/?pageSize as SQL LIMIT and OFFSET text, plus the page number; -1 after a 400. */
 int api_paging_params(const struct http_req *rq, struct http_resp *rs, char limit[24],
                       char offset[24], char page_text[24]);
+/* A page of `table` in the list shape {"<table>":[…],"pager":{page,pageSize,total}}, each
+ * row shown by <row_json>(row), ordered by name. table and row_json are ours, never input. */
+void api_reply_page(struct app *app, struct http_req *rq, struct http_resp *rs, const char *table,
+                    const char *row_json);
 
 void api_health(struct app *app, struct http_req *rq, struct http_resp *rs);
 /* api_session.c */

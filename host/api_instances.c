@@ -78,18 +78,7 @@ static char *seal(struct app *app, const char *secret, struct err *e)
 
 void api_instances_list(struct app *app, struct http_req *rq, struct http_resp *rs)
 {
-    char limit[24], offset[24], page[24];
-    if (api_paging_params(rq, rs, limit, offset, page) != 0)
-        return;
-    const char *params[] = {limit, offset, page};
-    api_reply_query(app, rs, 200,
-                    "SELECT json_build_object("
-                    " 'instances', coalesce((SELECT json_agg(instance_json(i) ORDER BY i.name, i.id)"
-                    "   FROM instances i WHERE i.id IN (SELECT id FROM instances ORDER BY name, id"
-                    "   LIMIT $1::bigint OFFSET $2::bigint)), '[]'),"
-                    " 'pager', json_build_object('page', $3::bigint, 'pageSize', $1::bigint,"
-                    "   'total', (SELECT count(*) FROM instances)))",
-                    3, params, NULL);
+    api_reply_page(app, rq, rs, "instances", "instance_json");
 }
 
 void api_instances_get(struct app *app, struct http_req *rq, struct http_resp *rs)

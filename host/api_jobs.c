@@ -17,18 +17,7 @@ static const char job_by_ref[] =
 
 void api_jobs_list(struct app *app, struct http_req *rq, struct http_resp *rs)
 {
-    char limit[24], offset[24], page[24];
-    if (api_paging_params(rq, rs, limit, offset, page) != 0)
-        return;
-    const char *params[] = {limit, offset, page};
-    api_reply_query(app, rs, 200,
-                    "SELECT json_build_object("
-                    " 'jobs', coalesce((SELECT json_agg(job_json(j) ORDER BY j.name, j.id)"
-                    "   FROM jobs j WHERE j.id IN (SELECT id FROM jobs ORDER BY name, id"
-                    "   LIMIT $1::bigint OFFSET $2::bigint)), '[]'),"
-                    " 'pager', json_build_object('page', $3::bigint, 'pageSize', $1::bigint,"
-                    "   'total', (SELECT count(*) FROM jobs)))",
-                    3, params, NULL);
+    api_reply_page(app, rq, rs, "jobs", "job_json");
 }
 
 void api_jobs_get(struct app *app, struct http_req *rq, struct http_resp *rs)

@@ -154,3 +154,19 @@ const char *db_value(const PGresult *res, int row, int col)
 {
     return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
 }
+
+int db_find_id(PGconn *c, const char *sql, const char *ref, const char *what, long long *id,
+               struct err *e)
+{
+    const char *params[] = {ref};
+    PGresult *r = db_query(c, sql, 1, params, e);
+    if (!r)
+        return e->code;
+    int rc = 0;
+    if (PQntuples(r) >= 1)
+        *id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    else
+        rc = err_set(e, ERR_NOT_FOUND, "no %s '%s'", what, ref);
+    PQclear(r);
+    return rc;
+}

@@ -34,6 +34,11 @@ int db_exec(PGconn *c, const char *sql, int nparams, const char *const *params, 
 /* SELECT 1 on a pooled connection: 0 when the database answers. */
 int db_ping(struct db *db, struct err *e);
 
+/* Runs sql with $1 = ref and reads a bigint from its first row into *id; ERR_NOT_FOUND
+ * (e->msg "no <what> 'ref'") when there is no row. For lookups of a thing by id or name. */
+int db_find_id(PGconn *c, const char *sql, const char *ref, const char *what, long long *id,
+               struct err *e);
+
 /* Text of row r, column c, or NULL for SQL NULL. */
 const char *db_value(const PGresult *res, int row, int col);
 

@@ -645,6 +645,20 @@ static void q_add_list(struct sbuf *q, const char *name, const char *const *valu
         q_add(q, name, values[i]);
 }
 
+/* A request that must answer 200 with JSON: anything else becomes the error that says so. */
+static int request_json(struct dhis2_client *c, struct request *rq, struct response *r,
+                        const char *url, int *attempts, struct err *e)
+{
+    int rc = request(c, rq, r, attempts, e);
+    if (rc)
+        return rc;
+    if (r->status != 200)
+        return http_error(c, r, url, *attempts, e);
+    if (!is_json(r->content_type))
+        return not_json_error(c, r, url, e);
+    return 0;
+}
+
 /* GET path?query, expecting a JSON answer, parsed into *out (caller deletes). */
 static int get_json(struct dhis2_client *c, const char *path, const char *query, bool small,
                     cJSON **out, struct err *e)
@@ -656,16 +670,8 @@ static int get_json(struct dhis2_client *c, const char *path, const char *query,
     int attempts = 0, rc;
     *out = NULL;
     url_of(c, &rq, url, sizeof url);
-    if ((rc = request(c, &rq, &r, &attempts, e)) != 0)
+    if ((rc = request_json(c, &rq, &r, url, &attempts, e)) != 0)
         goto out;
-    if (r.status != 200) {
-        rc = http_error(c, &r, url, attempts, e);
-        goto out;
-    }
-    if (!is_json(r.content_type)) {
-        rc = not_json_error(c, &r, url, e);
-        goto out;
-    }
     if (!(*out = cJSON_ParseWithLength(r.body.p ? r.body.p : "", r.body.len))) {
         rc = err_set(e, ERR_NET, "instance '%s': the answer from %s is not valid JSON", c->name,
                      url);
@@ -858,16 +864,8 @@ int dhis2_fetch_datavalues(struct dhis2_client *c, const struct dhis2_dv_query *
                          .body_cap = ERROR_BODY_CAP,
                          .sink = &sink};
     url_of(c, &rq, url, sizeof url);
-    if ((rc = request(c, &rq, &r, &attempts, e)) != 0)
+    if ((rc = request_json(c, &rq, &r, url, &attempts, e)) != 0)
         goto out;
-    if (r.status != 200) {
-        rc = http_error(c, &r, url, attempts, e);
-        goto out;
-    }
-    if (!is_json(r.content_type)) {
-        rc = not_json_error(c, &r, url, e);
-        goto out;
-    }
     struct err se = {0};
     /* a 200 JSON answer with no body never reached the sink */
     if ((!r.streaming && dvstream_feed(f.s, r.body.p ? r.body.p : "", r.body.len, &se) != 0) ||

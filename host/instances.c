@@ -7,22 +7,12 @@
 
 int instance_resolve(PGconn *c, const char *ref, long long *id, struct err *e)
 {
-    const char *params[] = {ref};
     /* an id wins over a name made of digits, so that /api/instances/{id} is never ambiguous */
-    PGresult *r = db_query(c,
-                           "SELECT id FROM instances WHERE name = $1 OR "
-                           "(id::text = $1 AND $1 ~ '^[0-9]{1,18}$') "
-                           "ORDER BY (id::text = $1) DESC LIMIT 1",
-                           1, params, e);
-    if (!r)
-        return e->code;
-    int rc = 0;
-    if (PQntuples(r) == 1)
-        *id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    else
-        rc = err_set(e, ERR_NOT_FOUND, "no instance '%s'", ref);
-    PQclear(r);
-    return rc;
+    return db_find_id(c,
+                      "SELECT id FROM instances WHERE name = $1 OR "
+                      "(id::text = $1 AND $1 ~ '^[0-9]{1,18}$') "
+                      "ORDER BY (id::text = $1) DESC LIMIT 1",
+                      ref, "instance", id, e);
 }
 
 static char *dup_or_null(const PGresult *r, int col)

@@ -234,21 +234,11 @@ cJSON *job_as_input(PGconn *c, long long id, struct err *e)
 
 int job_resolve(PGconn *c, const char *ref, long long *id, struct err *e)
 {
-    const char *params[] = {ref};
-    PGresult *r = db_query(c,
-                           "SELECT id FROM jobs WHERE name = $1 OR "
-                           "(id::text = $1 AND $1 ~ '^[0-9]{1,18}$') "
-                           "ORDER BY (id::text = $1) DESC LIMIT 1",
-                           1, params, e);
-    if (!r)
-        return e->code;
-    int rc = 0;
-    if (PQntuples(r) == 1)
-        *id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    else
-        rc = err_set(e, ERR_NOT_FOUND, "no job '%s'", ref);
-    PQclear(r);
-    return rc;
+    return db_find_id(c,
+                      "SELECT id FROM jobs WHERE name = $1 OR "
+                      "(id::text = $1 AND $1 ~ '^[0-9]{1,18}$') "
+                      "ORDER BY (id::text = $1) DESC LIMIT 1",
+                      ref, "job", id, e);
 }
 
 int job_load(PGconn *c, long long id, struct job *out, struct err *e)
