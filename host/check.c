@@ -9,36 +9,15 @@
 
 #include "mapping_registry.h"
 
-static const char *const str_keys[] = {"dataElement", "period", "orgUnit",
-                                       "categoryOptionCombo", "attributeOptionCombo", "value",
-                                       "storedBy", "created", "lastUpdated", "comment"};
-enum { N_KEYS = 10 };
-
-static const char **dv_field(struct datavalue *dv, int i)
-{
-    switch (i) {
-    case 0: return &dv->data_element;
-    case 1: return &dv->period;
-    case 2: return &dv->org_unit;
-    case 3: return &dv->category_option_combo;
-    case 4: return &dv->attribute_option_combo;
-    case 5: return &dv->value;
-    case 6: return &dv->stored_by;
-    case 7: return &dv->created;
-    case 8: return &dv->last_updated;
-    default: return &dv->comment;
-    }
-}
-
 cJSON *check_datavalue_json(const struct datavalue *dv)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o)
         return NULL;
-    for (int i = 0; i < N_KEYS; i++) {
-        const char *s = *dv_field((struct datavalue *)dv, i);
+    for (int i = 0; i < DV_STRINGS; i++) {
+        const char *s = *datavalue_string((struct datavalue *)dv, (enum datavalue_string)i);
         if (s)
-            cJSON_AddStringToObject(o, str_keys[i], s);
+            cJSON_AddStringToObject(o, datavalue_names[i], s);
     }
     cJSON_AddBoolToObject(o, "followup", dv->followup);
     if (dv->deleted)
@@ -52,9 +31,9 @@ static int parse_value(const cJSON *j, size_t index, struct datavalue *dv, struc
     memset(dv, 0, sizeof *dv);
     if (!cJSON_IsObject(j))
         return err_set(e, ERR_INPUT, "sample: dataValues[%zu] is not an object", index);
-    for (int i = 0; i < N_KEYS; i++) {
-        const cJSON *f = cJSON_GetObjectItemCaseSensitive(j, str_keys[i]);
-        const char **dst = dv_field(dv, i);
+    for (int i = 0; i < DV_STRINGS; i++) {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(j, datavalue_names[i]);
+        const char **dst = datavalue_string(dv, (enum datavalue_string)i);
         if (!f || cJSON_IsNull(f))
             continue;
         if (cJSON_IsString(f)) {
@@ -68,7 +47,7 @@ static int parse_value(const cJSON *j, size_t index, struct datavalue *dv, struc
             *dst = arena_strdup(a, buf);
         } else {
             return err_set(e, ERR_INPUT, "sample: dataValues[%zu].%s must be a string", index,
-                           str_keys[i]);
+                           datavalue_names[i]);
         }
         if (!*dst)
             return err_set(e, ERR_INTERNAL, "out of memory");

@@ -23,6 +23,15 @@ struct datavalue {
     bool deleted;
 };
 
+/* The string fields by index, in the order and with the names of DHIS2's JSON, for code that
+ * treats them alike (JSON in and out, Lua tables, copies). */
+enum datavalue_string {
+    DV_DATA_ELEMENT, DV_PERIOD, DV_ORG_UNIT, DV_CATEGORY_OPTION_COMBO, DV_ATTRIBUTE_OPTION_COMBO,
+    DV_VALUE, DV_STORED_BY, DV_CREATED, DV_LAST_UPDATED, DV_COMMENT, DV_STRINGS
+};
+extern const char *const datavalue_names[DV_STRINGS];
+const char **datavalue_string(struct datavalue *dv, enum datavalue_string i);
+
 /* A bump allocator: many small allocations, one free. Blocks grow as needed. */
 struct arena_block;
 struct arena {

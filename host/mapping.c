@@ -358,24 +358,12 @@ out:
 
 /* ---------------------------------------------------------------- apply */
 
-/* What transform sees (storedBy, created and lastUpdated pass through unchanged). */
-static const char *const field_names[] = {"dataElement", "period", "orgUnit",
-                                          "categoryOptionCombo", "attributeOptionCombo",
-                                          "value", "comment"};
-enum { N_STR_FIELDS = 7 };
-
-static const char **str_field(struct datavalue *dv, int i)
-{
-    switch (i) {
-    case 0: return &dv->data_element;
-    case 1: return &dv->period;
-    case 2: return &dv->org_unit;
-    case 3: return &dv->category_option_combo;
-    case 4: return &dv->attribute_option_combo;
-    case 5: return &dv->value;
-    default: return &dv->comment;
-    }
-}
+/* What transform sees; storedBy, created and lastUpdated pass through unchanged. */
+static const enum datavalue_string transform_fields[] = {
+    DV_DATA_ELEMENT, DV_PERIOD, DV_ORG_UNIT, DV_CATEGORY_OPTION_COMBO,
+    DV_ATTRIBUTE_OPTION_COMBO, DV_VALUE, DV_COMMENT,
+};
+enum { N_STR_FIELDS = sizeof transform_fields / sizeof transform_fields[0] };
 
 struct tcall {
     struct mapping *m;
@@ -387,12 +375,12 @@ struct tcall {
 static void fill_table(lua_State *L, int t, const struct datavalue *dv)
 {
     for (int i = 0; i < N_STR_FIELDS; i++) {
-        const char *s = *str_field((struct datavalue *)dv, i);
+        const char *s = *datavalue_string((struct datavalue *)dv, transform_fields[i]);
         if (s)
             lua_pushstring(L, s);
         else
             lua_pushnil(L);
-        lua_setfield(L, t, field_names[i]);
+        lua_setfield(L, t, datavalue_names[transform_fields[i]]);
     }
     lua_pushboolean(L, dv->followup);
     lua_setfield(L, t, "followup");
@@ -422,8 +410,8 @@ static void read_table(lua_State *L, int r, struct tcall *tc, const char *what)
 {
     struct mapping *m = tc->m;
     for (int i = 0; i < N_STR_FIELDS; i++) {
-        const char **f = str_field(tc->dv, i);
-        int t = lua_getfield(L, r, field_names[i]);
+        const char **f = datavalue_string(tc->dv, transform_fields[i]);
+        int t = lua_getfield(L, r, datavalue_names[transform_fields[i]]);
         char num[64];
         const char *s = NULL;
         size_t len = 0;
@@ -433,15 +421,15 @@ static void read_table(lua_State *L, int r, struct tcall *tc, const char *what)
             s = number_text(L, -1, num, sizeof num);
             if (!s)
                 luaL_error(L, "%s.lua:%d: %s: %s is not a finite number", m->name,
-                           m->transform_line, what, field_names[i]);
+                           m->transform_line, what, datavalue_names[transform_fields[i]]);
             len = strlen(s);
         } else if (t != LUA_TNIL) {
             luaL_error(L, "%s.lua:%d: %s: %s is a %s, expected a string", m->name,
-                       m->transform_line, what, field_names[i], luaL_typename(L, -1));
+                       m->transform_line, what, datavalue_names[transform_fields[i]], luaL_typename(L, -1));
         }
         if (!s && i < 3)
             luaL_error(L, "%s.lua:%d: %s: the value has no %s", m->name, m->transform_line,
-                       what, field_names[i]);
+                       what, datavalue_names[transform_fields[i]]);
         if (!s) {
             *f = NULL;
         } else if (!*f || strlen(*f) != len || memcmp(*f, s, len) != 0) {

@@ -309,20 +309,15 @@ static void report_progress(struct run_ctx *r, bool force)
 static int keep(struct batch *b, const struct datavalue *dv)
 {
     struct datavalue *out = &b->vals[b->n];
-    struct arena *a = &b->arena;
-    const char *const src[] = {dv->data_element, dv->period, dv->org_unit, dv->category_option_combo,
-                               dv->attribute_option_combo, dv->value, dv->comment, dv->stored_by};
-    const char **dst[] = {&out->data_element, &out->period, &out->org_unit,
-                          &out->category_option_combo, &out->attribute_option_combo, &out->value,
-                          &out->comment, &out->stored_by};
-    for (int i = 0; i < 8; i++) {
-        *dst[i] = arena_strdup(a, src[i]);
-        if (src[i] && !*dst[i])
+    *out = *dv;
+    for (int i = 0; i < DV_STRINGS; i++) {
+        const char **f = datavalue_string(out, (enum datavalue_string)i);
+        /* the target sets its own timestamps: created and lastUpdated are never sent */
+        if (i == DV_CREATED || i == DV_LAST_UPDATED)
+            *f = NULL;
+        else if (*f && !(*f = arena_strdup(&b->arena, *f)))
             return -1;
     }
-    out->created = out->last_updated = NULL;
-    out->followup = dv->followup;
-    out->deleted = dv->deleted;
     b->n++;
     return 0;
 }
