@@ -30,17 +30,19 @@ static int env_long(const char *name, long fallback, long min, long max, long *o
 int config_load(struct config *c, struct err *e)
 {
     memset(c, 0, sizeof *c);
-    long port, max_body, threads, workers;
+    long port, max_body, threads, workers, overlap;
     int rc;
     if ((rc = env_long("DHIS2SYNC_PORT", 4999, 1, 65535, &port, e)) ||
         (rc = env_long("DHIS2SYNC_MAX_BODY", 10L * 1024 * 1024, 1024, 1L << 30, &max_body, e)) ||
         (rc = env_long("DHIS2SYNC_HTTP_THREADS", 4, 1, 64, &threads, e)) ||
-        (rc = env_long("DHIS2SYNC_WORKERS", 2, 0, 64, &workers, e)))
+        (rc = env_long("DHIS2SYNC_WORKERS", 2, 0, 64, &workers, e)) ||
+        (rc = env_long("DHIS2SYNC_WATERMARK_OVERLAP", 300, 0, 86400, &overlap, e)))
         return rc;
     c->port = (int)port;
     c->max_body = (size_t)max_body;
     c->http_threads = (int)threads;
     c->workers = (int)workers;
+    c->watermark_overlap_s = (int)overlap;
     c->database_url = env_or("DATABASE_URL", NULL);
     c->mappings_dir = env_or("DHIS2SYNC_MAPPINGS", "mappings");
     c->secret_key = env_or("DHIS2SYNC_SECRET_KEY", NULL);

@@ -21,6 +21,8 @@ struct config {
     size_t max_body;            /* DHIS2SYNC_MAX_BODY, bytes, 10 MB */
     int http_threads;           /* DHIS2SYNC_HTTP_THREADS, 4 */
     int workers;                /* DHIS2SYNC_WORKERS: concurrent runs per process, 2 */
+    int watermark_overlap_s;    /* DHIS2SYNC_WATERMARK_OVERLAP: seconds an incremental run
+                                   reads back before its watermark, 300 */
     const char *var_dir;        /* var */
     const char *db_dir;         /* db */
     const char *web_dir;        /* web */

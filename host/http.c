@@ -264,11 +264,12 @@ static void serve_static(struct app *app, const char *path, struct http_resp *rs
 
 static void dispatch(struct app *app, struct http_req *rq, struct http_resp *rs)
 {
-    int path_matched = 0;
+    int path_matched = 0, path_needs_auth = 0;
     for (const struct route *r = http_routes; r->pattern; r++) {
         if (!route_matches(r->pattern, rq->path, rq))
             continue;
         path_matched = 1;
+        path_needs_auth |= r->auth == ROUTE_AUTH;
         if (strcmp(r->method, rq->method) != 0 &&
             !(strcmp(r->method, "GET") == 0 && strcmp(rq->method, "HEAD") == 0))
             continue;
@@ -284,11 +285,15 @@ static void dispatch(struct app *app, struct http_req *rq, struct http_resp *rs)
         r->handler(app, rq, rs);
         return;
     }
+    struct err e = {0};
     if (path_matched) {
-        http_reply_error(rs, 405, NULL, "method %s is not allowed on %s", rq->method, rq->path);
+        /* who may call comes before what they may call: no route list for strangers */
+        if (path_needs_auth && auth_check(app, rq, &e) != 0)
+            http_reply_err(rs, &e);
+        else
+            http_reply_error(rs, 405, NULL, "method %s is not allowed on %s", rq->method, rq->path);
     } else if (strncmp(rq->path, "/api/", 5) == 0 || strcmp(rq->path, "/api") == 0) {
         /* unknown API paths look the same as known ones to a caller without credentials */
-        struct err e = {0};
         if (auth_check(app, rq, &e) != 0)
             http_reply_err(rs, &e);
         else

@@ -594,6 +594,12 @@ enum map_result mapping_apply(struct mapping *m, const struct datavalue *in, str
     lua_pushlightuserdata(L, &tc);
     int rc = lua_host_call(m->lua, 1, 0, why);
     lua_host_set_lookup(m->lua, NULL);
+#ifndef NDEBUG
+    if (lua_gettop(L) != 0) {
+        log_error("mapping %s: Lua stack unbalanced after transform (%d)", m->name, lua_gettop(L));
+        lua_settop(L, 0);
+    }
+#endif
     pthread_mutex_unlock(&m->lock);
     if (rc != 0)
         return MAP_ERROR;

@@ -4,6 +4,10 @@
 
 const struct route http_routes[] = {
     {"GET", "/health", api_health, ROUTE_PUBLIC},
+    /* logging in is public by nature; the session's own routes need it */
+    {"POST", "/api/session", api_session_create, ROUTE_PUBLIC},
+    {"GET", "/api/session", api_session_get, ROUTE_AUTH},
+    {"DELETE", "/api/session", api_session_delete, ROUTE_AUTH},
 
     {"GET", "/api/instances", api_instances_list, ROUTE_AUTH},
     {"POST", "/api/instances", api_instances_create, ROUTE_AUTH},

@@ -16,10 +16,6 @@
 #include "mapping_registry.h"
 #include "period.h"
 
-/* How far before the previous watermark an incremental run starts reading: values written in
- * transactions that were still open when the source's clock was read carry an earlier
- * lastUpdated. Re-sent values cost nothing but an `ignored`. */
-enum { WATERMARK_OVERLAP_S = 300 };
 /* Batches in flight between the fetching and the posting thread. */
 enum { QUEUE_DEPTH = 2 };
 /* Progress is written at least this often (values), and refused values flushed to the run. */
@@ -444,15 +440,18 @@ fail:
     return NULL;
 }
 
-/* Subtracts the overlap from a DHIS2 timestamp ("2024-02-03T10:11:12.000", maybe with a zone). */
-static void watermark_minus_overlap(const char *wm, char *out, size_t size)
+/* Subtracts the overlap from a DHIS2 timestamp ("2024-02-03T10:11:12.000", maybe with a zone).
+ * An incremental run reads back that far before its watermark because values written in
+ * transactions still open when the source's clock was read carry an earlier lastUpdated;
+ * re-sent values cost nothing but an `ignored`. */
+static void watermark_minus_overlap(const char *wm, int overlap_s, char *out, size_t size)
 {
     int y, mo, d, h, mi, s;
     if (sscanf(wm, "%d-%d-%dT%d:%d:%d", &y, &mo, &d, &h, &mi, &s) != 6) {
         snprintf(out, size, "%s", wm);
         return;
     }
-    long long t = (long long)days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - WATERMARK_OVERLAP_S;
+    long long t = (long long)days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - overlap_s;
     int32_t days = (int32_t)(t / 86400);
     long rem = (long)(t % 86400);
     civil_from_days(days, &y, &mo, &d);
@@ -632,7 +631,11 @@ int sync_run(struct app *app, long long run_id, const struct sync_options *opt,
         (rc = dhis2_system_info(r->dst_client, &dst_info, e)))
         goto finish;
 
-    if (cJSON_IsTrue(cJSON_GetObjectItem(r->job.spec, "incremental")) && !r->full) {
+    /* a sum made from the changed values only would overwrite the whole sum at the target */
+    if (r->aggregate && cJSON_IsTrue(cJSON_GetObjectItem(r->job.spec, "incremental")) && !r->full)
+        log_info("run %lld: mapping '%s' sums values, so this run reads the whole selection, not "
+                 "only the values changed since the last run", run_id, r->job.mapping);
+    else if (cJSON_IsTrue(cJSON_GetObjectItem(r->job.spec, "incremental")) && !r->full) {
         char id[24];
         snprintf(id, sizeof id, "%lld", r->job.id);
         const char *params[] = {id};
@@ -642,7 +645,8 @@ int sync_run(struct app *app, long long run_id, const struct sync_options *opt,
             goto finish;
         }
         if (PQntuples(res) == 1) {
-            watermark_minus_overlap(PQgetvalue(res, 0, 0), wm_from, sizeof wm_from);
+            watermark_minus_overlap(PQgetvalue(res, 0, 0), app->cfg.watermark_overlap_s, wm_from,
+                                    sizeof wm_from);
             wm_from_p = wm_from;
         }
         PQclear(res);
