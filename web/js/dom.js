@@ -81,8 +81,8 @@ export function fmtRelative(iso) {
   const s = Math.round((t - Date.now()) / 1000);
   const abs = Math.abs(s);
   let text;
-  if (abs < 45) text = 'a few seconds';
-  else if (abs < 90 * 60) text = `${Math.round(abs / 60)} min`;
+  if (abs < 45) return s <= 0 ? 'just now' : 'in a moment';
+  if (abs < 90 * 60) text = `${Math.round(abs / 60)} min`;
   else if (abs < 36 * 3600) text = `${Math.round(abs / 3600)} h`;
   else text = `${Math.round(abs / 86400)} days`;
   return s < 0 ? `${text} ago` : `in ${text}`;

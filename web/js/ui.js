@@ -17,10 +17,11 @@ export function errorText(e) {
   return e && e.message ? e.message : String(e);
 }
 
+// text: a sentence, or nodes (a list of steps...)
 export function emptyState(title, text, ...actions) {
   return h('div', { class: 'empty' },
     h('h2', {}, title),
-    text ? h('p', {}, text) : null,
+    typeof text === 'string' ? h('p', {}, text) : text,
     actions.length ? h('div', { class: 'actions' }, actions) : null);
 }
 

@@ -27,18 +27,21 @@ export async function render(ctx) {
   function renderJobs(data) {
     if (data.jobs.length === 0) {
       const haveInstances = data.nInstances >= 2;
+      jobsBox.className = '';
+      chartBox.hidden = true;
       replace(jobsBox, emptyState('Welcome to dhis2sync',
-        'Three steps to your first sync:',
-        h('ol', { class: 'steps' },
+        [h('p', {}, 'Three steps to your first sync:'), h('ol', { class: 'steps' },
           h('li', { class: data.nInstances >= 2 ? 'done' : null },
             h('strong', {}, 'Add your DHIS2 instances'), ' — the source you read from and the target you write to. ',
             'Use "Test connection" to check each one.'),
           h('li', {}, h('strong', {}, 'Create a job'), ' — pick the data sets and org units to copy, and optionally a mapping to rewrite ids.'),
-          h('li', {}, h('strong', {}, 'Run it'), ' — try a dry run first; the run page shows what the target accepted and refused.')),
+          h('li', {}, h('strong', {}, 'Run it'), ' — try a dry run first; the run page shows what the target accepted and refused.'))],
         haveInstances ? link('/jobs/new', 'Create a job', { class: 'btn btn-primary' })
           : link('/instances', 'Add instances', { class: 'btn btn-primary' })));
       return;
     }
+    jobsBox.className = 'card';
+    chartBox.hidden = false;
     const rows = data.jobs.map((job) => {
       const lastCell = h('td', {}, runCell(job.lastRun));
       const runBtn = button('Run now', async (ev) => {

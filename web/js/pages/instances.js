@@ -112,9 +112,9 @@ export async function render(ctx) {
           try {
             const saved = editing ? await api.put(`/api/instances/${inst.id}`, body) : await api.post('/api/instances', body);
             toast(`Saved "${saved.name}"`);
+            await reload();
             replace(formBox);
             addBtn.hidden = false;
-            await reload();
           } catch (e) {
             showFormError(form, formStatus, e);
           }

@@ -89,11 +89,11 @@ export async function render(ctx) {
           h('td', {}, h('code', {}, c.object ?? '')),
           h('td', { class: 'wrap' }, c.value ?? ''),
           h('td', {}, c.errorCode ? h('code', {}, c.errorCode) : h('span', { class: 'muted' }, '—')),
-          h('td', { class: 'wrap' }, c.message ?? ''),
+          h('td', { class: 'wrap msg-cell' }, c.message ?? ''),
           h('td', { class: 'dv small' },
             [['de', dv.dataElement], ['pe', dv.period], ['ou', dv.orgUnit], ['coc', dv.categoryOptionCombo], ['aoc', dv.attributeOptionCombo]]
               .filter(([, v]) => v).map(([k, v]) => h('span', { class: 'dv-part' }, h('span', { class: 'muted' }, `${k} `), v, ' ')),
-            dv.value !== undefined ? h('span', { class: 'dv-part' }, h('span', { class: 'muted' }, '= '), String(dv.value)) : null));
+            null));
       }), { class: 'conflicts-table', caption: 'Conflicts' }),
       pager(data.pager, (n) => { conflictPage = n; loadConflicts(); }));
   }
