@@ -135,3 +135,82 @@ TEST_TIMEOUT(web_mapping_editor_checks_drafts_and_marks_compile_errors, 120)
     spec_server_stop(&s);
     free(db);
 }
+
+/* The route behind the job pickers, without a browser. */
+TEST_TIMEOUT(web_metadata_route_lists_what_a_job_can_select, 60)
+{
+    char *dir = spec_test_dir("emu");
+    struct emulator source;
+    emulator_start(&source, "values=0,orgunits=50,seed=5", dir);
+    struct spec_server s;
+    char *db = spec_new_db();
+    CHECK(spec_server_start(&s, db, NULL) == 0);
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"name\":\"district\",\"url\":\"%s\",\"auth\":{\"type\":\"basic\",\"username\":\"admin\","
+             "\"password\":\"district\"}}", source.base);
+    struct spec_resp r;
+    spec_api(&s, "POST", "/api/instances", body, &r);
+    CHECK_INT(r.status, 201);
+    spec_resp_free(&r);
+
+    spec_api(&s, "GET", "/api/instances/district/metadata/dataSets", NULL, &r);
+    CHECK_INT(r.status, 200);
+    cJSON *j = spec_resp_json(&r);
+    cJSON *list = cJSON_GetObjectItemCaseSensitive(j, "dataSets");
+    CHECK_INT(cJSON_GetArraySize(list), 2);
+    cJSON *first = cJSON_GetArrayItem(list, 0);
+    CHECK(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(first, "id")));
+    CHECK(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(first, "displayName")));
+    CHECK(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(first, "periodType")));
+    CHECK(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(j, "truncated")));
+    cJSON_Delete(j);
+    spec_resp_free(&r);
+
+    /* filters pass through, repeated ones ANDed; org units carry level and path */
+    spec_api(&s, "GET", "/api/instances/district/metadata/organisationUnits?filter=level:le:2&filter=displayName:ilike:region", NULL, &r);
+    CHECK_INT(r.status, 200);
+    j = spec_resp_json(&r);
+    list = cJSON_GetObjectItemCaseSensitive(j, "organisationUnits");
+    CHECKF(cJSON_GetArraySize(list) >= 1, "regions at level 2, saw %s", r.body);
+    cJSON *ou;
+    cJSON_ArrayForEach(ou, list)
+    {
+        CHECK_INT(cJSON_GetObjectItemCaseSensitive(ou, "level")->valuedouble, 2);
+        CHECK(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(ou, "path")));
+    }
+    cJSON_Delete(j);
+    spec_resp_free(&r);
+
+    spec_api(&s, "GET", "/api/instances/district/metadata/dataElementGroups?fields=id", NULL, &r);
+    CHECK_INT(r.status, 200);
+    CHECK(!strstr(r.body, "displayName"));
+    spec_resp_free(&r);
+
+    spec_api(&s, "GET", "/api/instances/district/metadata/users", NULL, &r);
+    CHECK_INT(r.status, 404);
+    spec_resp_free(&r);
+    spec_api(&s, "GET", "/api/instances/district/metadata/dataSets?fields=id,%7Bx%7D", NULL, &r);
+    CHECK_INT(r.status, 400);
+    spec_resp_free(&r);
+    spec_api(&s, "GET", "/api/instances/nowhere/metadata/dataSets", NULL, &r);
+    CHECK_INT(r.status, 404);
+    spec_resp_free(&r);
+
+    /* a source that is gone: 502 with the reason */
+    spec_stop(source.pid, 5000);
+    spec_api(&s, "GET", "/api/instances/district/metadata/dataSets", NULL, &r);
+    CHECK_INT(r.status, 502);
+    CHECK_CONTAINS(r.body, "district");
+    spec_resp_free(&r);
+
+    /* no credentials, no list */
+    char url[160];
+    snprintf(url, sizeof url, "%s/api/instances/district/metadata/dataSets", s.base);
+    spec_http("GET", url, NULL, NULL, 0, &r);
+    CHECK_INT(r.status, 401);
+    spec_resp_free(&r);
+    spec_server_stop(&s);
+    free(db);
+    free(dir);
+}
