@@ -228,7 +228,7 @@ export async function render(ctx) {
       }
       return h('tr', { dataset: { run: run.id } },
         h('th', { scope: 'row' }, link(`/runs/${run.id}`, `#${run.id}`)),
-        h('td', {}, run.trigger), cell);
+        h('td', {}, { manual: 'by hand', schedule: 'schedule', cli: 'command line', retry: 'retry' }[run.trigger] ?? run.trigger), cell);
     }), { class: 'runs-mini', caption: 'Latest runs of this job' }),
     h('p', {}, link(`/runs?job=${encodeURIComponent(job.id)}`, 'All runs of this job →')));
   }

@@ -17,8 +17,10 @@ const COUNT_HELP = {
   updated: 'changed at the target',
   ignored: 'the target left unchanged',
   deleted: 'deleted at the target',
-  conflicts: 'refused by the target',
+  conflicts: 'conflict entries from the target (one can cover many values)',
 };
+
+const TRIGGER_WORDS = { manual: 'started by hand', schedule: 'started by the schedule', cli: 'started from the command line', retry: 'a retry' };
 
 const KIND_WORDS = { conflict: 'refused by target', skipped: 'skipped by mapping', error: 'mapping error' };
 
@@ -37,7 +39,7 @@ export async function render(ctx) {
     replace(summary,
       h('div', { class: 'run-head' }, statusBadge(r.status), r.dryRun ? h('span', { class: 'tag' }, 'dry run') : null,
         h('span', { class: 'muted' }, ' job '), r.jobId ? link(`/jobs/${r.jobId}`, r.job ?? '') : r.job ?? '',
-        h('span', { class: 'muted' }, ` · started by ${r.trigger ?? '?'}`)),
+        h('span', { class: 'muted' }, ` · ${TRIGGER_WORDS[r.trigger] ?? `started by ${r.trigger ?? '?'}`}`)),
       ACTIVE.has(r.status) ? h('div', { class: 'card' }, h('h2', {}, r.status === 'queued' ? 'Waiting for a worker…' : 'Running…'), progressBar(r.progress, r.status)) : null,
       r.error ? message(r.status === 'failed' ? 'error' : 'warn', h('strong', {}, 'Error: '), r.error) : null,
       r.status === 'partial' ? message('warn', 'The run finished, but the target refused some values or the mapping failed on some. They are listed below.') : null,
