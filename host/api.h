@@ -47,4 +47,6 @@ void api_mappings_get(struct app *app, struct http_req *rq, struct http_resp *rs
 void api_mappings_put(struct app *app, struct http_req *rq, struct http_resp *rs);
 void api_mappings_check(struct app *app, struct http_req *rq, struct http_resp *rs);
 
+void api_metrics(struct app *app, struct http_req *rq, struct http_resp *rs);
+
 #endif

@@ -52,6 +52,10 @@ int config_load(struct config *c, struct err *e)
     c->admin_password = env_or("DHIS2SYNC_ADMIN_PASSWORD", NULL);
     c->log_level = env_or("DHIS2SYNC_LOG", "info");
     c->log_format = env_or("DHIS2SYNC_LOG_FORMAT", "text");
+    long metrics_public;
+    if ((rc = env_long("DHIS2SYNC_METRICS_PUBLIC", 0, 0, 1, &metrics_public, e)))
+        return rc;
+    c->metrics_public = (int)metrics_public;
     c->var_dir = "var";
     c->db_dir = "db";
     c->web_dir = "web";

@@ -19,6 +19,7 @@ struct config {
     const char *log_level;      /* DHIS2SYNC_LOG */
     const char *log_format;     /* DHIS2SYNC_LOG_FORMAT */
     size_t max_body;            /* DHIS2SYNC_MAX_BODY, bytes, 10 MB */
+    int metrics_public;         /* DHIS2SYNC_METRICS_PUBLIC=1: GET /metrics without auth */
     int http_threads;           /* DHIS2SYNC_HTTP_THREADS, 4 */
     int workers;                /* DHIS2SYNC_WORKERS: concurrent runs per process, 2 */
     int watermark_overlap_s;    /* DHIS2SYNC_WATERMARK_OVERLAP: seconds an incremental run

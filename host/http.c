@@ -14,6 +14,7 @@
 #include "app.h"
 #include "auth.h"
 #include "log.h"
+#include "metrics.h"
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -362,8 +363,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!ctx) {
         /* the cap is decided from Content-Length before anything else looks at the request */
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > cap)
+        if (cl && strtoull(cl, NULL, 10) > cap) {
+            metrics_http_request(method, 413);
             return reply_now(conn, 413, url, "request body over the %zu-byte limit", cap);
+        }
         if (!(ctx = calloc(1, sizeof *ctx)))
             return MHD_NO;
         *con_cls = ctx;
@@ -390,8 +393,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_size = 0;
         return MHD_YES;
     }
-    if (ctx->too_large)
+    if (ctx->too_large) {
+        metrics_http_request(method, 413);
         return reply_now(conn, 413, url, "request body over the %zu-byte limit", cap);
+    }
 
     struct http_req rq = {.conn = conn, .method = method, .path = url,
                           .body = ctx->body ? ctx->body : "", .body_len = ctx->len};
@@ -402,6 +407,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct http_resp rs = {.status = 500};
     dispatch(s->app, &rq, &rs);
     log_debug("%s %s -> %d", method, url, rs.status);
+    metrics_http_request(method, rs.status);
     return send_response(conn, &rs, url);
 }
 

@@ -11,6 +11,7 @@
 #include "app.h"
 #include "auth.h"
 #include "check.h"
+#include "backup.h"
 #include "config.h"
 #include "db.h"
 #include "http.h"
@@ -21,6 +22,7 @@
 #include "sync.h"
 #include "worker.h"
 #include "users.h"
+#include "metrics.h"
 
 static const char usage[] =
     "usage: dhis2sync COMMAND [ARGS]\n"
@@ -34,6 +36,8 @@ static const char usage[] =
     "                           try a mapping on sample values (no database needed)\n"
     "  token add NAME           create an API token; prints it alone on stdout\n"
     "  user add NAME            create an admin user; the password is read from stdin\n"
+    "  backup FILE              database + mappings into one archive\n"
+    "  restore FILE [--force]   put an archive back (--force: replace a non-empty database)\n"
     "Environment: DATABASE_URL, DHIS2SYNC_PORT, DHIS2SYNC_MAPPINGS, DHIS2SYNC_SECRET_KEY,\n"
     "DHIS2SYNC_ADMIN_USER, DHIS2SYNC_ADMIN_PASSWORD, DHIS2SYNC_LOG, DHIS2SYNC_LOG_FORMAT,\n"
     "DHIS2SYNC_MAX_BODY (see README.md)\n";
@@ -74,6 +78,7 @@ static int run_until_signal(struct app *app, int with_http)
 {
     sigset_t set;
     block_shutdown_signals(&set);
+    metrics_init();
     struct err e = {0};
     struct http_server *http = NULL;
     int rc = 1;
@@ -311,6 +316,36 @@ static int cmd_user(struct app *app, int argc, char **argv)
     return rc;
 }
 
+static int cmd_backup(struct app *app, int argc, char **argv)
+{
+    if (argc != 1 || argv[0][0] == '-') {
+        fprintf(stderr, "usage: dhis2sync backup FILE\n");
+        return 2;
+    }
+    struct err e = {0};
+    return backup_create(&app->cfg, argv[0], &e) ? fail(&e) : 0;
+}
+
+static int cmd_restore(struct app *app, int argc, char **argv)
+{
+    const char *file = NULL;
+    int force = 0, bad = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--force") == 0)
+            force = 1;
+        else if (!file && argv[i][0] != '-')
+            file = argv[i];
+        else
+            bad = 1;
+    }
+    if (!file || bad) {
+        fprintf(stderr, "usage: dhis2sync restore FILE [--force]\n");
+        return 2;
+    }
+    struct err e = {0};
+    return backup_restore(&app->cfg, file, force, &e) ? fail(&e) : 0;
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -341,6 +376,10 @@ int main(int argc, char **argv)
         return cmd_token(&app, argc - 2, argv + 2);
     if (strcmp(cmd, "user") == 0)
         return cmd_user(&app, argc - 2, argv + 2);
+    if (strcmp(cmd, "backup") == 0)
+        return cmd_backup(&app, argc - 2, argv + 2);
+    if (strcmp(cmd, "restore") == 0)
+        return cmd_restore(&app, argc - 2, argv + 2);
     fprintf(stderr, "unknown command '%s'\n%s", cmd, usage);
     return 2;
 }

@@ -35,5 +35,7 @@ const struct route http_routes[] = {
     {"GET", "/api/mappings/{}", api_mappings_get, ROUTE_AUTH},
     {"PUT", "/api/mappings/{}", api_mappings_put, ROUTE_AUTH},
     {"POST", "/api/mappings/{}/check", api_mappings_check, ROUTE_AUTH},
+    /* not public unless DHIS2SYNC_METRICS_PUBLIC=1: api_metrics authenticates itself */
+    {"GET", "/metrics", api_metrics, ROUTE_PUBLIC},
     {NULL, NULL, NULL, ROUTE_PUBLIC},
 };

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "mapping_registry.h"
 #include "period.h"
+#include "strmap.h"
 
 /* Batches in flight between the fetching and the posting thread. */
 enum { QUEUE_DEPTH = 2 };
@@ -42,7 +43,7 @@ struct run_ctx {
     bool dry_run, full;
     struct job job;
     struct instance src, dst;
-    struct dhis2_client *src_client, *dst_client, *meta_client;
+    struct dhis2_client *src_client, *dst_client;
     struct mapping *mapping;
     bool aggregate;
     struct dhis2_import_options import;
@@ -61,17 +62,21 @@ struct run_ctx {
     struct batch *queue[QUEUE_DEPTH];
     int qhead, qcount;
     bool qclosed;
+    bool posting;                /* the poster holds a batch it took from the queue */
     struct batch *free_batches[QUEUE_DEPTH + 2];
     int n_free;
     struct batch *filling;       /* the batch the fetcher is filling */
     struct batch chunk_buf;      /* aggregate = "sum": the whole chunk before it is combined */
 
     long long since_progress;
+    double last_report_s;        /* when progress was last written, since started */
     struct timespec started;
     long long chunks_done, chunks_total;
 
-    /* metadata lookups for transform: the target's ids by code or name */
-    cJSON *lookup_cache;
+    /* metadata lookups for transform: the target's ids by code or name, asked once each */
+    struct dhis2_client *meta_client;
+    struct strmap lookups;       /* "code|dataElements|X" -> id, or NULL: not found */
+    struct arena lookup_strings;
 };
 
 static double elapsed_since(const struct timespec *t0)
@@ -160,13 +165,38 @@ static void batch_give_back(struct run_ctx *r, struct batch *b)
     }
 }
 
-/* Hands a full batch to the poster; waits while the queue is full (that is the back-pressure
- * that bounds memory). */
+static void report_progress(struct run_ctx *r, bool force);
+
+/* The fetching thread waits for the poster: while the queue is full (until_drained false: that
+ * back-pressure is what bounds memory) or until it has posted everything. Progress is written
+ * and a cancel request read about twice a second meanwhile, so a run stuck behind a slow
+ * target still shows where it is and still stops when asked. Called with qlock held. */
+static void wait_for_poster(struct run_ctx *r, bool until_drained)
+{
+    while ((until_drained ? (r->qcount > 0 || r->posting) : r->qcount == QUEUE_DEPTH) &&
+           atomic_load(&r->stop) == STOP_NONE) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 500000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&r->qcond, &r->qlock, &until);
+        if (elapsed_since(&r->started) - r->last_report_s >= 0.5) {
+            pthread_mutex_unlock(&r->qlock);
+            report_progress(r, true);
+            should_stop(r);
+            pthread_mutex_lock(&r->qlock);
+        }
+    }
+}
+
+/* Hands a full batch to the poster, waiting while the queue is full. */
 static void enqueue(struct run_ctx *r, struct batch *b)
 {
     pthread_mutex_lock(&r->qlock);
-    while (r->qcount == QUEUE_DEPTH && atomic_load(&r->stop) == STOP_NONE)
-        pthread_cond_wait(&r->qcond, &r->qlock);
+    wait_for_poster(r, false);
     if (atomic_load(&r->stop) != STOP_NONE) {
         pthread_mutex_unlock(&r->qlock);
         batch_give_back(r, b);
@@ -225,6 +255,7 @@ static void *poster(void *arg)
         struct batch *b = r->queue[r->qhead];
         r->qhead = (r->qhead + 1) % QUEUE_DEPTH;
         r->qcount--;
+        r->posting = true;
         pthread_cond_broadcast(&r->qcond);
         pthread_mutex_unlock(&r->qlock);
 
@@ -239,6 +270,10 @@ static void *poster(void *arg)
             }
         }
         batch_give_back(r, b);
+        pthread_mutex_lock(&r->qlock);
+        r->posting = false;
+        pthread_cond_broadcast(&r->qcond);
+        pthread_mutex_unlock(&r->qlock);
     }
     return NULL;
 }
@@ -250,6 +285,7 @@ static void report_progress(struct run_ctx *r, bool force)
     if (!force && r->since_progress < PROGRESS_EVERY)
         return;
     r->since_progress = 0;
+    r->last_report_s = elapsed_since(&r->started);
     struct sync_progress p = {.chunks_done = r->chunks_done, .chunks_total = r->chunks_total,
                               .elapsed_s = elapsed_since(&r->started)};
     pthread_mutex_lock(&r->lock);
@@ -320,14 +356,71 @@ static int add_mapped(struct run_ctx *r, const struct datavalue *dv, struct err 
     return 0;
 }
 
+static int first_id(void *ud, const cJSON *item, struct err *e)
+{
+    (void)e;
+    char *out = ud;
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(item, "id"));
+    if (id && !out[0])
+        snprintf(out, 16, "%s", id);
+    return 0;
+}
+
+/* The target's id of the `kind` (dataElements, organisationUnits...) whose code or name is
+ * key; called by transform through d2.meta, in the fetching thread. */
+static int lookup_target(struct run_ctx *r, const char *field, const char *kind, const char *key,
+                         char *out, size_t size)
+{
+    if (strspn(kind, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(kind) ||
+        strlen(kind) > 40)
+        return -1;
+    char cache_key[600];
+    snprintf(cache_key, sizeof cache_key, "%s|%s|%s", field, kind, key);
+    const struct strmap_slot *hit = strmap_find(&r->lookups, cache_key);
+    const char *id = hit ? hit->val : NULL;
+    if (!hit) {
+        struct err e = {0};
+        struct dhis2_config cfg;
+        instance_dhis2_config(&r->dst, &cfg);
+        if (!r->meta_client && !(r->meta_client = dhis2_client_new(&cfg, &e)))
+            return -1;
+        char found[16] = "", filter[560];
+        snprintf(filter, sizeof filter, "%s:eq:%s", field, key);
+        const char *filters[] = {filter, NULL};
+        if (dhis2_list(r->meta_client, kind, "id", filters, 0, first_id, found, &e) != 0) {
+            log_warn("run %lld: looking up %s %s '%s' on the target: %s", r->run_id, kind, field, key, e.msg);
+            return -1;
+        }
+        id = found[0] ? arena_strdup(&r->lookup_strings, found) : NULL;
+        const char *stored_key = arena_strdup(&r->lookup_strings, cache_key);
+        if (stored_key)
+            strmap_put(&r->lookups, stored_key, id);
+    }
+    if (!id)
+        return -1;
+    snprintf(out, size, "%s", id);
+    return 0;
+}
+
+static int lookup_by_code(void *ud, const char *kind, const char *code, char *out, size_t size)
+{
+    return lookup_target(ud, "code", kind, code, out, size);
+}
+
+static int lookup_by_name(void *ud, const char *kind, const char *name, char *out, size_t size)
+{
+    return lookup_target(ud, "name", kind, name, out, size);
+}
+
 static int on_values(void *ud, const struct datavalue *vals, size_t n, struct err *e)
 {
     struct run_ctx *r = ud;
     struct arena scratch = {0};
+    const struct mapping_lookup lookup = {.by_code = lookup_by_code, .by_name = lookup_by_name, .ud = r};
     for (size_t i = 0; i < n; i++) {
         struct datavalue out;
         struct err why = {0};
-        enum map_result res = mapping_apply(r->mapping, &vals[i], &out, &scratch, NULL, &why);
+        enum map_result res = mapping_apply(r->mapping, &vals[i], &out, &scratch, &lookup, &why);
         pthread_mutex_lock(&r->lock);
         r->counts.fetched++;
         if (res == MAP_OK)
@@ -446,8 +539,8 @@ fail:
  * re-sent values cost nothing but an `ignored`. */
 static void watermark_minus_overlap(const char *wm, int overlap_s, char *out, size_t size)
 {
-    int y, mo, d, h, mi, s;
-    if (sscanf(wm, "%d-%d-%dT%d:%d:%d", &y, &mo, &d, &h, &mi, &s) != 6) {
+    int y, mo, d, h, mi, s, used = 0;
+    if (sscanf(wm, "%d-%d-%dT%d:%d:%d%n", &y, &mo, &d, &h, &mi, &s, &used) != 6) {
         snprintf(out, size, "%s", wm);
         return;
     }
@@ -455,7 +548,10 @@ static void watermark_minus_overlap(const char *wm, int overlap_s, char *out, si
     int32_t days = (int32_t)(t / 86400);
     long rem = (long)(t % 86400);
     civil_from_days(days, &y, &mo, &d);
-    snprintf(out, size, "%04d-%02d-%02dT%02ld:%02ld:%02ld", y, mo, d, rem / 3600, rem / 60 % 60, rem % 60);
+    /* the milliseconds stay as the source wrote them */
+    const char *millis = wm[used] == '.' ? wm + used : "";
+    snprintf(out, size, "%04d-%02d-%02dT%02ld:%02ld:%02ld%.4s", y, mo, d, rem / 3600, rem / 60 % 60,
+             rem % 60, millis);
 }
 
 /* ---- the run ------------------------------------------------------------------------------ */
@@ -666,6 +762,9 @@ int sync_run(struct app *app, long long run_id, const struct sync_options *opt,
     rc = fetch_all(r, wm_from_p, e);
     if (rc && rc != ERR_CANCELLED)
         fail(r, e);
+    pthread_mutex_lock(&r->qlock);
+    wait_for_poster(r, true);
+    pthread_mutex_unlock(&r->qlock);
 
 finish:
     if (rc && rc != ERR_CANCELLED && !poster_started)
@@ -737,7 +836,9 @@ done_no_db:
     instance_free(&r->src);
     instance_free(&r->dst);
     job_free(&r->job);
-    cJSON_Delete(r->lookup_cache);
+    dhis2_client_free(r->meta_client);
+    strmap_free(&r->lookups);
+    arena_free(&r->lookup_strings);
     pthread_mutex_destroy(&r->lock);
     pthread_mutex_destroy(&r->qlock);
     pthread_cond_destroy(&r->qcond);
