@@ -103,6 +103,8 @@ run('flow', async (browser, setPage) => {
     await page.fill('input[name=name]', 'district to national');
     await page.selectOption('select[name=source]', { label: 'district' });
     await page.selectOption('select[name=target]', { label: 'national' });
+    check(await page.locator(`select[name=source] option`, { hasText: XSS }).count() === 1, 'the XSS name listed as text in the instance pickers');
+    check(await page.locator('main img').count() === 0, 'no <img> made from the name on the job page');
     // the pickers fill from the source instance
     await page.getByLabel(/Facility Monthly Report/).check();
     await page.getByLabel(/Quarterly Programme Report/).check();

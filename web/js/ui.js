@@ -3,6 +3,7 @@
 import { h, replace } from './dom.js';
 
 export function pageHeader(title, ...actions) {
+  actions = actions.filter(Boolean);
   return h('div', { class: 'page-header' },
     h('h1', { tabindex: '-1', class: 'page-title' }, title),
     actions.length ? h('div', { class: 'actions' }, actions) : null);

@@ -200,11 +200,13 @@ export async function render(ctx) {
     stateTag.textContent = isEnabled ? 'enabled' : 'disabled';
   }, { class: 'btn' });
 
-  const startRun = (dry) => async (ev) => {
+  const startRun = (kind) => async (ev) => {
+    const query = kind === 'dry' ? '?dryRun=true' : kind === 'full' ? '?full=true' : '';
+    const what = kind === 'dry' ? 'Dry run queued: ' : kind === 'full' ? 'Full run queued: ' : 'Run queued: ';
     await busy(ev.currentTarget, 'Starting…', async () => {
       try {
-        const run = await api.post(`/api/jobs/${job.id}/run${dry ? '?dryRun=true' : ''}`, {});
-        replace(actStatus, message('ok', dry ? 'Dry run queued: ' : 'Run queued: ', link(`/runs/${run.id}`, `run ${run.id}`), '. Progress shows below.'));
+        const run = await api.post(`/api/jobs/${job.id}/run${query}`, {});
+        replace(actStatus, message('ok', what, link(`/runs/${run.id}`, `run ${run.id}`), '. Progress shows below.'));
         await loadRuns();
       } catch (e) {
         replace(actStatus, message('error', `Could not start a run: ${errorText(e)}`));
@@ -235,8 +237,9 @@ export async function render(ctx) {
 
   ctx.main.append(
     pageHeader(job.name,
-      button('Run now', startRun(false), { class: 'btn btn-primary' }),
-      button('Dry run', startRun(true), { class: 'btn' }),
+      button('Run now', startRun('run'), { class: 'btn btn-primary' }),
+      button('Dry run', startRun('dry'), { class: 'btn', title: 'The target checks the values but stores nothing' }),
+      job.incremental ? button('Full run', startRun('full'), { class: 'btn', title: 'Send everything selected, ignoring the incremental watermark' }) : null,
       toggle),
     h('p', { class: 'lead' }, stateTag, ' ', job.source ?? '?', ' → ', job.target ?? '?',
       job.lastRun ? [' · last run ', statusBadge(job.lastRun.status)] : null),
