@@ -172,10 +172,12 @@ run('flow', async (browser, setPage) => {
     const first = await conflicts.first().innerText();
     check(first.includes(conflictId), `the conflict row to name ${conflictId}, saw "${first}"`);
     check(/E76\d\d/.test(first), `an E76xx error code, saw "${first}"`);
-    if (n > 50) {
-      await page.getByRole('button', { name: 'Next →' }).click();
-      await page.getByText(/Page 2 of/).waitFor();
-    }
+    // every value of that data element is listed, 50 to a page
+    check(await conflicts.count() === 50, 'a first page of 50 refused values');
+    await page.getByText(/Page 1 of \d+/).waitFor();
+    await page.getByRole('button', { name: 'Next →' }).click();
+    await page.getByText(/Page 2 of \d+/).waitFor();
+    check((await conflicts.first().innerText()).includes(conflictId), 'the second page lists refused values too');
     if (shots) await screenshot(page, 'run-conflicts');
     await emulator(TARGET, 'DELETE', '/emulator/faults');
   });
@@ -192,11 +194,33 @@ run('flow', async (browser, setPage) => {
     await page.getByText('No runs match').waitFor();
   });
 
+  await step('job settings: a bad schedule is refused at its field, a good one saved; disable and enable', async () => {
+    await page.goto(jobUrl);
+    await ready(page, jobUrl);
+    await page.fill('input[name=schedule]', '99 * * * *');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    const fieldError = page.locator('[data-field=schedule] .field-error');
+    await fieldError.waitFor();
+    check((await fieldError.innerText()).length > 0, 'an error under the schedule field');
+    check(await page.locator('input[name=schedule]').getAttribute('aria-invalid') === 'true', 'the field marked invalid');
+    await page.fill('input[name=schedule]', '0 2 * * *');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await page.locator('#toast', { hasText: 'Saved' }).waitFor();
+    await page.getByRole('button', { name: 'Disable', exact: true }).click();
+    await page.locator('.lead .tag-off', { hasText: 'disabled' }).waitFor();
+    const job = await page.evaluate(async (p) => (await fetch(`/api${p}`)).json(), jobUrl);
+    check(job.enabled === false && job.schedule === '0 2 * * *', `disabled with schedule "0 2 * * *", saw ${job.enabled} "${job.schedule}"`);
+    await page.getByRole('button', { name: 'Enable', exact: true }).click();
+    await page.locator('.lead .tag-on', { hasText: 'enabled' }).waitFor();
+  });
+
   await step('the dashboard shows the job, its last run and the chart', async () => {
     await page.getByRole('link', { name: 'Dashboard' }).click();
     await ready(page, '/');
     const row = page.locator('table.jobs-table tbody tr').first();
     await row.locator('.badge-partial').waitFor();
+    check((await row.innerText()).includes('0 2 * * *'), 'the schedule');
+    check(await row.locator('td').nth(3).locator('time').count() === 1, 'a next run time');
     await page.locator('.chart canvas').waitFor();
     await page.waitForFunction(() => window.Chart && Object.keys(window.Chart.instances || {}).length > 0);
     if (shots) await screenshot(page, 'dashboard');
