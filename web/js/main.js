@@ -81,6 +81,7 @@ function makeContext(params, query) {
       timers.add(id);
     },
     afterLogin() { navigate(safeNext(query.get('next')), { replace: true }); },
+    setTitle(text) { if (!controller.signal.aborted) document.title = `${text} · dhis2sync`; },
     dispose() {
       controller.abort();
       timers.forEach((id) => { clearInterval(id); clearTimeout(id); });

@@ -102,8 +102,9 @@ export function showFormError(form, box, e) {
     const control = target.querySelector('input, select, textarea');
     if (control) {
       control.setAttribute('aria-invalid', 'true');
-      control.focus();
+      control.focus({ preventScroll: true });
     }
+    target.scrollIntoView({ block: 'center' });
     replace(box, message('error', 'Not saved: ', errorText(e)));
   } else {
     replace(box, message('error', errorText(e)));

@@ -180,6 +180,7 @@ export async function render(ctx) {
   }
 
   // ---- a saved job: actions and runs ----
+  ctx.setTitle(job.name);
   const runsBox = h('div');
   const actStatus = h('div');
   const stateTag = h('span', { class: ['tag', job.enabled ? 'tag-on' : 'tag-off'] }, job.enabled ? 'enabled' : 'disabled');

@@ -54,6 +54,7 @@ export async function render(ctx) {
     if (e.status !== 404) throw e;
   }
   const isNew = !info;
+  ctx.setTitle(`${name}.lua`);
   if (isNew && !wantNew) {
     ctx.main.append(pageHeader(`Mapping "${name}"`),
       message('info', 'There is no mapping of this name. ', link(`/mappings/${encodeURIComponent(name)}?new=1`, 'Create it'), ' or go back to ', link('/mappings', 'the mappings'), '.'));

@@ -27,6 +27,7 @@ const KIND_WORDS = { conflict: 'refused by target', skipped: 'skipped by mapping
 export async function render(ctx) {
   const id = ctx.params[0];
   const run = await api.get(`/api/runs/${id}`);
+  ctx.setTitle(`Run #${run.id} of ${run.job ?? 'a job'}`);
   const summary = h('div');
   const headActions = h('div', { class: 'actions' });
   const conflictsBox = h('section', { class: 'card', 'aria-labelledby': 'conf-h' });
