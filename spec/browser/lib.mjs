@@ -37,7 +37,7 @@ export async function launch() {
 // A fresh context (its own cookies) and page that records what the page does.
 export async function newPage(browser) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, baseURL: BASE });
-  context.setDefaultTimeout(15000);
+  context.setDefaultTimeout(30000); // generous: CI runs the suite in parallel, ASan builds too
   const page = await context.newPage();
   const rec = { requests: [], consoleErrors: [], pageErrors: [], dialogs: [] };
   context.on('request', (r) => rec.requests.push(r.url()));
