@@ -3,7 +3,7 @@
 // the pickers, run it and watch it finish, then a run with conflicts and its conflicts table,
 // the runs list filtered, and the dashboard with its chart. Every request stays on the server.
 import {
-  BASE, check, checkClean, emulator, login, newPage, ready, run, screenshot, step,
+  BASE, check, checkClean, checkNoLeakedValues, emulator, login, newPage, ready, run, screenshot, step,
 } from './lib.mjs';
 
 const SOURCE = process.env.SOURCE_URL;
@@ -91,6 +91,7 @@ run('flow', async (browser, setPage) => {
     await ready(page, '/instances');
     await page.locator('.inst-name', { hasText: XSS }).waitFor();
     check(await page.locator('main img').count() === 0, 'no <img> after a reload either');
+    await checkNoLeakedValues(page);
     if (shots) await screenshot(page, 'instances');
   });
 
@@ -125,6 +126,8 @@ run('flow', async (browser, setPage) => {
     await ready(page);
     jobUrl = new URL(page.url()).pathname;
     await page.getByRole('heading', { level: 1, name: 'district to national' }).waitFor();
+    await page.locator('input[name=orgUnits]').first().waitFor();
+    await checkNoLeakedValues(page);
   });
 
   async function runAndWait(expected) {
@@ -150,6 +153,7 @@ run('flow', async (browser, setPage) => {
     const imported = await page.locator('[data-count=imported] dd').innerText();
     check(fetched === '2,000' && imported === '2,000', `fetched and imported 2,000, saw ${fetched} and ${imported}`);
     await page.getByText('None: every value was accepted or dropped on purpose.').waitFor();
+    await checkNoLeakedValues(page);
     check(await page.locator('.details').innerText().then((t) => /Duration/.test(t)), 'the timings');
     if (shots) await screenshot(page, 'run-succeeded');
   });
@@ -172,6 +176,7 @@ run('flow', async (browser, setPage) => {
     const first = await conflicts.first().innerText();
     check(first.includes(conflictId), `the conflict row to name ${conflictId}, saw "${first}"`);
     check(/E76\d\d/.test(first), `an E76xx error code, saw "${first}"`);
+    await checkNoLeakedValues(page);
     // every value of that data element is listed, 50 to a page
     check(await conflicts.count() === 50, 'a first page of 50 refused values');
     await page.getByText(/Page 1 of \d+/).waitFor();
@@ -186,6 +191,7 @@ run('flow', async (browser, setPage) => {
     await page.getByRole('link', { name: 'Runs', exact: true }).click();
     await ready(page, '/runs');
     check(await page.locator('main tbody tr').count() === 2, 'two runs listed');
+    await checkNoLeakedValues(page);
     await page.selectOption('select[name=status]', 'partial');
     await page.waitForURL((u) => u.searchParams.get('status') === 'partial');
     await page.locator('main tbody tr').first().waitFor();
@@ -223,6 +229,7 @@ run('flow', async (browser, setPage) => {
     check(await row.locator('td').nth(3).locator('time').count() === 1, 'a next run time');
     await page.locator('.chart canvas').waitFor();
     await page.waitForFunction(() => window.Chart && Object.keys(window.Chart.instances || {}).length > 0);
+    await checkNoLeakedValues(page);
     if (shots) await screenshot(page, 'dashboard');
   });
 

@@ -77,6 +77,13 @@ export async function ready(page, path) {
 }
 
 // Logs in on the login page in view (kept, with its ?next=), or opens /login first.
+// No JavaScript value leaked onto the page as words.
+export async function checkNoLeakedValues(page) {
+  const text = await page.locator('main').innerText();
+  const m = /\b(null|undefined|NaN)\b|\[object \w+\]/.exec(text);
+  check(!m, `no "${m && m[0]}" on ${new URL(page.url()).pathname}, saw "…${m ? text.slice(Math.max(0, m.index - 60), m.index + 40) : ''}…"`);
+}
+
 export async function login(page, user = USER, password = PASSWORD) {
   if (new URL(page.url()).pathname !== '/login') await page.goto('/login');
   await page.waitForSelector('form.login-form');

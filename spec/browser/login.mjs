@@ -1,7 +1,7 @@
 // login.mjs — logged out, every page leads to /login; a wrong password shows an error; the
 // right one goes back to the page asked for (or the dashboard); the session's CSRF token is
 // required for unsafe cookie requests; logging out ends the session.
-import { ORIGIN, PASSWORD, USER, check, checkClean, login, newPage, ready, run, screenshot, step } from './lib.mjs';
+import { ORIGIN, PASSWORD, USER, check, checkClean, checkNoLeakedValues, login, newPage, ready, run, screenshot, step } from './lib.mjs';
 
 const shots = process.env.SCREENSHOTS === '1';
 
@@ -37,6 +37,8 @@ run('login', async (browser, setPage) => {
     await ready(page, '/');
     await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor();
     check((await page.locator('#username').innerText()).trim() === USER, 'the user name in the top bar');
+    await page.getByText('Welcome to dhis2sync').waitFor();
+    await checkNoLeakedValues(page);
   });
 
   await step('after logging in, the page that was asked for', async () => {

@@ -1,7 +1,7 @@
 // mapping.mjs — the mapping editor: a new mapping saved from the template, tried on sample
 // values before saving, then an edit with a syntax error that shows the error at its line and
 // is not saved (the file in use keeps its source).
-import { check, checkClean, login, newPage, ready, run, screenshot, step } from './lib.mjs';
+import { check, checkClean, checkNoLeakedValues, login, newPage, ready, run, screenshot, step } from './lib.mjs';
 
 const shots = process.env.SCREENSHOTS === '1';
 
@@ -66,6 +66,7 @@ run('mapping', async (browser, setPage) => {
     check(/2 values: 2 mapped, 0 skipped, 0 errors/.test(text), `"2 values: 2 mapped", saw "${text.slice(0, 200)}"`);
     check(text.includes('Jtf34kNZhzP') && text.includes('= 120'), `the mapped id and value (12 * 10), saw "${text.slice(0, 400)}"`);
     check(!(await sourceOnServer(page, 'web_test')).includes('tonumber'), 'trying does not save');
+    await checkNoLeakedValues(page);
     await page.getByRole('button', { name: 'Save', exact: true }).click();
     await page.locator('.editor-status .msg-ok').waitFor();
     check((await sourceOnServer(page, 'web_test')) === GOOD, 'Save writes the draft');
@@ -94,6 +95,7 @@ run('mapping', async (browser, setPage) => {
     await ready(page, '/mappings');
     const row = page.locator('tbody tr', { hasText: 'web_test' });
     await row.locator('.badge-succeeded').waitFor();
+    await checkNoLeakedValues(page);
   });
 
   await step('no request left the server, no errors, no dialog', async () => {

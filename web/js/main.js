@@ -2,7 +2,7 @@
 // for every page route), the session check that sends logged-out visitors to /login and back,
 // the top bar, and the lifetime of each page (its timers stop when you leave it).
 import { currentUser, loadSession, logout, setUnauthorizedHandler } from './api.js';
-import { h, replace } from './dom.js';
+import { append, h, replace } from './dom.js';
 import { errorText, message, pageHeader, link } from './ui.js';
 import * as loginPage from './pages/login.js';
 import * as dashboardPage from './pages/dashboard.js';
@@ -29,7 +29,7 @@ const routes = [
 const notFound = {
   title: 'Not found',
   render(ctx) {
-    ctx.main.append(pageHeader('Page not found'),
+    ctx.add(pageHeader('Page not found'),
       message('info', 'There is no page at this address. ', link('/', 'Go to the dashboard'), '.'));
   },
 };
@@ -81,6 +81,8 @@ function makeContext(params, query) {
       timers.add(id);
     },
     afterLogin() { navigate(safeNext(query.get('next')), { replace: true }); },
+    // appends to the page, skipping null/false (no "null" text)
+    add(...kids) { return append(ctx.main, kids); },
     setTitle(text) { if (!controller.signal.aborted) document.title = `${text} · dhis2sync`; },
     dispose() {
       controller.abort();

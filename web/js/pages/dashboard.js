@@ -149,7 +149,7 @@ export async function render(ctx) {
   }
 
   const data = await load();
-  ctx.main.append(pageHeader('Dashboard'), status, jobsBox, chartBox);
+  ctx.add(pageHeader('Dashboard'), status, jobsBox, chartBox);
   renderJobs(data);
   ctx.later(0, () => renderChart(data.runs));
   // scheduled runs start on their own: look again now and then

@@ -137,7 +137,7 @@ export async function render(ctx) {
   }
 
   const data = await api.get('/api/instances?pageSize=1000');
-  ctx.main.append(pageHeader('Instances', addBtn),
+  ctx.add(pageHeader('Instances', addBtn),
     h('p', { class: 'lead' }, 'DHIS2 servers that jobs read from (source) and write to (target).'),
     status, formBox, listBox);
   renderList(data.instances);

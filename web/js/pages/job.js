@@ -27,7 +27,7 @@ export async function render(ctx) {
   const insts = instances.instances;
 
   if (isNew && insts.length === 0) {
-    ctx.main.append(pageHeader('New job'),
+    ctx.add(pageHeader('New job'),
       message('info', 'A job reads from a source instance and writes to a target instance. ',
         link('/instances', 'Add the instances'), ' first.'));
     return;
@@ -174,7 +174,7 @@ export async function render(ctx) {
   h('div', { class: 'form-actions sticky-actions' }, save, ' ', link(isNew ? '/jobs' : '/jobs', 'Cancel', { class: 'btn' })));
 
   if (isNew) {
-    ctx.main.append(pageHeader('New job'), form);
+    ctx.add(pageHeader('New job'), form);
     ctx.later(0, syncSource);
     return;
   }
@@ -236,7 +236,7 @@ export async function render(ctx) {
     h('p', {}, link(`/runs?job=${encodeURIComponent(job.id)}`, 'All runs of this job →')));
   }
 
-  ctx.main.append(
+  ctx.add(
     pageHeader(job.name,
       button('Run now', startRun('run'), { class: 'btn btn-primary' }),
       button('Dry run', startRun('dry'), { class: 'btn', title: 'The target checks the values but stores nothing' }),

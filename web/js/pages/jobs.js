@@ -9,17 +9,17 @@ export const title = 'Jobs';
 export async function render(ctx) {
   const [data, instances] = await Promise.all([api.get('/api/jobs?pageSize=1000'), api.get('/api/instances?pageSize=1')]);
   const newBtn = link('/jobs/new', 'New job', { class: 'btn btn-primary' });
-  ctx.main.append(pageHeader('Jobs', newBtn),
+  ctx.add(pageHeader('Jobs', newBtn),
     h('p', { class: 'lead' }, 'A job copies the data values of some data sets and org units from a source instance to a target, through an optional mapping.'));
   if (data.jobs.length === 0) {
-    ctx.main.append(instances.pager.total < 2
+    ctx.add(instances.pager.total < 2
       ? emptyState('No jobs yet', 'A job needs a source and a target instance. Add them first.',
         link('/instances', 'Add instances', { class: 'btn btn-primary' }))
       : emptyState('No jobs yet', 'Create a job to choose what to copy and when.',
         link('/jobs/new', 'Create a job', { class: 'btn btn-primary' })));
     return;
   }
-  ctx.main.append(table(['Job', 'From → to', 'Mapping', 'Schedule', 'Last run'], data.jobs.map((job) => h('tr', {},
+  ctx.add(table(['Job', 'From → to', 'Mapping', 'Schedule', 'Last run'], data.jobs.map((job) => h('tr', {},
     h('th', { scope: 'row' }, link(`/jobs/${job.id}`, job.name),
       job.enabled ? null : h('span', { class: 'tag tag-off' }, 'disabled')),
     h('td', {}, job.source ?? '?', ' → ', job.target ?? '?'),

@@ -42,7 +42,7 @@ export function render(ctx) {
   status,
   submit);
 
-  ctx.main.append(h('div', { class: 'login-page' },
+  ctx.add(h('div', { class: 'login-page' },
     h('div', { class: 'login-card' },
       h('div', { class: 'login-brand', 'aria-hidden': 'true' }, 'dhis2sync'),
       h('h1', { tabindex: '-1' }, 'Log in'),

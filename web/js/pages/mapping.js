@@ -56,7 +56,7 @@ export async function render(ctx) {
   const isNew = !info;
   ctx.setTitle(`${name}.lua`);
   if (isNew && !wantNew) {
-    ctx.main.append(pageHeader(`Mapping "${name}"`),
+    ctx.add(pageHeader(`Mapping "${name}"`),
       message('info', 'There is no mapping of this name. ', link(`/mappings/${encodeURIComponent(name)}?new=1`, 'Create it'), ' or go back to ', link('/mappings', 'the mappings'), '.'));
     return;
   }
@@ -206,7 +206,7 @@ export async function render(ctx) {
     updateDirty();
   }, { class: 'btn btn-ghost', disabled: isNew });
 
-  ctx.main.append(
+  ctx.add(
     h('p', { class: 'crumbs' }, link('/mappings', '← All mappings')),
     pageHeader(`Mapping "${name}"`, dirtyTag),
     stateBox,

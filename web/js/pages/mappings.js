@@ -31,17 +31,17 @@ export async function render(ctx) {
   h('button', { type: 'submit', class: 'btn btn-primary' }, 'Create and edit'),
   newStatus);
 
-  ctx.main.append(pageHeader('Mappings'),
+  ctx.add(pageHeader('Mappings'),
     h('p', { class: 'lead' }, 'A mapping is a Lua file that rewrites data element, category option combo, org unit and other ids (and values) on the way from source to target. Changes apply to new runs at once; a mapping that fails to compile keeps its last good version.'));
   if (data.mappings.length === 0) {
-    ctx.main.append(emptyState('No mappings yet', 'A job without a mapping sends ids unchanged. Create one when the two servers use different ids.'));
+    ctx.add(emptyState('No mappings yet', 'A job without a mapping sends ids unchanged. Create one when the two servers use different ids.'));
   } else {
-    ctx.main.append(table(['Name', 'State', 'Version', 'Problem'], data.mappings.map((m) => h('tr', {},
+    ctx.add(table(['Name', 'State', 'Version', 'Problem'], data.mappings.map((m) => h('tr', {},
       h('th', { scope: 'row' }, link(`/mappings/${encodeURIComponent(m.name)}`, m.name)),
       h('td', {}, m.state === 'loaded' ? h('span', { class: 'badge badge-succeeded' }, 'loaded') : h('span', { class: 'badge badge-failed' }, 'error')),
       h('td', {}, m.version ? h('code', {}, m.version) : h('span', { class: 'muted' }, '—')),
       h('td', { class: 'wrap' }, m.error ? [h('code', {}, `${m.error.file || `${m.name}.lua`}:${m.error.line}`), ' ', m.error.message] : h('span', { class: 'muted' }, '—')))),
     { caption: 'Mappings' }));
   }
-  ctx.main.append(newForm);
+  ctx.add(newForm);
 }

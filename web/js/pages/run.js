@@ -101,7 +101,7 @@ export async function render(ctx) {
       pager(data.pager, (n) => { conflictPage = n; loadConflicts(); }));
   }
 
-  ctx.main.append(
+  ctx.add(
     h('p', { class: 'crumbs' }, link('/runs', '← All runs')),
     pageHeader(`Run #${run.id}`, headActions), status, summary, conflictsBox);
   renderRun(run);

@@ -25,9 +25,9 @@ export async function render(ctx) {
     h('label', { for: 'runs-job' }, 'Job'), Object.assign(jobSel, { id: 'runs-job' }),
     h('label', { for: 'runs-status' }, 'Status'), Object.assign(statusSel, { id: 'runs-status' }));
 
-  ctx.main.append(pageHeader('Runs'), filters);
+  ctx.add(pageHeader('Runs'), filters);
   if (data.runs.length === 0) {
-    ctx.main.append(job || status
+    ctx.add(job || status
       ? emptyState('No runs match', 'Try another job or status.', link('/runs', 'Show all runs', { class: 'btn' }))
       : emptyState('No runs yet', 'Runs appear here when a job runs on its schedule or when you start one.', link('/jobs', 'Go to the jobs', { class: 'btn btn-primary' })));
     return;
@@ -50,6 +50,6 @@ export async function render(ctx) {
     }
     return tr;
   });
-  ctx.main.append(table(['Run', 'Job', 'Status', 'Started', 'Duration', 'Fetched', 'Imported', 'Updated', 'Ignored', 'Conflicts'], rows, { caption: 'Runs' }),
+  ctx.add(table(['Run', 'Job', 'Status', 'Started', 'Duration', 'Fetched', 'Imported', 'Updated', 'Ignored', 'Conflicts'], rows, { caption: 'Runs' }),
     pager(data.pager, (n) => go({ page: n })));
 }
