@@ -30,6 +30,9 @@ void api_instances_get(struct app *app, struct http_req *rq, struct http_resp *r
 void api_instances_update(struct app *app, struct http_req *rq, struct http_resp *rs);
 void api_instances_delete(struct app *app, struct http_req *rq, struct http_resp *rs);
 void api_instances_test(struct app *app, struct http_req *rq, struct http_resp *rs);
+/* GET /api/instances/{id}/metadata/{dataSets|dataElementGroups|organisationUnits}
+ * ?fields=&filter= (filter repeatable): {"<kind>":[…],"truncated":bool}; 502 if DHIS2 fails. */
+void api_metadata_list(struct app *app, struct http_req *rq, struct http_resp *rs);
 
 void api_jobs_list(struct app *app, struct http_req *rq, struct http_resp *rs);
 void api_jobs_create(struct app *app, struct http_req *rq, struct http_resp *rs);

@@ -16,6 +16,7 @@ const struct route http_routes[] = {
     {"PATCH", "/api/instances/{}", api_instances_update, ROUTE_AUTH},
     {"DELETE", "/api/instances/{}", api_instances_delete, ROUTE_AUTH},
     {"POST", "/api/instances/{}/test", api_instances_test, ROUTE_AUTH},
+    {"GET", "/api/instances/{}/metadata/{}", api_metadata_list, ROUTE_AUTH},
 
     {"GET", "/api/jobs", api_jobs_list, ROUTE_AUTH},
     {"POST", "/api/jobs", api_jobs_create, ROUTE_AUTH},

@@ -1,0 +1,151 @@
+/* GET /api/instances/{id}/metadata/{kind}?fields=&filter= — a few metadata lists of an
+ * instance (data sets, data element groups, org units), read through dhis2_list with the
+ * instance's stored credentials, so the web admin's pickers never talk to DHIS2 themselves.
+ * Only the kinds a job selects by are allowed; answers are capped at METADATA_MAX items. */
+#include <microhttpd.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "app.h"
+#include "db.h"
+#include "instances.h"
+
+#define METADATA_MAX 2000
+#define METADATA_MAX_FILTERS 4
+
+static const struct {
+    const char *kind, *default_fields;
+} kinds[] = {
+    {"dataSets", "id,displayName,periodType"},
+    {"dataElementGroups", "id,displayName"},
+    {"organisationUnits", "id,displayName,level,path"},
+};
+
+struct filters {
+    const char *v[METADATA_MAX_FILTERS + 1];
+    int n;
+    int too_many;
+};
+
+static enum MHD_Result collect_filter(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    struct filters *f = cls;
+    (void)kind;
+    if (strcmp(key, "filter") != 0 || !value || !*value)
+        return MHD_YES;
+    if (f->n >= METADATA_MAX_FILTERS) {
+        f->too_many = 1;
+        return MHD_NO;
+    }
+    f->v[f->n++] = value;
+    return MHD_YES;
+}
+
+struct collected {
+    cJSON *items;
+    int n;
+    int truncated;
+};
+
+static int add_item(void *ud, const cJSON *item, struct err *e)
+{
+    struct collected *c = ud;
+    (void)e;
+    if (c->n >= METADATA_MAX) {
+        c->truncated = 1;
+        return 1; /* stop: enough for a picker; the user narrows with a filter */
+    }
+    cJSON *copy = cJSON_Duplicate(item, 1);
+    if (!copy)
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    cJSON_AddItemToArray(c->items, copy);
+    c->n++;
+    return 0;
+}
+
+void api_metadata_list(struct app *app, struct http_req *rq, struct http_resp *rs)
+{
+    struct err e = {0};
+    struct instance in = {0};
+    struct dhis2_client *client = NULL;
+    struct collected got = {0};
+    const char *kind = rq->params[1], *fields = NULL;
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (strcmp(kind, kinds[i].kind) == 0)
+            fields = kinds[i].default_fields;
+    if (!fields) {
+        http_reply_error(rs, 404, NULL,
+                         "no metadata list '%.64s' here: ask for dataSets, dataElementGroups or "
+                         "organisationUnits", kind);
+        return;
+    }
+    const char *asked = http_query(rq, "fields");
+    if (asked && *asked) {
+        if (strlen(asked) > 300 ||
+            strspn(asked, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_,[]:") !=
+                strlen(asked)) {
+            cJSON *d = cJSON_CreateObject();
+            cJSON_AddStringToObject(d, "field", "fields");
+            http_reply_error(rs, 400, d, "fields: a DHIS2 field list such as id,displayName,level");
+            return;
+        }
+        fields = asked;
+    }
+    struct filters f = {0};
+    MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, collect_filter, &f);
+    for (int i = 0; i < f.n && !f.too_many; i++)
+        if (strlen(f.v[i]) > 300 || !strchr(f.v[i], ':'))
+            f.too_many = 2;
+    if (f.too_many) {
+        cJSON *d = cJSON_CreateObject();
+        cJSON_AddStringToObject(d, "field", "filter");
+        http_reply_error(rs, 400, d,
+                         "filter: up to %d DHIS2 filters such as displayName:ilike:clinic",
+                         METADATA_MAX_FILTERS);
+        return;
+    }
+
+    long long id;
+    PGconn *c = db_acquire(app->db, &e);
+    int rc = !c ? e.code : instance_resolve(c, rq->params[0], &id, &e);
+    if (!rc)
+        rc = instance_load(c, &app->secret_key, id, &in, &e);
+    if (c)
+        db_release(app->db, c);
+    if (rc) {
+        http_reply_err(rs, &e);
+        return;
+    }
+    struct dhis2_config cfg;
+    instance_dhis2_config(&in, &cfg);
+    cfg.timeout_s = 30;
+    if (!(got.items = cJSON_CreateArray())) {
+        http_reply_error(rs, 500, NULL, "out of memory");
+        goto out;
+    }
+    if (!(client = dhis2_client_new(&cfg, &e))) {
+        http_reply_error(rs, e.code == ERR_INPUT ? 422 : 502, NULL, "%s", e.msg);
+        goto out;
+    }
+    rc = dhis2_list(client, kind, fields, f.n ? f.v : NULL, 500, add_item, &got, &e);
+    if (rc < 0) {
+        http_reply_error(rs, e.code == ERR_INPUT ? 422 : e.code == ERR_INTERNAL ? 500 : 502, NULL,
+                         "%s", e.msg);
+        goto out;
+    }
+    cJSON *o = cJSON_CreateObject();
+    if (!o) {
+        http_reply_error(rs, 500, NULL, "out of memory");
+        goto out;
+    }
+    cJSON_AddItemToObject(o, kind, got.items);
+    got.items = NULL;
+    cJSON_AddBoolToObject(o, "truncated", got.truncated);
+    http_reply_json(rs, 200, o);
+out:
+    cJSON_Delete(got.items);
+    dhis2_client_free(client);
+    instance_free(&in);
+}

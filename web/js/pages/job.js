@@ -1,0 +1,264 @@
+// /jobs/new and /jobs/{id} — a job's settings, with pickers filled from the source instance,
+// and (for a saved job) run now, dry run, enable/disable, delete and its latest runs.
+import { api } from '../api.js';
+import { h, replace, statusBadge } from '../dom.js';
+import {
+  busy, button, checkbox, clearFormErrors, confirmButton, errorText, field, link, message, pageHeader,
+  select, showFormError, table, toast,
+} from '../ui.js';
+import { picker } from '../picker.js';
+import { ACTIVE, pollRun, runCell } from '../runs-common.js';
+
+export const title = 'Job';
+
+const PERIOD_TYPES = ['Daily', 'Weekly', 'Monthly', 'BiMonthly', 'Quarterly', 'SixMonthly', 'Yearly',
+  'FinancialApril', 'FinancialJuly', 'FinancialOct'];
+const STRATEGIES = [['CREATE_AND_UPDATE', 'Create and update'], ['CREATE', 'Create only'], ['UPDATE', 'Update only'], ['DELETE', 'Delete']];
+const SCHEMES = [['UID', 'UID'], ['CODE', 'CODE'], ['NAME', 'NAME']];
+
+export async function render(ctx) {
+  const ref = ctx.params[0];
+  const isNew = ref === 'new';
+  const [job, instances, mappings] = await Promise.all([
+    isNew ? null : api.get(`/api/jobs/${encodeURIComponent(ref)}`),
+    api.get('/api/instances?pageSize=1000'),
+    api.get('/api/mappings?pageSize=1000').catch(() => ({ mappings: [] })),
+  ]);
+  const insts = instances.instances;
+
+  if (isNew && insts.length === 0) {
+    ctx.add(pageHeader('New job'),
+      message('info', 'A job reads from a source instance and writes to a target instance. ',
+        link('/instances', 'Add the instances'), ' first.'));
+    return;
+  }
+
+  // ---- the form ----
+  const j = job || {
+    name: '', dataSets: [], dataElementGroups: [], orgUnits: [], children: true,
+    periods: { last: 12, type: 'Monthly' }, incremental: true, deletions: false,
+    importOptions: { importStrategy: 'CREATE_AND_UPDATE', idScheme: 'UID', dryRun: false, batchSize: 5000 },
+    schedule: null, enabled: true,
+  };
+  const instOptions = [['', '— choose —'], ...insts.map((i) => [String(i.id), i.name])];
+  const name = h('input', { name: 'name', type: 'text', required: true, maxlength: 200, value: j.name });
+  const source = select('source', instOptions, j.sourceId ?? '', { required: true });
+  const target = select('target', instOptions, j.targetId ?? '', { required: true });
+  const mappingSel = select('mapping', [['', 'None — ids pass unchanged'],
+    ...mappings.mappings.map((m) => [m.name, m.state === 'error' ? `${m.name} (has an error)` : m.name])], j.mapping ?? '');
+  if (j.mapping && !mappings.mappings.some((m) => m.name === j.mapping)) {
+    mappingSel.append(h('option', { value: j.mapping, selected: true }, `${j.mapping} (missing)`));
+  }
+
+  const dataSets = picker({ kind: 'dataSets', name: 'dataSets', label: 'Data sets', selected: j.dataSets });
+  const groups = picker({ kind: 'dataElementGroups', name: 'dataElementGroups', label: 'Data element groups', selected: j.dataElementGroups });
+  const orgUnits = picker({ kind: 'organisationUnits', name: 'orgUnits', label: 'Org unit roots', selected: j.orgUnits, tree: true });
+  const syncSource = () => [dataSets, groups, orgUnits].forEach((p) => p.setSource(source.value));
+  source.addEventListener('change', syncSource);
+
+  // periods
+  const p = j.periods || {};
+  const pForm = p.fixed ? 'fixed' : p.start ? 'range' : 'last';
+  const radio = (value, label) => {
+    const rid = `period-${value}`;
+    return h('span', { class: 'radio' }, h('input', { type: 'radio', name: 'periodForm', id: rid, value, checked: pForm === value }), h('label', { for: rid }, label));
+  };
+  const lastN = h('input', { name: 'periods.last', type: 'number', min: 1, max: 1000, value: p.last ?? 12, class: 'narrow' });
+  const lastType = select('periods.type', PERIOD_TYPES.map((t) => [t, t]), p.type ?? 'Monthly');
+  const fixed = h('input', { name: 'periods.fixed', type: 'text', value: (p.fixed || []).join(', '), placeholder: '202401, 202402, 2024Q1' });
+  const start = h('input', { name: 'periods.start', type: 'date', value: p.start ?? '' });
+  const end = h('input', { name: 'periods.end', type: 'date', value: p.end ?? '' });
+  const periodPanels = {
+    last: h('div', { class: 'inline-fields' }, field('How many', lastN, { name: 'periods.last' }), field('Period type', lastType, { name: 'periods.type' })),
+    fixed: field('Periods', fixed, { name: 'periods.fixed', hint: 'DHIS2 periods separated by commas: 202401, 2024Q1, 2024W5, 2024…' }),
+    range: h('div', { class: 'inline-fields' }, field('From', start, { name: 'periods.start' }), field('To', end, { name: 'periods.end' }),
+      h('p', { class: 'hint' }, 'Every period wholly inside the dates. A wide window costs no more than a narrow one.')),
+  };
+  const periodRadios = h('div', { class: 'radios', role: 'radiogroup', 'aria-label': 'Kind of period selection' },
+    radio('last', 'The last N periods'), radio('fixed', 'A fixed list'), radio('range', 'A date range'));
+  const showPeriods = () => {
+    const v = periodRadios.querySelector('input:checked')?.value ?? 'last';
+    for (const [k, el] of Object.entries(periodPanels)) el.hidden = k !== v;
+  };
+  periodRadios.addEventListener('change', showPeriods);
+  showPeriods();
+
+  const io = j.importOptions || {};
+  const strategy = select('importOptions.importStrategy', STRATEGIES, io.importStrategy ?? 'CREATE_AND_UPDATE');
+  const idScheme = select('importOptions.idScheme', SCHEMES, io.idScheme ?? 'UID');
+  const batchSize = h('input', { name: 'importOptions.batchSize', type: 'number', min: 1, max: 50000, value: io.batchSize ?? 5000, class: 'narrow' });
+  const children = checkbox('Include every org unit below the chosen roots', 'children', j.children ?? true);
+  const incremental = checkbox('Incremental: only values changed since the last successful run', 'incremental', j.incremental ?? true,
+    'Uses DHIS2\'s lastUpdated. A run that does not succeed never moves this watermark.');
+  const deletions = checkbox('Send deletions: values deleted at the source are deleted at the target', 'deletions', j.deletions ?? false);
+  const dryRun = checkbox('Dry run by default: the target checks the values but stores nothing', 'importOptions.dryRun', io.dryRun ?? false);
+  const schedule = h('input', { name: 'schedule', type: 'text', value: j.schedule ?? '', placeholder: '0 2 * * *', class: 'mono' });
+  const enabled = checkbox('Enabled: the schedule starts runs', 'enabled', j.enabled ?? true);
+
+  const formStatus = h('div');
+  const save = h('button', { type: 'submit', class: 'btn btn-primary' }, isNew ? 'Create job' : 'Save changes');
+
+  function body() {
+    const b = {
+      name: name.value.trim(),
+      source: source.value ? Number(source.value) : null,
+      target: target.value ? Number(target.value) : null,
+      mapping: mappingSel.value || null,
+      dataSets: dataSets.value(),
+      dataElementGroups: groups.value(),
+      orgUnits: orgUnits.value(),
+      children: children.querySelector('input').checked,
+      incremental: incremental.querySelector('input').checked,
+      deletions: deletions.querySelector('input').checked,
+      importOptions: {
+        importStrategy: strategy.value, idScheme: idScheme.value,
+        dryRun: dryRun.querySelector('input').checked, batchSize: Number(batchSize.value) || 5000,
+      },
+      schedule: schedule.value.trim() || null,
+      enabled: enabled.querySelector('input').checked,
+    };
+    const form2 = periodRadios.querySelector('input:checked')?.value ?? 'last';
+    if (form2 === 'last') b.periods = { last: Number(lastN.value), type: lastType.value };
+    else if (form2 === 'fixed') b.periods = { fixed: fixed.value.split(/[\s,]+/).filter(Boolean) };
+    else b.periods = { start: start.value, end: end.value };
+    return b;
+  }
+
+  const form = h('form', {
+    class: 'form', novalidate: true,
+    onsubmit: async (ev) => {
+      ev.preventDefault();
+      clearFormErrors(form);
+      const b = body();
+      if (!b.source || !b.target) {
+        showFormError(form, formStatus, { message: 'choose both a source and a target instance', field: b.source ? 'target' : 'source' });
+        return;
+      }
+      await busy(save, 'Saving…', async () => {
+        try {
+          const saved = isNew ? await api.post('/api/jobs', b) : await api.put(`/api/jobs/${job.id}`, b);
+          toast(`Saved "${saved.name}"`);
+          if (isNew) ctx.navigate(`/jobs/${saved.id}`, { replace: true });
+          else ctx.navigate(`/jobs/${saved.id}`, { replace: true });
+        } catch (e) {
+          showFormError(form, formStatus, e);
+        }
+      });
+    },
+  },
+  h('fieldset', { class: 'card' }, h('legend', {}, 'From where to where'),
+    field('Job name', name, { name: 'name', required: true, hint: 'e.g. "district to national, monthly"' }),
+    h('div', { class: 'grid-2' },
+      field('Source instance (read from)', source, { name: 'source', required: true }),
+      field('Target instance (write to)', target, { name: 'target', required: true })),
+    field('Mapping', mappingSel, { name: 'mapping', hint: h('span', {}, 'A Lua file that rewrites ids and values between the two servers. ', link('/mappings', 'Manage mappings'), '.') })),
+  h('fieldset', { class: 'card' }, h('legend', {}, 'What to copy'),
+    h('p', { class: 'hint' }, 'Choose at least one data set or data element group, and at least one org unit. The lists come from the source instance.'),
+    h('div', { class: 'grid-2' },
+      h('div', { class: 'field', dataset: { field: 'dataSets' } }, h('div', { class: 'label' }, 'Data sets'), dataSets.el, h('div', { class: 'field-error' })),
+      h('div', { class: 'field', dataset: { field: 'dataElementGroups' } }, h('div', { class: 'label' }, 'Data element groups'), groups.el, h('div', { class: 'field-error' }))),
+    h('div', { class: 'field', dataset: { field: 'orgUnits' } }, h('div', { class: 'label' }, 'Org unit roots'), orgUnits.el, h('div', { class: 'field-error' })),
+    children),
+  h('fieldset', { class: 'card', dataset: { field: 'periods' } }, h('legend', {}, 'Which periods'),
+    periodRadios, periodPanels.last, periodPanels.fixed, periodPanels.range, h('div', { class: 'field-error' })),
+  h('fieldset', { class: 'card' }, h('legend', {}, 'How to send'),
+    incremental, deletions, dryRun,
+    h('div', { class: 'grid-3' },
+      field('Import strategy', strategy, { name: 'importOptions.importStrategy' }),
+      field('Id scheme', idScheme, { name: 'importOptions.idScheme', hint: 'How ids are matched at the target.' }),
+      field('Batch size', batchSize, { name: 'importOptions.batchSize', hint: 'Values per POST (1–50,000).' }))),
+  h('fieldset', { class: 'card' }, h('legend', {}, 'When'),
+    field('Schedule (cron, UTC)', schedule, { name: 'schedule', hint: 'Five fields: minute hour day month weekday. "0 2 * * *" = every night at 02:00 UTC; "0 * * * *" = every hour. Leave blank to run by hand only.' }),
+    enabled),
+  formStatus,
+  h('div', { class: 'form-actions sticky-actions' }, save, ' ', link(isNew ? '/jobs' : '/jobs', 'Cancel', { class: 'btn' })));
+
+  if (isNew) {
+    ctx.add(pageHeader('New job'), form);
+    ctx.later(0, syncSource);
+    return;
+  }
+
+  // ---- a saved job: actions and runs ----
+  ctx.setTitle(job.name);
+  const runsBox = h('div');
+  const actStatus = h('div');
+  const stateTag = h('span', { class: ['tag', job.enabled ? 'tag-on' : 'tag-off'] }, job.enabled ? 'enabled' : 'disabled');
+  let isEnabled = job.enabled;
+  const toggle = button(job.enabled ? 'Disable' : 'Enable', async (ev) => {
+    await busy(ev.currentTarget, null, async () => {
+      try {
+        const saved = await api.patch(`/api/jobs/${job.id}`, { enabled: !isEnabled });
+        isEnabled = saved.enabled;
+        enabled.querySelector('input').checked = isEnabled;
+        toast(isEnabled ? 'Enabled' : 'Disabled');
+      } catch (e) {
+        replace(actStatus, message('error', errorText(e)));
+      }
+    });
+    toggle.textContent = isEnabled ? 'Disable' : 'Enable';
+    stateTag.className = `tag ${isEnabled ? 'tag-on' : 'tag-off'}`;
+    stateTag.textContent = isEnabled ? 'enabled' : 'disabled';
+  }, { class: 'btn' });
+
+  const startRun = (kind) => async (ev) => {
+    const query = kind === 'dry' ? '?dryRun=true' : kind === 'full' ? '?full=true' : '';
+    const what = kind === 'dry' ? 'Dry run queued: ' : kind === 'full' ? 'Full run queued: ' : 'Run queued: ';
+    await busy(ev.currentTarget, 'Starting…', async () => {
+      try {
+        const run = await api.post(`/api/jobs/${job.id}/run${query}`, {});
+        replace(actStatus, message('ok', what, link(`/runs/${run.id}`, `run ${run.id}`), '. Progress shows below.'));
+        await loadRuns();
+      } catch (e) {
+        replace(actStatus, message('error', `Could not start a run: ${errorText(e)}`));
+      }
+    });
+  };
+
+  const polled = new Set();
+  async function loadRuns() {
+    const r = await api.get(`/api/runs?job=${job.id}&pageSize=5`);
+    if (!ctx.alive) return;
+    if (r.runs.length === 0) {
+      replace(runsBox, h('p', { class: 'muted' }, 'No runs yet. "Run now" copies the data; "Dry run" lets the target check it without storing anything.'));
+      return;
+    }
+    replace(runsBox, table(['Run', 'Started by', 'Outcome'], r.runs.map((run) => {
+      const cell = h('td', {}, runCell(run));
+      if (ACTIVE.has(run.status) && !polled.has(run.id)) {
+        polled.add(run.id);
+        pollRun(ctx, run.id, (x) => replace(cell, runCell(x)), () => { polled.delete(run.id); loadRuns(); });
+      }
+      return h('tr', { dataset: { run: run.id } },
+        h('th', { scope: 'row' }, link(`/runs/${run.id}`, `#${run.id}`)),
+        h('td', {}, { manual: 'by hand', schedule: 'schedule', cli: 'command line', retry: 'retry' }[run.trigger] ?? run.trigger), cell);
+    }), { class: 'runs-mini', caption: 'Latest runs of this job' }),
+    h('p', {}, link(`/runs?job=${encodeURIComponent(job.id)}`, 'All runs of this job →')));
+  }
+
+  ctx.add(
+    pageHeader(job.name,
+      button('Run now', startRun('run'), { class: 'btn btn-primary' }),
+      button('Dry run', startRun('dry'), { class: 'btn', title: 'The target checks the values but stores nothing' }),
+      job.incremental ? button('Full run', startRun('full'), { class: 'btn', title: 'Send everything selected, ignoring the incremental watermark' }) : null,
+      toggle),
+    h('p', { class: 'lead' }, stateTag, ' ', job.source ?? '?', ' → ', job.target ?? '?',
+      job.lastRun ? [' · last run ', statusBadge(job.lastRun.status)] : null),
+    actStatus,
+    h('section', { class: 'card', 'aria-labelledby': 'runs-h' }, h('h2', { id: 'runs-h' }, 'Latest runs'), runsBox),
+    h('h2', {}, 'Settings'),
+    form,
+    h('section', { class: 'card danger-zone', 'aria-labelledby': 'del-h' }, h('h2', { id: 'del-h' }, 'Delete this job'),
+      h('p', { class: 'hint' }, 'Its runs and their conflicts are deleted with it.'),
+      confirmButton('Delete job', `Delete "${job.name}" and its runs?`, async () => {
+        try {
+          await api.del(`/api/jobs/${job.id}`);
+          toast(`Deleted "${job.name}"`);
+          ctx.navigate('/jobs');
+        } catch (e) {
+          replace(actStatus, message('error', `Could not delete: ${errorText(e)}`));
+        }
+      })));
+  await loadRuns();
+  ctx.later(0, syncSource);
+}
