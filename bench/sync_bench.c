@@ -142,6 +142,8 @@ static int bench_one(long n, const char *conninfo, const struct crypto_key *key)
         cJSON_GetArrayItem(cJSON_GetObjectItem(ou, "organisationUnits"), 0), "id"));
     if (!root) {
         fprintf(stderr, "the emulators did not answer\n");
+        kill(src, SIGTERM);
+        kill(dst, SIGTERM);
         return -1;
     }
 
@@ -177,7 +179,8 @@ static int bench_one(long n, const char *conninfo, const struct crypto_key *key)
     char *spec_text = cJSON_PrintUnformatted(spec);
     const char *p1[] = {src_url, sealed, dst_url, job};
     const char *p2[] = {job, spec_text};
-    if (exec_sql(c, "DELETE FROM jobs; DELETE FROM instances", 0, NULL) ||
+    int rc = 0;
+    if (exec_sql(c, "DELETE FROM jobs", 0, NULL) || exec_sql(c, "DELETE FROM instances", 0, NULL) ||
         exec_sql(c,
                  "INSERT INTO instances (name, url, auth_type, username, secret) VALUES"
                  " ('src-' || $4, $1, 'basic', 'admin', $2), ('dst-' || $4, $3, 'basic', 'admin', $2)",
@@ -187,8 +190,10 @@ static int bench_one(long n, const char *conninfo, const struct crypto_key *key)
                  " (SELECT id FROM instances WHERE name = 'src-' || $1),"
                  " (SELECT id FROM instances WHERE name = 'dst-' || $1), $2::jsonb",
                  2, p2))
-        return -1;
+        rc = -1;
     PQfinish(c);
+    if (rc)
+        goto out;
 
     char bin[256];
     snprintf(bin, sizeof bin, "%s/dhis2sync", build_dir());
@@ -213,12 +218,13 @@ static int bench_one(long n, const char *conninfo, const struct crypto_key *key)
            n, run_s, (double)n / run_s, (double)ru.ru_maxrss / 1024.0,
            WIFEXITED(status) ? WEXITSTATUS(status) : -1, live, gen_s, get_s, (double)bytes / 1e6);
     fflush(stdout);
+    free(state);
+    cJSON_Delete(st);
+out:
     kill(src, SIGTERM);
     kill(dst, SIGTERM);
     waitpid(src, NULL, 0);
     waitpid(dst, NULL, 0);
-    free(state);
-    cJSON_Delete(st);
     free(spec_text);
     cJSON_Delete(spec);
     free(sealed);
@@ -226,7 +232,7 @@ static int bench_one(long n, const char *conninfo, const struct crypto_key *key)
     free(ou_text);
     cJSON_Delete(ds);
     cJSON_Delete(ou);
-    return 0;
+    return rc;
 }
 
 int main(int argc, char **argv)
