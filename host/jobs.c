@@ -205,6 +205,11 @@ int job_validate(PGconn *c, const cJSON *body, struct job_input *out, struct err
             goto fail;
         }
         out->next_run = cron_next(&cron, time(NULL));
+        if (out->next_run == -1) {
+            rc = err_field(e, "schedule", "'%s' is never due (no such day in the next ten years)",
+                           out->schedule);
+            goto fail;
+        }
     }
     out->spec = spec;
     return 0;

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "mapping_registry.h"
 #include "runs.h"
+#include "scheduler.h"
 #include "sync.h"
 #include "worker.h"
 
@@ -33,7 +34,8 @@ static const char usage[] =
     "  token add NAME           create an API token; prints it alone on stdout\n"
     "Environment: DATABASE_URL, DHIS2SYNC_PORT, DHIS2SYNC_MAPPINGS, DHIS2SYNC_SECRET_KEY,\n"
     "DHIS2SYNC_ADMIN_USER, DHIS2SYNC_ADMIN_PASSWORD, DHIS2SYNC_LOG, DHIS2SYNC_LOG_FORMAT,\n"
-    "DHIS2SYNC_MAX_BODY (see README.md)\n";
+    "DHIS2SYNC_MAX_BODY, DHIS2SYNC_WORKERS, DHIS2SYNC_SCHED_TICK_MS, DHIS2SYNC_SMTP_URL ...\n"
+    "(see README.md and docs/scaling.md)\n";
 
 static int fail(const struct err *e)
 {
@@ -60,6 +62,7 @@ static int open_mappings(struct app *app, int watch, struct err *e)
 
 static void close_all(struct app *app)
 {
+    sched_stop();
     worker_stop();
     mapping_registry_close(app->mappings);
     app->mappings = NULL;
@@ -80,6 +83,8 @@ static int run_until_signal(struct app *app, int with_http)
     if (with_http && http_start(&http, app, &e))
         goto out;
     if (worker_start(app, app->cfg.workers, &e))
+        goto out;
+    if (with_http && sched_start(app, &e))
         goto out;
     if (with_http)
         log_info("dhis2sync %s listening on port %d", DHIS2SYNC_VERSION, app->cfg.port);
