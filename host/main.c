@@ -16,6 +16,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "mapping_registry.h"
+#include "notify.h"
 #include "runs.h"
 #include "scheduler.h"
 #include "sync.h"
@@ -191,12 +192,17 @@ static int cmd_run(struct app *app, int argc, char **argv)
     /* the heartbeat keeps this run from looking orphaned to a serve elsewhere */
     if (worker_start(app, 0, &e))
         goto out;
+    worker_track(run_id);
     struct progress_bar bar = {.tty = isatty(STDERR_FILENO)};
     struct sync_options opt = {.shutdown = &worker_shutdown, .on_progress = print_progress, .ud = &bar};
     sync_run(app, run_id, &opt, &status, &e);
     if (bar.tty)
         fputc('\n', stderr);
+    worker_untrack(run_id);
     rc = strcmp(status, "succeeded") == 0 ? 0 : strcmp(status, "partial") == 0 ? 2 : 1;
+    struct err ne = {0};
+    if (notify_run(app, run_id, &worker_shutdown, &ne) != 0)
+        log_warn("run %lld: notification: %s", run_id, ne.msg);
     if ((c = db_acquire(app->db, &e))) {
         char id[24];
         snprintf(id, sizeof id, "%lld", run_id);
