@@ -136,6 +136,7 @@ CREATE FUNCTION run_json(r runs) RETURNS json LANGUAGE sql STABLE AS $$
         'progress', json_build_object('done', r.progress_done, 'total', r.progress_total),
         'counts', run_counts(r.counts),
         'mappingVersion', r.mapping_version, 'error', r.error,
+        'since', r.watermark_from, 'sourceTime', r.watermark_to,
         'cancelRequested', r.cancel_requested, 'worker', r.worker,
         'notification', r.notification)
     FROM jobs j WHERE j.id = r.job_id

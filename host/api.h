@@ -15,6 +15,10 @@ int api_paging_params(const struct http_req *rq, struct http_resp *rs, char limi
                       char offset[24], char page_text[24]);
 
 void api_health(struct app *app, struct http_req *rq, struct http_resp *rs);
+/* api_session.c */
+void api_session_create(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_session_get(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_session_delete(struct app *app, struct http_req *rq, struct http_resp *rs);
 
 void api_instances_list(struct app *app, struct http_req *rq, struct http_resp *rs);
 void api_instances_create(struct app *app, struct http_req *rq, struct http_resp *rs);
@@ -39,5 +43,7 @@ void api_mappings_list(struct app *app, struct http_req *rq, struct http_resp *r
 void api_mappings_get(struct app *app, struct http_req *rq, struct http_resp *rs);
 void api_mappings_put(struct app *app, struct http_req *rq, struct http_resp *rs);
 void api_mappings_check(struct app *app, struct http_req *rq, struct http_resp *rs);
+
+void api_metrics(struct app *app, struct http_req *rq, struct http_resp *rs);
 
 #endif

@@ -10,7 +10,20 @@ struct arena_block {
     max_align_t data[];
 };
 
-enum { ARENA_MIN_BLOCK = 64 * 1024 };
+enum { ARENA_MIN_BLOCK = 64 * 1024, ARENA_SPARE_MAX = 8 * 1024 * 1024 };
+
+static struct arena_block *take_spare(struct arena *a, size_t size)
+{
+    for (struct arena_block **p = &a->spare; *p; p = &(*p)->next) {
+        if ((*p)->size >= size) {
+            struct arena_block *b = *p;
+            *p = b->next;
+            b->used = 0;
+            return b;
+        }
+    }
+    return NULL;
+}
 
 void *arena_alloc(struct arena *a, size_t size)
 {
@@ -18,11 +31,13 @@ void *arena_alloc(struct arena *a, size_t size)
     struct arena_block *b = a->head;
     if (!b || b->size - b->used < size) {
         size_t block = size > ARENA_MIN_BLOCK ? size : ARENA_MIN_BLOCK;
-        b = malloc(sizeof *b + block);
-        if (!b)
-            return NULL;
-        b->size = block;
-        b->used = 0;
+        b = take_spare(a, size);
+        if (!b) {
+            if (!(b = malloc(sizeof *b + block)))
+                return NULL;
+            b->size = block;
+            b->used = 0;
+        }
         b->next = a->head;
         a->head = b;
     }
@@ -51,29 +66,35 @@ char *arena_strdup(struct arena *a, const char *s)
 
 void arena_reset(struct arena *a)
 {
-    struct arena_block *keep = NULL;
+    size_t kept = 0;
+    for (struct arena_block *b = a->spare; b; b = b->next)
+        kept += b->size;
     for (struct arena_block *b = a->head, *next; b; b = next) {
         next = b->next;
-        if (!b->next) {
-            keep = b;
+        if (kept + b->size <= ARENA_SPARE_MAX) {
+            kept += b->size;
+            b->next = a->spare;
+            a->spare = b;
         } else {
             free(b);
         }
     }
-    a->head = keep;
-    if (keep) {
-        keep->used = 0;
-        keep->next = NULL;
-    }
+    a->head = NULL;
     a->used_bytes = 0;
+}
+
+static void free_list(struct arena_block *b)
+{
+    for (struct arena_block *next; b; b = next) {
+        next = b->next;
+        free(b);
+    }
 }
 
 void arena_free(struct arena *a)
 {
-    for (struct arena_block *b = a->head, *next; b; b = next) {
-        next = b->next;
-        free(b);
-    }
-    a->head = NULL;
+    free_list(a->head);
+    free_list(a->spare);
+    a->head = a->spare = NULL;
     a->used_bytes = 0;
 }

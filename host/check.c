@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mapping_registry.h"
 
@@ -94,6 +95,48 @@ cJSON *check_error_json(const char *msg)
     cJSON_AddStringToObject(o, "file", file);
     cJSON_AddNumberToObject(o, "line", line);
     cJSON_AddStringToObject(o, "message", rest);
+    return o;
+}
+
+static void add_time(cJSON *o, const char *key, time_t t)
+{
+    if (!t) {
+        cJSON_AddNullToObject(o, key);
+        return;
+    }
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char buf[32];
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    cJSON_AddStringToObject(o, key, buf);
+}
+
+cJSON *check_info_json(const struct mapping_info *info, const char *source)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "name", info->name);
+    if (info->version[0])
+        cJSON_AddStringToObject(o, "version", info->version);
+    else
+        cJSON_AddNullToObject(o, "version");
+    cJSON_AddStringToObject(o, "state", info->has_error ? "error" : "loaded");
+    if (info->has_error) {
+        cJSON *e = cJSON_AddObjectToObject(o, "error");
+        cJSON_AddStringToObject(e, "file", info->error_file);
+        cJSON_AddNumberToObject(e, "line", info->error_line);
+        cJSON_AddStringToObject(e, "message", info->error_message);
+    } else {
+        cJSON_AddNullToObject(o, "error");
+    }
+    cJSON_AddBoolToObject(o, "loaded", info->loaded);
+    cJSON_AddNumberToObject(o, "reloads", (double)info->reloads);
+    cJSON_AddNumberToObject(o, "errors", (double)info->errors);
+    add_time(o, "loadedAt", info->loaded_at);
+    add_time(o, "errorAt", info->has_error ? info->error_at : 0);
+    if (source)
+        cJSON_AddStringToObject(o, "source", source);
     return o;
 }
 

@@ -32,6 +32,15 @@ cJSON *check_sample(struct mapping *m, const cJSON *sample, const struct mapping
  * and file "" when it has none), as the API reports compile errors. */
 cJSON *check_error_json(const char *msg);
 
+/* A mapping's state for GET /api/mappings[/{name}]:
+ * {"name","version"|null,"state":"loaded"|"error","error":{"file","line","message"}|null,
+ *  "loaded":bool,"reloads":N,"errors":N,"loadedAt":"…"|null,"errorAt":"…"|null} plus
+ * "source" when source is non-NULL. "state" is "error" when the file on disk failed its last
+ * compile, even if an older good version is still in use (then "loaded" is true and
+ * "version" is that version's). */
+struct mapping_info;
+cJSON *check_info_json(const struct mapping_info *info, const char *source);
+
 /* One data value in the DHIS2 JSON shape (fields absent when NULL). */
 cJSON *check_datavalue_json(const struct datavalue *dv);
 

@@ -30,12 +30,13 @@ static int env_long(const char *name, long fallback, long min, long max, long *o
 int config_load(struct config *c, struct err *e)
 {
     memset(c, 0, sizeof *c);
-    long port, max_body, threads, workers, tick, heartbeat, orphan, retry;
+    long port, max_body, threads, workers, overlap, tick, heartbeat, orphan, retry;
     int rc;
     if ((rc = env_long("DHIS2SYNC_PORT", 4999, 1, 65535, &port, e)) ||
         (rc = env_long("DHIS2SYNC_MAX_BODY", 10L * 1024 * 1024, 1024, 1L << 30, &max_body, e)) ||
         (rc = env_long("DHIS2SYNC_HTTP_THREADS", 4, 1, 64, &threads, e)) ||
         (rc = env_long("DHIS2SYNC_WORKERS", 2, 0, 64, &workers, e)) ||
+        (rc = env_long("DHIS2SYNC_WATERMARK_OVERLAP", 300, 0, 86400, &overlap, e)) ||
         (rc = env_long("DHIS2SYNC_SCHED_TICK_MS", 1000, 10, 60000, &tick, e)) ||
         (rc = env_long("DHIS2SYNC_HEARTBEAT_MS", 5000, 50, 60000, &heartbeat, e)) ||
         (rc = env_long("DHIS2SYNC_ORPHAN_AFTER_S", 60, 1, 86400, &orphan, e)) ||
@@ -57,6 +58,7 @@ int config_load(struct config *c, struct err *e)
     c->max_body = (size_t)max_body;
     c->http_threads = (int)threads;
     c->workers = (int)workers;
+    c->watermark_overlap_s = (int)overlap;
     c->database_url = env_or("DATABASE_URL", NULL);
     c->mappings_dir = env_or("DHIS2SYNC_MAPPINGS", "mappings");
     c->secret_key = env_or("DHIS2SYNC_SECRET_KEY", NULL);
@@ -66,6 +68,10 @@ int config_load(struct config *c, struct err *e)
     c->admin_password = env_or("DHIS2SYNC_ADMIN_PASSWORD", NULL);
     c->log_level = env_or("DHIS2SYNC_LOG", "info");
     c->log_format = env_or("DHIS2SYNC_LOG_FORMAT", "text");
+    long metrics_public;
+    if ((rc = env_long("DHIS2SYNC_METRICS_PUBLIC", 0, 0, 1, &metrics_public, e)))
+        return rc;
+    c->metrics_public = (int)metrics_public;
     c->var_dir = "var";
     c->db_dir = "db";
     c->web_dir = "web";

@@ -19,8 +19,11 @@ struct config {
     const char *log_level;      /* DHIS2SYNC_LOG */
     const char *log_format;     /* DHIS2SYNC_LOG_FORMAT */
     size_t max_body;            /* DHIS2SYNC_MAX_BODY, bytes, 10 MB */
+    int metrics_public;         /* DHIS2SYNC_METRICS_PUBLIC=1: GET /metrics without auth */
     int http_threads;           /* DHIS2SYNC_HTTP_THREADS, 4 */
     int workers;                /* DHIS2SYNC_WORKERS: concurrent runs per process, 2 */
+    int watermark_overlap_s;    /* DHIS2SYNC_WATERMARK_OVERLAP: seconds an incremental run
+                                   reads back before its watermark, 300 */
     int sched_tick_ms;          /* DHIS2SYNC_SCHED_TICK_MS: how often the scheduler looks, 1000 */
     int heartbeat_ms;           /* DHIS2SYNC_HEARTBEAT_MS: run heartbeat and orphan check, 5000 */
     int orphan_after_s;         /* DHIS2SYNC_ORPHAN_AFTER_S: a run silent this long is orphaned, 60 */

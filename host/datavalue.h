@@ -27,6 +27,7 @@ struct datavalue {
 struct arena_block;
 struct arena {
     struct arena_block *head;
+    struct arena_block *spare; /* blocks kept by arena_reset for reuse */
     size_t used_bytes;  /* for memory accounting in benchmarks and tests */
 };
 
@@ -34,7 +35,8 @@ void *arena_alloc(struct arena *a, size_t size);
 /* Copies s (NULL stays NULL); returns NULL only when s is non-NULL and memory ran out. */
 char *arena_strdup(struct arena *a, const char *s);
 char *arena_strndup(struct arena *a, const char *s, size_t len);
-/* Keeps the first block for reuse and frees the others. */
+/* Forgets every allocation; keeps up to a few MB of blocks for reuse (fresh pages cost more
+ * than the copying they hold), frees the rest. */
 void arena_reset(struct arena *a);
 void arena_free(struct arena *a);
 

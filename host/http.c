@@ -14,6 +14,7 @@
 #include "app.h"
 #include "auth.h"
 #include "log.h"
+#include "metrics.h"
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -264,11 +265,12 @@ static void serve_static(struct app *app, const char *path, struct http_resp *rs
 
 static void dispatch(struct app *app, struct http_req *rq, struct http_resp *rs)
 {
-    int path_matched = 0;
+    int path_matched = 0, path_needs_auth = 0;
     for (const struct route *r = http_routes; r->pattern; r++) {
         if (!route_matches(r->pattern, rq->path, rq))
             continue;
         path_matched = 1;
+        path_needs_auth |= r->auth == ROUTE_AUTH;
         if (strcmp(r->method, rq->method) != 0 &&
             !(strcmp(r->method, "GET") == 0 && strcmp(rq->method, "HEAD") == 0))
             continue;
@@ -284,11 +286,15 @@ static void dispatch(struct app *app, struct http_req *rq, struct http_resp *rs)
         r->handler(app, rq, rs);
         return;
     }
+    struct err e = {0};
     if (path_matched) {
-        http_reply_error(rs, 405, NULL, "method %s is not allowed on %s", rq->method, rq->path);
+        /* who may call comes before what they may call: no route list for strangers */
+        if (path_needs_auth && auth_check(app, rq, &e) != 0)
+            http_reply_err(rs, &e);
+        else
+            http_reply_error(rs, 405, NULL, "method %s is not allowed on %s", rq->method, rq->path);
     } else if (strncmp(rq->path, "/api/", 5) == 0 || strcmp(rq->path, "/api") == 0) {
         /* unknown API paths look the same as known ones to a caller without credentials */
-        struct err e = {0};
         if (auth_check(app, rq, &e) != 0)
             http_reply_err(rs, &e);
         else
@@ -357,8 +363,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!ctx) {
         /* the cap is decided from Content-Length before anything else looks at the request */
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > cap)
+        if (cl && strtoull(cl, NULL, 10) > cap) {
+            metrics_http_request(method, 413);
             return reply_now(conn, 413, url, "request body over the %zu-byte limit", cap);
+        }
         if (!(ctx = calloc(1, sizeof *ctx)))
             return MHD_NO;
         *con_cls = ctx;
@@ -385,8 +393,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_size = 0;
         return MHD_YES;
     }
-    if (ctx->too_large)
+    if (ctx->too_large) {
+        metrics_http_request(method, 413);
         return reply_now(conn, 413, url, "request body over the %zu-byte limit", cap);
+    }
 
     struct http_req rq = {.conn = conn, .method = method, .path = url,
                           .body = ctx->body ? ctx->body : "", .body_len = ctx->len};
@@ -397,6 +407,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct http_resp rs = {.status = 500};
     dispatch(s->app, &rq, &rs);
     log_debug("%s %s -> %d", method, url, rs.status);
+    metrics_http_request(method, rs.status);
     return send_response(conn, &rs, url);
 }
 

@@ -16,7 +16,7 @@
 
 #include "log.h"
 
-enum { HOOK_STEP = 1000 };
+enum { HOOK_STEP = 1000, MAX_FORGIVEN = 8 };
 enum stop_reason { STOP_NONE, STOP_BUDGET, STOP_TIME };
 
 struct lua_host {
@@ -25,6 +25,7 @@ struct lua_host {
     /* allocator: bytes held, refusals that were not undone by Lua's emergency GC */
     size_t used;
     int cap_hits;
+    int forgiven;   /* refusals undone by an emergency GC in this call */
     int retry_armed;
     const void *retry_ptr;
     size_t retry_osize, retry_nsize;
@@ -33,6 +34,7 @@ struct lua_host {
     long budget_total;
     int budget_ms;
     struct timespec deadline;
+    int deadline_set;
     int stopped;
     char stop_where[200];
     int in_load;
@@ -133,7 +135,9 @@ static void *host_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
                     h->retry_nsize == nsize;
         if (!again)
             h->cap_hits++;
-        h->retry_armed = !again;
+        /* after a few forgiven refusals, a state living at its cap would spend its time in
+         * full collections: stop forgiving */
+        h->retry_armed = !again && h->forgiven < MAX_FORGIVEN;
         h->retry_ptr = ptr;
         h->retry_osize = osize;
         h->retry_nsize = nsize;
@@ -143,8 +147,10 @@ static void *host_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     if (!p)
         return NULL;
     if (h->retry_armed) {
-        if (h->retry_ptr == ptr && h->retry_osize == osize && h->retry_nsize == nsize)
+        if (h->retry_ptr == ptr && h->retry_osize == osize && h->retry_nsize == nsize) {
             h->cap_hits--;
+            h->forgiven++;
+        }
         h->retry_armed = 0;
     }
     h->used = h->used - old + nsize;
@@ -178,26 +184,83 @@ static int past(const struct timespec *deadline)
            (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
 }
 
+static void host_hook(lua_State *L, lua_Debug *ar);
+
+static void start_clock(struct lua_host *h)
+{
+    now_mono(&h->deadline);
+    h->deadline.tv_sec += h->budget_ms / 1000;
+    h->deadline.tv_nsec += (long)(h->budget_ms % 1000) * 1000000L;
+    if (h->deadline.tv_nsec >= 1000000000L) {
+        h->deadline.tv_sec++;
+        h->deadline.tv_nsec -= 1000000000L;
+    }
+    h->deadline_set = 1;
+}
+
+/* Records where the call stopped and makes every following instruction raise, so a pcall in
+ * the script cannot go on. level: the stack level to blame (0 in a hook). */
+static void stop_call(lua_State *L, struct lua_host *h, int reason, lua_Debug *ar, int level)
+{
+    lua_Debug local;
+    h->stopped = reason;
+    if (!ar && lua_getstack(L, level, &local))
+        ar = &local;
+    if (ar && lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
+        snprintf(h->stop_where, sizeof h->stop_where, "%s:%d:", ar->short_src, ar->currentline);
+    else
+        snprintf(h->stop_where, sizeof h->stop_where, "%s:", h->chunkname);
+    lua_sethook(L, host_hook, LUA_MASKCOUNT, 1);
+}
+
 static void host_hook(lua_State *L, lua_Debug *ar)
 {
     struct lua_host *h = host_of(L);
     if (!h->stopped) {
         h->budget_left -= HOOK_STEP;
+        if (!h->deadline_set)
+            start_clock(h); /* the call started at most HOOK_STEP instructions ago */
         if (h->budget_left <= 0)
-            h->stopped = STOP_BUDGET;
+            stop_call(L, h, STOP_BUDGET, ar, 0);
         else if (past(&h->deadline))
-            h->stopped = STOP_TIME;
-        if (!h->stopped)
-            return;
-        if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
-            snprintf(h->stop_where, sizeof h->stop_where, "%s:%d:", ar->short_src, ar->currentline);
+            stop_call(L, h, STOP_TIME, ar, 0);
         else
-            snprintf(h->stop_where, sizeof h->stop_where, "%s:", h->chunkname);
-        /* from now on every instruction raises, so a pcall in the script cannot go on */
-        lua_sethook(L, host_hook, LUA_MASKCOUNT, 1);
+            return;
     }
     lua_pushstring(L, "stopped: budget exhausted");
     lua_error(L);
+}
+
+/* Before a C library call that can take long (string.rep, table.sort...): the hook only runs
+ * between VM instructions, so check the wall clock here too. */
+static void check_clock(lua_State *L)
+{
+    struct lua_host *h = host_of(L);
+    if (!h->deadline_set)
+        start_clock(h);
+    else if (!h->stopped && past(&h->deadline))
+        stop_call(L, h, STOP_TIME, NULL, 1);
+    if (h->stopped) {
+        lua_pushstring(L, "stopped: budget exhausted");
+        lua_error(L);
+    }
+}
+
+/* A library function (upvalue 1) called after check_clock. */
+static int clocked_call(lua_State *L)
+{
+    check_clock(L);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+static void clock_function(lua_State *L, const char *name)
+{
+    lua_getfield(L, -1, name);
+    lua_pushcclosure(L, clocked_call, 1);
+    lua_setfield(L, -2, name);
 }
 
 static void begin_call(struct lua_host *h, long instructions, int ms)
@@ -205,15 +268,10 @@ static void begin_call(struct lua_host *h, long instructions, int ms)
     h->budget_left = instructions;
     h->budget_total = instructions;
     h->budget_ms = ms;
-    now_mono(&h->deadline);
-    h->deadline.tv_sec += ms / 1000;
-    h->deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (h->deadline.tv_nsec >= 1000000000L) {
-        h->deadline.tv_sec++;
-        h->deadline.tv_nsec -= 1000000000L;
-    }
+    h->deadline_set = 0; /* the first hook starts the clock: saves a clock read per call */
     h->stopped = STOP_NONE;
     h->cap_hits = 0;
+    h->forgiven = 0;
     h->retry_armed = 0;
 }
 
@@ -298,8 +356,9 @@ int lua_host_call(struct lua_host *h, int nargs, int nresults, struct err *e)
 /* ---------------------------------------------------------------- files */
 
 /* Reads a regular file into a new Lua string on the stack (the bytes live in a userdata first,
- * so an error leaks nothing). Returns 0, or -1 with errno-style text pushed instead. */
-static int push_file(lua_State *L, const char *path, int nofollow)
+ * so an error leaks nothing) and adds label + content to the state's digest. Returns 0, or -1
+ * with errno-style text pushed instead. */
+static int push_file(lua_State *L, const char *path, const char *label, int nofollow)
 {
     struct lua_host *h = host_of(L);
     struct stat st;
@@ -346,7 +405,7 @@ static int push_file(lua_State *L, const char *path, int nofollow)
         }
     }
     close(fd);
-    h->digest = lua_host_fnv1a(h->digest, path, strlen(path));
+    h->digest = lua_host_fnv1a(h->digest, label, strlen(label) + 1);
     h->digest = lua_host_fnv1a(h->digest, buf, len);
     lua_pushlstring(L, buf, len);
     lua_remove(L, -2);
@@ -385,6 +444,91 @@ static int valid_data_name(const char *s)
         if (!(isalnum((unsigned char)*p) || *p == '_' || *p == '-' || *p == '.'))
             return 0;
     return 1;
+}
+
+/* ---------------------------------------------------------------- pattern guard */
+
+/* Lua's pattern matcher runs in C, out of reach of the instruction budget, and backtracks:
+ * ("a"):rep(1e5):find(".-.-.-b") would run for hours. Before string.find/match/gmatch/gsub
+ * run, estimate the worst case from the subject length n and the number k of backtracking
+ * repetitions (* + -): n^(k+1)/k! steps (n^k/k! when anchored), and refuse beyond a bound. */
+enum { PATTERN_MAX_STEPS = 100000000 };
+
+static int pattern_repetitions(const char *p, size_t lp, int *anchored)
+{
+    int k = 0;
+    size_t i = 0;
+    *anchored = lp > 0 && p[0] == '^';
+    if (*anchored)
+        i = 1;
+    while (i < lp) {
+        char c = p[i];
+        if (c == '%') {
+            if (i + 1 < lp && (p[i + 1] == 'b'))
+                i += 4; /* %bxy */
+            else if (i + 1 < lp && p[i + 1] == 'f') {
+                i += 2; /* %f[set]: skip the set below */
+                continue;
+            } else
+                i += 2;
+        } else if (c == '[') {
+            i++;
+            if (i < lp && p[i] == '^')
+                i++;
+            if (i < lp && p[i] == ']')
+                i++;
+            while (i < lp && p[i] != ']')
+                i += p[i] == '%' ? 2 : 1;
+            i++;
+        } else if (c == '*' || c == '+' || c == '-') {
+            k++;
+            i++;
+            continue;
+        } else {
+            i++;
+        }
+    }
+    return k;
+}
+
+static int guarded_match(lua_State *L)
+{
+    check_clock(L);
+    size_t ls = 0, lp = 0;
+    const char *sub = lua_type(L, 1) == LUA_TSTRING || lua_type(L, 1) == LUA_TNUMBER
+                          ? lua_tolstring(L, 1, &ls) : NULL;
+    const char *pat = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &lp) : NULL;
+    int plain = lua_toboolean(L, lua_upvalueindex(2)) && lua_toboolean(L, 4);
+    if (sub && pat && !plain) {
+        int anchored;
+        int k = pattern_repetitions(pat, lp, &anchored);
+        double steps = 1;
+        for (int i = 0; i < k + !anchored; i++)
+            steps *= (double)(ls + 1);
+        for (int i = 2; i <= k; i++)
+            steps /= i;
+        if (steps > PATTERN_MAX_STEPS) {
+            char msg[256];
+            snprintf(msg, sizeof msg, "pattern '%s' is too costly on a %zu-byte string (%d "
+                                      "repetitions could backtrack ~%.0e steps); use a simpler "
+                                      "pattern or a shorter string",
+                     lp > 40 ? "(long)" : pat, ls, k, steps);
+            return luaL_error(L, "%s", msg);
+        }
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/* Replaces string[name] (table on top) with the guarded version. */
+static void guard_pattern_function(lua_State *L, const char *name, int is_find)
+{
+    lua_getfield(L, -1, name);
+    lua_pushboolean(L, is_find);
+    lua_pushcclosure(L, guarded_match, 2);
+    lua_setfield(L, -2, name);
 }
 
 /* ---------------------------------------------------------------- sandbox functions */
@@ -469,7 +613,7 @@ static int sb_require(lua_State *L)
             *p = '/';
     snprintf(path, sizeof path, "%s/%s.lua", h->scripts_dir, rel);
     snprintf(chunk, sizeof chunk, "@scripts/%s.lua", rel);
-    if (push_file(L, path, 0) != 0)
+    if (push_file(L, path, chunk, 0) != 0)
         return luaL_error(L, "require: module '%s' not found (scripts/%s.lua: %s)", mod, rel,
                           lua_tostring(L, -1));
     size_t len;
@@ -509,7 +653,7 @@ static int hl_read(lua_State *L)
     }
     char path[PATH_MAX + 210];
     snprintf(path, sizeof path, "%s/%s", h->mapping_dir, name);
-    if (push_file(L, path, 1) != 0) {
+    if (push_file(L, path, name, 1) != 0) {
         lua_pushnil(L);
         lua_pushfstring(L, "%s: %s", name, lua_tostring(L, -2));
         return 2;
@@ -636,6 +780,12 @@ static int build_env(lua_State *L)
     luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 0);
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
+    guard_pattern_function(L, "find", 1);
+    guard_pattern_function(L, "match", 0);
+    guard_pattern_function(L, "gmatch", 0);
+    guard_pattern_function(L, "gsub", 0);
+    clock_function(L, "rep");
+    clock_function(L, "format");
     lua_pushliteral(L, "");
     if (lua_getmetatable(L, -1)) {
         lua_pushboolean(L, 0);
@@ -647,6 +797,9 @@ static int build_env(lua_State *L)
     lua_setfield(L, g, "string");
 
     luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 0);
+    clock_function(L, "concat");
+    clock_function(L, "sort");
+    clock_function(L, "unpack");
     lua_host_make_readonly(h);
     lua_setfield(L, g, "table");
     luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 0);

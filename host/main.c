@@ -5,11 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "app.h"
 #include "auth.h"
 #include "check.h"
+#include "backup.h"
 #include "config.h"
 #include "db.h"
 #include "http.h"
@@ -21,6 +23,8 @@
 #include "scheduler.h"
 #include "sync.h"
 #include "worker.h"
+#include "users.h"
+#include "metrics.h"
 
 static const char usage[] =
     "usage: dhis2sync COMMAND [ARGS]\n"
@@ -33,6 +37,9 @@ static const char usage[] =
     "  check MAPPING [--sample FILE] [--json]\n"
     "                           try a mapping on sample values (no database needed)\n"
     "  token add NAME           create an API token; prints it alone on stdout\n"
+    "  user add NAME            create an admin user; the password is read from stdin\n"
+    "  backup FILE              database + mappings into one archive\n"
+    "  restore FILE [--force]   put an archive back (--force: replace a non-empty database)\n"
     "Environment: DATABASE_URL, DHIS2SYNC_PORT, DHIS2SYNC_MAPPINGS, DHIS2SYNC_SECRET_KEY,\n"
     "DHIS2SYNC_ADMIN_USER, DHIS2SYNC_ADMIN_PASSWORD, DHIS2SYNC_LOG, DHIS2SYNC_LOG_FORMAT,\n"
     "DHIS2SYNC_MAX_BODY, DHIS2SYNC_WORKERS, DHIS2SYNC_SCHED_TICK_MS, DHIS2SYNC_SMTP_URL ...\n"
@@ -75,11 +82,12 @@ static int run_until_signal(struct app *app, int with_http)
 {
     sigset_t set;
     block_shutdown_signals(&set);
+    metrics_init();
     struct err e = {0};
     struct http_server *http = NULL;
     int rc = 1;
     if (app_open(app, app->cfg.http_threads + app->cfg.workers + 3, &e) ||
-        open_mappings(app, 1, &e))
+        (with_http && users_ensure_first_admin(app, &e)) || open_mappings(app, 1, &e))
         goto out;
     if (with_http && http_start(&http, app, &e))
         goto out;
@@ -259,6 +267,96 @@ static int cmd_token(struct app *app, int argc, char **argv)
     return rc;
 }
 
+/* One line of stdin, without its line end; on a terminal without echo. The caller frees it
+ * with crypto_free_secret. NULL at end of input. */
+static char *read_password(void)
+{
+    struct termios saved, quiet;
+    int tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0;
+    if (tty) {
+        fputs("password: ", stderr);
+        quiet = saved;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n = getline(&line, &cap, stdin);
+    if (tty) {
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+        fputs("\n", stderr);
+    }
+    if (n < 0) {
+        free(line);
+        return NULL;
+    }
+    line[strcspn(line, "\r\n")] = '\0';
+    return line;
+}
+
+static int cmd_user(struct app *app, int argc, char **argv)
+{
+    if (argc != 2 || strcmp(argv[0], "add") != 0) {
+        fprintf(stderr, "usage: dhis2sync user add NAME   (the password is read from stdin)\n");
+        return 2;
+    }
+    struct err e = {0};
+    /* checked before the database is touched: a typo costs nothing */
+    if (users_check_name(argv[1], &e))
+        return fail(&e);
+    char *password = read_password();
+    if (!password) {
+        err_set(&e, ERR_INPUT, "no password: write it as one line on stdin");
+        return fail(&e);
+    }
+    int rc = 1;
+    long long id = 0;
+    if (users_check_password(password, &e) == 0 && app_open(app, 1, &e) == 0) {
+        PGconn *c = db_acquire(app->db, &e);
+        if (c) {
+            rc = users_create(c, argv[1], password, &id, &e) ? 1 : 0;
+            db_release(app->db, c);
+        }
+    }
+    crypto_free_secret(password);
+    if (rc)
+        fail(&e);
+    else
+        log_info("created user '%s' (id %lld)", argv[1], id);
+    app_close(app);
+    return rc;
+}
+
+static int cmd_backup(struct app *app, int argc, char **argv)
+{
+    if (argc != 1 || argv[0][0] == '-') {
+        fprintf(stderr, "usage: dhis2sync backup FILE\n");
+        return 2;
+    }
+    struct err e = {0};
+    return backup_create(&app->cfg, argv[0], &e) ? fail(&e) : 0;
+}
+
+static int cmd_restore(struct app *app, int argc, char **argv)
+{
+    const char *file = NULL;
+    int force = 0, bad = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--force") == 0)
+            force = 1;
+        else if (!file && argv[i][0] != '-')
+            file = argv[i];
+        else
+            bad = 1;
+    }
+    if (!file || bad) {
+        fprintf(stderr, "usage: dhis2sync restore FILE [--force]\n");
+        return 2;
+    }
+    struct err e = {0};
+    return backup_restore(&app->cfg, file, force, &e) ? fail(&e) : 0;
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -287,6 +385,12 @@ int main(int argc, char **argv)
         return cmd_migrate(&app);
     if (strcmp(cmd, "token") == 0)
         return cmd_token(&app, argc - 2, argv + 2);
+    if (strcmp(cmd, "user") == 0)
+        return cmd_user(&app, argc - 2, argv + 2);
+    if (strcmp(cmd, "backup") == 0)
+        return cmd_backup(&app, argc - 2, argv + 2);
+    if (strcmp(cmd, "restore") == 0)
+        return cmd_restore(&app, argc - 2, argv + 2);
     fprintf(stderr, "unknown command '%s'\n%s", cmd, usage);
     return 2;
 }

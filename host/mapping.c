@@ -14,85 +14,7 @@
 #include <string.h>
 
 #include "log.h"
-
-/* ---------------------------------------------------------------- id hash tables */
-
-struct idmap_slot {
-    uint64_t hash;
-    const char *key;
-    const char *val; /* NULL: the mapping maps this id to false (drop) */
-};
-
-struct idmap {
-    struct idmap_slot *slots;
-    size_t mask, count;
-};
-
-static inline uint64_t hash_id(const char *s)
-{
-    /* FNV-1a, 8 bytes at a time when possible; ids are short (11 characters) */
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h ^ (h >> 29);
-}
-
-static struct idmap *idmap_new(size_t expected)
-{
-    size_t cap = 8;
-    while (cap < expected * 2 + 1)
-        cap <<= 1;
-    struct idmap *t = calloc(1, sizeof *t);
-    if (!t)
-        return NULL;
-    t->slots = calloc(cap, sizeof *t->slots);
-    if (!t->slots) {
-        free(t);
-        return NULL;
-    }
-    t->mask = cap - 1;
-    return t;
-}
-
-static void idmap_free(struct idmap *t)
-{
-    if (t) {
-        free(t->slots);
-        free(t);
-    }
-}
-
-static inline const struct idmap_slot *idmap_find(const struct idmap *t, const char *key)
-{
-    uint64_t h = hash_id(key);
-    for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
-        const struct idmap_slot *s = &t->slots[i];
-        if (!s->key)
-            return NULL;
-        if (s->hash == h && strcmp(s->key, key) == 0)
-            return s;
-    }
-}
-
-/* The table is sized for every key up front, so it never fills. */
-static void idmap_put(struct idmap *t, const char *key, const char *val)
-{
-    uint64_t h = hash_id(key);
-    for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
-        struct idmap_slot *s = &t->slots[i];
-        if (!s->key) {
-            *s = (struct idmap_slot){h, key, val};
-            t->count++;
-            return;
-        }
-        if (s->hash == h && strcmp(s->key, key) == 0) {
-            s->val = val;
-            return;
-        }
-    }
-}
+#include "strmap.h"
 
 /* ---------------------------------------------------------------- the version */
 
@@ -103,7 +25,7 @@ struct mapping {
     char version[16];
     char *source;
     size_t source_len;
-    struct idmap *tables[MAP_KINDS];
+    struct strmap *tables[MAP_KINDS];  /* NULL: the kind is not declared */
     struct arena strings; /* keys and values of the tables */
     enum map_unmapped unmapped;
     int aggregate_sum;
@@ -156,7 +78,10 @@ struct mapping *mapping_retain(struct mapping *m)
 static void mapping_free(struct mapping *m)
 {
     for (int k = 0; k < MAP_KINDS; k++)
-        idmap_free(m->tables[k]);
+        if (m->tables[k]) {
+            strmap_free(m->tables[k]);
+            free(m->tables[k]);
+        }
     arena_free(&m->strings);
     lua_host_free(m->lua);
     pthread_mutex_destroy(&m->lock);
@@ -202,9 +127,11 @@ static int extract_table(lua_State *L, struct mapping *m, int k, int idx)
         n++;
         lua_pop(L, 1);
     }
-    struct idmap *t = idmap_new((size_t)n);
-    if (!t)
+    struct strmap *t = malloc(sizeof *t);
+    if (!t || strmap_init(t, (size_t)n) != 0) {
+        free(t);
         return luaL_error(L, "out of memory");
+    }
     m->tables[k] = t;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
@@ -224,7 +151,8 @@ static int extract_table(lua_State *L, struct mapping *m, int k, int idx)
         const char *kcopy = arena_strdup(&m->strings, key);
         if (!kcopy)
             return luaL_error(L, "out of memory");
-        idmap_put(t, kcopy, val);
+        if (strmap_put(t, kcopy, val) != 0)
+            return luaL_error(L, "out of memory");
         lua_pop(L, 1);
     }
     return 0;
@@ -561,13 +489,13 @@ enum map_result mapping_apply(struct mapping *m, const struct datavalue *in, str
 {
     *out = *in;
     for (int k = 0; k < MAP_KINDS; k++) {
-        const struct idmap *t = m->tables[k];
+        const struct strmap *t = m->tables[k];
         if (!t)
             continue;
         const char **f = kind_field(out, k);
         if (!*f)
             continue; /* the default combo stays the default combo */
-        const struct idmap_slot *s = idmap_find(t, *f);
+        const struct strmap_slot *s = strmap_find(t, *f);
         if (s) {
             if (!s->val) {
                 err_set(why, 0, "%s maps '%s' to false (dropped)", kind_names[k], *f);
@@ -594,6 +522,12 @@ enum map_result mapping_apply(struct mapping *m, const struct datavalue *in, str
     lua_pushlightuserdata(L, &tc);
     int rc = lua_host_call(m->lua, 1, 0, why);
     lua_host_set_lookup(m->lua, NULL);
+#ifndef NDEBUG
+    if (lua_gettop(L) != 0) {
+        log_error("mapping %s: Lua stack unbalanced after transform (%d)", m->name, lua_gettop(L));
+        lua_settop(L, 0);
+    }
+#endif
     pthread_mutex_unlock(&m->lock);
     if (rc != 0)
         return MAP_ERROR;
@@ -636,7 +570,7 @@ int mapping_canary(struct mapping *m, struct err *why)
     } else {
         /* a value whose ids the tables know, so it reaches transform */
         for (int k = 0; k < MAP_KINDS; k++) {
-            const struct idmap *t = m->tables[k];
+            const struct strmap *t = m->tables[k];
             for (size_t i = 0; t && i <= t->mask; i++) {
                 if (t->slots[i].key && t->slots[i].val) {
                     *kind_field(&in, k) = t->slots[i].key;

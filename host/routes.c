@@ -4,6 +4,10 @@
 
 const struct route http_routes[] = {
     {"GET", "/health", api_health, ROUTE_PUBLIC},
+    /* logging in is public by nature; the session's own routes need it */
+    {"POST", "/api/session", api_session_create, ROUTE_PUBLIC},
+    {"GET", "/api/session", api_session_get, ROUTE_AUTH},
+    {"DELETE", "/api/session", api_session_delete, ROUTE_AUTH},
 
     {"GET", "/api/instances", api_instances_list, ROUTE_AUTH},
     {"POST", "/api/instances", api_instances_create, ROUTE_AUTH},
@@ -30,5 +34,7 @@ const struct route http_routes[] = {
     {"GET", "/api/mappings/{}", api_mappings_get, ROUTE_AUTH},
     {"PUT", "/api/mappings/{}", api_mappings_put, ROUTE_AUTH},
     {"POST", "/api/mappings/{}/check", api_mappings_check, ROUTE_AUTH},
+    /* not public unless DHIS2SYNC_METRICS_PUBLIC=1: api_metrics authenticates itself */
+    {"GET", "/metrics", api_metrics, ROUTE_PUBLIC},
     {NULL, NULL, NULL, ROUTE_PUBLIC},
 };

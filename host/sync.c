@@ -15,11 +15,8 @@
 #include "log.h"
 #include "mapping_registry.h"
 #include "period.h"
+#include "strmap.h"
 
-/* How far before the previous watermark an incremental run starts reading: values written in
- * transactions that were still open when the source's clock was read carry an earlier
- * lastUpdated. Re-sent values cost nothing but an `ignored`. */
-enum { WATERMARK_OVERLAP_S = 300 };
 /* Batches in flight between the fetching and the posting thread. */
 enum { QUEUE_DEPTH = 2 };
 /* Progress is written at least this often (values), and refused values flushed to the run. */
@@ -46,7 +43,7 @@ struct run_ctx {
     bool dry_run, full;
     struct job job;
     struct instance src, dst;
-    struct dhis2_client *src_client, *dst_client, *meta_client;
+    struct dhis2_client *src_client, *dst_client;
     struct mapping *mapping;
     bool aggregate;
     struct dhis2_import_options import;
@@ -74,8 +71,10 @@ struct run_ctx {
     struct timespec started;
     long long chunks_done, chunks_total;
 
-    /* metadata lookups for transform: the target's ids by code or name */
-    cJSON *lookup_cache;
+    /* metadata lookups for transform: the target's ids by code or name, asked once each */
+    struct dhis2_client *meta_client;
+    struct strmap lookups;       /* "code|dataElements|X" -> id, or NULL: not found */
+    struct arena lookup_strings;
 };
 
 static double elapsed_since(const struct timespec *t0)
@@ -324,14 +323,71 @@ static int add_mapped(struct run_ctx *r, const struct datavalue *dv, struct err 
     return 0;
 }
 
+static int first_id(void *ud, const cJSON *item, struct err *e)
+{
+    (void)e;
+    char *out = ud;
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(item, "id"));
+    if (id && !out[0])
+        snprintf(out, 16, "%s", id);
+    return 0;
+}
+
+/* The target's id of the `kind` (dataElements, organisationUnits...) whose code or name is
+ * key; called by transform through d2.meta, in the fetching thread. */
+static int lookup_target(struct run_ctx *r, const char *field, const char *kind, const char *key,
+                         char *out, size_t size)
+{
+    if (strspn(kind, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(kind) ||
+        strlen(kind) > 40)
+        return -1;
+    char cache_key[600];
+    snprintf(cache_key, sizeof cache_key, "%s|%s|%s", field, kind, key);
+    const struct strmap_slot *hit = strmap_find(&r->lookups, cache_key);
+    const char *id = hit ? hit->val : NULL;
+    if (!hit) {
+        struct err e = {0};
+        struct dhis2_config cfg;
+        instance_dhis2_config(&r->dst, &cfg);
+        if (!r->meta_client && !(r->meta_client = dhis2_client_new(&cfg, &e)))
+            return -1;
+        char found[16] = "", filter[560];
+        snprintf(filter, sizeof filter, "%s:eq:%s", field, key);
+        const char *filters[] = {filter, NULL};
+        if (dhis2_list(r->meta_client, kind, "id", filters, 0, first_id, found, &e) != 0) {
+            log_warn("run %lld: looking up %s %s '%s' on the target: %s", r->run_id, kind, field, key, e.msg);
+            return -1;
+        }
+        id = found[0] ? arena_strdup(&r->lookup_strings, found) : NULL;
+        const char *stored_key = arena_strdup(&r->lookup_strings, cache_key);
+        if (stored_key)
+            strmap_put(&r->lookups, stored_key, id);
+    }
+    if (!id)
+        return -1;
+    snprintf(out, size, "%s", id);
+    return 0;
+}
+
+static int lookup_by_code(void *ud, const char *kind, const char *code, char *out, size_t size)
+{
+    return lookup_target(ud, "code", kind, code, out, size);
+}
+
+static int lookup_by_name(void *ud, const char *kind, const char *name, char *out, size_t size)
+{
+    return lookup_target(ud, "name", kind, name, out, size);
+}
+
 static int on_values(void *ud, const struct datavalue *vals, size_t n, struct err *e)
 {
     struct run_ctx *r = ud;
     struct arena scratch = {0};
+    const struct mapping_lookup lookup = {.by_code = lookup_by_code, .by_name = lookup_by_name, .ud = r};
     for (size_t i = 0; i < n; i++) {
         struct datavalue out;
         struct err why = {0};
-        enum map_result res = mapping_apply(r->mapping, &vals[i], &out, &scratch, NULL, &why);
+        enum map_result res = mapping_apply(r->mapping, &vals[i], &out, &scratch, &lookup, &why);
         pthread_mutex_lock(&r->lock);
         r->counts.fetched++;
         if (res == MAP_OK)
@@ -444,19 +500,25 @@ fail:
     return NULL;
 }
 
-/* Subtracts the overlap from a DHIS2 timestamp ("2024-02-03T10:11:12.000", maybe with a zone). */
-static void watermark_minus_overlap(const char *wm, char *out, size_t size)
+/* Subtracts the overlap from a DHIS2 timestamp ("2024-02-03T10:11:12.000", maybe with a zone).
+ * An incremental run reads back that far before its watermark because values written in
+ * transactions still open when the source's clock was read carry an earlier lastUpdated;
+ * re-sent values cost nothing but an `ignored`. */
+static void watermark_minus_overlap(const char *wm, int overlap_s, char *out, size_t size)
 {
-    int y, mo, d, h, mi, s;
-    if (sscanf(wm, "%d-%d-%dT%d:%d:%d", &y, &mo, &d, &h, &mi, &s) != 6) {
+    int y, mo, d, h, mi, s, used = 0;
+    if (sscanf(wm, "%d-%d-%dT%d:%d:%d%n", &y, &mo, &d, &h, &mi, &s, &used) != 6) {
         snprintf(out, size, "%s", wm);
         return;
     }
-    long long t = (long long)days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - WATERMARK_OVERLAP_S;
+    long long t = (long long)days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - overlap_s;
     int32_t days = (int32_t)(t / 86400);
     long rem = (long)(t % 86400);
     civil_from_days(days, &y, &mo, &d);
-    snprintf(out, size, "%04d-%02d-%02dT%02ld:%02ld:%02ld", y, mo, d, rem / 3600, rem / 60 % 60, rem % 60);
+    /* the milliseconds stay as the source wrote them */
+    const char *millis = wm[used] == '.' ? wm + used : "";
+    snprintf(out, size, "%04d-%02d-%02dT%02ld:%02ld:%02ld%.4s", y, mo, d, rem / 3600, rem / 60 % 60,
+             rem % 60, millis);
 }
 
 /* ---- the run ------------------------------------------------------------------------------ */
@@ -632,7 +694,11 @@ int sync_run(struct app *app, long long run_id, const struct sync_options *opt,
         (rc = dhis2_system_info(r->dst_client, &dst_info, e)))
         goto finish;
 
-    if (cJSON_IsTrue(cJSON_GetObjectItem(r->job.spec, "incremental")) && !r->full) {
+    /* a sum made from the changed values only would overwrite the whole sum at the target */
+    if (r->aggregate && cJSON_IsTrue(cJSON_GetObjectItem(r->job.spec, "incremental")) && !r->full)
+        log_info("run %lld: mapping '%s' sums values, so this run reads the whole selection, not "
+                 "only the values changed since the last run", run_id, r->job.mapping);
+    else if (cJSON_IsTrue(cJSON_GetObjectItem(r->job.spec, "incremental")) && !r->full) {
         char id[24];
         snprintf(id, sizeof id, "%lld", r->job.id);
         const char *params[] = {id};
@@ -642,7 +708,8 @@ int sync_run(struct app *app, long long run_id, const struct sync_options *opt,
             goto finish;
         }
         if (PQntuples(res) == 1) {
-            watermark_minus_overlap(PQgetvalue(res, 0, 0), wm_from, sizeof wm_from);
+            watermark_minus_overlap(PQgetvalue(res, 0, 0), app->cfg.watermark_overlap_s, wm_from,
+                                    sizeof wm_from);
             wm_from_p = wm_from;
         }
         PQclear(res);
@@ -733,7 +800,9 @@ done_no_db:
     instance_free(&r->src);
     instance_free(&r->dst);
     job_free(&r->job);
-    cJSON_Delete(r->lookup_cache);
+    dhis2_client_free(r->meta_client);
+    strmap_free(&r->lookups);
+    arena_free(&r->lookup_strings);
     pthread_mutex_destroy(&r->lock);
     pthread_mutex_destroy(&r->qlock);
     pthread_cond_destroy(&r->qcond);

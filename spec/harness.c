@@ -92,7 +92,8 @@ char *spec_new_db(void)
 {
     static int seq;
     char name[160];
-    snprintf(name, sizeof name, "t_%s_%d", current_test, ++seq);
+    /* the sequence first: the name is cut to PostgreSQL's length, and must stay unique */
+    snprintf(name, sizeof name, "t%d_%d_%s", ++seq, (int)getpid(), current_test);
     for (char *p = name; *p; p++)
         if (!(*p >= 'a' && *p <= 'z') && !(*p >= '0' && *p <= '9'))
             *p = '_';
@@ -211,17 +212,22 @@ int spec_stop(pid_t pid, int timeout_ms)
 
 struct growbuf {
     char *data;
-    size_t len;
+    size_t len, cap;
 };
 
 static size_t collect(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     struct growbuf *b = userdata;
     size_t n = size * nmemb;
-    char *grown = realloc(b->data, b->len + n + 1);
-    if (!grown)
-        return 0;
-    b->data = grown;
+    if (b->len + n + 1 > b->cap) {
+        /* doubling: answers of hundreds of MB arrive in 16 KB pieces */
+        size_t cap = (b->len + n + 1) * 2;
+        char *grown = realloc(b->data, cap);
+        if (!grown)
+            return 0;
+        b->data = grown;
+        b->cap = cap;
+    }
     memcpy(b->data + b->len, ptr, n);
     b->len += n;
     b->data[b->len] = '\0';

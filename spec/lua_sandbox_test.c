@@ -227,22 +227,55 @@ TEST_TIMEOUT(lua_sandbox_stops_an_endless_loop_within_a_second, 20)
     arena_free(&a);
 }
 
-TEST_TIMEOUT(lua_sandbox_caps_memory, 30)
+/* A small cap and generous clocks, so the cap is what stops the bombs even on a busy host. */
+static struct mapping *compile_capped(const char *src, struct err *e)
 {
-    expect_compile_error("local t = {} for i = 1, 1e9 do t[i] = ('x'):rep(100) .. i end return {}",
-                         "memory cap");
-    expect_compile_error("local s = ('x'):rep(1 << 30) return {}", "memory cap");
-    /* a pcall in the script catching the memory error does not save the call */
+    struct lua_host_limits lim;
+    lua_host_default_limits(&lim);
+    lim.mem_cap = 8u << 20;
+    lim.call_ms = lim.load_ms = 20000;
+    lim.call_instructions = lim.load_instructions = 1000000000;
+    char *dir = spec_test_dir("m");
+    struct mapping *m = NULL;
+    err_clear(e);
+    mapping_compile_source("sandbox", dir, "scripts", src, strlen(src), &lim, &m, e);
+    free(dir);
+    return m;
+}
+
+TEST_TIMEOUT(lua_sandbox_caps_memory, 60)
+{
+    const char *bombs[] = {
+        "local t = {} for i = 1, 1e9 do t[i] = ('x'):rep(1000) .. i end return {}",
+        "local t = {} for i = 1, 1e9 do t[i] = {i, i, i} end return {}",
+        "local s = ('x'):rep(1 << 30) return {}",
+        "local s = 'x' while true do s = s .. s end",
+    };
     struct err e;
-    struct mapping *m = compile("return { transform = function(dv)\n"
-                                "  pcall(function() local t = {} for i = 1, 1e9 do t[i] = ('x'):rep(1 << 20) .. i end end)\n"
-                                "  return dv end }\n",
-                                &e);
+    for (size_t i = 0; i < sizeof bombs / sizeof bombs[0]; i++) {
+        struct mapping *m = compile_capped(bombs[i], &e);
+        CHECKF(m == NULL, "`%s` compiled", bombs[i]);
+        CHECKF(strstr(e.msg, "sandbox.lua: memory cap of 8 MiB per mapping exceeded"),
+               "`%s`: %s", bombs[i], e.msg);
+    }
+    /* a pcall in the script catching the memory error does not save the call */
+    struct mapping *m = compile_capped(
+        "return { transform = function(dv)\n"
+        "  if dv.value ~= 'bomb' then return dv end\n"
+        "  local ok = pcall(function() local t = {} for i = 1, 1e9 do t[i] = ('x'):rep(1 << 16) .. i end end)\n"
+        "  assert(not ok)\n"
+        "  return dv end }\n",
+        &e);
     CHECKF(m != NULL, "compile failed: %s", e.msg);
     struct arena a = {0};
-    struct datavalue out;
-    CHECK_INT(mapping_apply(m, &sample, &out, &a, NULL, &e), MAP_ERROR);
-    CHECK_CONTAINS(e.msg, "memory cap");
+    struct datavalue in = sample, out;
+    in.value = "bomb";
+    for (int round = 0; round < 3; round++) {
+        CHECK_INT(mapping_apply(m, &in, &out, &a, NULL, &e), MAP_ERROR);
+        CHECK_CONTAINS(e.msg, "memory cap of 8 MiB");
+        /* the state recovers: the bomb's garbage is collected */
+        CHECK_INT(mapping_apply(m, &sample, &out, &a, NULL, &e), MAP_OK);
+    }
     mapping_release(m);
     arena_free(&a);
 }
@@ -290,4 +323,72 @@ TEST(lua_sandbox_runtime_errors_fail_only_their_values)
     expect_compile_error("return { unmapped = 'drop' }", "unmapped must be");
     expect_compile_error("error({code = 1})", "error object is a table value");
     arena_free(&a);
+}
+
+TEST_TIMEOUT(lua_sandbox_refuses_patterns_that_would_backtrack_for_hours, 20)
+{
+    double t0 = now_s();
+    expect_compile_error("local s = ('a'):rep(100000) return { s:find('.-.-.-.-b') }",
+                         "is too costly");
+    expect_compile_error("local s = ('a'):rep(100000) return { ('x'):rep(10) .. s:match('(.*)(.*)(.*)b') }",
+                         "is too costly");
+    expect_compile_error("local s = ('a'):rep(1000000) for w in s:gmatch('a-b') do end return {}",
+                         "is too costly");
+    CHECKF(now_s() - t0 < 2.0, "took %.3f s", now_s() - t0);
+    /* ordinary uses pass: ids, trimming, plain finds on long text */
+    struct err e;
+    struct mapping *m = compile(
+        "local s = ('a'):rep(1000000)\n"
+        "assert(s:find('b', 1, true) == nil and s:find('[,\\n]') == nil)\n"
+        "assert(('  x  '):match('^%s*(.-)%s*$') == 'x')\n"
+        "assert(('202401'):match('^(%d%d%d%d)(%d%d)$') == '2024')\n"
+        "assert(('a,b,c'):gsub(',', ';') == 'a;b;c')\n"
+        "return {}\n",
+        &e);
+    CHECKF(m != NULL, "compile failed: %s", e.msg);
+    mapping_release(m);
+}
+
+TEST_TIMEOUT(lua_sandbox_wall_clock_limit_stops_slow_c_calls, 20)
+{
+    /* few instructions, each a slow C call: the instruction budget alone would allow ~10 s */
+    struct err e;
+    struct mapping *m = compile("return { transform = function(dv)\n"
+                                "  for i = 1, 1e6 do local s = ('x'):rep(200000) end\n"
+                                "  return dv end }\n",
+                                &e);
+    CHECKF(m != NULL, "compile failed: %s", e.msg);
+    struct arena a = {0};
+    struct datavalue out;
+    double t0 = now_s();
+    CHECK_INT(mapping_apply(m, &sample, &out, &a, NULL, &e), MAP_ERROR);
+    double took = now_s() - t0;
+    CHECKF(took < 1.0, "took %.3f s", took);
+    CHECK_CONTAINS(e.msg, "sandbox.lua:2: stopped: time limit of 500 ms per call exceeded");
+    mapping_release(m);
+    arena_free(&a);
+}
+
+TEST(lua_sandbox_mappings_do_not_share_state)
+{
+    struct err e;
+    struct mapping *a = compile("shared = 'from a'\n"
+                                "local t = require 'd2.tables'\n"
+                                "return { transform = function(dv) dv.comment = shared return dv end }\n",
+                                &e);
+    CHECKF(a != NULL, "compile failed: %s", e.msg);
+    struct mapping *b = compile("assert(shared == nil)\n"
+                                "local t = require 'd2.tables'\n"
+                                "return { transform = function(dv) dv.comment = tostring(shared) return dv end }\n",
+                                &e);
+    CHECKF(b != NULL, "compile failed: %s", e.msg);
+    struct arena ar = {0};
+    struct datavalue out;
+    CHECK_INT(mapping_apply(a, &sample, &out, &ar, NULL, &e), MAP_OK);
+    CHECK_STR(out.comment, "from a");
+    CHECK_INT(mapping_apply(b, &sample, &out, &ar, NULL, &e), MAP_OK);
+    CHECK_STR(out.comment, "nil");
+    mapping_release(a);
+    mapping_release(b);
+    arena_free(&ar);
 }

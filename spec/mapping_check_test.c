@@ -202,3 +202,37 @@ TEST(mapping_check_sample_answers_json_for_the_api)
     CHECK_STR(cJSON_GetObjectItem(ej, "file")->valuestring, "district.lua");
     cJSON_Delete(ej);
 }
+
+TEST(mapping_check_info_json_for_the_api)
+{
+    char *dir = spec_test_dir("mappings");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/district.lua", dir);
+    FILE *f = fopen(path, "w");
+    fputs("return {}\n", f);
+    fclose(f);
+    struct mapping_registry_config cfg = {.dir = dir, .scripts_dir = "scripts"};
+    struct mapping_registry *r = NULL;
+    struct err e;
+    CHECK_INT(mapping_registry_open(&cfg, &r, &e), 0);
+    f = fopen(path, "w");
+    fputs("return {\n  dataElements = { a = 1 },\n}\n", f);
+    fclose(f);
+    mapping_registry_reload(r, "district");
+    struct mapping_info info;
+    CHECK_INT(mapping_registry_info(r, "district", &info, &e), 0);
+    struct mapping *m = mapping_registry_acquire(r, "district", &e);
+    CHECK(m != NULL);
+    cJSON *j = check_info_json(&info, mapping_source(m, NULL));
+    CHECK_STR(cJSON_GetObjectItem(j, "state")->valuestring, "error");
+    CHECK_STR(cJSON_GetObjectItem(j, "version")->valuestring, mapping_version(m));
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItem(j, "loaded")));
+    CHECK_STR(cJSON_GetObjectItem(j, "source")->valuestring, "return {}\n");
+    cJSON *err = cJSON_GetObjectItem(j, "error");
+    CHECK_STR(cJSON_GetObjectItem(err, "file")->valuestring, "district.lua");
+    CHECK_CONTAINS(cJSON_GetObjectItem(err, "message")->valuestring, "must be an id");
+    cJSON_Delete(j);
+    mapping_release(m);
+    mapping_registry_close(r);
+    free(dir);
+}

@@ -24,9 +24,7 @@ struct strmap {
 };
 int strmap_put(struct strmap *m, const char *key, int32_t val); /* 0, or -1 out of memory */
 int32_t strmap_get(const struct strmap *m, const char *key);      /* -1 when absent */
-int32_t strmap_getn(const struct strmap *m, const char *key, size_t len);
 void strmap_free(struct strmap *m);
-uint64_t hash_bytes(const void *p, size_t n);
 
 /* ---- json_out.c: a growable text buffer that writes JSON pieces fast ---- */
 struct buf {
@@ -138,7 +136,7 @@ struct md_collection *metadata_collection(struct metadata *md, const char *name)
 struct dv {
     int32_t de, pe, ou, coc, aoc;
     bool followup, deleted;
-    char *value, *comment;  /* owned, may be NULL */
+    const char *value, *comment; /* in the store's text arena, may be NULL */
     const char *stored_by;  /* interned in the store */
     int64_t created, updated; /* ms since the epoch */
 };
@@ -164,6 +162,9 @@ struct store {
     char **aliases; int n_aliases, cap_aliases; /* raw spellings kept alive for pe_map */
     struct strmap who_map; /* storedBy interning */
     char **who; int n_who, cap_who;
+    /* Value and comment texts. Never freed one by one: an update leaves the old text behind,
+     * which costs little next to a malloc and a free per value on the import path. */
+    struct arena text;
 };
 int store_init(struct store *s, int n_ou, struct err *e);
 void store_free(struct store *s);
@@ -174,7 +175,11 @@ int store_period(struct store *s, const char *iso);
 int store_period_find(const struct store *s, const char *iso);
 const char *store_who(struct store *s, const char *name); /* interned copy, NULL on OOM */
 int64_t store_find(const struct store *s, const struct dv_key *k); /* value index or -1 */
-/* Appends a new value (its key must be absent); takes ownership of value/comment. */
+/* A copy of t in the text arena (NULL stays NULL); *oom is set when memory ran out. */
+const char *store_text(struct store *s, const char *t, bool *oom);
+/* Makes room for `more` values so that a batch does not rehash halfway. 0 or -1. */
+int store_reserve(struct store *s, size_t more);
+/* Appends a new value (its key must be absent); value/comment must come from store_text. */
 int store_add(struct store *s, const struct dv *v);
 struct dv_format {
     enum id_scheme de, ou, coc, aoc;
@@ -183,6 +188,9 @@ struct dv_format {
 /* Appends one value as /api/dataValueSets writes it. */
 void store_write_value(struct buf *b, const struct store *s, const struct metadata *md,
                        const struct dv *v, const struct dv_format *f);
+/* The same as one CSV row (the dataValueSets CSV columns), newline included. */
+void store_write_value_csv(struct buf *b, const struct store *s, const struct metadata *md,
+                           const struct dv *v, const struct dv_format *f);
 int store_load_file(struct store *s, const struct metadata *md, const char *path, struct err *e);
 int store_save_file(struct store *s, const struct metadata *md, const char *path, struct err *e);
 

@@ -294,7 +294,7 @@ int generate_metadata(struct emu_config *cfg, cJSON **out, struct err *e)
 static const char *words[] = {"ok", "checked", "late report", "stock received", "verified",
                               "estimated", "supervision visit", "power outage", "recount"};
 
-static char *make_value(struct rng *r, const struct md_de *de)
+static const char *make_value(struct store *st, struct rng *r, const struct md_de *de, bool *oom)
 {
     char v[64];
     switch (de->vt) {
@@ -312,7 +312,7 @@ static char *make_value(struct rng *r, const struct md_de *de)
         /* zero only where it is significant: DHIS2 would not have stored it otherwise */
         snprintf(v, sizeof v, "%d", (int)below(r, de->zero_significant ? 20 : 500) + (de->zero_significant ? 0 : 1));
     }
-    return strdup(v);
+    return store_text(st, v, oom);
 }
 
 struct gen_set {
@@ -389,6 +389,8 @@ int generate_values(struct emu *emu, struct err *e)
                  md->n_ou, total);
         n = total;
     }
+    if (store_reserve(st, (size_t)n))
+        goto oom;
     int64_t now = now_ms();
     const char *who[2] = {store_who(st, "admin"), store_who(st, "data.clerk")};
     if (!who[0] || !who[1])
@@ -424,15 +426,13 @@ int generate_values(struct emu *emu, struct err *e)
                             if (v.created > now - 60000)
                                 v.created = now - 60000 - (int64_t)below(&r, 3600) * 1000;
                             v.updated = v.created;
+                            bool oom = false;
                             if (below(&r, 50) == 0)
-                                v.comment = strdup(words[below(&r, sizeof words / sizeof words[0])]);
+                                v.comment = words[below(&r, sizeof words / sizeof words[0])];
                             v.followup = below(&r, 200) == 0;
-                            v.value = make_value(&r, de);
-                            if (!v.value || store_add(st, &v)) {
-                                free(v.value);
-                                free(v.comment);
+                            v.value = make_value(st, &r, de, &oom);
+                            if (oom || store_add(st, &v))
                                 goto oom;
-                            }
                         }
                 }
         }

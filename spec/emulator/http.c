@@ -141,7 +141,7 @@ int http_send_json(struct request *r, int status, cJSON *json)
     char *text = json ? cJSON_PrintUnformatted(json) : NULL;
     cJSON_Delete(json);
     if (!text)
-        return http_send(r, 500, "text/plain", strdup("out of memory"), 13);
+        return MHD_NO; /* nothing can be said without memory: close the connection */
     return http_send(r, status, "application/json;charset=UTF-8", text, strlen(text));
 }
 
@@ -187,12 +187,13 @@ static int b64_value(char c)
 static int b64_decode(const char *in, char *out, size_t max)
 {
     size_t o = 0;
-    int bits = 0, acc = 0;
+    int bits = 0;
+    unsigned acc = 0;
     for (; *in && *in != '='; in++) {
         int v = b64_value(*in);
         if (v < 0)
             return -1;
-        acc = (acc << 6) | v;
+        acc = ((acc << 6) | (unsigned)v) & 0xFFFFFFu; /* only the last 24 bits matter */
         bits += 6;
         if (bits >= 8) {
             bits -= 8;

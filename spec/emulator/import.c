@@ -638,15 +638,11 @@ static int import_one(struct ctx *c, size_t i, int64_t now)
             c->t.updated++;
         if (c->dry_run)
             return 0;
-        char *nv = value ? strdup(value) : NULL, *nc = comment ? strdup(comment) : NULL;
+        bool oom = false;
+        const char *nv = store_text(st, value, &oom), *nc = store_text(st, comment, &oom);
         const char *who = store_who(st, who_in);
-        if ((value && !nv) || (comment && !nc) || !who) {
-            free(nv);
-            free(nc);
+        if (oom || !who)
             return -1;
-        }
-        free(cur->value);
-        free(cur->comment);
         cur->value = nv;
         cur->comment = nc;
         cur->followup = followup;
@@ -662,16 +658,12 @@ static int import_one(struct ctx *c, size_t i, int64_t now)
     c->t.imported++;
     if (c->dry_run)
         return 0;
-    char *nv = value ? strdup(value) : NULL, *nc = comment ? strdup(comment) : NULL;
+    bool oom = false;
+    const char *nv = store_text(st, value, &oom), *nc = store_text(st, comment, &oom);
     const char *who = store_who(st, who_in);
-    if ((value && !nv) || (comment && !nc) || !who) {
-        free(nv);
-        free(nc);
+    if (oom || !who)
         return -1;
-    }
     if (cur) {
-        free(cur->value);
-        free(cur->comment);
         cur->value = nv;
         cur->comment = nc;
         cur->followup = in->followup > 0;
@@ -681,12 +673,7 @@ static int import_one(struct ctx *c, size_t i, int64_t now)
         return 0;
     }
     struct dv v = {de, pe, ou, coc, aoc, in->followup > 0, in->deleted, nv, nc, who, now, now};
-    if (store_add(st, &v)) {
-        free(nv);
-        free(nc);
-        return -1;
-    }
-    return 0;
+    return store_add(st, &v);
 }
 
 /* Data-set level checks: a failure aborts the whole import with status ERROR. */
@@ -814,7 +801,8 @@ static char *write_summary(struct ctx *c, bool bare)
     }
     buf_putc(&b, ']');
     if (!bare) {
-        qsort(c->cs.rejected, c->cs.n_rejected, sizeof *c->cs.rejected, cmp_long);
+        if (c->cs.n_rejected)
+            qsort(c->cs.rejected, c->cs.n_rejected, sizeof *c->cs.rejected, cmp_long);
         buf_puts(&b, ",\"rejectedIndexes\":[");
         for (size_t x = 0; x < c->cs.n_rejected; x++)
             buf_printf(&b, x ? ",%ld" : "%ld", c->cs.rejected[x]);
@@ -866,7 +854,10 @@ char *import_execute(struct emu *emu, const char *body, size_t len, bool csv,
         const char *p = body;
         while (p < body + len && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
             p++;
-        if (csv || (p < body + len && *p != '{' && *p != '[')) {
+        if (p < body + len && *p == '<') {
+            snprintf(msg, sizeof msg, "The import process failed: XML bodies are not supported by the emulator");
+            failed = true;
+        } else if (csv || (p < body + len && *p != '{' && *p != '[')) {
             failed = parse_csv(&c.in, body, len, o->first_row_is_header, msg, sizeof msg) != 0;
         } else {
             char why[256];
@@ -891,7 +882,10 @@ char *import_execute(struct emu *emu, const char *body, size_t len, bool csv,
     } else {
         int64_t now = now_ms();
         pthread_rwlock_wrlock(&emu->st.lock);
-        if (abort_data_set(&c)) {
+        if (!c.dry_run && store_reserve(&emu->st, c.in.n)) {
+            c.t.status = IMPORT_ERROR;
+            c.description = "The import process failed: out of memory";
+        } else if (abort_data_set(&c)) {
             c.t.status = IMPORT_ERROR;
             c.description = "Import process was aborted";
         } else {

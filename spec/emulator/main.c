@@ -21,9 +21,12 @@
  *   Default credentials admin:district (HTTP Basic); --pat accepts `Authorization: ApiToken T`.
  *   Prints "listening on PORT" on stderr once it accepts connections.
  *
- * Routes: /api/[NN/]system/info, system/ping, me, dataValueSets (GET, POST; .json/.csv),
- * system/tasks/DATAVALUE_IMPORT/<id>, system/taskSummaries/DATAVALUE_IMPORT/<id>, and every
- * metadata collection: /api/<name>[/<id>] with fields, filter, rootJunction, order, paging.
+ * Routes: /api/[NN/]system/info, system/ping, me, dataValueSets (GET as JSON or CSV; POST
+ * JSON, gzip-compressed JSON or CSV), system/tasks/DATAVALUE_IMPORT/<id>,
+ * system/taskSummaries/DATAVALUE_IMPORT/<id>, and every metadata collection:
+ * /api/<name>[/<id>] with fields, filter, rootJunction, order, paging. Not modelled: sharing and
+ * user org unit scopes (the user sees everything), option sets, approvals, locking, expiry
+ * days, ATTRIBUTE:<uid> id schemes (read as UID), XML.
  *
  * Fault injection (no DHIS2 auth, loopback clients only; the flags above set the same):
  *   GET    /emulator/faults   current settings

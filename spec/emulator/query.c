@@ -118,6 +118,7 @@ struct stream {
     uint32_t *ids;
     size_t n, next;
     struct dv_format fmt;
+    bool csv;
     struct buf out;
     size_t out_pos;
     bool footer_done;
@@ -135,14 +136,20 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *dst, size_t max)
             struct store *st = &s->emu->st;
             pthread_rwlock_rdlock(&st->lock);
             while (s->next < s->n && s->out.len < CHUNK) {
-                if (s->next)
-                    buf_putc(&s->out, ',');
-                store_write_value(&s->out, st, &s->emu->md, &st->v[s->ids[s->next]], &s->fmt);
+                const struct dv *v = &st->v[s->ids[s->next]];
+                if (s->csv) {
+                    store_write_value_csv(&s->out, st, &s->emu->md, v, &s->fmt);
+                } else {
+                    if (s->next)
+                        buf_putc(&s->out, ',');
+                    store_write_value(&s->out, st, &s->emu->md, v, &s->fmt);
+                }
                 s->next++;
             }
             pthread_rwlock_unlock(&st->lock);
         } else if (!s->footer_done) {
-            buf_put(&s->out, "]}", 2);
+            if (!s->csv)
+                buf_put(&s->out, "]}", 2);
             s->footer_done = true;
         } else {
             return MHD_CONTENT_READER_END_OF_STREAM;
@@ -266,6 +273,21 @@ int api_dvs_get(struct request *r)
     }
     bool include_deleted = req_flag(r, "includeDeleted", false);
 
+    /* org unit groups: their members, as if named one by one */
+    struct md_collection *groups = metadata_collection(md, "organisationUnitGroups");
+    for (int i = 0; groups && i < oug.n; i++) {
+        int g = strmap_get(&groups->by_uid, oug.s[i]);
+        const cJSON *members = g >= 0 ? cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(groups->items, g),
+                                                                         "organisationUnits")
+                                      : NULL;
+        const cJSON *it;
+        cJSON_ArrayForEach(it, members) {
+            const cJSON *uid = cJSON_GetObjectItemCaseSensitive(it, "id");
+            if (cJSON_IsString(uid) && add_id(&ou, uid->valuestring, strlen(uid->valuestring)))
+                goto oom;
+        }
+    }
+
     de_mask = calloc((size_t)md->n_de + 1, 1);
     ou_seen = calloc((size_t)md->n_ou + 1, 1);
     s = calloc(1, sizeof *s);
@@ -287,7 +309,7 @@ int api_dvs_get(struct request *r)
     s->fmt.coc = scheme_from_name(req_param(r, "categoryOptionComboIdScheme"), out_scheme);
     s->fmt.aoc = scheme_from_name(req_param(r, "attributeOptionComboIdScheme"), s->fmt.coc);
     /* 2.43 writes a single (childless) org unit once, at the root. */
-    bool ou_at_root = (emu->cfg.major > 2 || emu->cfg.minor >= 43) && ou.n == 1 && !children;
+    bool ou_at_root = (emu->cfg.major > 2 || emu->cfg.minor >= 43) && ou.n == 1 && !children && !oug.n;
     s->fmt.with_ou = !ou_at_root;
 
     pthread_rwlock_rdlock(&st->lock);
@@ -349,9 +371,17 @@ int api_dvs_get(struct request *r)
     }
     pthread_rwlock_unlock(&st->lock);
 
+    const char *accept = req_header(r, "Accept");
+    s->csv = r->csv || (accept && strstr(accept, "csv") && !strstr(accept, "json"));
+    if (s->csv) {
+        s->fmt.with_ou = true;
+        buf_puts(&s->out, "dataelement,period,orgunit,categoryoptioncombo,attributeoptioncombo,value,"
+                          "storedby,lastupdated,comment,followup,deleted\n");
+        goto respond;
+    }
     /* The header DHIS2 adds when exactly one data set, period and org unit were asked for. */
     buf_putc(&s->out, '{');
-    bool single = ds.n == 1 && pe.n == 1 && ou.n == 1 && !de.n && !deg.n;
+    bool single = ds.n == 1 && pe.n == 1 && ou.n == 1 && !de.n && !deg.n && !oug.n;
     if (single) {
         buf_puts(&s->out, "\"dataSet\":");
         buf_json_str(&s->out, metadata_id(&md->ds[ds.ids[0]].id, out_scheme));
@@ -368,16 +398,19 @@ int api_dvs_get(struct request *r)
         buf_putc(&s->out, ',');
     }
     buf_puts(&s->out, "\"dataValues\":[");
+respond:
     if (s->out.oom)
         goto oom;
     if (r->fault_drop)
         s->drop_after = (s->n * 150 + s->out.len) / 2 + 1;
+    bool s_csv = s->csv;
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_read, s, stream_free);
     if (!resp)
         goto oom;
     s = NULL;
-    MHD_add_response_header(resp, "Content-Type", "application/json;charset=UTF-8");
+    MHD_add_response_header(resp, "Content-Type", s_csv ? "application/csv;charset=UTF-8"
+                                                        : "application/json;charset=UTF-8");
     rc = http_queue(r, 200, resp);
     goto out;
 oom:

@@ -26,10 +26,7 @@ int store_init(struct store *s, int n_ou, struct err *e)
 
 void store_free(struct store *s)
 {
-    for (size_t i = 0; i < s->n; i++) {
-        free(s->v[i].value);
-        free(s->v[i].comment);
-    }
+    arena_free(&s->text);
     free(s->v);
     free(s->slots);
     for (int i = 0; i < s->n_ou; i++)
@@ -85,18 +82,33 @@ static void slot_insert(uint32_t *slots, size_t n_slots, const struct dv *v, uin
     slots[j] = id + 1;
 }
 
-int store_add(struct store *s, const struct dv *v)
+const char *store_text(struct store *s, const char *t, bool *oom)
 {
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 1024;
+    if (!t)
+        return NULL;
+    const char *copy = arena_strdup(&s->text, t);
+    if (!copy)
+        *oom = true;
+    return copy;
+}
+
+int store_reserve(struct store *s, size_t more)
+{
+    size_t want = s->n + more;
+    if (want > s->cap) {
+        size_t cap = s->cap ? s->cap : 1024;
+        while (cap < want)
+            cap *= 2;
         struct dv *grown = realloc(s->v, cap * sizeof *grown);
         if (!grown)
             return -1;
         s->v = grown;
         s->cap = cap;
     }
-    if ((s->n + 1) * 2 > s->n_slots) {
-        size_t n_slots = s->n_slots * 2;
+    if (want * 2 > s->n_slots) {
+        size_t n_slots = s->n_slots;
+        while (want * 2 > n_slots)
+            n_slots *= 2;
         uint32_t *slots = calloc(n_slots, sizeof *slots);
         if (!slots)
             return -1;
@@ -106,6 +118,13 @@ int store_add(struct store *s, const struct dv *v)
         s->slots = slots;
         s->n_slots = n_slots;
     }
+    return 0;
+}
+
+int store_add(struct store *s, const struct dv *v)
+{
+    if (store_reserve(s, 1))
+        return -1;
     struct ou_list *l = &s->by_ou[v->ou];
     if (l->n == l->cap) {
         uint32_t cap = l->cap ? l->cap * 2 : 16;
@@ -242,23 +261,64 @@ void store_write_value(struct buf *b, const struct store *s, const struct metada
     buf_putc(b, '}');
 }
 
+static void csv_field(struct buf *b, const char *s)
+{
+    if (!s)
+        return;
+    if (!strpbrk(s, ",\"\r\n")) {
+        buf_puts(b, s);
+        return;
+    }
+    buf_putc(b, '"');
+    for (; *s; s++) {
+        if (*s == '"')
+            buf_putc(b, '"');
+        buf_putc(b, *s);
+    }
+    buf_putc(b, '"');
+}
+
+void store_write_value_csv(struct buf *b, const struct store *s, const struct metadata *md,
+                           const struct dv *v, const struct dv_format *f)
+{
+    csv_field(b, metadata_id(&md->de[v->de].id, f->de));
+    buf_putc(b, ',');
+    buf_puts(b, s->pe_iso[v->pe]);
+    buf_putc(b, ',');
+    csv_field(b, metadata_id(&md->ou[v->ou].id, f->ou));
+    buf_putc(b, ',');
+    csv_field(b, metadata_id(&md->coc[v->coc].id, f->coc));
+    buf_putc(b, ',');
+    csv_field(b, metadata_id(&md->coc[v->aoc].id, f->aoc));
+    buf_putc(b, ',');
+    csv_field(b, v->value);
+    buf_putc(b, ',');
+    csv_field(b, v->stored_by);
+    buf_putc(b, ',');
+    buf_timestamp(b, v->updated, true);
+    buf_putc(b, ',');
+    csv_field(b, v->comment);
+    buf_puts(b, v->followup ? ",true," : ",false,");
+    buf_puts(b, v->deleted ? "true\n" : "false\n");
+}
+
 static const char *str_of(const cJSON *o, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static char *value_text(const cJSON *v)
+static const char *value_text(struct store *s, const cJSON *v, bool *oom)
 {
     if (cJSON_IsString(v))
-        return strdup(v->valuestring);
+        return store_text(s, v->valuestring, oom);
     if (cJSON_IsNumber(v)) {
         char num[64];
         snprintf(num, sizeof num, "%.17g", v->valuedouble);
-        return strdup(num);
+        return store_text(s, num, oom);
     }
     if (cJSON_IsBool(v))
-        return strdup(cJSON_IsTrue(v) ? "true" : "false");
+        return cJSON_IsTrue(v) ? "true" : "false";
     return NULL;
 }
 
@@ -308,17 +368,16 @@ int store_load_file(struct store *s, const struct metadata *md, const char *path
         }
         const char *who = str_of(it, "storedBy");
         v.stored_by = who ? store_who(s, who) : NULL;
-        v.value = value_text(cJSON_GetObjectItemCaseSensitive(it, "value"));
-        v.comment = value_text(cJSON_GetObjectItemCaseSensitive(it, "comment"));
+        bool oom = false;
+        v.value = value_text(s, cJSON_GetObjectItemCaseSensitive(it, "value"), &oom);
+        v.comment = value_text(s, cJSON_GetObjectItemCaseSensitive(it, "comment"), &oom);
         if (timestamp_parse(str_of(it, "created"), &v.created))
             v.created = now;
         if (timestamp_parse(str_of(it, "lastUpdated"), &v.updated))
             v.updated = v.created;
         v.followup = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "followup"));
         v.deleted = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "deleted"));
-        if (store_add(s, &v)) {
-            free(v.value);
-            free(v.comment);
+        if (oom || store_add(s, &v)) {
             err_set(e, ERR_INTERNAL, "%s: out of memory", path);
             goto out;
         }

@@ -6,7 +6,7 @@
 #include "emu.h"
 
 /* FNV-1a: short ids, no adversary, good enough spread. */
-uint64_t hash_bytes(const void *p, size_t n)
+static uint64_t hash_bytes(const void *p, size_t n)
 {
     const unsigned char *s = p;
     uint64_t h = 1469598103934665603ULL;
@@ -64,7 +64,7 @@ int strmap_put(struct strmap *m, const char *key, int32_t val)
     return 0;
 }
 
-int32_t strmap_getn(const struct strmap *m, const char *key, size_t len)
+static int32_t strmap_getn(const struct strmap *m, const char *key, size_t len)
 {
     if (!m->cap || !key)
         return -1;
