@@ -1,8 +1,9 @@
 /* worker.h — the threads that run queued runs in this process. Each claims the oldest queued
  * run with FOR UPDATE SKIP LOCKED (so any number of processes on one database never take the
  * same run), runs it with sync_run, sends its notifications, and looks again; idle threads are
- * woken by NOTIFY dhis2sync_runs and poll every second besides. A heartbeat thread keeps the runs of this
- * process alive in the database; runs whose process died are found and marked `interrupted`. */
+ * woken by NOTIFY dhis2sync_runs and poll every second besides. A heartbeat thread keeps the
+ * runs of this process alive in the database; runs whose process died are found and marked
+ * `interrupted`, and queued again once. */
 #ifndef DHIS2SYNC_WORKER_H
 #define DHIS2SYNC_WORKER_H
 
