@@ -189,7 +189,10 @@ static void common_options(CURL *h, char *errbuf, atomic_int *stop)
 
 static void curl_failure(struct attempt *a, CURLcode rc, const char *errbuf)
 {
-    snprintf(a->error, sizeof a->error, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
+    if (rc == CURLE_ABORTED_BY_CALLBACK)
+        snprintf(a->error, sizeof a->error, "stopped: the process was shutting down");
+    else
+        snprintf(a->error, sizeof a->error, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
 }
 
 /* One POST; 0 delivered, 1 worth retrying, -1 not (a 4xx other than 408/429). */

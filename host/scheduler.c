@@ -208,13 +208,12 @@ static void *sched_loop(void *arg)
             }
         }
         if (atomic_load(&sched_leader)) {
-            int queued = 0;
-            if (sched_tick(c, &queued, NULL, &e) != 0) {
+            /* the runs it queues wake the workers of every process alike, through
+             * NOTIFY dhis2sync_runs (db/003_sched.sql), this one's included */
+            if (sched_tick(c, NULL, NULL, &e) != 0) {
                 log_warn("scheduler: %s", e.msg);
                 if (PQstatus(c) != CONNECTION_OK)
                     goto broken;
-            } else if (queued) {
-                worker_wake();
             }
         }
         goto next;
