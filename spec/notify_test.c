@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sched_util.h"
@@ -352,4 +353,39 @@ TEST(notify_settings_are_validated_naming_the_field)
     j = su_call(&s, "PATCH", "/api/jobs/j", "{\"notify\":null}", 200);
     CHECK(cJSON_IsNull(cJSON_GetObjectItem(j, "notify")));
     cJSON_Delete(j);
+}
+
+TEST_TIMEOUT(the_run_command_notifies_too, 180)
+{
+    struct receiver hook = {0};
+    receiver_start(&hook, false);
+    char *db = spec_new_db();
+    struct spec_server s;
+    CHECK(spec_server_start(&s, db, (char *const[]){"DHIS2SYNC_WORKERS=0", NULL}) == 0);
+    PGconn *c = su_db(db);
+    make_instances(&s);
+    char notify[256];
+    snprintf(notify, sizeof notify, "{\"webhook\":\"http://127.0.0.1:%d/cli\"}", hook.port);
+    make_job(&s, "by-hand", notify);
+    /* `dhis2sync run by-hand` in the server's directory, against its database */
+    char *bin = spec_bin("dhis2sync"), *dburl = NULL, cwd[4096];
+    CHECK(asprintf(&dburl, "DATABASE_URL=%s", db) > 0);
+    char *env[] = {dburl, "DHIS2SYNC_SECRET_KEY=spec-secret-key-0123456789", "DHIS2SYNC_NOTIFY_RETRY_MS=100", NULL};
+    char *argv[] = {bin, "run", "by-hand", NULL};
+    char *out = NULL;
+    CHECK(getcwd(cwd, sizeof cwd) && chdir(s.dir) == 0);
+    int status = spec_run(argv, env, NULL, &out);
+    CHECK(chdir(cwd) == 0);
+    CHECK_INT(status, 1);
+    CHECK_CONTAINS(out, "\"status\" : \"failed\"");
+    const char *req = received(&hook, 0, 5000);
+    CHECK(req != NULL);
+    CHECK_CONTAINS(req, "POST /cli HTTP/1.1");
+    CHECK_CONTAINS(req, "\"trigger\":\"cli\"");
+    CHECK_STR(su_sql(c, "SELECT notification->'webhook'->>'status' FROM runs"), "delivered");
+    free(out);
+    free(bin);
+    free(dburl);
+    PQfinish(c);
+    spec_server_stop(&s);
 }

@@ -117,16 +117,25 @@ TEST(scheduler_never_queues_disabled_or_unscheduled_jobs)
     make_job(&s, "canary", "0 0 1 1 *", true);
     make_job(&s, "disabled", "0 0 1 1 *", false);
     make_job(&s, "unscheduled", NULL, true);
+    make_job(&s, "broken", "0 0 1 1 *", true);
+    make_job(&s, "no-due-time", "0 0 1 1 *", true);
     CHECK_INT(su_sql_int(c, "SELECT count(*) FROM jobs WHERE name = 'unscheduled' AND next_run_at IS NULL"), 1);
+    /* a schedule spoiled by hand is reported, not run */
+    su_sql_exec(c, "UPDATE jobs SET schedule = '61 * * * *' WHERE name = 'broken'");
     for (int round = 1; round <= 3; round++) {
-        /* all three look due; one pass handles all due jobs in one transaction */
+        /* all look due; one pass handles all due jobs in one transaction */
         su_sql_exec(c, "UPDATE runs SET status = 'succeeded', finished_at = now()");
         su_sql_exec(c, "UPDATE jobs SET next_run_at = now() - interval '10 minutes'");
+        /* a job stored without a due time gets one, from now on: no run yet */
+        su_sql_exec(c, "UPDATE jobs SET next_run_at = NULL WHERE name = 'no-due-time'");
         char want[8];
         snprintf(want, sizeof want, "%d", round);
         su_wait_sql(c, 20000, want, "SELECT count(*) FROM runs r JOIN jobs j ON j.id = r.job_id WHERE j.name = 'canary'");
     }
     CHECK_INT(su_sql_int(c, "SELECT count(*) FROM runs"), 3);
+    CHECK_INT(su_sql_int(c, "SELECT count(*) FROM jobs WHERE name IN ('broken', 'no-due-time')"
+                            " AND next_run_at > now()"), 2);
+    CHECK(su_wait_file(s.log_path, "job 'broken' is not scheduled: cron expression '61 * * * *'", 5000) == 0);
     /* a disabled job that is enabled again is due from now on, not caught up */
     cJSON *j = su_call(&s, "PATCH", "/api/jobs/disabled", "{\"enabled\":true}", 200);
     CHECK_INT(su_sql_int(c, "SELECT count(*) FROM jobs WHERE name = 'disabled' AND next_run_at > now()"), 1);
