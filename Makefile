@@ -60,7 +60,8 @@ $(BUILD)/spec/run: $(SPEC_OBJ) $(BUILD)/libhost.a
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libhost.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(PKG_LIBS)
+	@echo "  LINK  $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(PKG_LIBS)
 
 # The suite runs the binaries of the build it was asked with (build/ or build/asan/).
 test: all

@@ -13,7 +13,7 @@ BUILD_PKGS="build-essential pkg-config liblua5.4-dev libcurl4-openssl-dev libpq-
   libmicrohttpd-dev libcjson-dev libssl-dev zlib1g-dev libcrypt-dev ca-certificates"
 # the private cluster (no DATABASE_URL) and the test suite need the server binaries
 RUN_PKGS="postgresql-15 postgresql-client-15 curl"
-TEST_PKGS="python3 python3-prometheus-client"
+TEST_PKGS="python3 python3-prometheus-client docker-compose"
 
 PKGS="$BUILD_PKGS"
 if [ "${1:-}" != "--build" ]; then PKGS="$PKGS $RUN_PKGS $TEST_PKGS"; fi

@@ -5,8 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "log.h"
 #include "mapping.h"
+#include "mapping_registry.h"
 
 enum { N_DE = 1000, N_COC = 50, N_OU = 2000, N_VALUES = 200000, ROUNDS = 7 };
 
@@ -72,8 +75,86 @@ static double run(struct mapping *m, struct datavalue *in, struct datavalue *out
     return best * 1e6 / N_VALUES;
 }
 
+static double wall_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void write_mapping(const char *dir, const char *target)
+{
+    char path[512], tmp[520];
+    snprintf(path, sizeof path, "%s/bench.lua", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return;
+    fprintf(f, "return { dataElements = { fbfJHSPpUQD = \"%s\" } }\n", target);
+    fclose(f);
+    rename(tmp, path); /* as editors save */
+}
+
+/* The two "within a second" promises: an endless transform is stopped, a saved file is in
+ * use, measured as wall time. */
+static int latencies(void)
+{
+    const char *loop = "return { transform = function(dv) while true do end end }";
+    struct mapping *m = NULL;
+    struct err e;
+    if (mapping_compile_source("loop", ".", "scripts", loop, strlen(loop), NULL, &m, &e) != 0)
+        return 1;
+    struct datavalue in = {.data_element = "fbfJHSPpUQD", .period = "202401", .org_unit = "o",
+                           .value = "1"}, out;
+    struct arena a = {0};
+    double t0 = wall_s();
+    enum map_result res = mapping_apply(m, &in, &out, &a, NULL, &e);
+    printf("  endless loop in transform stopped after  %7.3f s (%s)\n", wall_s() - t0,
+           res == MAP_ERROR ? e.msg : "not stopped!");
+    mapping_release(m);
+    arena_free(&a);
+
+    char dir[] = "/tmp/dhis2sync-mapbench-XXXXXX";
+    if (!mkdtemp(dir))
+        return 1;
+    write_mapping(dir, "Jtf34kNZhzP");
+    struct mapping_registry_config cfg = {.dir = dir, .scripts_dir = "scripts", .watch = 1};
+    struct mapping_registry *reg = NULL;
+    if (mapping_registry_open(&cfg, &reg, &e) != 0)
+        return 1;
+    double worst = 0, sum = 0;
+    const int rounds = 5;
+    for (int i = 0; i < rounds; i++) {
+        const char *target = i % 2 ? "Jtf34kNZhzP" : "hfdmMSPBgLG";
+        t0 = wall_s();
+        write_mapping(dir, target);
+        double took = -1;
+        while (wall_s() - t0 < 10) {
+            struct mapping *cur = mapping_registry_acquire(reg, "bench", &e);
+            int done = cur && mapping_apply(cur, &in, &out, NULL, NULL, &e) == MAP_OK &&
+                       strcmp(out.data_element, target) == 0;
+            if (cur)
+                mapping_release(cur);
+            if (done) {
+                took = wall_s() - t0;
+                break;
+            }
+            usleep(2000);
+        }
+        sum += took;
+        worst = took > worst ? took : worst;
+    }
+    printf("  saved mapping file in use after          %7.3f s on average, %.3f s at worst "
+           "(%d saves; the watcher debounces 250 ms)\n", sum / rounds, worst, rounds);
+    mapping_registry_close(reg);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : 1;
+}
+
 int main(void)
 {
+    log_configure("warn", NULL);
     static char ids[N_VALUES][4][12];
     struct datavalue *in = calloc(N_VALUES, sizeof *in), *out = calloc(N_VALUES, sizeof *out);
     srand(42);
@@ -117,5 +198,5 @@ int main(void)
     }
     free(in);
     free(out);
-    return 0;
+    return latencies();
 }

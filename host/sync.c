@@ -62,12 +62,14 @@ struct run_ctx {
     struct batch *queue[QUEUE_DEPTH];
     int qhead, qcount;
     bool qclosed;
+    bool posting;                /* the poster holds a batch it took from the queue */
     struct batch *free_batches[QUEUE_DEPTH + 2];
     int n_free;
     struct batch *filling;       /* the batch the fetcher is filling */
     struct batch chunk_buf;      /* aggregate = "sum": the whole chunk before it is combined */
 
     long long since_progress;
+    double last_report_s;        /* when progress was last written, since started */
     struct timespec started;
     long long chunks_done, chunks_total;
 
@@ -163,13 +165,38 @@ static void batch_give_back(struct run_ctx *r, struct batch *b)
     }
 }
 
-/* Hands a full batch to the poster; waits while the queue is full (that is the back-pressure
- * that bounds memory). */
+static void report_progress(struct run_ctx *r, bool force);
+
+/* The fetching thread waits for the poster: while the queue is full (until_drained false: that
+ * back-pressure is what bounds memory) or until it has posted everything. Progress is written
+ * and a cancel request read about twice a second meanwhile, so a run stuck behind a slow
+ * target still shows where it is and still stops when asked. Called with qlock held. */
+static void wait_for_poster(struct run_ctx *r, bool until_drained)
+{
+    while ((until_drained ? (r->qcount > 0 || r->posting) : r->qcount == QUEUE_DEPTH) &&
+           atomic_load(&r->stop) == STOP_NONE) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 500000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&r->qcond, &r->qlock, &until);
+        if (elapsed_since(&r->started) - r->last_report_s >= 0.5) {
+            pthread_mutex_unlock(&r->qlock);
+            report_progress(r, true);
+            should_stop(r);
+            pthread_mutex_lock(&r->qlock);
+        }
+    }
+}
+
+/* Hands a full batch to the poster, waiting while the queue is full. */
 static void enqueue(struct run_ctx *r, struct batch *b)
 {
     pthread_mutex_lock(&r->qlock);
-    while (r->qcount == QUEUE_DEPTH && atomic_load(&r->stop) == STOP_NONE)
-        pthread_cond_wait(&r->qcond, &r->qlock);
+    wait_for_poster(r, false);
     if (atomic_load(&r->stop) != STOP_NONE) {
         pthread_mutex_unlock(&r->qlock);
         batch_give_back(r, b);
@@ -228,6 +255,7 @@ static void *poster(void *arg)
         struct batch *b = r->queue[r->qhead];
         r->qhead = (r->qhead + 1) % QUEUE_DEPTH;
         r->qcount--;
+        r->posting = true;
         pthread_cond_broadcast(&r->qcond);
         pthread_mutex_unlock(&r->qlock);
 
@@ -242,6 +270,10 @@ static void *poster(void *arg)
             }
         }
         batch_give_back(r, b);
+        pthread_mutex_lock(&r->qlock);
+        r->posting = false;
+        pthread_cond_broadcast(&r->qcond);
+        pthread_mutex_unlock(&r->qlock);
     }
     return NULL;
 }
@@ -253,6 +285,7 @@ static void report_progress(struct run_ctx *r, bool force)
     if (!force && r->since_progress < PROGRESS_EVERY)
         return;
     r->since_progress = 0;
+    r->last_report_s = elapsed_since(&r->started);
     struct sync_progress p = {.chunks_done = r->chunks_done, .chunks_total = r->chunks_total,
                               .elapsed_s = elapsed_since(&r->started)};
     pthread_mutex_lock(&r->lock);
@@ -729,6 +762,9 @@ int sync_run(struct app *app, long long run_id, const struct sync_options *opt,
     rc = fetch_all(r, wm_from_p, e);
     if (rc && rc != ERR_CANCELLED)
         fail(r, e);
+    pthread_mutex_lock(&r->qlock);
+    wait_for_poster(r, true);
+    pthread_mutex_unlock(&r->qlock);
 
 finish:
     if (rc && rc != ERR_CANCELLED && !poster_started)

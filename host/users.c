@@ -1,10 +1,14 @@
 #include "users.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "app.h"
+#include "crypto.h"
 #include "db.h"
 #include "log.h"
 
@@ -137,6 +141,46 @@ int users_name(PGconn *c, long long id, char *out, size_t size, struct err *e)
     return rc;
 }
 
+/* A fresh install with nothing configured still gets someone who can log in: the admin's
+ * random password goes to a file only this user can read, never to the log. */
+static int first_admin_with_random_password(struct app *app, PGconn *c, const char *name,
+                                            struct err *e)
+{
+    char path[4096], password[CRYPTO_RANDOM_ID_LEN + 1];
+    snprintf(path, sizeof path, "%s/admin-password", app->cfg.var_dir);
+    int rc = crypto_random_id(password, e);
+    if (rc)
+        return rc;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        log_warn("there is no user yet, so nobody can log in to the web admin: create one with "
+                 "`dhis2sync user add NAME` (the password is read from stdin), or set "
+                 "DHIS2SYNC_ADMIN_PASSWORD (and DHIS2SYNC_ADMIN_USER, default admin) and restart "
+                 "(%s could not be written: %s)", path, strerror(errno));
+        return 0;
+    }
+    size_t len = strlen(password);
+    int written = write(fd, password, len) == (ssize_t)len && write(fd, "\n", 1) == 1;
+    close(fd);
+    long long id;
+    if (written)
+        rc = users_create(c, name, password, &id, e);
+    else
+        rc = err_set(e, ERR_INTERNAL, "cannot write %s", path);
+    explicit_bzero(password, sizeof password);
+    if (rc) {
+        unlink(path);
+        if (rc != ERR_CONFLICT)
+            return rc;
+        err_clear(e); /* another process starting at the same time made the first admin */
+        return 0;
+    }
+    log_warn("created the admin user '%s' with a random password, written to %s (readable only "
+             "by this system user); log in with it at /login, or make other users with "
+             "`dhis2sync user add NAME`", name, path);
+    return 0;
+}
+
 int users_ensure_first_admin(struct app *app, struct err *e)
 {
     const char *name = app->cfg.admin_user, *password = app->cfg.admin_password;
@@ -173,9 +217,7 @@ int users_ensure_first_admin(struct app *app, struct err *e)
         goto out;
     }
     if (PQntuples(r) == 0)
-        log_warn("there is no user yet, so nobody can log in to the web admin: create one with "
-                 "`dhis2sync user add NAME` (the password is read from stdin), or set "
-                 "DHIS2SYNC_ADMIN_PASSWORD (and DHIS2SYNC_ADMIN_USER, default admin) and restart");
+        rc = first_admin_with_random_password(app, c, name, e);
 out:
     PQclear(r);
     db_release(app->db, c);

@@ -184,7 +184,9 @@ TEST(lua_sandbox_csv_reads_only_beside_the_mapping)
     expect_compile_error("return host.read('x.csv')", "global 'host'");
 }
 
-TEST_TIMEOUT(lua_sandbox_stops_an_endless_loop_within_a_second, 20)
+/* How fast it stops is measured by bench/mapping_bench; here only that it stops, with a bound
+ * far above the 500 ms limit that only a hang would pass. */
+TEST_TIMEOUT(lua_sandbox_stops_an_endless_loop, 60)
 {
     struct err e;
     struct mapping *m = compile("return { transform = function(dv)\n"
@@ -200,7 +202,7 @@ TEST_TIMEOUT(lua_sandbox_stops_an_endless_loop_within_a_second, 20)
     double t0 = now_s();
     CHECK_INT(mapping_apply(m, &in, &out, &a, NULL, &e), MAP_ERROR);
     double took = now_s() - t0;
-    CHECKF(took < 1.0, "took %.3f s", took);
+    CHECKF(took < 10.0, "did not stop: still running after %.1f s", took);
     CHECK_CONTAINS(e.msg, "sandbox.lua:3: stopped");
     /* the state is still usable */
     CHECK_INT(mapping_apply(m, &sample, &out, &a, NULL, &e), MAP_OK);
@@ -215,7 +217,7 @@ TEST_TIMEOUT(lua_sandbox_stops_an_endless_loop_within_a_second, 20)
     t0 = now_s();
     CHECK_INT(mapping_apply(m, &sample, &out, &a, NULL, &e), MAP_ERROR);
     took = now_s() - t0;
-    CHECKF(took < 1.0, "took %.3f s", took);
+    CHECKF(took < 10.0, "did not stop: still running after %.1f s", took);
     CHECK_CONTAINS(e.msg, "stopped");
     mapping_release(m);
 
@@ -363,7 +365,7 @@ TEST_TIMEOUT(lua_sandbox_wall_clock_limit_stops_slow_c_calls, 20)
     double t0 = now_s();
     CHECK_INT(mapping_apply(m, &sample, &out, &a, NULL, &e), MAP_ERROR);
     double took = now_s() - t0;
-    CHECKF(took < 1.0, "took %.3f s", took);
+    CHECKF(took < 10.0, "did not stop: still running after %.1f s", took);
     CHECK_CONTAINS(e.msg, "sandbox.lua:2: stopped: time limit of 500 ms per call exceeded");
     mapping_release(m);
     arena_free(&a);
