@@ -56,7 +56,11 @@ static void store(struct app *app, PGconn *c, long long id, const cJSON *body, s
         r = db_query(c,
                      "UPDATE jobs SET name = $1, source_id = $2, target_id = $3, mapping = $4,"
                      " spec = $5::jsonb, schedule = $6, enabled = $7,"
-                     " next_run_at = to_timestamp($8::bigint), updated_at = now()"
+                     /* a new schedule, or a job enabled again, is due from now on; any
+                      * other change keeps the due time (and a catch-up that is owed) */
+                     " next_run_at = CASE WHEN schedule IS DISTINCT FROM $6 OR NOT enabled"
+                     "   OR next_run_at IS NULL THEN to_timestamp($8::bigint) ELSE next_run_at END,"
+                     " updated_at = now()"
                      " WHERE id = $9 RETURNING job_json(jobs)",
                      9, params, &e);
     }

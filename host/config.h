@@ -24,6 +24,15 @@ struct config {
     int workers;                /* DHIS2SYNC_WORKERS: concurrent runs per process, 2 */
     int watermark_overlap_s;    /* DHIS2SYNC_WATERMARK_OVERLAP: seconds an incremental run
                                    reads back before its watermark, 300 */
+    int sched_tick_ms;          /* DHIS2SYNC_SCHED_TICK_MS: how often the scheduler looks, 1000 */
+    int heartbeat_ms;           /* DHIS2SYNC_HEARTBEAT_MS: run heartbeat and orphan check, 5000 */
+    int orphan_after_s;         /* DHIS2SYNC_ORPHAN_AFTER_S: a run silent this long is orphaned, 60 */
+    const char *smtp_url;       /* DHIS2SYNC_SMTP_URL: smtp://host:port or smtps://; NULL = no e-mail */
+    const char *smtp_from;      /* DHIS2SYNC_SMTP_FROM; NULL = dhis2sync@<hostname> */
+    const char *smtp_user;      /* DHIS2SYNC_SMTP_USER; NULL = no SMTP authentication */
+    const char *smtp_password;  /* DHIS2SYNC_SMTP_PASSWORD */
+    const char *public_url;     /* DHIS2SYNC_PUBLIC_URL: base of links in notifications; NULL = none */
+    int notify_retry_ms;        /* DHIS2SYNC_NOTIFY_RETRY_MS: first backoff between attempts, 2000 */
     const char *var_dir;        /* var */
     const char *db_dir;         /* db */
     const char *web_dir;        /* web */

@@ -8,6 +8,7 @@
 #include "db.h"
 #include "instances.h"
 #include "mapping_registry.h"
+#include "notify.h"
 #include "period.h"
 #include "validate.h"
 
@@ -190,11 +191,12 @@ int job_validate(PGconn *c, const cJSON *body, struct job_input *out, struct err
     cJSON_AddBoolToObject(spec, "deletions", deletions);
     const cJSON *notify = cJSON_GetObjectItemCaseSensitive(body, "notify");
     if (notify && !cJSON_IsNull(notify)) {
-        if (!cJSON_IsObject(notify)) {
-            rc = err_field(e, "notify", "must be an object");
+        cJSON *checked = notify_validate(notify, e);
+        if (!checked) {
+            rc = e->code;
             goto fail;
         }
-        cJSON_AddItemToObject(spec, "notify", cJSON_Duplicate(notify, 1));
+        cJSON_AddItemToObject(spec, "notify", checked);
     }
     out->enabled = enabled;
     if (out->schedule) {
@@ -205,6 +207,11 @@ int job_validate(PGconn *c, const cJSON *body, struct job_input *out, struct err
             goto fail;
         }
         out->next_run = cron_next(&cron, time(NULL));
+        if (out->next_run == -1) {
+            rc = err_field(e, "schedule", "'%s' is never due (no such day in the next ten years)",
+                           out->schedule);
+            goto fail;
+        }
     }
     out->spec = spec;
     return 0;

@@ -18,7 +18,9 @@
 #include "jobs.h"
 #include "log.h"
 #include "mapping_registry.h"
+#include "notify.h"
 #include "runs.h"
+#include "scheduler.h"
 #include "sync.h"
 #include "worker.h"
 #include "users.h"
@@ -40,7 +42,8 @@ static const char usage[] =
     "  restore FILE [--force]   put an archive back (--force: replace a non-empty database)\n"
     "Environment: DATABASE_URL, DHIS2SYNC_PORT, DHIS2SYNC_MAPPINGS, DHIS2SYNC_SECRET_KEY,\n"
     "DHIS2SYNC_ADMIN_USER, DHIS2SYNC_ADMIN_PASSWORD, DHIS2SYNC_LOG, DHIS2SYNC_LOG_FORMAT,\n"
-    "DHIS2SYNC_MAX_BODY (see README.md)\n";
+    "DHIS2SYNC_MAX_BODY, DHIS2SYNC_WORKERS, DHIS2SYNC_SCHED_TICK_MS, DHIS2SYNC_SMTP_URL ...\n"
+    "(see README.md and docs/scaling.md)\n";
 
 static int fail(const struct err *e)
 {
@@ -67,6 +70,7 @@ static int open_mappings(struct app *app, int watch, struct err *e)
 
 static void close_all(struct app *app)
 {
+    sched_stop();
     worker_stop();
     mapping_registry_close(app->mappings);
     app->mappings = NULL;
@@ -88,6 +92,8 @@ static int run_until_signal(struct app *app, int with_http)
     if (with_http && http_start(&http, app, &e))
         goto out;
     if (worker_start(app, app->cfg.workers, &e))
+        goto out;
+    if (with_http && sched_start(app, &e))
         goto out;
     if (with_http)
         log_info("dhis2sync %s listening on port %d", DHIS2SYNC_VERSION, app->cfg.port);
@@ -194,12 +200,17 @@ static int cmd_run(struct app *app, int argc, char **argv)
     /* the heartbeat keeps this run from looking orphaned to a serve elsewhere */
     if (worker_start(app, 0, &e))
         goto out;
+    worker_track(run_id);
     struct progress_bar bar = {.tty = isatty(STDERR_FILENO)};
     struct sync_options opt = {.shutdown = &worker_shutdown, .on_progress = print_progress, .ud = &bar};
     sync_run(app, run_id, &opt, &status, &e);
     if (bar.tty)
         fputc('\n', stderr);
+    worker_untrack(run_id);
     rc = strcmp(status, "succeeded") == 0 ? 0 : strcmp(status, "partial") == 0 ? 2 : 1;
+    struct err ne = {0};
+    if (notify_run(app, run_id, &worker_shutdown, &ne) != 0)
+        log_warn("run %lld: notification: %s", run_id, ne.msg);
     if ((c = db_acquire(app->db, &e))) {
         char id[24];
         snprintf(id, sizeof id, "%lld", run_id);

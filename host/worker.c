@@ -1,6 +1,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,18 +13,23 @@
 #include "app.h"
 #include "db.h"
 #include "log.h"
+#include "notify.h"
 #include "runs.h"
 #include "sync.h"
 
-/* A run's heartbeat is refreshed this often; one silent for HEARTBEAT_STALE_S is orphaned. */
-enum { HEARTBEAT_EVERY_S = 5, HEARTBEAT_STALE_S = 60, IDLE_POLL_MS = 1000, MAX_THREADS = 64 };
+/* Idle run threads look for queued runs this often even when no NOTIFY wakes them. */
+enum { IDLE_POLL_MS = 1000, MAX_THREADS = 64, LISTEN_RETRY_MS = 1000 };
 
 atomic_int worker_shutdown;
 
 static struct app *worker_app;
-static pthread_t threads[MAX_THREADS], heartbeat_thread;
+static pthread_t threads[MAX_THREADS], heartbeat_thread, listen_thread;
 static int n_threads;
-static bool heartbeat_running;
+static bool heartbeat_running, listen_running;
+/* The runs this process is running now: only these get a heartbeat, so that a run left
+ * `running` by a failure of ours (the database gone when it ended) is orphaned like any other. */
+static pthread_mutex_t active_lock = PTHREAD_MUTEX_INITIALIZER;
+static long long active[MAX_THREADS + 1];
 static pthread_mutex_t wake_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake_cond = PTHREAD_COND_INITIALIZER;
 static char id_text[300];
@@ -61,6 +67,61 @@ static void idle_wait(int ms)
     pthread_mutex_unlock(&wake_lock);
 }
 
+void worker_track(long long run_id)
+{
+    pthread_mutex_lock(&active_lock);
+    for (int i = 0; i <= MAX_THREADS; i++) {
+        if (!active[i]) {
+            active[i] = run_id;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&active_lock);
+}
+
+void worker_untrack(long long run_id)
+{
+    pthread_mutex_lock(&active_lock);
+    for (int i = 0; i <= MAX_THREADS; i++)
+        if (active[i] == run_id)
+            active[i] = 0;
+    pthread_mutex_unlock(&active_lock);
+}
+
+/* "{1,2,3}": the active runs as a PostgreSQL array literal; "{}" for none. */
+static void active_list(char *buf, size_t size)
+{
+    size_t len = (size_t)snprintf(buf, size, "{");
+    pthread_mutex_lock(&active_lock);
+    for (int i = 0; i <= MAX_THREADS && len < size; i++)
+        if (active[i])
+            len += (size_t)snprintf(buf + len, size - len, "%s%lld", len > 1 ? "," : "", active[i]);
+    pthread_mutex_unlock(&active_lock);
+    if (len < size)
+        snprintf(buf + len, size - len, "}");
+}
+
+/* After sync_run: a run it could not finish (no database at its start or end) must not stay
+ * `running`; it is failed here if the database answers again, else the heartbeat stops and
+ * another process finds it orphaned. */
+static void make_sure_finished(PGconn *c, long long run_id)
+{
+    char id[24];
+    snprintf(id, sizeof id, "%lld", run_id);
+    const char *params[] = {id, worker_id()};
+    struct err e = {0};
+    PGresult *r = db_query(c,
+                           "UPDATE runs SET status = 'failed', finished_at = now(),"
+                           " error = coalesce(error, 'the run stopped without recording how it ended')"
+                           " WHERE id = $1 AND status = 'running' AND worker = $2 RETURNING id",
+                           2, params, &e);
+    if (!r)
+        log_warn("run %lld: cannot check that it ended: %s", run_id, e.msg);
+    else if (PQntuples(r) == 1)
+        log_warn("run %lld had not recorded its end; marked failed", run_id);
+    PQclear(r);
+}
+
 static void *run_loop(void *arg)
 {
     (void)arg;
@@ -78,8 +139,17 @@ static void *run_loop(void *arg)
             idle_wait(IDLE_POLL_MS);
             continue;
         }
-        const char *status;
+        worker_track(run_id);
+        const char *status = "failed";
         sync_run(worker_app, run_id, &opt, &status, &e);
+        struct err ne = {0};
+        if ((c = db_acquire(worker_app->db, &ne))) {
+            make_sure_finished(c, run_id);
+            db_release(worker_app->db, c);
+        }
+        worker_untrack(run_id);
+        if (notify_run(worker_app, run_id, &worker_shutdown, &ne) != 0)
+            log_warn("run %lld: notification: %s", run_id, ne.msg);
     }
     return NULL;
 }
@@ -134,26 +204,70 @@ int worker_reap_orphans(PGconn *c, int stale_s, struct err *e)
 static void *heartbeat_loop(void *arg)
 {
     (void)arg;
-    int since_reap = HEARTBEAT_STALE_S;
+    const int every_ms = worker_app->cfg.heartbeat_ms, stale_s = worker_app->cfg.orphan_after_s;
     while (!atomic_load(&worker_shutdown)) {
         struct err e = {0};
         PGconn *c = db_acquire(worker_app->db, &e);
         if (c) {
-            const char *params[] = {worker_id()};
-            if (db_exec(c, "UPDATE runs SET heartbeat_at = now() WHERE worker = $1 AND status = 'running'",
-                        1, params, &e) != 0)
+            char ids[(MAX_THREADS + 1) * 21 + 3];
+            active_list(ids, sizeof ids);
+            const char *params[] = {ids, worker_id()};
+            if (strcmp(ids, "{}") != 0 &&
+                db_exec(c, "UPDATE runs SET heartbeat_at = now()"
+                           " WHERE id = ANY($1::bigint[]) AND worker = $2 AND status = 'running'",
+                        2, params, &e) != 0)
                 log_warn("heartbeat: %s", e.msg);
-            if (since_reap >= HEARTBEAT_STALE_S / 4) {
-                since_reap = 0;
-                if (worker_reap_orphans(c, HEARTBEAT_STALE_S, &e) > 0)
-                    worker_wake();
-            }
+            if (worker_reap_orphans(c, stale_s, &e) > 0)
+                worker_wake();
             db_release(worker_app->db, c);
         }
-        for (int i = 0; i < HEARTBEAT_EVERY_S * 10 && !atomic_load(&worker_shutdown); i++)
-            usleep(100000);
-        since_reap += HEARTBEAT_EVERY_S;
+        for (int slept = 0; slept < every_ms && !atomic_load(&worker_shutdown); slept += 50)
+            usleep(50000);
     }
+    return NULL;
+}
+
+/* LISTEN dhis2sync_runs on a connection of its own (db/003_sched.sql notifies on every queued
+ * run): idle run threads start at once instead of at their next poll. */
+static void *listen_loop(void *arg)
+{
+    (void)arg;
+    PGconn *c = NULL;
+    while (!atomic_load(&worker_shutdown)) {
+        struct err e = {0};
+        if (!c) {
+            if (!(c = db_connect(worker_app->db, &e)) ||
+                db_exec(c, "LISTEN dhis2sync_runs", 0, NULL, &e) != 0) {
+                log_debug("worker: cannot listen for queued runs (polling meanwhile): %s", e.msg);
+                if (c)
+                    PQfinish(c);
+                c = NULL;
+                for (int slept = 0; slept < LISTEN_RETRY_MS && !atomic_load(&worker_shutdown); slept += 50)
+                    usleep(50000);
+                continue;
+            }
+        }
+        struct pollfd p = {.fd = PQsocket(c), .events = POLLIN};
+        int ready = poll(&p, 1, 250);
+        if (ready < 0 && errno != EINTR)
+            ready = 0;
+        if (ready > 0 && PQconsumeInput(c) == 0) {
+            log_debug("worker: lost the listening connection: %s", PQerrorMessage(c));
+            PQfinish(c);
+            c = NULL;
+            continue;
+        }
+        bool woken = false;
+        PGnotify *n;
+        while ((n = PQnotifies(c))) {
+            woken = true;
+            PQfreemem(n);
+        }
+        if (woken)
+            worker_wake();
+    }
+    if (c)
+        PQfinish(c);
     return NULL;
 }
 
@@ -166,6 +280,11 @@ int worker_start(struct app *app, int n, struct err *e)
     if (pthread_create(&heartbeat_thread, NULL, heartbeat_loop, NULL) != 0)
         return err_set(e, ERR_INTERNAL, "cannot start the heartbeat thread");
     heartbeat_running = true;
+    if (n > 0) {
+        if (pthread_create(&listen_thread, NULL, listen_loop, NULL) != 0)
+            return err_set(e, ERR_INTERNAL, "cannot start the thread that listens for queued runs");
+        listen_running = true;
+    }
     for (n_threads = 0; n_threads < n; n_threads++)
         if (pthread_create(&threads[n_threads], NULL, run_loop, NULL) != 0)
             return err_set(e, ERR_INTERNAL, "cannot start worker thread %d", n_threads + 1);
@@ -179,6 +298,9 @@ void worker_stop(void)
     for (int i = 0; i < n_threads; i++)
         pthread_join(threads[i], NULL);
     n_threads = 0;
+    if (listen_running)
+        pthread_join(listen_thread, NULL);
+    listen_running = false;
     if (heartbeat_running)
         pthread_join(heartbeat_thread, NULL);
     heartbeat_running = false;

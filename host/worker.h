@@ -1,7 +1,9 @@
 /* worker.h — the threads that run queued runs in this process. Each claims the oldest queued
  * run with FOR UPDATE SKIP LOCKED (so any number of processes on one database never take the
- * same run), runs it with sync_run, and looks again. A heartbeat thread keeps the runs of this
- * process alive in the database; runs whose process died are found and marked `interrupted`. */
+ * same run), runs it with sync_run, sends its notifications, and looks again; idle threads are
+ * woken by NOTIFY dhis2sync_runs and poll every second besides. A heartbeat thread keeps the
+ * runs of this process alive in the database; runs whose process died are found and marked
+ * `interrupted`, and queued again once. */
 #ifndef DHIS2SYNC_WORKER_H
 #define DHIS2SYNC_WORKER_H
 
@@ -14,9 +16,17 @@ struct app;
 
 /* "host:pid", how runs name the process that runs them. */
 const char *worker_id(void);
-/* Starts n run threads (n may be 0: heartbeat and orphan checks only). */
+/* Starts n run threads, a thread that LISTENs for queued runs (n > 0), and the heartbeat
+ * thread that also finds orphans (every DHIS2SYNC_HEARTBEAT_MS; a run is orphaned when its
+ * pid on this host is gone, or after DHIS2SYNC_ORPHAN_AFTER_S without a heartbeat anywhere).
+ * n may be 0: heartbeat and orphan checks only. After each run, its notifications (notify.h)
+ * are sent from the run thread. */
 int worker_start(struct app *app, int n, struct err *e);
-/* Wakes idle run threads now (a run was just queued by this process). */
+/* The runs this process is running (worker_track after claiming, worker_untrack when it has
+ * ended): the heartbeat keeps exactly these alive. `dhis2sync run` tracks its own run. */
+void worker_track(long long run_id);
+void worker_untrack(long long run_id);
+/* Wakes idle run threads now (a run was just queued; NOTIFY dhis2sync_runs also wakes them). */
 void worker_wake(void);
 /* Asks running runs to stop at their next batch boundary (they end `interrupted`), and joins
  * every thread. */
