@@ -5,6 +5,7 @@
 #   make run        sets up a private PostgreSQL under var/pg and serves on :4999
 #   make deps       installs every package the build, the server and the tests need (apt-get, npm)
 #   make bench      benchmarks; they print figures, they assert nothing
+#   make long-test  the 10-minute scheduling acceptance run (not part of `make test`)
 
 PKGS     := lua5.4 libcurl libpq libmicrohttpd libcjson libcrypto zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -33,7 +34,7 @@ SPEC_SRC := $(wildcard spec/*.c)
 SPEC_OBJ := $(SPEC_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC := $(wildcard bench/*.c)
 
-.PHONY: all asan test run deps bench clean
+.PHONY: all asan test long-test run deps bench clean
 all: $(BUILD)/dhis2sync $(if $(EMU_SRC),$(BUILD)/dhis2-emulator) $(BUILD)/spec/run
 asan: all
 
@@ -66,6 +67,10 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libhost.a
 # The suite runs the binaries of the build it was asked with (build/ or build/asan/).
 test: all
 	DHIS2SYNC_BUILD=$(BUILD) $(BUILD)/spec/run $(T)
+
+# Outside the normal suite (about 10 minutes): a */1 schedule across serve and two workers.
+long-test: all
+	DHIS2SYNC_BUILD=$(BUILD) sh spec/long/run.sh
 
 run: $(BUILD)/dhis2sync
 	$(BUILD)/dhis2sync serve
