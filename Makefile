@@ -70,7 +70,7 @@ test: all
 
 # Outside the normal suite (about 10 minutes): a */1 schedule across serve and two workers.
 long-test: all
-	DHIS2SYNC_BUILD=$(BUILD) sh spec/long/run.sh
+	BUILD=$(BUILD) sh spec/long/run.sh
 
 run: $(BUILD)/dhis2sync
 	$(BUILD)/dhis2sync serve
