@@ -233,14 +233,7 @@ void api_instances_test(struct app *app, struct http_req *rq, struct http_resp *
     struct err e = {0};
     struct instance in = {0};
     struct dhis2_client *client = NULL;
-    long long id;
-    PGconn *c = db_acquire(app->db, &e);
-    int rc = !c ? e.code : instance_resolve(c, rq->params[0], &id, &e);
-    if (!rc)
-        rc = instance_load(c, &app->secret_key, id, &in, &e);
-    if (c)
-        db_release(app->db, c);
-    if (rc) {
+    if (instance_open(app->db, &app->secret_key, rq->params[0], &in, &e)) {
         http_reply_err(rs, &e);
         return;
     }

@@ -107,14 +107,7 @@ void api_metadata_list(struct app *app, struct http_req *rq, struct http_resp *r
         return;
     }
 
-    long long id;
-    PGconn *c = db_acquire(app->db, &e);
-    int rc = !c ? e.code : instance_resolve(c, rq->params[0], &id, &e);
-    if (!rc)
-        rc = instance_load(c, &app->secret_key, id, &in, &e);
-    if (c)
-        db_release(app->db, c);
-    if (rc) {
+    if (instance_open(app->db, &app->secret_key, rq->params[0], &in, &e)) {
         http_reply_err(rs, &e);
         return;
     }
@@ -129,7 +122,7 @@ void api_metadata_list(struct app *app, struct http_req *rq, struct http_resp *r
         http_reply_error(rs, e.code == ERR_INPUT ? 422 : 502, NULL, "%s", e.msg);
         goto out;
     }
-    rc = dhis2_list(client, kind, fields, f.n ? f.v : NULL, 500, add_item, &got, &e);
+    int rc = dhis2_list(client, kind, fields, f.n ? f.v : NULL, 500, add_item, &got, &e);
     if (rc < 0) {
         http_reply_error(rs, e.code == ERR_INPUT ? 422 : e.code == ERR_INTERNAL ? 500 : 502, NULL,
                          "%s", e.msg);

@@ -83,3 +83,17 @@ void instance_dhis2_config(const struct instance *in, struct dhis2_config *out)
     out->secret = in->secret;
     out->ca_file = in->ca_file;
 }
+
+int instance_open(struct db *db, const struct crypto_key *key, const char *ref,
+                  struct instance *out, struct err *e)
+{
+    memset(out, 0, sizeof *out);
+    long long id;
+    PGconn *c = db_acquire(db, e);
+    int rc = !c ? e->code : instance_resolve(c, ref, &id, e);
+    if (!rc)
+        rc = instance_load(c, key, id, out, e);
+    if (c)
+        db_release(db, c);
+    return rc;
+}

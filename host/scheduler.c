@@ -10,6 +10,7 @@
 #include "app.h"
 #include "cron.h"
 #include "db.h"
+#include "deadline.h"
 #include "log.h"
 #include "worker.h"
 
@@ -157,14 +158,7 @@ rollback:
 
 static void wait_tick(int ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = deadline_after_ms(ms);
     pthread_mutex_lock(&sched_lock);
     if (!atomic_load(&sched_quit))
         pthread_cond_timedwait(&sched_cond, &sched_lock, &until);

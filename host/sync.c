@@ -9,6 +9,7 @@
 #include "app.h"
 #include "check.h"
 #include "db.h"
+#include "deadline.h"
 #include "dhis2.h"
 #include "instances.h"
 #include "jobs.h"
@@ -175,13 +176,7 @@ static void wait_for_poster(struct run_ctx *r, bool until_drained)
 {
     while ((until_drained ? (r->qcount > 0 || r->posting) : r->qcount == QUEUE_DEPTH) &&
            atomic_load(&r->stop) == STOP_NONE) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += 500000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = deadline_after_ms(500);
         pthread_cond_timedwait(&r->qcond, &r->qlock, &until);
         if (elapsed_since(&r->started) - r->last_report_s >= 0.5) {
             pthread_mutex_unlock(&r->qlock);

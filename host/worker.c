@@ -12,6 +12,7 @@
 
 #include "app.h"
 #include "db.h"
+#include "deadline.h"
 #include "log.h"
 #include "notify.h"
 #include "runs.h"
@@ -53,14 +54,7 @@ void worker_wake(void)
 
 static void idle_wait(int ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = deadline_after_ms(ms);
     pthread_mutex_lock(&wake_lock);
     if (!atomic_load(&worker_shutdown))
         pthread_cond_timedwait(&wake_cond, &wake_lock, &until);
