@@ -80,7 +80,9 @@ PGconn *db_acquire(struct db *db, struct err *e)
     PGconn *c = db->idle[--db->n_idle];
     pthread_mutex_unlock(&db->lock);
 
-    if (c && PQstatus(c) != CONNECTION_OK) {
+    /* a connection whose server went away while it sat in the pool has the server's goodbye
+     * (or EOF) waiting: reading it now finds that out before a statement is lost to it */
+    if (c && (PQstatus(c) != CONNECTION_OK || !PQconsumeInput(c) || PQstatus(c) != CONNECTION_OK)) {
         PQreset(c);
         if (PQstatus(c) != CONNECTION_OK) {
             err_set(e, ERR_DB, "cannot reconnect to PostgreSQL: %s", PQerrorMessage(c));

@@ -123,10 +123,12 @@ static char *make_data(struct spec_server *s, char **mappings, long long *runnin
     sql(c, "INSERT INTO instances (name, url, auth_type, username, secret) VALUES "
            "('district', 'https://hmis.example.org/dhis', 'basic', 'sync', 'v1:sealed-a'), "
            "('national \"HQ\" é', 'https://dhis2.example.gov', 'pat', NULL, 'v1:sealed-b')");
-    sql(c, "INSERT INTO jobs (name, source_id, target_id, mapping, spec, schedule) "
+    /* next_run_at set, as the API sets it: a job without one would be given one by the
+     * server's scheduler while the test compares the tables */
+    sql(c, "INSERT INTO jobs (name, source_id, target_id, mapping, spec, schedule, next_run_at) "
            "SELECT 'district-to-national', a.id, b.id, 'district_to_national', "
            "'{\"dataSets\":[\"BfMAe6Itzgt\"],\"periods\":{\"last\":12,\"type\":\"Monthly\"}}', "
-           "'0 2 * * *' FROM instances a, instances b "
+           "'0 2 * * *', '2099-01-01T02:00:00Z' FROM instances a, instances b "
            "WHERE a.name = 'district' AND b.name <> 'district'");
     sql(c, "INSERT INTO runs (job_id, status, started_at, finished_at, counts, mapping_version) "
            "SELECT id, 'partial', now() - interval '1 hour', now(), "
