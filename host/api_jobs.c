@@ -27,7 +27,7 @@ void api_jobs_get(struct app *app, struct http_req *rq, struct http_resp *rs)
 }
 
 /* Stores a validated job: INSERT when id is 0, else UPDATE; answers the job. */
-static void store(struct app *app, PGconn *c, long long id, const cJSON *body, struct http_resp *rs)
+static void store(PGconn *c, long long id, const cJSON *body, struct http_resp *rs)
 {
     struct err e = {0};
     struct job_input in;
@@ -76,7 +76,6 @@ static void store(struct app *app, PGconn *c, long long id, const cJSON *body, s
     PQclear(r);
     free(spec);
     cJSON_Delete(in.spec);
-    (void)app;
 }
 
 void api_jobs_create(struct app *app, struct http_req *rq, struct http_resp *rs)
@@ -87,7 +86,7 @@ void api_jobs_create(struct app *app, struct http_req *rq, struct http_resp *rs)
     struct err e = {0};
     PGconn *c = db_acquire(app->db, &e);
     if (c) {
-        store(app, c, 0, body, rs);
+        store(c, 0, body, rs);
         db_release(app->db, c);
     } else {
         http_reply_err(rs, &e);
@@ -126,7 +125,7 @@ void api_jobs_update(struct app *app, struct http_req *rq, struct http_resp *rs)
             cJSON_AddItemToObject(merged, item->string, cJSON_Duplicate(item, 1));
         }
     }
-    store(app, c, id, merged, rs);
+    store(c, id, merged, rs);
 out:
     if (c)
         db_release(app->db, c);

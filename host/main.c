@@ -220,9 +220,7 @@ static int cmd_run(struct app *app, int argc, char **argv)
             printf("%s\n", PQgetvalue(r, 0, 0));
         PQclear(r);
     }
-    if (rc == 1 && e.msg[0])
-        log_error("run %lld %s: %s", run_id, status, e.msg);
-    goto done;
+    goto done; /* sync_run logged how it ended */
 out:
     fail(&e);
 done:

@@ -717,11 +717,12 @@ int sync_run(struct app *app, long long run_id, const struct sync_options *opt,
         (rc = dhis2_system_info(r->dst_client, &dst_info, e)))
         goto finish;
 
+    bool incremental = cJSON_IsTrue(cJSON_GetObjectItem(r->job.spec, "incremental")) && !r->full;
     /* a sum made from the changed values only would overwrite the whole sum at the target */
-    if (r->aggregate && cJSON_IsTrue(cJSON_GetObjectItem(r->job.spec, "incremental")) && !r->full)
+    if (incremental && r->aggregate)
         log_info("run %lld: mapping '%s' sums values, so this run reads the whole selection, not "
                  "only the values changed since the last run", run_id, r->job.mapping);
-    else if (cJSON_IsTrue(cJSON_GetObjectItem(r->job.spec, "incremental")) && !r->full) {
+    else if (incremental) {
         char id[24];
         snprintf(id, sizeof id, "%lld", r->job.id);
         const char *params[] = {id};
@@ -800,9 +801,8 @@ finish:
              error ? ": " : "", error ? error : "");
     db_release(app->db, r->conn);
 done_no_db:
-    if (!r->conn) {
-        status = "failed";
-    }
+    /* without the database the run cannot even be marked: it stays running until the orphan
+     * check of a live process finds it */
     if (strcmp(status, "failed") == 0 && r->failure.code && e->code == 0)
         *e = r->failure;
     rc = strcmp(status, "failed") == 0 ? (e->code ? e->code : ERR_INTERNAL) : 0;
