@@ -673,7 +673,13 @@ static int hl_lookup(lua_State *L, int by_name)
     int (*fn)(void *, const char *, const char *, char *, size_t) =
         lk ? (by_name ? lk->by_name : lk->by_code) : NULL;
     char id[256];
-    if (!fn || fn(lk->ud, kind, key, id, sizeof id) != 0) {
+    int rc = fn ? fn(lk->ud, kind, key, id, sizeof id) : -1;
+    if (rc < -1) {
+        id[sizeof id - 1] = '\0';
+        return luaL_error(L, "looking up %s %s '%s' on the target failed: %s", kind,
+                          by_name ? "named" : "with code", key, id);
+    }
+    if (rc != 0) {
         lua_pushnil(L);
         return 1;
     }

@@ -22,8 +22,10 @@
 /* Metadata lookups the sync engine offers to mappings during a run (d2.meta, ctx.byCode).
  * kind is a table name: "dataElements", "categoryOptionCombos", "attributeOptionCombos",
  * "orgUnits", "categoryCombos", "dataSets"... Each function writes the target instance's id
- * into out_id (NUL-terminated) and returns 0, or returns -1 when there is no such object.
- * A function may be NULL (= nothing found). Called from the thread that runs the mapping,
+ * into out_id (NUL-terminated) and returns 0, returns -1 when there is no such object, or
+ * returns -2 when it could not ask (the target did not answer) with the reason in out_id —
+ * that raises an error in the mapping, so the value fails visibly instead of being treated as
+ * unknown. A function may be NULL (= nothing found). Called from the thread that runs the mapping,
  * once per Lua call (no caching on the Lua side): keep it an in-memory lookup. */
 struct mapping_lookup {
     int (*by_code)(void *ud, const char *kind, const char *code, char *out_id, size_t size);

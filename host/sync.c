@@ -67,7 +67,7 @@ struct run_ctx {
     struct batch *free_batches[QUEUE_DEPTH + 2];
     int n_free;
     struct batch *filling;       /* the batch the fetcher is filling */
-    struct batch chunk_buf;      /* aggregate = "sum": the whole chunk before it is combined */
+    struct batch sums;           /* aggregate = "sum": one value per target key so far */
 
     long long since_progress;
     double last_report_s;        /* when progress was last written, since started */
@@ -317,24 +317,56 @@ static int keep(struct batch *b, const struct datavalue *dv)
     return 0;
 }
 
-static int grow_chunk_buffer(struct batch *b)
+/* aggregate = "sum": values are combined over the whole run, not chunk by chunk, since one
+ * target key may gather values from several chunks (two org unit roots mapped onto one, the
+ * months of a quarter). When the buffer fills, what it holds is combined and copied into a fresh
+ * arena, so memory follows the number of target keys, not the number of values. */
+static int combine_sums(struct run_ctx *r, struct err *e)
 {
-    size_t cap = b->cap ? b->cap * 2 : 4096;
-    struct datavalue *grown = realloc(b->vals, cap * sizeof *grown);
-    if (!grown)
-        return -1;
-    b->vals = grown;
-    b->cap = cap;
+    struct batch *b = &r->sums;
+    struct err note = {0};
+    b->n = mapping_aggregate(r->mapping, b->vals, b->n, &b->arena, &note);
+    if (note.code)
+        log_warn("run %lld: %s", r->run_id, note.msg);
+    struct batch fresh = {.vals = malloc((b->cap ? b->cap : 1) * sizeof *b->vals), .cap = b->cap};
+    if (!fresh.vals)
+        return err_set(e, ERR_INTERNAL, "out of memory combining values");
+    for (size_t i = 0; i < b->n; i++) {
+        if (keep(&fresh, &b->vals[i]) != 0) {
+            arena_free(&fresh.arena);
+            free(fresh.vals);
+            return err_set(e, ERR_INTERNAL, "out of memory combining values");
+        }
+    }
+    arena_free(&b->arena);
+    free(b->vals);
+    *b = fresh;
     return 0;
+}
+
+static int add_to_sums(struct run_ctx *r, const struct datavalue *dv, struct err *e)
+{
+    struct batch *b = &r->sums;
+    if (b->n == b->cap) {
+        int rc = b->n ? combine_sums(r, e) : 0;
+        if (rc)
+            return rc;
+        if (b->n >= b->cap / 4 * 3) {
+            size_t cap = b->cap ? b->cap * 2 : 4096;
+            struct datavalue *grown = realloc(b->vals, cap * sizeof *grown);
+            if (!grown)
+                return err_set(e, ERR_INTERNAL, "out of memory holding values to sum");
+            b->vals = grown;
+            b->cap = cap;
+        }
+    }
+    return keep(b, dv) ? err_set(e, ERR_INTERNAL, "out of memory holding values to sum") : 0;
 }
 
 static int add_mapped(struct run_ctx *r, const struct datavalue *dv, struct err *e)
 {
-    if (r->aggregate) {
-        if (r->chunk_buf.n == r->chunk_buf.cap && grow_chunk_buffer(&r->chunk_buf) != 0)
-            return err_set(e, ERR_INTERNAL, "out of memory holding a chunk to aggregate");
-        return keep(&r->chunk_buf, dv) ? err_set(e, ERR_INTERNAL, "out of memory") : 0;
-    }
+    if (r->aggregate)
+        return add_to_sums(r, dv, e);
     if (!r->filling && !(r->filling = batch_take(r)))
         return err_set(e, ERR_INTERNAL, "out of memory for a batch");
     if (keep(r->filling, dv) != 0)
@@ -372,14 +404,22 @@ static int lookup_target(struct run_ctx *r, const char *field, const char *kind,
         struct err e = {0};
         struct dhis2_config cfg;
         instance_dhis2_config(&r->dst, &cfg);
-        if (!r->meta_client && !(r->meta_client = dhis2_client_new(&cfg, &e)))
-            return -1;
+        cfg.max_retries = 3;
+        if (!r->meta_client) {
+            if (!(r->meta_client = dhis2_client_new(&cfg, &e))) {
+                snprintf(out, size, "%s", e.msg);
+                return -2;
+            }
+            dhis2_client_set_cancel(r->meta_client, should_stop, r);
+        }
         char found[16] = "", filter[560];
         snprintf(filter, sizeof filter, "%s:eq:%s", field, key);
         const char *filters[] = {filter, NULL};
         if (dhis2_list(r->meta_client, kind, "id", filters, 0, first_id, found, &e) != 0) {
-            log_warn("run %lld: looking up %s %s '%s' on the target: %s", r->run_id, kind, field, key, e.msg);
-            return -1;
+            /* not cached: the next value asks again, and this one fails rather than going
+             * out unmapped */
+            snprintf(out, size, "%s", e.msg);
+            return -2;
         }
         id = found[0] ? arena_strdup(&r->lookup_strings, found) : NULL;
         const char *stored_key = arena_strdup(&r->lookup_strings, cache_key);
@@ -441,22 +481,17 @@ fail:
     return e->code;
 }
 
-/* With aggregate = "sum", a chunk's values are combined before they are batched. */
-static int flush_chunk_buffer(struct run_ctx *r, struct err *e)
+/* With aggregate = "sum": after the last chunk, the sums go out in batches. */
+static int send_sums(struct run_ctx *r, struct err *e)
 {
-    if (!r->aggregate || r->chunk_buf.n == 0)
+    if (!r->aggregate || r->sums.n == 0)
         return 0;
-    struct err note = {0};
-    size_t n = mapping_aggregate(r->mapping, r->chunk_buf.vals, r->chunk_buf.n, &r->chunk_buf.arena, &note);
-    if (note.code)
-        log_warn("run %lld: %s", r->run_id, note.msg);
+    int rc = combine_sums(r, e);
     r->aggregate = false; /* route the combined values into batches */
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++)
-        rc = add_mapped(r, &r->chunk_buf.vals[i], e);
+    for (size_t i = 0; i < r->sums.n && rc == 0; i++)
+        rc = add_mapped(r, &r->sums.vals[i], e);
     r->aggregate = true;
-    r->chunk_buf.n = 0;
-    arena_reset(&r->chunk_buf.arena);
+    r->sums.n = 0;
     return rc;
 }
 
@@ -663,14 +698,14 @@ static int fetch_all(struct run_ctx *r, const char *watermark_from, struct err *
                 .batch = 1000,
             };
             rc = dhis2_fetch_datavalues(r->src_client, &q, on_values, r, NULL, e);
-            if (rc == 0)
-                rc = flush_chunk_buffer(r, e);
             r->chunks_done++;
             report_progress(r, true);
             if (should_stop(r))
                 rc = rc ? rc : ERR_CANCELLED;
         }
     }
+    if (rc == 0)
+        rc = send_sums(r, e);
     if (rc == 0 && r->filling) {
         enqueue(r, r->filling);
         r->filling = NULL;
@@ -816,8 +851,8 @@ done_no_db:
         free(r->free_batches[i]->vals);
         free(r->free_batches[i]);
     }
-    arena_free(&r->chunk_buf.arena);
-    free(r->chunk_buf.vals);
+    arena_free(&r->sums.arena);
+    free(r->sums.vals);
     run_items_free(r->items);
     dhis2_client_free(r->src_client);
     dhis2_client_free(r->dst_client);

@@ -4,7 +4,8 @@
  * values stream in chunk by chunk, go through the mapping (C lookup tables, then the optional
  * Lua transform), and are posted to the target in batches of the job's batch size by a second
  * thread while the next values are fetched. Memory is bounded by a few batches whatever the
- * size of the job (with aggregate = "sum", by one chunk: values are combined within a chunk).
+ * size of the job (with aggregate = "sum", by the number of target keys: values are combined
+ * over the whole run, whichever chunks they came from).
  * Every import summary is read; its counts and each refused value are stored with the run.
  * The job's incremental watermark moves only after a run that succeeded (and was not a dry
  * run), to the source's serverDate taken at the run's start.

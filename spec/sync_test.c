@@ -617,3 +617,81 @@ TEST_TIMEOUT(a_dhis2_2_43_source_that_writes_the_org_unit_once_at_the_root_syncs
     cJSON *target = emu_get(&dst, q);
     CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(target, "dataValues")), count(run, "fetched"));
 }
+
+/* Two facilities mapped onto one with aggregate = "sum": their values come in different chunks
+ * (one per org unit root) and must still be added up, not overwrite each other. */
+TEST_TIMEOUT(summing_mapping_adds_values_across_chunks, 120)
+{
+    struct spec_server s;
+    struct emu src, dst;
+    start_pair(&s, &src, &dst, "values=3000,orgunits=30,seed=21", "values=0,orgunits=30,seed=21", NULL);
+    struct selection sel;
+    selection_of(&src, &sel);
+    cJSON *fac = emu_get(&src, "/api/organisationUnits?fields=id&filter=level:eq:4&paging=false");
+    char a[16], b[16];
+    snprintf(a, sizeof a, "%s", str(cJSON_GetArrayItem(cJSON_GetObjectItem(fac, "organisationUnits"), 0), "id"));
+    snprintf(b, sizeof b, "%s", str(cJSON_GetArrayItem(cJSON_GetObjectItem(fac, "organisationUnits"), 1), "id"));
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/mappings/merge.lua", s.dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "return { orgUnits = { %s = \"%s\", %s = \"%s\" }, aggregate = \"sum\" }\n", a, a, b, a);
+    fclose(f);
+    for (int i = 0; i < 50; i++) {
+        struct spec_resp r;
+        spec_api(&s, "GET", "/api/mappings/merge", NULL, &r);
+        long st = r.status;
+        spec_resp_free(&r);
+        if (st == 200)
+            break;
+        usleep(100000);
+    }
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"name\":\"merge\",\"source\":\"src\",\"target\":\"dst\",\"mapping\":\"merge\",\"dataSets\":%s,"
+             "\"orgUnits\":[\"%s\",\"%s\"],\"periods\":{\"start\":\"1900-01-01\",\"end\":\"2100-12-31\"},"
+             "\"importOptions\":{\"batchSize\":50}}", sel.data_sets, a, b);
+    cJSON_Delete(api(&s, "POST", "/api/jobs", body, 201));
+    cJSON *run = run_job(&s, "merge", NULL);
+    CHECK_STR(str(run, "status"), "succeeded");
+
+    /* expected: per (de, pe, coc, aoc), the sum of A's and B's integer values */
+    char q[1024];
+    const char *ds_part = strchr(sel.query, '?') + 1;
+    int ds_len = (int)(strstr(sel.query, "orgUnit=") - ds_part);
+    snprintf(q, sizeof q, "/api/dataValueSets?%.*sorgUnit=%s&orgUnit=%s&startDate=1900-01-01&endDate=2100-12-31",
+             ds_len, ds_part, a, b);
+    cJSON *srcvals = emu_get(&src, q);
+    snprintf(q, sizeof q, "/api/dataValueSets?%.*sorgUnit=%s&startDate=1900-01-01&endDate=2100-12-31",
+             ds_len, ds_part, a);
+    cJSON *dstvals = emu_get(&dst, q);
+    int shared_keys = 0, checked = 0;
+    const cJSON *t;
+    cJSON_ArrayForEach(t, cJSON_GetObjectItem(dstvals, "dataValues"))
+    {
+        long long want = 0;
+        int parts = 0, integers = 1;
+        const cJSON *v;
+        cJSON_ArrayForEach(v, cJSON_GetObjectItem(srcvals, "dataValues"))
+        {
+            const char *k[] = {"dataElement", "period", "categoryOptionCombo", "attributeOptionCombo"};
+            int same = 1;
+            for (int i = 0; i < 4; i++)
+                same &= strcmp(str(v, k[i]), str(t, k[i])) == 0;
+            if (!same)
+                continue;
+            const char *val = str(v, "value");
+            integers &= val && strspn(val + (val[0] == '-'), "0123456789") == strlen(val + (val[0] == '-'));
+            want += integers ? atoll(val) : 0;
+            parts++;
+        }
+        CHECKF(parts >= 1, "target value %s|%s has no source", str(t, "dataElement"), str(t, "period"));
+        if (!integers)
+            continue;
+        CHECKF(atoll(str(t, "value")) == want, "%s|%s|%s: expected the sum %lld of %d values, saw %s",
+               str(t, "dataElement"), str(t, "period"), str(t, "categoryOptionCombo"), want, parts,
+               str(t, "value"));
+        shared_keys += parts > 1;
+        checked++;
+    }
+    CHECKF(shared_keys > 0, "the two facilities share no key: the test proves nothing (%d checked)", checked);
+}
