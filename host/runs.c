@@ -81,8 +81,8 @@ static char *counts_text(const struct run_counts *counts)
     return text;
 }
 
-int run_progress(PGconn *c, long long run_id, long long done, long long total,
-                 const struct run_counts *counts, bool *cancel, struct err *e)
+int run_progress(PGconn *c, long long run_id, const char *worker, long long done,
+                 long long total, const struct run_counts *counts, bool *cancel, struct err *e)
 {
     char id[24], d[24], t[24];
     snprintf(id, sizeof id, "%lld", run_id);
@@ -91,18 +91,23 @@ int run_progress(PGconn *c, long long run_id, long long done, long long total,
     char *k = counts_text(counts);
     if (!k)
         return err_set(e, ERR_INTERNAL, "out of memory");
-    const char *params[] = {id, d, total >= 0 ? t : NULL, k};
+    const char *params[] = {id, d, total >= 0 ? t : NULL, k, worker};
     PGresult *r = db_query(c,
                            "UPDATE runs SET progress_done = $2, progress_total = $3, counts = $4::jsonb,"
-                           " heartbeat_at = now() WHERE id = $1 RETURNING cancel_requested",
-                           4, params, e);
+                           " heartbeat_at = now() WHERE id = $1 AND status = 'running' AND worker = $5"
+                           " RETURNING cancel_requested",
+                           5, params, e);
     free(k);
     if (!r)
         return e->code;
-    if (cancel)
-        *cancel = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    int rc = 0;
+    if (PQntuples(r) != 1)
+        rc = err_set(e, ERR_CONFLICT, "run %lld is no longer this process's: another one marked it "
+                     "interrupted after a silence", run_id);
+    else if (cancel)
+        *cancel = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
     PQclear(r);
-    return 0;
+    return rc;
 }
 
 int run_set_info(PGconn *c, long long run_id, const char *mapping_version,
@@ -117,21 +122,41 @@ int run_set_info(PGconn *c, long long run_id, const char *mapping_version,
                    4, params, e);
 }
 
-int run_finish(PGconn *c, long long run_id, const char *status, const struct run_counts *counts,
-               const char *error, struct err *e)
+int run_finish(PGconn *c, long long run_id, const char *worker, const char *status,
+               const struct run_counts *counts, const char *error, struct err *e)
 {
     char id[24];
     snprintf(id, sizeof id, "%lld", run_id);
     char *k = counts_text(counts);
     if (!k)
         return err_set(e, ERR_INTERNAL, "out of memory");
-    const char *params[] = {id, status, k, error};
-    int rc = db_exec(c,
-                     "UPDATE runs SET status = $2, counts = $3::jsonb, error = $4,"
-                     " finished_at = now(), heartbeat_at = now() WHERE id = $1",
-                     4, params, e);
+    const char *params[] = {id, status, k, error, worker};
+    PGresult *r = db_query(c,
+                           "UPDATE runs SET status = $2, counts = $3::jsonb, error = $4,"
+                           " finished_at = now(), heartbeat_at = now()"
+                           " WHERE id = $1 AND status = 'running' AND worker = $5 RETURNING id",
+                           5, params, e);
     free(k);
+    if (!r)
+        return e->code;
+    int rc = PQntuples(r) == 1 ? 0
+                               : err_set(e, ERR_CONFLICT, "run %lld is no longer this process's: "
+                                         "its end was not recorded", run_id);
+    PQclear(r);
     return rc;
+}
+
+int run_requeue_once(PGconn *c, long long run_id, struct err *e)
+{
+    char id[24];
+    snprintf(id, sizeof id, "%lld", run_id);
+    const char *params[] = {id};
+    return db_exec(c,
+                   "INSERT INTO runs (job_id, dry_run, full_run, trigger, retry_of)"
+                   " SELECT job_id, dry_run, full_run, 'retry', id FROM runs"
+                   " WHERE id = $1 AND retry_of IS NULL"
+                   " ON CONFLICT (job_id) WHERE status IN ('queued', 'running') DO NOTHING",
+                   1, params, e);
 }
 
 struct run_items {
@@ -163,7 +188,19 @@ static int append(struct run_items *it, const char *s, size_t n)
     return 0;
 }
 
-/* One COPY text-format field: \N for NULL, backslash escapes for the separators. */
+/* Length of the valid UTF-8 sequence at p, or 0. */
+static int utf8_len(const unsigned char *p)
+{
+    int n = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 && *p >= 0xC2 ? 2 : (*p & 0xF0) == 0xE0 ? 3
+          : (*p & 0xF8) == 0xF0 && *p <= 0xF4 ? 4 : 0;
+    for (int i = 1; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    return n;
+}
+
+/* One COPY text-format field: \N for NULL, backslash escapes for the separators, and U+FFFD
+ * for bytes that are not UTF-8: one bad byte in a comment must not lose the whole list. */
 static int append_field(struct run_items *it, const char *v, bool last)
 {
     int rc = 0;
@@ -171,6 +208,16 @@ static int append_field(struct run_items *it, const char *v, bool last)
         rc = append(it, "\\N", 2);
     } else {
         for (const char *p = v; *p && rc == 0; p++) {
+            int n = utf8_len((const unsigned char *)p);
+            if (n == 0) {
+                rc = append(it, "\xEF\xBF\xBD", 3);
+                continue;
+            }
+            if (n > 1) {
+                rc = append(it, p, (size_t)n);
+                p += n - 1;
+                continue;
+            }
             switch (*p) {
             case '\\': rc = append(it, "\\\\", 2); break;
             case '\t': rc = append(it, "\\t", 2); break;

@@ -26,14 +26,20 @@ int run_enqueue(PGconn *c, long long job_id, int dry_run, bool full, const char 
 /* Takes the oldest queued run for this worker (marks it running); *run_id 0 when none. */
 int run_claim(PGconn *c, const char *worker, long long *run_id, struct err *e);
 
-/* Writes progress and counts, refreshes the heartbeat; *cancel set when cancel was asked. */
-int run_progress(PGconn *c, long long run_id, long long done, long long total,
-                 const struct run_counts *counts, bool *cancel, struct err *e);
+/* Writes progress and counts of a run `worker` is running, refreshes the heartbeat; *cancel
+ * set when cancel was asked. ERR_CONFLICT when the run is no longer this worker's (another
+ * process found it silent and marked it interrupted): it must stop. */
+int run_progress(PGconn *c, long long run_id, const char *worker, long long done,
+                 long long total, const struct run_counts *counts, bool *cancel, struct err *e);
 int run_set_info(PGconn *c, long long run_id, const char *mapping_version,
                  const char *watermark_from, const char *watermark_to, struct err *e);
-/* Sets the final status, counts and error (NULL for none). */
-int run_finish(PGconn *c, long long run_id, const char *status, const struct run_counts *counts,
-               const char *error, struct err *e);
+/* Sets the final status, counts and error (NULL for none) of a run `worker` is running;
+ * ERR_CONFLICT when it is no longer this worker's. */
+int run_finish(PGconn *c, long long run_id, const char *worker, const char *status,
+               const struct run_counts *counts, const char *error, struct err *e);
+/* Queues the run once more (trigger "retry"), unless it is itself a retry or its job already
+ * has a run queued or running. */
+int run_requeue_once(PGconn *c, long long run_id, struct err *e);
 
 /* The refused, skipped and failed values of a run, buffered and written with COPY, since a
  * mapping that drops a data element on purpose lists one row per value. */

@@ -17,13 +17,15 @@
 #include "mapping_registry.h"
 #include "period.h"
 #include "strmap.h"
+#include "worker.h"
 
 /* Batches in flight between the fetching and the posting thread. */
 enum { QUEUE_DEPTH = 2 };
 /* Progress is written at least this often (values), and refused values flushed to the run. */
 enum { PROGRESS_EVERY = 20000, ITEMS_FLUSH_AT = 5000 };
 
-enum stop_reason { STOP_NONE, STOP_CANCEL, STOP_SHUTDOWN, STOP_FAILED };
+/* STOP_LOST: another process marked the run interrupted after a silence; it is not ours. */
+enum stop_reason { STOP_NONE, STOP_CANCEL, STOP_SHUTDOWN, STOP_FAILED, STOP_LOST };
 
 struct batch {
     struct datavalue *vals;
@@ -288,13 +290,23 @@ static void report_progress(struct run_ctx *r, bool force)
     pthread_mutex_unlock(&r->lock);
     struct err e = {0};
     bool cancel = false;
-    if (run_progress(r->conn, r->run_id, r->chunks_done, r->chunks_total, &p.counts, &cancel, &e) != 0)
+    int rc = run_progress(r->conn, r->run_id, worker_id(), r->chunks_done, r->chunks_total,
+                          &p.counts, &cancel, &e);
+    if (rc == ERR_CONFLICT) {
+        log_error("run %lld: %s; stopping it", r->run_id, e.msg);
+        int none = STOP_NONE;
+        atomic_compare_exchange_strong(&r->stop, &none, STOP_LOST);
+    } else if (rc) {
         log_warn("run %lld: cannot store progress: %s", r->run_id, e.msg);
+    }
     if (cancel) {
         int none = STOP_NONE;
         atomic_compare_exchange_strong(&r->stop, &none, STOP_CANCEL);
     }
-    if (run_items_pending(r->items) >= ITEMS_FLUSH_AT && flush_items(r, &e) != 0)
+    pthread_mutex_lock(&r->lock);
+    bool many = run_items_pending(r->items) >= ITEMS_FLUSH_AT;
+    pthread_mutex_unlock(&r->lock);
+    if (many && flush_items(r, &e) != 0)
         fail(r, &e);
     if (r->opt && r->opt->on_progress)
         r->opt->on_progress(r->opt->ud, &p);
@@ -650,7 +662,8 @@ static const char *decide_status(struct run_ctx *r)
 {
     switch (atomic_load(&r->stop)) {
     case STOP_CANCEL: return "cancelled";
-    case STOP_SHUTDOWN: return "interrupted";
+    case STOP_SHUTDOWN:
+    case STOP_LOST: return "interrupted";
     case STOP_FAILED: return "failed";
     default: break;
     }
@@ -813,11 +826,22 @@ finish:
     } else if (strcmp(status, "interrupted") == 0) {
         error = "the process was stopped before the run finished";
     }
-    if (r->items && flush_items(r, &local) != 0)
+    if (r->items && flush_items(r, &local) != 0) {
+        /* the values went out, but the list of what was refused or skipped did not: the run
+         * must not pass for complete, nor move the watermark */
         log_error("run %lld: %s", run_id, local.msg);
-    if (run_finish(r->conn, run_id, status, &r->counts, error, &local) != 0)
+        snprintf(error_text, sizeof error_text, "the list of refused and skipped values could not "
+                 "be stored: %s", local.msg);
+        error = error_text;
+        if (strcmp(status, "succeeded") == 0)
+            status = "partial";
+    }
+    int finished = run_finish(r->conn, run_id, worker_id(), status, &r->counts, error, &local);
+    if (finished != 0)
         log_error("run %lld: cannot store its end: %s", run_id, local.msg);
-    if (strcmp(status, "succeeded") == 0 && !r->dry_run) {
+    else if (atomic_load(&r->stop) == STOP_SHUTDOWN && run_requeue_once(r->conn, run_id, &local) != 0)
+        log_error("run %lld: cannot queue it again: %s", run_id, local.msg);
+    if (finished == 0 && strcmp(status, "succeeded") == 0 && !r->dry_run) {
         char id[24], run[24];
         snprintf(id, sizeof id, "%lld", r->job.id);
         snprintf(run, sizeof run, "%lld", run_id);

@@ -183,13 +183,7 @@ int worker_reap_orphans(PGconn *c, int stale_s, struct err *e)
             continue;
         found++;
         log_warn("run %s was orphaned by %s: marked interrupted", id, w ? w : "?");
-        const char *again[] = {id};
-        db_exec(c,
-                "INSERT INTO runs (job_id, dry_run, full_run, trigger, retry_of)"
-                " SELECT job_id, dry_run, full_run, 'retry', id FROM runs"
-                " WHERE id = $1 AND retry_of IS NULL"
-                " ON CONFLICT (job_id) WHERE status IN ('queued', 'running') DO NOTHING",
-                1, again, e);
+        run_requeue_once(c, strtoll(id, NULL, 10), e);
     }
     PQclear(r);
     return found;
