@@ -143,17 +143,19 @@ void api_jobs_delete(struct app *app, struct http_req *rq, struct http_resp *rs)
     char idtext[24];
     snprintf(idtext, sizeof idtext, "%lld", id);
     const char *params[] = {idtext};
-    PGresult *r = db_query(c, "SELECT id FROM runs WHERE job_id = $1 AND status = 'running'", 1, params, &e);
+    /* one statement: a worker cannot claim a queued run between a check and the delete */
+    PGresult *r = db_query(c,
+                           "DELETE FROM jobs WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM runs"
+                           " WHERE job_id = $1 AND status IN ('queued', 'running')) RETURNING id",
+                           1, params, &e);
     if (!r)
         goto fail;
-    int running = PQntuples(r) > 0;
+    int deleted = PQntuples(r) == 1;
     PQclear(r);
-    if (running) {
-        err_set(&e, ERR_CONFLICT, "the job has a run going; cancel it first");
+    if (!deleted) {
+        err_set(&e, ERR_CONFLICT, "the job has a run queued or running; cancel it first");
         goto fail;
     }
-    if (db_exec(c, "DELETE FROM jobs WHERE id = $1", 1, params, &e))
-        goto fail;
     db_release(app->db, c);
     rs->status = 204;
     return;

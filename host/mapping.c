@@ -179,11 +179,12 @@ static int extract(lua_State *L)
         int ok = key[0] == '_';
         for (int i = 0; known[i] && !ok; i++)
             ok = strcmp(key, known[i]) == 0;
-        if (!ok)
-            return luaL_error(L, "unknown field '%s' in the returned table (known: "
-                                 "dataElements, categoryOptionCombos, attributeOptionCombos, "
-                                 "orgUnits, periods, unmapped, aggregate, transform, sample)",
-                              key);
+        if (!ok) {
+            char list[256] = "";
+            for (int i = 0; known[i]; i++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", known[i]);
+            return luaL_error(L, "unknown field '%s' in the returned table (known: %s)", key, list);
+        }
     }
     for (int k = 0; k < MAP_KINDS; k++) {
         int t = lua_getfield(L, 2, kind_names[k]);

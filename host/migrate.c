@@ -78,6 +78,24 @@ int migrate_run(PGconn *c, const char *db_dir, int *applied, struct err *e)
                       " applied_at timestamptz NOT NULL DEFAULT now())",
                       0, NULL, e)))
         goto rollback;
+    /* a database that a newer dhis2sync migrated must not be run by this older one */
+    PGresult *known = db_query(c, "SELECT version FROM schema_migrations ORDER BY version", 0, NULL, e);
+    if (!known) {
+        rc = e->code;
+        goto rollback;
+    }
+    for (int row = 0; row < PQntuples(known); row++) {
+        const char *v = PQgetvalue(known, row, 0);
+        if (!bsearch(&v, names, n, sizeof *names, by_name)) {
+            rc = err_set(e, ERR_CONFLICT,
+                         "the database was migrated by a newer dhis2sync (it has %s, which this "
+                         "version does not know): run the newer version, or restore a backup taken "
+                         "before the upgrade", v);
+            PQclear(known);
+            goto rollback;
+        }
+    }
+    PQclear(known);
     for (size_t i = 0; i < n; i++) {
         const char *params[] = {names[i]};
         PGresult *r = db_query(c, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, params, e);

@@ -270,3 +270,26 @@ TEST(json_log_format_writes_one_json_object_per_line)
     fclose(f);
     CHECK(lines >= 2);
 }
+
+TEST(an_older_dhis2sync_refuses_a_database_a_newer_one_migrated)
+{
+    char *db = spec_new_db();
+    char *bin = spec_bin("dhis2sync");
+    char *dbenv = NULL;
+    CHECK(asprintf(&dbenv, "DATABASE_URL=%s", db) > 0);
+    char *env[] = {dbenv, NULL};
+    char *argv[] = {bin, "migrate", NULL};
+    CHECK_INT(spec_run(argv, env, NULL, NULL), 0);
+    PGconn *c = PQconnectdb(db);
+    PGresult *r = PQexec(c, "INSERT INTO schema_migrations (version) VALUES ('999_from_the_future.sql')");
+    CHECK(PQresultStatus(r) == PGRES_COMMAND_OK);
+    PQclear(r);
+    PQfinish(c);
+    char *sh_cmd = NULL;
+    CHECK(asprintf(&sh_cmd, "'%s' migrate 2>&1", bin) > 0);
+    char *sh[] = {"/bin/sh", "-c", sh_cmd, NULL};
+    char *out = NULL;
+    CHECK_INT(spec_run(sh, env, NULL, &out), 1);
+    CHECK_CONTAINS(out, "999_from_the_future.sql");
+    CHECK_CONTAINS(out, "newer dhis2sync");
+}
