@@ -1,8 +1,10 @@
 #include "app.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "db.h"
 #include "log.h"
@@ -51,16 +53,42 @@ int app_open(struct app *app, int pool_size, struct err *e)
     return rc;
 }
 
+/* Other processes (serve, a worker, a CLI run) may share the private cluster: it is stopped by
+ * the last one to leave, whoever started it. */
+static int others_connected(struct app *app)
+{
+    struct err e = {0};
+    PGconn *c = db_acquire(app->db, &e);
+    if (!c)
+        return 0;
+    char mine[40];
+    snprintf(mine, sizeof mine, "dhis2sync:%d", (int)getpid());
+    const char *params[] = {mine};
+    PGresult *r = db_query(c,
+                           "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+                           " AND application_name <> $1",
+                           1, params, &e);
+    int others = r ? atoi(PQgetvalue(r, 0, 0)) : 0;
+    PQclear(r);
+    db_release(app->db, c);
+    return others;
+}
+
 void app_close(struct app *app)
 {
+    int others = using_private_pg && app->db ? others_connected(app) : 0;
     db_close(app->db);
     app->db = NULL;
-    if (using_private_pg && private_pg.started_here) {
-        struct err e = {0};
-        if (pgembed_stop(&private_pg, &e))
-            log_warn("stopping the private PostgreSQL: %s", e.msg);
-        else
-            log_info("stopped the private PostgreSQL");
-        using_private_pg = 0;
+    if (!using_private_pg)
+        return;
+    using_private_pg = 0;
+    if (others > 0) {
+        log_info("the private PostgreSQL stays up: %d connection(s) of other processes use it", others);
+        return;
     }
+    struct err e = {0};
+    if (pgembed_stop(&private_pg, &e))
+        log_warn("stopping the private PostgreSQL: %s", e.msg);
+    else
+        log_info("stopped the private PostgreSQL");
 }

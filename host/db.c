@@ -1,8 +1,10 @@
 #include "db.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -56,8 +58,11 @@ static void notice_to_debug_log(void *arg, const char *message)
 PGconn *db_connect(const struct db *db, struct err *e)
 {
     /* connect_timeout first: the conninfo's own settings, expanded after it, win */
+    /* the pid in the name tells this process's connections from other processes' */
+    char name[40];
+    snprintf(name, sizeof name, "dhis2sync:%d", (int)getpid());
     const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-    const char *vals[] = {"5", "dhis2sync", db->conninfo, NULL};
+    const char *vals[] = {"5", name, db->conninfo, NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (!c) {
         err_set(e, ERR_INTERNAL, "out of memory connecting to PostgreSQL");
