@@ -117,7 +117,7 @@ static void family(struct buf *b, const char *name, const char *type, const char
 
 static const char *const finished_statuses[] = {"succeeded", "partial", "failed", "cancelled",
                                                 "interrupted"};
-static const char *const value_kinds[] = {"fetched", "mapped",  "skipped", "sent",
+static const char *const value_kinds[] = {"fetched", "mapped",  "skipped", "errors", "sent",
                                           "imported", "updated", "ignored", "deleted"};
 #define N_KINDS (sizeof value_kinds / sizeof value_kinds[0])
 
@@ -130,8 +130,8 @@ static int render_db(PGconn *c, struct buf *b, struct err *e)
         "SELECT 'count', k.key, sum((k.value #>> '{}')::numeric)::text "
         "  FROM runs r, jsonb_each(r.counts) k "
         " WHERE NOT r.dry_run AND jsonb_typeof(k.value) = 'number' "
-        "   AND k.key IN ('fetched','mapped','skipped','sent','imported','updated','ignored',"
-        "                 'deleted','conflicts') "
+        "   AND k.key IN ('fetched','mapped','skipped','errors','sent','imported','updated',"
+        "                 'ignored','deleted','conflicts') "
         " GROUP BY k.key";
     PGresult *r = db_query(c, sql, 0, NULL, e);
     if (!r)

@@ -21,7 +21,8 @@
 
 /* Batches in flight between the fetching and the posting thread. */
 enum { QUEUE_DEPTH = 2 };
-/* Progress is written at least this often (values), and refused values flushed to the run. */
+/* Progress is written (and a cancel request read) every PROGRESS_EVERY values or half a
+ * second, whichever comes first; refused values are flushed to the run ITEMS_FLUSH_AT at a time. */
 enum { PROGRESS_EVERY = 20000, ITEMS_FLUSH_AT = 5000 };
 
 /* STOP_LOST: another process marked the run interrupted after a silence; it is not ours. */
@@ -279,7 +280,7 @@ static void *poster(void *arg)
 
 static void report_progress(struct run_ctx *r, bool force)
 {
-    if (!force && r->since_progress < PROGRESS_EVERY)
+    if (!force && r->since_progress < PROGRESS_EVERY && elapsed_since(&r->started) - r->last_report_s < 0.5)
         return;
     r->since_progress = 0;
     r->last_report_s = elapsed_since(&r->started);
