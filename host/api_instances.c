@@ -114,10 +114,8 @@ void api_instances_create(struct app *app, struct http_req *rq, struct http_resp
     if (c)
         db_release(app->db, c);
     if (!r) {
-        if (e.code == ERR_CONFLICT) {
-            err_field(&e, "name", "an instance named '%s' exists already", in.name);
-            e.code = ERR_CONFLICT; /* a taken name is a conflict, not bad input */
-        }
+        if (e.code == ERR_CONFLICT)
+            err_name_taken(&e, "an instance", in.name);
         http_reply_err(rs, &e);
     } else {
         http_reply_json_text(rs, 201, PQgetvalue(r, 0, 0));
@@ -173,10 +171,8 @@ void api_instances_update(struct app *app, struct http_req *rq, struct http_resp
                  " WHERE id = $1 RETURNING instance_json(instances)",
                  8, params, &e);
     if (!r) {
-        if (e.code == ERR_CONFLICT) {
-            err_field(&e, "name", "an instance named '%s' exists already", in.name);
-            e.code = ERR_CONFLICT; /* a taken name is a conflict, not bad input */
-        }
+        if (e.code == ERR_CONFLICT)
+            err_name_taken(&e, "an instance", in.name);
         goto fail;
     }
     http_reply_json_text(rs, 200, PQgetvalue(r, 0, 0));

@@ -67,10 +67,8 @@ static void store(PGconn *c, long long id, const cJSON *body, struct http_resp *
     if (r) {
         http_reply_json_text(rs, id ? 200 : 201, PQgetvalue(r, 0, 0));
     } else {
-        if (e.code == ERR_CONFLICT) {
-            err_field(&e, "name", "a job named '%s' exists already", in.name);
-            e.code = ERR_CONFLICT; /* a taken name is a conflict, not bad input */
-        }
+        if (e.code == ERR_CONFLICT)
+            err_name_taken(&e, "a job", in.name);
         http_reply_err(rs, &e);
     }
     PQclear(r);

@@ -30,6 +30,14 @@ int err_field(struct err *e, const char *field, const char *fmt, ...)
     return ERR_INPUT;
 }
 
+int err_name_taken(struct err *e, const char *what, const char *name)
+{
+    err_field(e, "name", "%s named '%s' exists already", what, name);
+    if (e)
+        e->code = ERR_CONFLICT;
+    return ERR_CONFLICT;
+}
+
 void err_clear(struct err *e)
 {
     if (e) {

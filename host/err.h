@@ -31,6 +31,8 @@ struct err {
  * e may be NULL. */
 int err_set(struct err *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void err_clear(struct err *e);
+/* An ERR_CONFLICT on field "name": "name: <a job> named '<name>' exists already". */
+int err_name_taken(struct err *e, const char *what, const char *name);
 /* An ERR_INPUT naming the field at fault; msg reads "field: problem". */
 int err_field(struct err *e, const char *field, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
