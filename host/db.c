@@ -1,5 +1,6 @@
 #include "db.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +78,21 @@ PGconn *db_connect(const struct db *db, struct err *e)
     return c;
 }
 
+/* A connection whose server went away while it sat in the pool has the server's goodbye and
+ * then EOF waiting on its socket: reading them now finds that out before a statement is lost
+ * to it. (One read may return the goodbye only; EOF shows on the next.) */
+static int still_connected(PGconn *c)
+{
+    for (int reads = 0; PQstatus(c) == CONNECTION_OK && reads < 4; reads++) {
+        struct pollfd p = {.fd = PQsocket(c), .events = POLLIN};
+        if (poll(&p, 1, 0) <= 0)
+            return 1;
+        if (!PQconsumeInput(c))
+            return 0;
+    }
+    return PQstatus(c) == CONNECTION_OK;
+}
+
 PGconn *db_acquire(struct db *db, struct err *e)
 {
     pthread_mutex_lock(&db->lock);
@@ -85,9 +101,7 @@ PGconn *db_acquire(struct db *db, struct err *e)
     PGconn *c = db->idle[--db->n_idle];
     pthread_mutex_unlock(&db->lock);
 
-    /* a connection whose server went away while it sat in the pool has the server's goodbye
-     * (or EOF) waiting: reading it now finds that out before a statement is lost to it */
-    if (c && (PQstatus(c) != CONNECTION_OK || !PQconsumeInput(c) || PQstatus(c) != CONNECTION_OK)) {
+    if (c && !still_connected(c)) {
         PQreset(c);
         if (PQstatus(c) != CONNECTION_OK) {
             err_set(e, ERR_DB, "cannot reconnect to PostgreSQL: %s", PQerrorMessage(c));
