@@ -49,7 +49,8 @@ export function render(ctx) {
       h('p', { class: 'muted' }, next && next !== '/' ? 'Log in to continue to the page you asked for.'
         : 'Sync aggregate data between DHIS2 instances.'),
       form,
-      h('p', { class: 'hint' }, 'The first admin is set with DHIS2SYNC_ADMIN_USER and DHIS2SYNC_ADMIN_PASSWORD when the server starts; add more with ',
-        h('code', {}, 'dhis2sync user add NAME'), '.'))));
+      h('p', { class: 'hint' }, 'First time here? Unless DHIS2SYNC_ADMIN_USER and DHIS2SYNC_ADMIN_PASSWORD were set, the user is ',
+        h('code', {}, 'admin'), ' and its password is in the server\'s ', h('code', {}, 'var/admin-password'),
+        ' file. Add more users with ', h('code', {}, 'dhis2sync user add NAME'), '.'))));
   setTimeout(() => username.focus(), 0);
 }
