@@ -298,6 +298,7 @@ struct fake_resp {
     bool drop;            /* close the connection without answering */
     bool gzip;            /* compress when the client accepts gzip */
     size_t stream_values; /* > 0: answer a dataValueSets body of this many values, generated */
+    int delay_ms;         /* think this long before answering */
 };
 
 struct fake;
@@ -448,6 +449,10 @@ static enum MHD_Result fake_handler(void *cls, struct MHD_Connection *conn, cons
     f->route(f, rq, &out);
     pthread_mutex_unlock(&f->mu);
 
+    if (out.delay_ms) {
+        struct timespec ts = {out.delay_ms / 1000, (out.delay_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     if (out.drop) {
         free(out.body);
         return MHD_NO;
@@ -1287,6 +1292,33 @@ TEST(dhis2_post_async_polls_the_task)
     CHECK_INT(sum.imported, 1);
     CHECK_INT(sum.n_conflicts, 1);
     dhis2_import_summary_free(&sum);
+    dhis2_client_free(c);
+    fake_stop(&f);
+}
+
+TEST(dhis2_cancel_and_timeout_end_a_stalled_request)
+{
+    struct scripted s = {.steps = {{.status = 200, .delay_ms = 4000, .body = "{}"}}, .n = 1};
+    struct fake f;
+    fake_start(&f, route_script, &s);
+    struct dhis2_client *c = client_for(&f, "basic", 0);
+    time_t deadline = time(NULL) + 1;
+    dhis2_client_set_cancel(c, stop_soon, &deadline);
+    struct dhis2_system_info si;
+    struct err e = {0};
+    time_t t0 = time(NULL);
+    CHECK_INT(dhis2_system_info(c, &si, &e), ERR_CANCELLED);
+    CHECK(time(NULL) - t0 <= 3);
+    dhis2_client_free(c);
+
+    struct dhis2_config cfg = {
+        .name = "slow", .base_url = f.base, .auth_type = "pat", .secret = "t", .timeout_s = 1};
+    c = dhis2_client_new(&cfg, &e);
+    t0 = time(NULL);
+    CHECK_INT(dhis2_system_info(c, &si, &e), ERR_NET);
+    CHECK(time(NULL) - t0 <= 3);
+    CHECK_CONTAINS(e.msg, "instance 'slow': http://127.0.0.1:");
+    CHECK_CONTAINS(e.msg, "/api/system/info: ");
     dhis2_client_free(c);
     fake_stop(&f);
 }
