@@ -495,7 +495,9 @@ static void fake_done(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
-static void fake_start(struct fake *f, fake_route route, void *ud)
+/* key_pem and cert_pem non-NULL: HTTPS with that certificate. */
+static void fake_start_tls(struct fake *f, fake_route route, void *ud, const char *key_pem,
+                           const char *cert_pem)
 {
     memset(f, 0, sizeof *f);
     pthread_mutex_init(&f->mu, NULL);
@@ -505,11 +507,23 @@ static void fake_start(struct fake *f, fake_route route, void *ud)
     struct sockaddr_in a = {.sin_family = AF_INET,
                             .sin_port = htons((uint16_t)f->port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    f->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION,
-                            (uint16_t)f->port, NULL, NULL, fake_handler, f, MHD_OPTION_SOCK_ADDR,
-                            &a, MHD_OPTION_NOTIFY_COMPLETED, fake_done, f, MHD_OPTION_END);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION;
+    if (key_pem)
+        f->d = MHD_start_daemon(flags | MHD_USE_TLS, (uint16_t)f->port, NULL, NULL, fake_handler, f,
+                                MHD_OPTION_SOCK_ADDR, &a, MHD_OPTION_NOTIFY_COMPLETED, fake_done, f,
+                                MHD_OPTION_HTTPS_MEM_KEY, key_pem, MHD_OPTION_HTTPS_MEM_CERT,
+                                cert_pem, MHD_OPTION_END);
+    else
+        f->d = MHD_start_daemon(flags, (uint16_t)f->port, NULL, NULL, fake_handler, f,
+                                MHD_OPTION_SOCK_ADDR, &a, MHD_OPTION_NOTIFY_COMPLETED, fake_done, f,
+                                MHD_OPTION_END);
     CHECK(f->d != NULL);
-    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%d", f->port);
+    snprintf(f->base, sizeof f->base, "%s://127.0.0.1:%d", key_pem ? "https" : "http", f->port);
+}
+
+static void fake_start(struct fake *f, fake_route route, void *ud)
+{
+    fake_start_tls(f, route, ud, NULL, NULL);
 }
 
 static void fake_stop(struct fake *f)
@@ -1321,4 +1335,73 @@ TEST(dhis2_cancel_and_timeout_end_a_stalled_request)
     CHECK_CONTAINS(e.msg, "/api/system/info: ");
     dhis2_client_free(c);
     fake_stop(&f);
+}
+
+static char *read_text(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    CHECKF(fp != NULL, "cannot open %s", path);
+    struct buf b = {0};
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0)
+        buf_add(&b, chunk, n);
+    fclose(fp);
+    return b.p;
+}
+
+TEST(dhis2_tls_is_verified_and_a_ca_file_is_honoured)
+{
+    char *dir = spec_test_dir("tls");
+    char key[512], cert[512];
+    snprintf(key, sizeof key, "%s/key.pem", dir);
+    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+    char *argv[] = {"/usr/bin/openssl",
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1",
+                    "-nodes",
+                    "-keyout",
+                    key,
+                    "-out",
+                    cert,
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-addext",
+                    "subjectAltName=IP:127.0.0.1",
+                    NULL};
+    CHECK_INT(spec_run(argv, NULL, NULL, NULL), 0);
+    char *key_pem = read_text(key), *cert_pem = read_text(cert);
+    struct fake f;
+    fake_start_tls(&f, route_basic, NULL, key_pem, cert_pem);
+
+    /* a self-signed certificate is refused by default, and that is not worth retrying */
+    struct dhis2_client *c = client_for(&f, "pat", 3);
+    struct dhis2_system_info si;
+    struct err e = {0};
+    time_t t0 = time(NULL);
+    CHECK_INT(dhis2_system_info(c, &si, &e), ERR_NET);
+    CHECK_CONTAINS(e.msg, "instance 'national': https://127.0.0.1:");
+    CHECK_CONTAINS(e.msg, "certificate");
+    CHECK(strstr(e.msg, "attempts") == NULL);
+    CHECK(time(NULL) - t0 <= 2);
+    CHECK_INT(f.requests, 0);
+    dhis2_client_free(c);
+
+    /* the instance's own CA file makes it trusted */
+    struct dhis2_config cfg = {
+        .name = "tls", .base_url = f.base, .auth_type = "pat", .secret = "t", .ca_file = cert};
+    c = dhis2_client_new(&cfg, &e);
+    CHECKF(dhis2_system_info(c, &si, &e) == 0, "%s", e.msg);
+    CHECK_STR(si.version, "2.41.1");
+    dhis2_client_free(c);
+    fake_stop(&f);
+    free(key_pem);
+    free(cert_pem);
+    free(dir);
 }
