@@ -1405,3 +1405,109 @@ TEST(dhis2_tls_is_verified_and_a_ca_file_is_honoured)
     free(cert_pem);
     free(dir);
 }
+
+/* ---- round trip: our serialiser, cJSON and the splitter agree on arbitrary text ---------- */
+
+static char *random_text(unsigned *seed)
+{
+    static const char *const pieces[] = {
+        "a",       "Z",   "0",  " ",  "\"", "\\",   "{",    "}", "[",        "]",
+        ",",       ":",   "\n", "\t", "\r", "\x01", "\x1f", "/", "\xc3\xa9", "\xf0\x9f\x98\x80",
+        "\\u0041", "null"};
+    struct buf b = {0};
+    buf_add(&b, "", 0);
+    int n = rand_r(seed) % 12;
+    for (int i = 0; i < n; i++) {
+        const char *p = pieces[rand_r(seed) % (sizeof pieces / sizeof pieces[0])];
+        buf_add(&b, p, strlen(p));
+    }
+    return b.p;
+}
+
+struct roundtrip {
+    const struct datavalue *want;
+    size_t next;
+};
+
+static int roundtrip_fn(void *ud, const struct datavalue *v, size_t n, struct err *e)
+{
+    (void)e;
+    struct roundtrip *rt = ud;
+    for (size_t i = 0; i < n; i++, rt->next++) {
+        const struct datavalue *w = &rt->want[rt->next];
+        CHECK_STR(v[i].data_element, w->data_element);
+        CHECK_STR(v[i].period, w->period);
+        CHECK_STR(v[i].org_unit, w->org_unit);
+        CHECK(!w->category_option_combo
+                  ? !v[i].category_option_combo
+                  : strcmp(v[i].category_option_combo, w->category_option_combo) == 0);
+        CHECK(!w->value ? !v[i].value : strcmp(v[i].value, w->value) == 0);
+        CHECK(!w->comment ? !v[i].comment : strcmp(v[i].comment, w->comment) == 0);
+        CHECK_INT(v[i].followup, w->followup);
+        CHECK_INT(v[i].deleted, w->deleted);
+    }
+    return 0;
+}
+
+TEST(dhis2_serialiser_and_splitter_round_trip_arbitrary_text)
+{
+    enum { N = 400 };
+    unsigned seed = 12345;
+    struct datavalue vals[N];
+    char *owned[N][5];
+    for (int i = 0; i < N; i++) {
+        for (int k = 0; k < 5; k++)
+            owned[i][k] = random_text(&seed);
+        vals[i] = (struct datavalue){
+            .data_element = owned[i][0],
+            .period = owned[i][1],
+            .org_unit = owned[i][2],
+            .category_option_combo = i % 3 ? owned[i][3] : NULL,
+            .value = i % 5 ? owned[i][4] : NULL,
+            .comment = i % 2 ? owned[i][3] : NULL,
+            .followup = i % 7 == 0,
+            .deleted = i % 11 == 0,
+        };
+    }
+    size_t len;
+    char *json = dhis2_datavalues_json(vals, N, &len);
+    CHECK(json != NULL);
+    CHECK_INT(strlen(json), len);
+
+    /* an independent parser reads back exactly what went in */
+    cJSON *root = cJSON_Parse(json);
+    CHECKF(root != NULL, "cJSON cannot parse our JSON near %s", cJSON_GetErrorPtr());
+    const cJSON *arr = cJSON_GetObjectItem(root, "dataValues");
+    CHECK_INT(cJSON_GetArraySize(arr), N);
+    for (int i = 0; i < N; i++) {
+        const cJSON *o = cJSON_GetArrayItem(arr, i);
+        CHECK_STR(cJSON_GetObjectItem(o, "dataElement")->valuestring, vals[i].data_element);
+        CHECK_STR(cJSON_GetObjectItem(o, "orgUnit")->valuestring, vals[i].org_unit);
+        CHECK(!vals[i].comment == !cJSON_GetObjectItem(o, "comment"));
+        CHECK(vals[i].deleted == cJSON_IsTrue(cJSON_GetObjectItem(o, "deleted")));
+        CHECK(vals[i].deleted == (cJSON_GetObjectItem(o, "deleted") != NULL));
+    }
+    cJSON_Delete(root);
+
+    /* and the splitter does too, whatever the chunking */
+    for (int round = 0; round < 20; round++) {
+        struct roundtrip rt = {vals, 0};
+        struct dvstream_options opt = {.batch = (size_t)(1 + rand_r(&seed) % 50)};
+        struct dvstream *s = dvstream_new(&opt, roundtrip_fn, &rt);
+        struct err e = {0};
+        for (size_t off = 0; off < len;) {
+            size_t k = 1 + (size_t)rand_r(&seed) % (round < 10 ? 7 : 700);
+            if (k > len - off)
+                k = len - off;
+            CHECKF(dvstream_feed(s, json + off, k, &e) == 0, "round %d: %s", round, e.msg);
+            off += k;
+        }
+        CHECKF(dvstream_finish(s, &e) == 0, "round %d: %s", round, e.msg);
+        CHECK_INT(rt.next, N);
+        dvstream_free(s);
+    }
+    free(json);
+    for (int i = 0; i < N; i++)
+        for (int k = 0; k < 5; k++)
+            free(owned[i][k]);
+}
