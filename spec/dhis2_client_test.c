@@ -299,6 +299,7 @@ struct fake_resp {
     bool gzip;            /* compress when the client accepts gzip */
     size_t stream_values; /* > 0: answer a dataValueSets body of this many values, generated */
     int delay_ms;         /* think this long before answering */
+    size_t break_after;   /* with stream_values: break the connection after this many */
 };
 
 struct fake;
@@ -376,7 +377,7 @@ static char *gunzip_text(const char *in, size_t n, size_t *out_len)
 
 /* A generated dataValueSets body: `{"dataValues":[` + n values + `]}`, produced as MHD asks. */
 struct gen {
-    size_t n, next;
+    size_t n, next, break_after;
     struct buf pending;
     size_t pending_off;
     bool closed;
@@ -390,6 +391,8 @@ static ssize_t gen_read(void *cls, uint64_t pos, char *out, size_t max)
         g->pending.len = g->pending_off = 0;
         if (g->closed)
             return MHD_CONTENT_READER_END_OF_STREAM;
+        if (g->break_after && g->next >= g->break_after)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
         if (g->next == 0)
             buf_add(&g->pending, "{\"dataValues\":[", 15);
         size_t k = g->n - g->next < 500 ? g->n - g->next : 500;
@@ -462,6 +465,7 @@ static enum MHD_Result fake_handler(void *cls, struct MHD_Connection *conn, cons
     if (out.stream_values) {
         struct gen *g = calloc(1, sizeof *g);
         g->n = out.stream_values;
+        g->break_after = out.break_after;
         resp =
             MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, gen_read, g, gen_free);
     } else if (gz) {
@@ -1510,4 +1514,34 @@ TEST(dhis2_serialiser_and_splitter_round_trip_arbitrary_text)
     for (int i = 0; i < N; i++)
         for (int k = 0; k < 5; k++)
             free(owned[i][k]);
+}
+
+TEST(dhis2_fetch_is_not_retried_once_values_were_delivered)
+{
+    struct scripted s = {.steps = {{.status = 200, .stream_values = 50000, .break_after = 20000}},
+                         .n = 1};
+    struct fake f;
+    fake_start(&f, route_script, &s);
+    struct dhis2_client *c = client_for(&f, "basic", 3);
+    const char *ds[] = {"BfMAe6Itzgt", NULL};
+    struct dhis2_dv_query q = {.data_sets = ds, .batch = 1000};
+    struct peak p = {0};
+    struct err e = {0};
+    CHECK_INT(dhis2_fetch_datavalues(c, &q, peak_fn, &p, NULL, &e), ERR_NET);
+    CHECK_INT(f.requests, 1); /* a retry would hand the first values over twice */
+    CHECK(p.values >= 19000 && p.values <= 20000);
+    CHECK_CONTAINS(e.msg, "instance 'national': http://127.0.0.1:");
+
+    /* the consumer stopping the stream ends it at once, with the consumer's error */
+    struct scripted big = {.steps = {{.status = 200, .stream_values = 100000}}, .n = 1};
+    f.ud = &big;
+    struct collect col = {.stop_after = 2500};
+    q.batch = 100;
+    CHECK_INT(dhis2_fetch_datavalues(c, &q, collect_fn, &col, NULL, &e), ERR_CANCELLED);
+    CHECK_STR(e.msg, "stopped by the test");
+    CHECK_INT(col.values, 2500);
+    CHECK_INT(f.requests, 2);
+    free(col.text.p);
+    dhis2_client_free(c);
+    fake_stop(&f);
 }
