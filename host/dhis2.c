@@ -130,10 +130,11 @@ static int normalise_base(struct dhis2_client *c, const char *url, struct err *e
     if (!url || !*url || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+        /* not echoed: a malformed URL may still hold a password */
         rc = err_set(e, ERR_INPUT,
-                     "instance '%s': the URL '%s' is not valid (expected e.g. "
+                     "instance '%s': the URL is not valid (expected e.g. "
                      "https://dhis2.example.org or https://host/dhis)",
-                     c->name, url ? url : "");
+                     c->name);
         goto out;
     }
     if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {
@@ -291,7 +292,6 @@ struct response {
     const struct sink *sink;
     int sink_rc;
     struct err sink_err;
-    struct dhis2_client *c;
 };
 
 static void response_clear(struct response *r)
@@ -377,7 +377,6 @@ static CURLcode perform(struct dhis2_client *c, const struct request *rq, struct
 {
     CURL *h = c->h;
     r->h = h;
-    r->c = c;
     r->sink = rq->sink;
     r->cap = rq->body_cap;
     c->errbuf[0] = '\0';

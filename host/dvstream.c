@@ -202,6 +202,61 @@ static long unescape(const char *raw, size_t len, char *out)
 
 /* ---- one data value object ----------------------------------------------------------- */
 
+/* Parsing is a single pass over the bytes: it records where each wanted field's text lies
+ * (spans), then copies all of them into the arena with one allocation. A parse that runs off
+ * the end of the bytes it was given says INCOMPLETE, so the stream can try it straight on a
+ * chunk and only buffer the rare object that straddles two chunks. */
+enum { INCOMPLETE = 1 };
+
+enum dv_field {
+    F_NONE = -1,
+    F_DATA_ELEMENT,
+    F_PERIOD,
+    F_ORG_UNIT,
+    F_COC,
+    F_AOC,
+    F_VALUE,
+    F_COMMENT,
+    F_STORED_BY,
+    F_CREATED,
+    F_LAST_UPDATED,
+    N_TEXT_FIELDS, /* the fields above hold text */
+    F_FOLLOWUP = N_TEXT_FIELDS,
+    F_DELETED,
+};
+
+static const struct {
+    const char *name;
+    size_t len;
+} field_names[] = {
+    [F_DATA_ELEMENT] = {"dataElement", 11}, [F_PERIOD] = {"period", 6},
+    [F_ORG_UNIT] = {"orgUnit", 7},          [F_COC] = {"categoryOptionCombo", 19},
+    [F_AOC] = {"attributeOptionCombo", 20}, [F_VALUE] = {"value", 5},
+    [F_COMMENT] = {"comment", 7},           [F_STORED_BY] = {"storedBy", 8},
+    [F_CREATED] = {"created", 7},           [F_LAST_UPDATED] = {"lastUpdated", 11},
+    [F_FOLLOWUP] = {"followup", 8},         [F_DELETED] = {"deleted", 7},
+};
+
+static enum dv_field lookup_field(const char *k, size_t len)
+{
+    for (size_t i = 0; i < sizeof field_names / sizeof field_names[0]; i++)
+        if (field_names[i].len == len && field_names[i].name[len - 1] == k[len - 1] &&
+            memcmp(field_names[i].name, k, len) == 0)
+            return (enum dv_field)i;
+    return F_NONE;
+}
+
+struct span {
+    const char *raw; /* NULL = absent or null */
+    size_t len;
+    bool escaped;
+};
+
+struct parsed {
+    struct span text[N_TEXT_FIELDS];
+    bool followup, deleted;
+};
+
 struct cursor {
     const char *p, *end, *start;
 };
@@ -221,42 +276,37 @@ static int syntax(struct cursor *c, struct err *e, const char *what)
                    what, (long)(c->p - c->start), shown, c->p);
 }
 
-/* At an opening quote: finds the closing one. Sets *raw and *len to the body, *escaped when it
- * holds a backslash. */
-static int scan_string(struct cursor *c, const char **raw, size_t *len, bool *escaped,
-                       struct err *e)
+/* At an opening quote: finds the closing one and fills sp with the body. */
+static int scan_string(struct cursor *c, struct span *sp)
 {
     const char *p = c->p + 1;
-    *escaped = false;
+    sp->escaped = false;
     for (;;) {
         while (p < c->end && *p != '"' && *p != '\\')
             p++;
         if (p >= c->end)
-            return syntax(c, e, "unterminated string");
+            return INCOMPLETE;
         if (*p == '"')
             break;
-        *escaped = true;
+        sp->escaped = true;
         p += 2;
     }
-    *raw = c->p + 1;
-    *len = (size_t)(p - *raw);
+    sp->raw = c->p + 1;
+    sp->len = (size_t)(p - sp->raw);
     c->p = p + 1;
     return 0;
 }
 
 /* Skips a nested object or array (not expected in a data value, but harmless). */
-static int skip_nested(struct cursor *c, struct err *e)
+static int skip_nested(struct cursor *c)
 {
     int depth = 0;
     while (c->p < c->end) {
         char ch = *c->p;
         if (ch == '"') {
-            const char *raw;
-            size_t len;
-            bool esc;
-            int rc = scan_string(c, &raw, &len, &esc, e);
-            if (rc)
-                return rc;
+            struct span sp;
+            if (scan_string(c, &sp))
+                return INCOMPLETE;
             continue;
         }
         c->p++;
@@ -265,182 +315,167 @@ static int skip_nested(struct cursor *c, struct err *e)
         else if ((ch == '}' || ch == ']') && --depth == 0)
             return 0;
     }
-    return syntax(c, e, "unterminated object");
+    return INCOMPLETE;
 }
 
-enum dv_field {
-    F_NONE = -1,
-    F_DATA_ELEMENT,
-    F_PERIOD,
-    F_ORG_UNIT,
-    F_COC,
-    F_AOC,
-    F_VALUE,
-    F_COMMENT,
-    F_STORED_BY,
-    F_CREATED,
-    F_LAST_UPDATED,
-    F_FOLLOWUP,
-    F_DELETED,
-};
-
-static const struct {
-    const char *name;
-    size_t len;
-} field_names[] = {
-    [F_DATA_ELEMENT] = {"dataElement", 11}, [F_PERIOD] = {"period", 6},
-    [F_ORG_UNIT] = {"orgUnit", 7},          [F_COC] = {"categoryOptionCombo", 19},
-    [F_AOC] = {"attributeOptionCombo", 20}, [F_VALUE] = {"value", 5},
-    [F_COMMENT] = {"comment", 7},           [F_STORED_BY] = {"storedBy", 8},
-    [F_CREATED] = {"created", 7},           [F_LAST_UPDATED] = {"lastUpdated", 11},
-    [F_FOLLOWUP] = {"followup", 8},         [F_DELETED] = {"deleted", 7},
-};
-
-static enum dv_field lookup_field(const char *k, size_t len)
+/* Parses the flat object at c->p (which must be '{') up to its closing brace. Returns 0 with
+ * c->p just past it, INCOMPLETE when the bytes end first, or a syntax error. */
+static int parse_flat(struct cursor *c, struct parsed *out, struct err *e)
 {
-    for (size_t i = 0; i < sizeof field_names / sizeof field_names[0]; i++)
-        if (field_names[i].len == len && memcmp(field_names[i].name, k, len) == 0)
-            return (enum dv_field)i;
-    return F_NONE;
-}
-
-static const char **string_slot(struct datavalue *dv, enum dv_field f)
-{
-    switch (f) {
-    case F_DATA_ELEMENT: return &dv->data_element;
-    case F_PERIOD: return &dv->period;
-    case F_ORG_UNIT: return &dv->org_unit;
-    case F_COC: return &dv->category_option_combo;
-    case F_AOC: return &dv->attribute_option_combo;
-    case F_VALUE: return &dv->value;
-    case F_COMMENT: return &dv->comment;
-    case F_STORED_BY: return &dv->stored_by;
-    case F_CREATED: return &dv->created;
-    case F_LAST_UPDATED: return &dv->last_updated;
-    default: return NULL;
+    memset(out, 0, sizeof *out);
+    c->p++; /* the '{' */
+    skip_ws(c);
+    if (c->p < c->end && *c->p == '}') {
+        c->p++;
+        return 0;
     }
+    for (;;) {
+        skip_ws(c);
+        if (c->p >= c->end)
+            return INCOMPLETE;
+        if (*c->p != '"')
+            return syntax(c, e, "expected a key");
+        struct span key;
+        if (scan_string(c, &key))
+            return INCOMPLETE;
+        char key_buf[KEY_MAX];
+        if (key.escaped && key.len < sizeof key_buf) { /* keys never need it, JSON allows it */
+            long n = unescape(key.raw, key.len, key_buf);
+            if (n < 0)
+                return syntax(c, e, "bad escape in a key");
+            key.raw = key_buf;
+            key.len = (size_t)n;
+        }
+        enum dv_field f = key.len ? lookup_field(key.raw, key.len) : F_NONE;
+        skip_ws(c);
+        if (c->p >= c->end)
+            return INCOMPLETE;
+        if (*c->p != ':')
+            return syntax(c, e, "expected ':'");
+        c->p++;
+        skip_ws(c);
+        if (c->p >= c->end)
+            return INCOMPLETE;
+        struct span *slot = f >= 0 && f < N_TEXT_FIELDS ? &out->text[f] : NULL;
+        char ch = *c->p;
+        if (ch == '"') {
+            struct span sp;
+            if (scan_string(c, &sp))
+                return INCOMPLETE;
+            if (slot)
+                *slot = sp;
+            else if (f == F_FOLLOWUP) /* lenient: some writers quote booleans */
+                out->followup = sp.len == 4 && memcmp(sp.raw, "true", 4) == 0;
+            else if (f == F_DELETED)
+                out->deleted = sp.len == 4 && memcmp(sp.raw, "true", 4) == 0;
+        } else if (ch == 't' || ch == 'f' || ch == 'n') {
+            const char *word = ch == 't' ? "true" : ch == 'f' ? "false" : "null";
+            size_t wl = strlen(word), have = (size_t)(c->end - c->p);
+            if (memcmp(c->p, word, have < wl ? have : wl) != 0)
+                return syntax(c, e, "unknown literal");
+            if (have <= wl) /* at the end we cannot know the literal is over */
+                return INCOMPLETE;
+            if (f == F_FOLLOWUP)
+                out->followup = ch == 't';
+            else if (f == F_DELETED)
+                out->deleted = ch == 't';
+            else if (slot && ch != 'n') /* a boolean where text belongs: keep its text */
+                *slot = (struct span){c->p, wl, false};
+            c->p += wl;
+        } else if (ch == '-' || (ch >= '0' && ch <= '9')) {
+            const char *start = c->p;
+            while (c->p < c->end && ((*c->p >= '0' && *c->p <= '9') || *c->p == '-' ||
+                                     *c->p == '+' || *c->p == '.' || *c->p == 'e' || *c->p == 'E'))
+                c->p++;
+            if (c->p >= c->end)
+                return INCOMPLETE;
+            if (slot) /* numbers belong in strings, but keep the text of one anyway */
+                *slot = (struct span){start, (size_t)(c->p - start), false};
+        } else if (ch == '{' || ch == '[') {
+            if (skip_nested(c))
+                return INCOMPLETE;
+        } else {
+            return syntax(c, e, "unexpected character");
+        }
+        skip_ws(c);
+        if (c->p >= c->end)
+            return INCOMPLETE;
+        if (*c->p == ',') {
+            c->p++;
+            continue;
+        }
+        if (*c->p == '}') {
+            c->p++;
+            return 0;
+        }
+        return syntax(c, e, "expected ',' or '}'");
+    }
+}
+
+/* Copies the recorded fields into the arena (one allocation) and fills dv. */
+static int commit(const struct parsed *pv, struct arena *arena, struct datavalue *dv, struct err *e)
+{
+    const char **slots[N_TEXT_FIELDS] = {
+        [F_DATA_ELEMENT] = &dv->data_element,
+        [F_PERIOD] = &dv->period,
+        [F_ORG_UNIT] = &dv->org_unit,
+        [F_COC] = &dv->category_option_combo,
+        [F_AOC] = &dv->attribute_option_combo,
+        [F_VALUE] = &dv->value,
+        [F_COMMENT] = &dv->comment,
+        [F_STORED_BY] = &dv->stored_by,
+        [F_CREATED] = &dv->created,
+        [F_LAST_UPDATED] = &dv->last_updated,
+    };
+    *dv = (struct datavalue){.followup = pv->followup, .deleted = pv->deleted};
+    size_t total = 0;
+    for (int i = 0; i < N_TEXT_FIELDS; i++)
+        if (pv->text[i].raw)
+            total += pv->text[i].len + 1; /* decoding never makes text longer */
+    char *out = total ? arena_alloc(arena, total) : NULL;
+    if (total && !out)
+        return err_set(e, ERR_INTERNAL, "out of memory reading data values");
+    for (int i = 0; i < N_TEXT_FIELDS; i++) {
+        const struct span *sp = &pv->text[i];
+        if (!sp->raw)
+            continue;
+        size_t len = sp->len;
+        if (sp->escaped) {
+            long n = unescape(sp->raw, sp->len, out);
+            if (n < 0)
+                return err_set(e, ERR_NET,
+                               "malformed data value in the dataValueSets response: "
+                               "bad escape in its %s",
+                               field_names[i].name);
+            len = (size_t)n;
+        } else {
+            memcpy(out, sp->raw, len);
+            out[len] = '\0';
+        }
+        *slots[i] = out;
+        out += len + 1;
+    }
+    return 0;
 }
 
 int dvstream_parse_object(const char *p, size_t len, struct arena *arena, struct datavalue *dv,
                           struct err *e)
 {
     struct cursor c = {p, p + len, p};
+    struct parsed pv;
     *dv = (struct datavalue){0};
-    /* Every string we keep is shorter than its quoted form in the object, so one block of len
-     * bytes holds all of them with their NULs: one allocation per value. */
-    char *out = arena_alloc(arena, len);
-    if (!out)
-        return err_set(e, ERR_INTERNAL, "out of memory reading data values");
-    int rc;
     skip_ws(&c);
     if (c.p >= c.end || *c.p != '{')
         return syntax(&c, e, "expected '{'");
-    c.p++;
-    skip_ws(&c);
-    if (c.p < c.end && *c.p == '}') {
-        c.p++;
-        goto tail;
-    }
-    for (;;) {
-        skip_ws(&c);
-        if (c.p >= c.end || *c.p != '"')
-            return syntax(&c, e, "expected a key");
-        const char *key;
-        size_t key_len;
-        bool key_esc;
-        if ((rc = scan_string(&c, &key, &key_len, &key_esc, e)) != 0)
-            return rc;
-        char key_buf[KEY_MAX];
-        if (key_esc && key_len < sizeof key_buf) { /* keys never need this, but JSON allows it */
-            long n = unescape(key, key_len, key_buf);
-            if (n < 0)
-                return syntax(&c, e, "bad escape in a key");
-            key = key_buf;
-            key_len = (size_t)n;
-        }
-        enum dv_field f = lookup_field(key, key_len);
-        skip_ws(&c);
-        if (c.p >= c.end || *c.p != ':')
-            return syntax(&c, e, "expected ':'");
-        c.p++;
-        skip_ws(&c);
-        if (c.p >= c.end)
-            return syntax(&c, e, "expected a value");
-        const char **slot = string_slot(dv, f);
-        char ch = *c.p;
-        if (ch == '"') {
-            const char *raw;
-            size_t raw_len;
-            bool esc;
-            if ((rc = scan_string(&c, &raw, &raw_len, &esc, e)) != 0)
-                return rc;
-            if (slot) {
-                if (esc) {
-                    long n = unescape(raw, raw_len, out);
-                    if (n < 0)
-                        return syntax(&c, e, "bad escape in a string");
-                    raw_len = (size_t)n;
-                } else {
-                    memcpy(out, raw, raw_len);
-                    out[raw_len] = '\0';
-                }
-                *slot = out;
-                out += raw_len + 1;
-            } else if (f == F_FOLLOWUP || f == F_DELETED) {
-                /* lenient: some writers quote booleans */
-                bool v = raw_len == 4 && memcmp(raw, "true", 4) == 0;
-                if (f == F_FOLLOWUP)
-                    dv->followup = v;
-                else
-                    dv->deleted = v;
-            }
-        } else if (ch == 't' || ch == 'f' || ch == 'n') {
-            const char *word = ch == 't' ? "true" : ch == 'f' ? "false" : "null";
-            size_t wl = strlen(word);
-            if ((size_t)(c.end - c.p) < wl || memcmp(c.p, word, wl) != 0)
-                return syntax(&c, e, "unknown literal");
-            c.p += wl;
-            if (f == F_FOLLOWUP)
-                dv->followup = ch == 't';
-            else if (f == F_DELETED)
-                dv->deleted = ch == 't';
-            else if (slot && ch != 'n') { /* a boolean where text belongs: keep its text */
-                *slot = memcpy(out, word, wl + 1);
-                out += wl + 1;
-            }
-        } else if (ch == '-' || (ch >= '0' && ch <= '9')) {
-            const char *start = c.p;
-            while (c.p < c.end && *c.p && strchr("+-0123456789.eE", *c.p))
-                c.p++;
-            if (slot) { /* numbers belong in strings, but keep the text of one anyway */
-                size_t n = (size_t)(c.p - start);
-                memcpy(out, start, n);
-                out[n] = '\0';
-                *slot = out;
-                out += n + 1;
-            }
-        } else if (ch == '{' || ch == '[') {
-            if ((rc = skip_nested(&c, e)) != 0)
-                return rc;
-        } else {
-            return syntax(&c, e, "unexpected character");
-        }
-        skip_ws(&c);
-        if (c.p < c.end && *c.p == ',') {
-            c.p++;
-            continue;
-        }
-        if (c.p < c.end && *c.p == '}') {
-            c.p++;
-            break;
-        }
-        return syntax(&c, e, "expected ',' or '}'");
-    }
-tail:
+    int rc = parse_flat(&c, &pv, e);
+    if (rc == INCOMPLETE)
+        return syntax(&c, e, "unterminated object");
+    if (rc)
+        return rc;
     skip_ws(&c);
     if (c.p != c.end)
         return syntax(&c, e, "trailing text after the object");
-    return 0;
+    return commit(&pv, arena, dv, e);
 }
 
 /* ---- the stream ------------------------------------------------------------------------ */
@@ -493,17 +528,22 @@ static int complete_value(struct dvstream *s, struct datavalue *dv, struct err *
     return 0;
 }
 
-static int emit_object(struct dvstream *s, const char *p, size_t len, struct err *e)
+/* Takes s->vals[s->n], just filled, into the batch. */
+static int push_value(struct dvstream *s, struct err *e)
 {
-    struct datavalue *dv = &s->vals[s->n];
-    int rc = dvstream_parse_object(p, len, &s->arena, dv, e);
-    if (rc == 0)
-        rc = complete_value(s, dv, e);
+    int rc = complete_value(s, &s->vals[s->n], e);
     if (rc)
         return rc;
     if (++s->n == s->batch)
         return flush(s, e);
     return 0;
+}
+
+/* An object that straddled chunks, reassembled in s->obj. */
+static int emit_object(struct dvstream *s, const char *p, size_t len, struct err *e)
+{
+    int rc = dvstream_parse_object(p, len, &s->arena, &s->vals[s->n], e);
+    return rc ? rc : push_value(s, e);
 }
 
 static int append_obj(struct dvstream *s, const char *p, size_t n, struct err *e)
@@ -694,6 +734,20 @@ int dvstream_feed(struct dvstream *s, const char *buf, size_t n, struct err *e)
             break;
         case ST_ARRAY:
             if (c == '{') {
+                /* most objects lie wholly inside the chunk: parse them in place, in one pass */
+                struct cursor cur = {buf + i, buf + n, buf + i};
+                struct parsed pv;
+                rc = parse_flat(&cur, &pv, e);
+                if (rc == 0) {
+                    if ((rc = commit(&pv, &s->arena, &s->vals[s->n], e)) != 0 ||
+                        (rc = push_value(s, e)) != 0)
+                        return rc;
+                    i = (size_t)(cur.p - buf);
+                    break;
+                }
+                if (rc != INCOMPLETE)
+                    return rc;
+                /* it goes on in the next chunk: find its end by scanning, keep it whole */
                 s->st = ST_OBJECT;
                 s->depth = 1;
                 s->in_str = false;

@@ -1,9 +1,10 @@
 /* dvstream.h — a streaming reader for DHIS2 `dataValueSets` JSON responses.
  * Owns turning bytes, in chunks of any size as they arrive, into struct datavalue batches.
- * It never holds the whole body nor a JSON tree of it: it splits the `dataValues` array into
- * single objects (tracking strings, escapes and brace depth), parses each flat object by hand,
- * and hands values to a callback in batches whose strings live in an arena that is reset after
- * each batch, so memory stays bounded whatever the response size.
+ * It never holds the whole body nor a JSON tree of it: each flat object of the `dataValues`
+ * array is parsed by hand in place, in one pass, when it lies wholly inside a chunk; one that
+ * straddles chunks is found by scanning (tracking strings, escapes and brace depth), kept and
+ * then parsed. Values reach a callback in batches whose strings live in an arena that is reset
+ * after each batch, so memory stays bounded whatever the response size.
  *
  * Root-level `orgUnit`, `period` and `attributeOptionCombo` (DHIS2 2.43 writes `orgUnit` once at
  * the root and leaves it out of each value when a single org unit was asked for; older versions
@@ -36,7 +37,7 @@ struct dvstream_options {
 struct dvstream_stats {
     size_t values;     /* values delivered to the callback */
     size_t bytes;      /* bytes fed */
-    size_t peak_bytes; /* the most memory the stream held at once (arena + object buffer) */
+    size_t peak_bytes; /* most bytes in use at once: arena + straddling object + batch */
 };
 
 struct dvstream;

@@ -298,6 +298,8 @@ struct fake_resp {
     bool drop;            /* close the connection without answering */
     bool gzip;            /* compress when the client accepts gzip */
     size_t stream_values; /* > 0: answer a dataValueSets body of this many values, generated */
+    int delay_ms;         /* think this long before answering */
+    size_t break_after;   /* with stream_values: break the connection after this many */
 };
 
 struct fake;
@@ -375,7 +377,7 @@ static char *gunzip_text(const char *in, size_t n, size_t *out_len)
 
 /* A generated dataValueSets body: `{"dataValues":[` + n values + `]}`, produced as MHD asks. */
 struct gen {
-    size_t n, next;
+    size_t n, next, break_after;
     struct buf pending;
     size_t pending_off;
     bool closed;
@@ -389,6 +391,8 @@ static ssize_t gen_read(void *cls, uint64_t pos, char *out, size_t max)
         g->pending.len = g->pending_off = 0;
         if (g->closed)
             return MHD_CONTENT_READER_END_OF_STREAM;
+        if (g->break_after && g->next >= g->break_after)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
         if (g->next == 0)
             buf_add(&g->pending, "{\"dataValues\":[", 15);
         size_t k = g->n - g->next < 500 ? g->n - g->next : 500;
@@ -448,6 +452,10 @@ static enum MHD_Result fake_handler(void *cls, struct MHD_Connection *conn, cons
     f->route(f, rq, &out);
     pthread_mutex_unlock(&f->mu);
 
+    if (out.delay_ms) {
+        struct timespec ts = {out.delay_ms / 1000, (out.delay_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     if (out.drop) {
         free(out.body);
         return MHD_NO;
@@ -457,6 +465,7 @@ static enum MHD_Result fake_handler(void *cls, struct MHD_Connection *conn, cons
     if (out.stream_values) {
         struct gen *g = calloc(1, sizeof *g);
         g->n = out.stream_values;
+        g->break_after = out.break_after;
         resp =
             MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, gen_read, g, gen_free);
     } else if (gz) {
@@ -490,7 +499,9 @@ static void fake_done(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
-static void fake_start(struct fake *f, fake_route route, void *ud)
+/* key_pem and cert_pem non-NULL: HTTPS with that certificate. */
+static void fake_start_tls(struct fake *f, fake_route route, void *ud, const char *key_pem,
+                           const char *cert_pem)
 {
     memset(f, 0, sizeof *f);
     pthread_mutex_init(&f->mu, NULL);
@@ -500,11 +511,23 @@ static void fake_start(struct fake *f, fake_route route, void *ud)
     struct sockaddr_in a = {.sin_family = AF_INET,
                             .sin_port = htons((uint16_t)f->port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    f->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION,
-                            (uint16_t)f->port, NULL, NULL, fake_handler, f, MHD_OPTION_SOCK_ADDR,
-                            &a, MHD_OPTION_NOTIFY_COMPLETED, fake_done, f, MHD_OPTION_END);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION;
+    if (key_pem)
+        f->d = MHD_start_daemon(flags | MHD_USE_TLS, (uint16_t)f->port, NULL, NULL, fake_handler, f,
+                                MHD_OPTION_SOCK_ADDR, &a, MHD_OPTION_NOTIFY_COMPLETED, fake_done, f,
+                                MHD_OPTION_HTTPS_MEM_KEY, key_pem, MHD_OPTION_HTTPS_MEM_CERT,
+                                cert_pem, MHD_OPTION_END);
+    else
+        f->d = MHD_start_daemon(flags, (uint16_t)f->port, NULL, NULL, fake_handler, f,
+                                MHD_OPTION_SOCK_ADDR, &a, MHD_OPTION_NOTIFY_COMPLETED, fake_done, f,
+                                MHD_OPTION_END);
     CHECK(f->d != NULL);
-    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%d", f->port);
+    snprintf(f->base, sizeof f->base, "%s://127.0.0.1:%d", key_pem ? "https" : "http", f->port);
+}
+
+static void fake_start(struct fake *f, fake_route route, void *ud)
+{
+    fake_start_tls(f, route, ud, NULL, NULL);
 }
 
 static void fake_stop(struct fake *f)
@@ -1287,6 +1310,238 @@ TEST(dhis2_post_async_polls_the_task)
     CHECK_INT(sum.imported, 1);
     CHECK_INT(sum.n_conflicts, 1);
     dhis2_import_summary_free(&sum);
+    dhis2_client_free(c);
+    fake_stop(&f);
+}
+
+TEST(dhis2_cancel_and_timeout_end_a_stalled_request)
+{
+    struct scripted s = {.steps = {{.status = 200, .delay_ms = 4000, .body = "{}"}}, .n = 1};
+    struct fake f;
+    fake_start(&f, route_script, &s);
+    struct dhis2_client *c = client_for(&f, "basic", 0);
+    time_t deadline = time(NULL) + 1;
+    dhis2_client_set_cancel(c, stop_soon, &deadline);
+    struct dhis2_system_info si;
+    struct err e = {0};
+    time_t t0 = time(NULL);
+    CHECK_INT(dhis2_system_info(c, &si, &e), ERR_CANCELLED);
+    CHECK(time(NULL) - t0 <= 3);
+    dhis2_client_free(c);
+
+    struct dhis2_config cfg = {
+        .name = "slow", .base_url = f.base, .auth_type = "pat", .secret = "t", .timeout_s = 1};
+    c = dhis2_client_new(&cfg, &e);
+    t0 = time(NULL);
+    CHECK_INT(dhis2_system_info(c, &si, &e), ERR_NET);
+    CHECK(time(NULL) - t0 <= 3);
+    CHECK_CONTAINS(e.msg, "instance 'slow': http://127.0.0.1:");
+    CHECK_CONTAINS(e.msg, "/api/system/info: ");
+    dhis2_client_free(c);
+    fake_stop(&f);
+}
+
+static char *read_text(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    CHECKF(fp != NULL, "cannot open %s", path);
+    struct buf b = {0};
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0)
+        buf_add(&b, chunk, n);
+    fclose(fp);
+    return b.p;
+}
+
+TEST(dhis2_tls_is_verified_and_a_ca_file_is_honoured)
+{
+    char *dir = spec_test_dir("tls");
+    char key[512], cert[512];
+    snprintf(key, sizeof key, "%s/key.pem", dir);
+    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+    char *argv[] = {"/usr/bin/openssl",
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1",
+                    "-nodes",
+                    "-keyout",
+                    key,
+                    "-out",
+                    cert,
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-addext",
+                    "subjectAltName=IP:127.0.0.1",
+                    NULL};
+    CHECK_INT(spec_run(argv, NULL, NULL, NULL), 0);
+    char *key_pem = read_text(key), *cert_pem = read_text(cert);
+    struct fake f;
+    fake_start_tls(&f, route_basic, NULL, key_pem, cert_pem);
+
+    /* a self-signed certificate is refused by default, and that is not worth retrying */
+    struct dhis2_client *c = client_for(&f, "pat", 3);
+    struct dhis2_system_info si;
+    struct err e = {0};
+    time_t t0 = time(NULL);
+    CHECK_INT(dhis2_system_info(c, &si, &e), ERR_NET);
+    CHECK_CONTAINS(e.msg, "instance 'national': https://127.0.0.1:");
+    CHECK_CONTAINS(e.msg, "certificate");
+    CHECK(strstr(e.msg, "attempts") == NULL);
+    CHECK(time(NULL) - t0 <= 2);
+    CHECK_INT(f.requests, 0);
+    dhis2_client_free(c);
+
+    /* the instance's own CA file makes it trusted */
+    struct dhis2_config cfg = {
+        .name = "tls", .base_url = f.base, .auth_type = "pat", .secret = "t", .ca_file = cert};
+    c = dhis2_client_new(&cfg, &e);
+    CHECKF(dhis2_system_info(c, &si, &e) == 0, "%s", e.msg);
+    CHECK_STR(si.version, "2.41.1");
+    dhis2_client_free(c);
+    fake_stop(&f);
+    free(key_pem);
+    free(cert_pem);
+    free(dir);
+}
+
+/* ---- round trip: our serialiser, cJSON and the splitter agree on arbitrary text ---------- */
+
+static char *random_text(unsigned *seed)
+{
+    static const char *const pieces[] = {
+        "a",       "Z",   "0",  " ",  "\"", "\\",   "{",    "}", "[",        "]",
+        ",",       ":",   "\n", "\t", "\r", "\x01", "\x1f", "/", "\xc3\xa9", "\xf0\x9f\x98\x80",
+        "\\u0041", "null"};
+    struct buf b = {0};
+    buf_add(&b, "", 0);
+    int n = rand_r(seed) % 12;
+    for (int i = 0; i < n; i++) {
+        const char *p = pieces[rand_r(seed) % (sizeof pieces / sizeof pieces[0])];
+        buf_add(&b, p, strlen(p));
+    }
+    return b.p;
+}
+
+struct roundtrip {
+    const struct datavalue *want;
+    size_t next;
+};
+
+static int roundtrip_fn(void *ud, const struct datavalue *v, size_t n, struct err *e)
+{
+    (void)e;
+    struct roundtrip *rt = ud;
+    for (size_t i = 0; i < n; i++, rt->next++) {
+        const struct datavalue *w = &rt->want[rt->next];
+        CHECK_STR(v[i].data_element, w->data_element);
+        CHECK_STR(v[i].period, w->period);
+        CHECK_STR(v[i].org_unit, w->org_unit);
+        CHECK(!w->category_option_combo
+                  ? !v[i].category_option_combo
+                  : strcmp(v[i].category_option_combo, w->category_option_combo) == 0);
+        CHECK(!w->value ? !v[i].value : strcmp(v[i].value, w->value) == 0);
+        CHECK(!w->comment ? !v[i].comment : strcmp(v[i].comment, w->comment) == 0);
+        CHECK_INT(v[i].followup, w->followup);
+        CHECK_INT(v[i].deleted, w->deleted);
+    }
+    return 0;
+}
+
+TEST(dhis2_serialiser_and_splitter_round_trip_arbitrary_text)
+{
+    enum { N = 400 };
+    unsigned seed = 12345;
+    struct datavalue vals[N];
+    char *owned[N][5];
+    for (int i = 0; i < N; i++) {
+        for (int k = 0; k < 5; k++)
+            owned[i][k] = random_text(&seed);
+        vals[i] = (struct datavalue){
+            .data_element = owned[i][0],
+            .period = owned[i][1],
+            .org_unit = owned[i][2],
+            .category_option_combo = i % 3 ? owned[i][3] : NULL,
+            .value = i % 5 ? owned[i][4] : NULL,
+            .comment = i % 2 ? owned[i][3] : NULL,
+            .followup = i % 7 == 0,
+            .deleted = i % 11 == 0,
+        };
+    }
+    size_t len;
+    char *json = dhis2_datavalues_json(vals, N, &len);
+    CHECK(json != NULL);
+    CHECK_INT(strlen(json), len);
+
+    /* an independent parser reads back exactly what went in */
+    cJSON *root = cJSON_Parse(json);
+    CHECKF(root != NULL, "cJSON cannot parse our JSON near %s", cJSON_GetErrorPtr());
+    const cJSON *arr = cJSON_GetObjectItem(root, "dataValues");
+    CHECK_INT(cJSON_GetArraySize(arr), N);
+    for (int i = 0; i < N; i++) {
+        const cJSON *o = cJSON_GetArrayItem(arr, i);
+        CHECK_STR(cJSON_GetObjectItem(o, "dataElement")->valuestring, vals[i].data_element);
+        CHECK_STR(cJSON_GetObjectItem(o, "orgUnit")->valuestring, vals[i].org_unit);
+        CHECK(!vals[i].comment == !cJSON_GetObjectItem(o, "comment"));
+        CHECK(vals[i].deleted == cJSON_IsTrue(cJSON_GetObjectItem(o, "deleted")));
+        CHECK(vals[i].deleted == (cJSON_GetObjectItem(o, "deleted") != NULL));
+    }
+    cJSON_Delete(root);
+
+    /* and the splitter does too, whatever the chunking */
+    for (int round = 0; round < 20; round++) {
+        struct roundtrip rt = {vals, 0};
+        struct dvstream_options opt = {.batch = (size_t)(1 + rand_r(&seed) % 50)};
+        struct dvstream *s = dvstream_new(&opt, roundtrip_fn, &rt);
+        struct err e = {0};
+        for (size_t off = 0; off < len;) {
+            size_t k = 1 + (size_t)rand_r(&seed) % (round < 10 ? 7 : 700);
+            if (k > len - off)
+                k = len - off;
+            CHECKF(dvstream_feed(s, json + off, k, &e) == 0, "round %d: %s", round, e.msg);
+            off += k;
+        }
+        CHECKF(dvstream_finish(s, &e) == 0, "round %d: %s", round, e.msg);
+        CHECK_INT(rt.next, N);
+        dvstream_free(s);
+    }
+    free(json);
+    for (int i = 0; i < N; i++)
+        for (int k = 0; k < 5; k++)
+            free(owned[i][k]);
+}
+
+TEST(dhis2_fetch_is_not_retried_once_values_were_delivered)
+{
+    struct scripted s = {.steps = {{.status = 200, .stream_values = 50000, .break_after = 20000}},
+                         .n = 1};
+    struct fake f;
+    fake_start(&f, route_script, &s);
+    struct dhis2_client *c = client_for(&f, "basic", 3);
+    const char *ds[] = {"BfMAe6Itzgt", NULL};
+    struct dhis2_dv_query q = {.data_sets = ds, .batch = 1000};
+    struct peak p = {0};
+    struct err e = {0};
+    CHECK_INT(dhis2_fetch_datavalues(c, &q, peak_fn, &p, NULL, &e), ERR_NET);
+    CHECK_INT(f.requests, 1); /* a retry would hand the first values over twice */
+    CHECK(p.values >= 19000 && p.values <= 20000);
+    CHECK_CONTAINS(e.msg, "instance 'national': http://127.0.0.1:");
+
+    /* the consumer stopping the stream ends it at once, with the consumer's error */
+    struct scripted big = {.steps = {{.status = 200, .stream_values = 100000}}, .n = 1};
+    f.ud = &big;
+    struct collect col = {.stop_after = 2500};
+    q.batch = 100;
+    CHECK_INT(dhis2_fetch_datavalues(c, &q, collect_fn, &col, NULL, &e), ERR_CANCELLED);
+    CHECK_STR(e.msg, "stopped by the test");
+    CHECK_INT(col.values, 2500);
+    CHECK_INT(f.requests, 2);
+    free(col.text.p);
     dhis2_client_free(c);
     fake_stop(&f);
 }
