@@ -21,41 +21,17 @@
  * tell which names exist. */
 static const char bad_login[] = "wrong user name or password";
 
-static int is_loopback(const struct sockaddr *sa)
-{
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-    }
-    if (sa->sa_family == AF_INET6) {
-        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-        if (IN6_IS_ADDR_LOOPBACK(a))
-            return 1;
-        return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
-    }
-    return 0;
-}
-
 /* The address the failed-login limit counts against. It is the connection's peer, except
- * that a peer on loopback is taken to be a reverse proxy on this host (nginx, Caddy;
- * docs/deploy.md) and its X-Forwarded-For is believed: the last entry, the one that proxy
- * added itself (entries before it were sent by the client and can be anything). A header
- * from any other peer is ignored, since anyone could send one to escape the limit or to
- * lock out someone else's address. */
-static void client_address(const struct http_req *rq, char out[INET6_ADDRSTRLEN])
+ * that a trusted reverse proxy's X-Forwarded-For is believed: the last entry, the one that
+ * proxy added itself (entries before it were sent by the client and can be anything). A header
+ * from any other peer is ignored, since anyone could send one to escape the limit or to lock
+ * out someone else's address. */
+static void client_address(const struct app *app, const struct http_req *rq,
+                           char out[INET6_ADDRSTRLEN])
 {
-    snprintf(out, INET6_ADDRSTRLEN, "unknown");
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-    if (!sa)
-        return;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, INET6_ADDRSTRLEN);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, INET6_ADDRSTRLEN);
+    http_peer_address(rq, out, INET6_ADDRSTRLEN);
     const char *xff = http_header(rq, "X-Forwarded-For");
-    if (!xff || !is_loopback(sa))
+    if (!xff || !http_from_trusted_proxy(app, rq))
         return;
     const char *last = strrchr(xff, ',');
     last = last ? last + 1 : xff;
@@ -130,7 +106,7 @@ void api_session_create(struct app *app, struct http_req *rq, struct http_resp *
         goto out;
     }
     char address[INET6_ADDRSTRLEN];
-    client_address(rq, address);
+    client_address(app, rq, address);
 
     if (!(c = db_acquire(app->db, &e)))
         goto fail;

@@ -66,6 +66,7 @@ int config_load(struct config *c, struct err *e)
         return err_set(e, ERR_INPUT, "DHIS2SYNC_SECRET_KEY must be at least 16 characters long");
     c->admin_user = env_or("DHIS2SYNC_ADMIN_USER", "admin");
     c->admin_password = env_or("DHIS2SYNC_ADMIN_PASSWORD", NULL);
+    c->trusted_proxies = env_or("DHIS2SYNC_TRUSTED_PROXIES", "");
     c->log_level = env_or("DHIS2SYNC_LOG", "info");
     c->log_format = env_or("DHIS2SYNC_LOG_FORMAT", "text");
     long metrics_public;

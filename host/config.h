@@ -22,6 +22,9 @@ struct config {
     int metrics_public;         /* DHIS2SYNC_METRICS_PUBLIC=1: GET /metrics without auth */
     int http_threads;           /* DHIS2SYNC_HTTP_THREADS, 4 */
     int workers;                /* DHIS2SYNC_WORKERS: concurrent runs per process, 2 */
+    const char *trusted_proxies; /* DHIS2SYNC_TRUSTED_PROXIES: addresses (comma-separated) of
+                                    reverse proxies whose X-Forwarded-* headers are believed,
+                                    besides loopback */
     int watermark_overlap_s;    /* DHIS2SYNC_WATERMARK_OVERLAP: seconds an incremental run
                                    reads back before its watermark, 300 */
     int sched_tick_ms;          /* DHIS2SYNC_SCHED_TICK_MS: how often the scheduler looks, 1000 */

@@ -1,8 +1,10 @@
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +40,54 @@ static const char content_security_policy[] =
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
     "form-action 'self'";
+
+static bool is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return false;
+}
+
+static const struct sockaddr *peer_of(const struct http_req *rq)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    return ci ? ci->client_addr : NULL;
+}
+
+void http_peer_address(const struct http_req *rq, char *out, size_t size)
+{
+    snprintf(out, size, "unknown");
+    const struct sockaddr *sa = peer_of(rq);
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)size);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)size);
+}
+
+bool http_from_trusted_proxy(const struct app *app, const struct http_req *rq)
+{
+    const struct sockaddr *sa = peer_of(rq);
+    if (!sa)
+        return false;
+    if (is_loopback(sa))
+        return true;
+    char peer[INET6_ADDRSTRLEN];
+    http_peer_address(rq, peer, sizeof peer);
+    size_t len = strlen(peer);
+    for (const char *p = app->cfg.trusted_proxies; p && *p;) {
+        p += strspn(p, " ,");
+        size_t n = strcspn(p, " ,");
+        if (n == len && strncmp(p, peer, n) == 0)
+            return true;
+        p += n;
+    }
+    return false;
+}
 
 const char *http_query(const struct http_req *rq, const char *name)
 {
@@ -403,7 +453,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (ctx->body)
         ctx->body[ctx->len] = '\0';
     const char *proto = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-Proto");
-    rq.secure = proto && strcasecmp(proto, "https") == 0;
+    rq.secure = proto && strcasecmp(proto, "https") == 0 && http_from_trusted_proxy(s->app, &rq);
     struct http_resp rs = {.status = 500};
     dispatch(s->app, &rq, &rs);
     log_debug("%s %s -> %d", method, url, rs.status);

@@ -59,6 +59,12 @@ int http_start(struct http_server **out, struct app *app, struct err *e);
 /* Stops accepting, lets requests in flight finish, frees the server. */
 void http_stop(struct http_server *s);
 
+/* The peer's address as text, and whether the peer is a reverse proxy we believe
+ * (loopback, or listed in DHIS2SYNC_TRUSTED_PROXIES): only then do X-Forwarded-For and
+ * X-Forwarded-Proto count, since anyone else could send them. */
+void http_peer_address(const struct http_req *rq, char *out, size_t size);
+bool http_from_trusted_proxy(const struct app *app, const struct http_req *rq);
+
 /* Request helpers. */
 const char *http_query(const struct http_req *rq, const char *name);
 const char *http_header(const struct http_req *rq, const char *name);

@@ -506,3 +506,40 @@ TEST(x_forwarded_for_is_ignored_unless_the_peer_is_on_loopback)
     PQfinish(c);
     spec_server_stop(&s);
 }
+
+TEST(x_forwarded_headers_count_from_a_proxy_listed_in_trusted_proxies)
+{
+    char ip[INET_ADDRSTRLEN];
+    if (!own_address(ip)) {
+        printf("skipped: this host has no address but loopback\n");
+        return;
+    }
+    /* a proxy on another address (compose's gateway, a proxy host) is named by the operator */
+    char setting[96];
+    snprintf(setting, sizeof setting, "DHIS2SYNC_TRUSTED_PROXIES=192.0.2.1, %s", ip);
+    char *env[] = {setting, NULL};
+    struct spec_server s;
+    CHECK(spec_server_start(&s, spec_new_db(), env) == 0);
+    snprintf(s.base, sizeof s.base, "http://%s:%d", ip, s.port);
+    char xff[64];
+    const char *headers[] = {xff, "X-Forwarded-Proto: https", NULL};
+    struct spec_resp r;
+    for (int i = 0; i < 5; i++) {
+        snprintf(xff, sizeof xff, "X-Forwarded-For: 198.51.100.%d", 7);
+        char name[32];
+        snprintf(name, sizeof name, "guess-%d", i);
+        login(&s, name, "wrong-password", headers, &r);
+        CHECK_INT(r.status, 401);
+        spec_resp_free(&r);
+    }
+    /* the client behind the proxy is limited; another client of the same proxy is not */
+    login(&s, "admin", ADMIN_PASSWORD, headers, &r);
+    check_429(&r);
+    spec_resp_free(&r);
+    snprintf(xff, sizeof xff, "X-Forwarded-For: 198.51.100.8");
+    login(&s, "admin", ADMIN_PASSWORD, headers, &r);
+    CHECK_INT(r.status, 200);
+    CHECK_CONTAINS(r.headers, "; Secure");
+    spec_resp_free(&r);
+    spec_server_stop(&s);
+}
