@@ -103,6 +103,10 @@ static void fail(struct run_ctx *r, const struct err *e)
 static int should_stop(void *ud)
 {
     struct run_ctx *r = ud;
+    if (worker_cancel_requested(r->run_id)) {
+        int none = STOP_NONE;
+        atomic_compare_exchange_strong(&r->stop, &none, STOP_CANCEL);
+    }
     if (r->opt && r->opt->shutdown && atomic_load(r->opt->shutdown)) {
         int none = STOP_NONE;
         atomic_compare_exchange_strong(&r->stop, &none, STOP_SHUTDOWN);

@@ -31,6 +31,9 @@ static bool heartbeat_running, listen_running;
  * `running` by a failure of ours (the database gone when it ended) is orphaned like any other. */
 static pthread_mutex_t active_lock = PTHREAD_MUTEX_INITIALIZER;
 static long long active[MAX_THREADS + 1];
+/* cancel requests seen by the heartbeat, for runs whose own progress writes are held up (a
+ * source that stalls inside one request) */
+static bool cancel_seen[MAX_THREADS + 1];
 static pthread_mutex_t wake_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake_cond = PTHREAD_COND_INITIALIZER;
 static char id_text[300];
@@ -67,9 +70,30 @@ void worker_track(long long run_id)
     for (int i = 0; i <= MAX_THREADS; i++) {
         if (!active[i]) {
             active[i] = run_id;
+            cancel_seen[i] = false;
             break;
         }
     }
+    pthread_mutex_unlock(&active_lock);
+}
+
+bool worker_cancel_requested(long long run_id)
+{
+    bool seen = false;
+    pthread_mutex_lock(&active_lock);
+    for (int i = 0; i <= MAX_THREADS; i++)
+        if (active[i] == run_id)
+            seen = cancel_seen[i];
+    pthread_mutex_unlock(&active_lock);
+    return seen;
+}
+
+static void note_cancel(long long run_id)
+{
+    pthread_mutex_lock(&active_lock);
+    for (int i = 0; i <= MAX_THREADS; i++)
+        if (active[i] == run_id)
+            cancel_seen[i] = true;
     pthread_mutex_unlock(&active_lock);
 }
 
@@ -200,11 +224,17 @@ static void *heartbeat_loop(void *arg)
             char ids[(MAX_THREADS + 1) * 21 + 3];
             active_list(ids, sizeof ids);
             const char *params[] = {ids, worker_id()};
-            if (strcmp(ids, "{}") != 0 &&
-                db_exec(c, "UPDATE runs SET heartbeat_at = now()"
-                           " WHERE id = ANY($1::bigint[]) AND worker = $2 AND status = 'running'",
-                        2, params, &e) != 0)
+            PGresult *r = strcmp(ids, "{}") == 0 ? NULL
+                : db_query(c, "UPDATE runs SET heartbeat_at = now()"
+                              " WHERE id = ANY($1::bigint[]) AND worker = $2 AND status = 'running'"
+                              " RETURNING id, cancel_requested",
+                           2, params, &e);
+            if (!r && strcmp(ids, "{}") != 0)
                 log_warn("heartbeat: %s", e.msg);
+            for (int i = 0; r && i < PQntuples(r); i++)
+                if (strcmp(PQgetvalue(r, i, 1), "t") == 0)
+                    note_cancel(strtoll(PQgetvalue(r, i, 0), NULL, 10));
+            PQclear(r);
             if (worker_reap_orphans(c, stale_s, &e) > 0)
                 worker_wake();
             db_release(worker_app->db, c);

@@ -9,6 +9,7 @@
 
 #include <libpq-fe.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 
 #include "err.h"
 
@@ -26,6 +27,8 @@ int worker_start(struct app *app, int n, struct err *e);
  * ended): the heartbeat keeps exactly these alive. `dhis2sync run` tracks its own run. */
 void worker_track(long long run_id);
 void worker_untrack(long long run_id);
+/* Whether the heartbeat has seen a cancel request for this tracked run. */
+bool worker_cancel_requested(long long run_id);
 /* Wakes idle run threads now (a run was just queued; NOTIFY dhis2sync_runs also wakes them). */
 void worker_wake(void);
 /* Asks running runs to stop at their next batch boundary (they end `interrupted`), and joins

@@ -695,3 +695,36 @@ TEST_TIMEOUT(summing_mapping_adds_values_across_chunks, 120)
     }
     CHECKF(shared_keys > 0, "the two facilities share no key: the test proves nothing (%d checked)", checked);
 }
+
+/* A source that stops answering in the middle of a request: the cancel request reaches the run
+ * through the heartbeat and ends the stalled request, long before DHIS2's timeout would. */
+TEST_TIMEOUT(a_run_stuck_on_a_silent_source_can_still_be_cancelled, 120)
+{
+    struct spec_server s;
+    struct emu src, dst;
+    char *env[] = {"DHIS2SYNC_HEARTBEAT_MS=500", NULL};
+    start_pair(&s, &src, &dst, "values=300,orgunits=30,seed=22", "values=0,orgunits=30,seed=22", env);
+    struct selection sel;
+    selection_of(&src, &sel);
+    add_job(&s, "stuck", &sel, NULL);
+    emu_post(&src, "/emulator/faults", "{\"hangNext\":1}", 200);
+    cJSON *queued = api(&s, "POST", "/api/jobs/stuck/run", "{}", 202);
+    int id = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(queued, "id"));
+    char path[64];
+    snprintf(path, sizeof path, "/api/runs/%d", id);
+    for (int i = 0; i < 100; i++) {
+        cJSON *r = api(&s, "GET", path, NULL, 200);
+        int running = strcmp(str(r, "status"), "running") == 0;
+        cJSON_Delete(r);
+        if (running)
+            break;
+        usleep(100000);
+    }
+    sleep(1); /* it is now waiting on the source */
+    snprintf(path, sizeof path, "/api/runs/%d/cancel", id);
+    cJSON_Delete(api(&s, "POST", path, NULL, 202));
+    /* DHIS2 requests time out after 120 s: a run that ends well before saw the cancel */
+    cJSON *run = wait_run(&s, id, 60);
+    CHECK_STR(str(run, "status"), "cancelled");
+    emu_post(&src, "/emulator/faults", "{\"reset\":true}", 200);
+}
