@@ -1,6 +1,7 @@
 /* The sync engine end to end: a real dhis2sync against two DHIS2 emulators over HTTP, checked
  * by the target's end state as DHIS2 reports it (GET /api/dataValueSets), not by our counts. */
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -191,6 +192,43 @@ static cJSON *run_job(struct spec_server *s, const char *job, const char *query)
     return wait_run(s, id, 120);
 }
 
+/* Queues a run of job and waits until it has posted something (sending) or at least started;
+ * returns its id. */
+static int start_run(struct spec_server *s, const char *job, bool sending)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/api/jobs/%s/run", job);
+    cJSON *queued = api(s, "POST", path, "{}", 202);
+    int id = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(queued, "id"));
+    cJSON_Delete(queued);
+    snprintf(path, sizeof path, "/api/runs/%d", id);
+    for (int i = 0; i < 100; i++) {
+        cJSON *r = api(s, "GET", path, NULL, 200);
+        bool there = sending ? count(r, "sent") > 0 : strcmp(str(r, "status"), "running") == 0;
+        cJSON_Delete(r);
+        if (there)
+            break;
+        usleep(100000);
+    }
+    return id;
+}
+
+/* Waits until the server has loaded mapping `name` (written into its mappings folder). */
+static void wait_mapping(struct spec_server *s, const char *name)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/api/mappings/%s", name);
+    for (int i = 0; i < 50; i++) {
+        struct spec_resp r;
+        spec_api(s, "GET", path, NULL, &r);
+        long st = r.status;
+        spec_resp_free(&r);
+        if (st == 200)
+            return;
+        usleep(100000);
+    }
+}
+
 static void start_pair(struct spec_server *s, struct emu *src, struct emu *dst, const char *gen_src,
                        const char *gen_dst, char *const env[])
 {
@@ -278,15 +316,7 @@ TEST_TIMEOUT(mapped_job_leaves_the_target_in_the_exact_expected_state, 180)
             dropped, scaled);
     fclose(f);
     /* the new file is picked up by hot reload */
-    for (int i = 0; i < 50; i++) {
-        struct spec_resp r;
-        spec_api(&s, "GET", "/api/mappings/scale", NULL, &r);
-        long st = r.status;
-        spec_resp_free(&r);
-        if (st == 200)
-            break;
-        usleep(100000);
-    }
+    wait_mapping(&s, "scale");
     add_job(&s, "mapped", &sel, "\"mapping\":\"scale\"");
     cJSON *run = run_job(&s, "mapped", NULL);
     CHECK_STR(str(run, "status"), "succeeded");
@@ -494,18 +524,8 @@ TEST_TIMEOUT(a_cancelled_run_stops_at_a_batch_boundary_and_says_so, 120)
     selection_of(&src, &sel);
     emu_post(&dst, "/emulator/faults", "{\"delayMs\":400,\"importOnly\":true}", 200);
     add_job(&s, "slow", &sel, "\"importOptions\":{\"batchSize\":100}");
-    cJSON *queued = api(&s, "POST", "/api/jobs/slow/run", "{}", 202);
-    int id = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(queued, "id"));
+    int id = start_run(&s, "slow", true);
     char path[64];
-    snprintf(path, sizeof path, "/api/runs/%d", id);
-    for (int i = 0; i < 100; i++) {
-        cJSON *r = api(&s, "GET", path, NULL, 200);
-        long long sent = count(r, "sent");
-        cJSON_Delete(r);
-        if (sent > 0)
-            break;
-        usleep(100000);
-    }
     snprintf(path, sizeof path, "/api/runs/%d/cancel", id);
     cJSON_Delete(api(&s, "POST", path, NULL, 202));
     cJSON *run = wait_run(&s, id, 60);
@@ -554,18 +574,7 @@ TEST_TIMEOUT(a_run_killed_with_sigkill_is_interrupted_then_retried_once_from_the
     selection_of(&src, &sel);
     add_job(&s, "killed", &sel, "\"incremental\":true,\"importOptions\":{\"batchSize\":100}");
     emu_post(&dst, "/emulator/faults", "{\"delayMs\":300,\"importOnly\":true}", 200);
-    cJSON *queued = api(&s, "POST", "/api/jobs/killed/run", "{}", 202);
-    int id = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(queued, "id"));
-    char path[64];
-    snprintf(path, sizeof path, "/api/runs/%d", id);
-    for (int i = 0; i < 100; i++) {
-        cJSON *r = api(&s, "GET", path, NULL, 200);
-        long long sent = count(r, "sent");
-        cJSON_Delete(r);
-        if (sent > 0)
-            break;
-        usleep(100000);
-    }
+    int id = start_run(&s, "killed", true);
     kill(s.pid, SIGKILL);
     waitpid(s.pid, NULL, 0);
     s.pid = 0;
@@ -636,15 +645,7 @@ TEST_TIMEOUT(summing_mapping_adds_values_across_chunks, 120)
     FILE *f = fopen(path, "w");
     fprintf(f, "return { orgUnits = { %s = \"%s\", %s = \"%s\" }, aggregate = \"sum\" }\n", a, a, b, a);
     fclose(f);
-    for (int i = 0; i < 50; i++) {
-        struct spec_resp r;
-        spec_api(&s, "GET", "/api/mappings/merge", NULL, &r);
-        long st = r.status;
-        spec_resp_free(&r);
-        if (st == 200)
-            break;
-        usleep(100000);
-    }
+    wait_mapping(&s, "merge");
     char body[1024];
     snprintf(body, sizeof body,
              "{\"name\":\"merge\",\"source\":\"src\",\"target\":\"dst\",\"mapping\":\"merge\",\"dataSets\":%s,"
@@ -708,18 +709,8 @@ TEST_TIMEOUT(a_run_stuck_on_a_silent_source_can_still_be_cancelled, 120)
     selection_of(&src, &sel);
     add_job(&s, "stuck", &sel, NULL);
     emu_post(&src, "/emulator/faults", "{\"hangNext\":1}", 200);
-    cJSON *queued = api(&s, "POST", "/api/jobs/stuck/run", "{}", 202);
-    int id = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(queued, "id"));
+    int id = start_run(&s, "stuck", false);
     char path[64];
-    snprintf(path, sizeof path, "/api/runs/%d", id);
-    for (int i = 0; i < 100; i++) {
-        cJSON *r = api(&s, "GET", path, NULL, 200);
-        int running = strcmp(str(r, "status"), "running") == 0;
-        cJSON_Delete(r);
-        if (running)
-            break;
-        usleep(100000);
-    }
     sleep(1); /* it is now waiting on the source */
     snprintf(path, sizeof path, "/api/runs/%d/cancel", id);
     cJSON_Delete(api(&s, "POST", path, NULL, 202));
