@@ -487,6 +487,17 @@ static int lookup(struct ctx *c, enum md_kind kind, enum id_scheme scheme, const
 #define NOOBJ ((struct obj_ref){NULL, NULL})
 
 /* Validates value i and applies it; a conflict rejects it (counted as ignored). */
+/* The stored copies of a written value's texts; -1 when out of memory. */
+static int store_texts(struct store *st, const char *value, const char *comment, const char *who_in,
+                       const char **nv, const char **nc, const char **who)
+{
+    bool oom = false;
+    *nv = store_text(st, value, &oom);
+    *nc = store_text(st, comment, &oom);
+    *who = store_who(st, who_in);
+    return oom || !*who ? -1 : 0;
+}
+
 static int import_one(struct ctx *c, size_t i, int64_t now)
 {
     struct emu *emu = c->emu;
@@ -638,10 +649,8 @@ static int import_one(struct ctx *c, size_t i, int64_t now)
             c->t.updated++;
         if (c->dry_run)
             return 0;
-        bool oom = false;
-        const char *nv = store_text(st, value, &oom), *nc = store_text(st, comment, &oom);
-        const char *who = store_who(st, who_in);
-        if (oom || !who)
+        const char *nv, *nc, *who;
+        if (store_texts(st, value, comment, who_in, &nv, &nc, &who) != 0)
             return -1;
         cur->value = nv;
         cur->comment = nc;
@@ -658,10 +667,8 @@ static int import_one(struct ctx *c, size_t i, int64_t now)
     c->t.imported++;
     if (c->dry_run)
         return 0;
-    bool oom = false;
-    const char *nv = store_text(st, value, &oom), *nc = store_text(st, comment, &oom);
-    const char *who = store_who(st, who_in);
-    if (oom || !who)
+    const char *nv, *nc, *who;
+    if (store_texts(st, value, comment, who_in, &nv, &nc, &who) != 0)
         return -1;
     if (cur) {
         cur->value = nv;
