@@ -6,6 +6,7 @@
 #   make deps       installs every package the build, the server and the tests need (apt-get, npm)
 #   make bench      benchmarks; they print figures, they assert nothing
 #   make long-test  the 10-minute scheduling acceptance run (not part of `make test`)
+#   make docker-test  builds the image and runs it (needs root and docker.io; not part of `make test`)
 
 PKGS     := lua5.4 libcurl libpq libmicrohttpd libcjson libcrypto zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -34,7 +35,7 @@ SPEC_SRC := $(wildcard spec/*.c)
 SPEC_OBJ := $(SPEC_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC := $(wildcard bench/*.c)
 
-.PHONY: all asan test long-test run deps bench clean
+.PHONY: all asan test long-test docker-test run deps bench clean
 all: $(BUILD)/dhis2sync $(if $(EMU_SRC),$(BUILD)/dhis2-emulator) $(BUILD)/spec/run
 asan: all
 
@@ -71,6 +72,10 @@ test: all
 # Outside the normal suite (about 10 minutes): a */1 schedule across serve and two workers.
 long-test: all
 	BUILD=$(BUILD) sh spec/long/run.sh
+
+# The image built from Debian's packages alone and run: health, non-root, a sync, backup/restore.
+docker-test: all
+	BUILD=$(BUILD) bash spec/docker/test.sh
 
 run: $(BUILD)/dhis2sync
 	$(BUILD)/dhis2sync serve
