@@ -7,6 +7,7 @@
 #   make bench      benchmarks; they print figures, they assert nothing
 #   make long-test  the 10-minute scheduling acceptance run (not part of `make test`)
 #   make docker-test  builds the image and runs it (needs root and docker.io; not part of `make test`)
+#   make demo       two DHIS2 emulators and dhis2sync between them, a job run once; Ctrl-C stops it
 
 PKGS     := lua5.4 libcurl libpq libmicrohttpd libcjson libcrypto zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -35,7 +36,7 @@ SPEC_SRC := $(wildcard spec/*.c)
 SPEC_OBJ := $(SPEC_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC := $(wildcard bench/*.c)
 
-.PHONY: all asan test long-test docker-test run deps bench clean
+.PHONY: all asan test long-test docker-test demo run deps bench clean
 all: $(BUILD)/dhis2sync $(if $(EMU_SRC),$(BUILD)/dhis2-emulator) $(BUILD)/spec/run
 asan: all
 
@@ -76,6 +77,9 @@ long-test: all
 # The image built from Debian's packages alone and run: health, non-root, a sync, backup/restore.
 docker-test: all
 	BUILD=$(BUILD) bash spec/docker/test.sh
+
+demo: all
+	BUILD=$(BUILD) bash spec/demo/run.sh
 
 run: $(BUILD)/dhis2sync
 	$(BUILD)/dhis2sync serve
