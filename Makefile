@@ -8,8 +8,14 @@
 #   make long-test  the 10-minute scheduling acceptance run (not part of `make test`)
 
 PKGS     := lua5.4 libcurl libpq libmicrohttpd libcjson libcrypto zlib
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcrypt -lpthread -lm
+# pkg-config is asked when the first recipe needs its answer, then the answer is kept: make
+# reads this file before `make deps` has installed anything, so asking now would find nothing
+pkg_config = $(shell pkg-config --$1 $(PKGS))$(if $(filter 0,$(.SHELLSTATUS)),,$(error \
+  pkg-config does not find all of $(PKGS): run `make deps`))
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkg_config,cflags))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $(call pkg_config,libs) -lcrypt -lpthread -lm)$(PKG_LIBS)
+# `make deps run` (even with -j): nothing is compiled before deps has finished
+DEPS_FIRST := $(filter deps,$(MAKECMDGOALS))
 
 ifneq ($(filter asan,$(MAKECMDGOALS)),)
 BUILD    := build/asan
@@ -23,7 +29,7 @@ endif
 
 CC       ?= cc
 # snprintf truncation is how we bound every path and message, so that warning is off
-CFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-format-truncation -MMD -MP $(OPT) -Ihost $(PKG_CFLAGS)
+CFLAGS   = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-format-truncation -MMD -MP $(OPT) -Ihost $(PKG_CFLAGS)
 LDFLAGS  := $(LDOPT)
 
 HOST_SRC := $(filter-out host/main.c,$(wildcard host/*.c))
@@ -38,7 +44,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 all: $(BUILD)/dhis2sync $(if $(EMU_SRC),$(BUILD)/dhis2-emulator) $(BUILD)/spec/run
 asan: all
 
-$(BUILD)/%.o: %.c
+$(BUILD)/%.o: %.c | $(DEPS_FIRST)
 	@mkdir -p $(dir $@)
 	@echo "  CC    $<"
 	@$(CC) $(CFLAGS) -c $< -o $@
@@ -59,7 +65,7 @@ $(BUILD)/spec/run: $(SPEC_OBJ) $(BUILD)/libhost.a
 	@echo "  LINK  $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/libhost.a
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libhost.a | $(DEPS_FIRST)
 	@mkdir -p $(dir $@)
 	@echo "  LINK  $@"
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(PKG_LIBS)
