@@ -8,12 +8,14 @@
 #   make long-test  the 10-minute scheduling acceptance run (not part of `make test`)
 
 PKGS     := lua5.4 libcurl libpq libmicrohttpd libcjson libcrypto zlib
-# pkg-config is asked when the first recipe needs its answer, then the answer is kept: make
-# reads this file before `make deps` has installed anything, so asking now would find nothing
-pkg_config = $(shell pkg-config --$1 $(PKGS))$(if $(filter 0,$(.SHELLSTATUS)),,$(error \
-  pkg-config does not find all of $(PKGS): run `make deps`))
-PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkg_config,cflags))$(PKG_CFLAGS)
-PKG_LIBS   = $(eval PKG_LIBS := $(call pkg_config,libs) -lcrypt -lpthread -lm)$(PKG_LIBS)
+# pkg-config is asked when a recipe first needs its answer ($@ is set), not when make reads
+# this file: `make deps run` reads it before deps has installed anything. Only a good answer is
+# kept; keep PKG_CFLAGS and PKG_LIBS out of `:=`, which would ask while reading.
+pkg_config = $(or $(pkg_$1),$(eval pkg_$1 := $(shell pkg-config --$1 $(PKGS)))$(if \
+  $(filter-out 0,$(.SHELLSTATUS)),$(eval pkg_$1 :=)$(if $@,$(error pkg-config does not find \
+  all of $(PKGS): run `make deps`)))$(pkg_$1))
+PKG_CFLAGS = $(call pkg_config,cflags)
+PKG_LIBS   = $(call pkg_config,libs) -lcrypt -lpthread -lm
 # `make deps run` (even with -j): nothing is compiled before deps has finished
 DEPS_FIRST := $(filter deps,$(MAKECMDGOALS))
 
