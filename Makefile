@@ -10,8 +10,16 @@
 #   make demo       two DHIS2 emulators and dhis2sync between them, a job run once; Ctrl-C stops it
 
 PKGS     := lua5.4 libcurl libpq libmicrohttpd libcjson libcrypto zlib
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcrypt -lpthread -lm
+# pkg-config is asked when a recipe first needs its answer ($@ is set), not when make reads
+# this file: `make deps run` reads it before deps has installed anything. Only a good answer is
+# kept; keep PKG_CFLAGS and PKG_LIBS out of `:=`, which would ask while reading.
+pkg_config = $(or $(pkg_$1),$(eval pkg_$1 := $(shell pkg-config --$1 $(PKGS)))$(if \
+  $(filter-out 0,$(.SHELLSTATUS)),$(eval pkg_$1 :=)$(if $@,$(error pkg-config does not find \
+  all of $(PKGS): run `make deps`)))$(pkg_$1))
+PKG_CFLAGS = $(call pkg_config,cflags)
+PKG_LIBS   = $(call pkg_config,libs) -lcrypt -lpthread -lm
+# `make deps run` (even with -j): nothing is compiled before deps has finished
+DEPS_FIRST := $(filter deps,$(MAKECMDGOALS))
 
 ifneq ($(filter asan,$(MAKECMDGOALS)),)
 BUILD    := build/asan
@@ -25,7 +33,7 @@ endif
 
 CC       ?= cc
 # snprintf truncation is how we bound every path and message, so that warning is off
-CFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-format-truncation -MMD -MP $(OPT) -Ihost $(PKG_CFLAGS)
+CFLAGS   = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-format-truncation -MMD -MP $(OPT) -Ihost $(PKG_CFLAGS)
 LDFLAGS  := $(LDOPT)
 
 HOST_SRC := $(filter-out host/main.c,$(wildcard host/*.c))
@@ -40,7 +48,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 all: $(BUILD)/dhis2sync $(if $(EMU_SRC),$(BUILD)/dhis2-emulator) $(BUILD)/spec/run
 asan: all
 
-$(BUILD)/%.o: %.c
+$(BUILD)/%.o: %.c | $(DEPS_FIRST)
 	@mkdir -p $(dir $@)
 	@echo "  CC    $<"
 	@$(CC) $(CFLAGS) -c $< -o $@
@@ -61,7 +69,7 @@ $(BUILD)/spec/run: $(SPEC_OBJ) $(BUILD)/libhost.a
 	@echo "  LINK  $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/libhost.a
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libhost.a | $(DEPS_FIRST)
 	@mkdir -p $(dir $@)
 	@echo "  LINK  $@"
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(PKG_LIBS)
