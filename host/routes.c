@@ -4,6 +4,8 @@
 
 const struct route http_routes[] = {
     {"GET", "/health", api_health, ROUTE_PUBLIC},
+    /* the earlier app's URL: monitors probing it must see the database down, not a page */
+    {"GET", "/health/", api_health, ROUTE_PUBLIC},
     /* logging in is public by nature; the session's own routes need it */
     {"POST", "/api/session", api_session_create, ROUTE_PUBLIC},
     {"GET", "/api/session", api_session_get, ROUTE_AUTH},
