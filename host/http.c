@@ -29,7 +29,8 @@ struct request_ctx {
     char *body;
     size_t len, cap;
     bool too_large;
-    long long wake_ms;          /* while suspended for a handler's delay: when to resume */
+    bool held;                  /* suspended for a handler's delay, now or before */
+    long long wake_ms;          /* while suspended: when to resume */
     struct request_ctx *next_sleeper;
 };
 
@@ -41,6 +42,7 @@ struct http_server {
     pthread_mutex_t lock;
     pthread_cond_t changed;
     struct request_ctx *sleepers;
+    int held;                   /* requests suspended at some point and not yet completed */
     bool stopping;
 };
 
@@ -436,10 +438,12 @@ static int sleep_request(struct http_server *s, struct request_ctx *ctx, long de
     int rc = -1;
     if (!s->stopping) {
         MHD_suspend_connection(ctx->rq.conn);
+        ctx->held = true;
+        s->held++;
         ctx->wake_ms = monotonic_ms() + delay_ms;
         ctx->next_sleeper = s->sleepers;
         s->sleepers = ctx;
-        pthread_cond_signal(&s->changed);
+        pthread_cond_broadcast(&s->changed);
         rc = 0;
     }
     pthread_mutex_unlock(&s->lock);
@@ -574,10 +578,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
+    struct http_server *s = cls;
     (void)conn;
     (void)toe;
     struct request_ctx *ctx = *con_cls;
+    if (ctx && ctx->held) {
+        pthread_mutex_lock(&s->lock);
+        s->held--;
+        pthread_cond_broadcast(&s->changed);
+        pthread_mutex_unlock(&s->lock);
+    }
     if (ctx) {
         free(ctx->body);
         free(ctx);
@@ -585,14 +595,21 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
 }
 
-/* No more delays: the sleepers are resumed and the waker thread ends. */
+/* No more delays: the sleepers are resumed and the waker thread ends; then waits (10 s at
+ * most) until they are answered, since stopping the daemon would drop them unanswered. */
 static void waker_stop(struct http_server *s)
 {
     pthread_mutex_lock(&s->lock);
     s->stopping = true;
-    pthread_cond_signal(&s->changed);
+    pthread_cond_broadcast(&s->changed);
     pthread_mutex_unlock(&s->lock);
     pthread_join(s->waker, NULL);
+    long long until = monotonic_ms() + 10000;
+    struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (until % 1000) * 1000000};
+    pthread_mutex_lock(&s->lock);
+    while (s->held > 0 && pthread_cond_timedwait(&s->changed, &s->lock, &ts) == 0)
+        ;
+    pthread_mutex_unlock(&s->lock);
 }
 
 static void waker_free(struct http_server *s)
