@@ -21,10 +21,16 @@
 #include "metrics.h"
 
 /* Per-request state kept by MHD between calls of the access handler, for a request whose
- * route was chosen (and its caller authenticated) from the headers. */
+ * route was chosen (and its caller authenticated) from the headers, or whose answer waits for
+ * the end of a chunked body. */
 struct request_ctx {
     struct http_req rq;
     const struct route *route;
+    /* A chunked body may pass the cap only once it is under way, and that is 413 before
+     * anything else (PRODUCT.md): the answer decided from the headers waits while such a body
+     * is read and counted, none of it kept. */
+    struct http_resp early;
+    bool has_early;
     size_t max;                 /* this request's body cap */
     char *body;
     size_t len, cap;
@@ -407,6 +413,16 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_re
     return ok;
 }
 
+/* Frees what an answer that is not sent holds. */
+static void resp_discard(struct http_resp *rs)
+{
+    free(rs->body);
+    rs->body = NULL;
+    for (int i = 0; i < rs->n_extra; i++)
+        free(rs->extra_headers[i]);
+    rs->n_extra = 0;
+}
+
 /* Every answer goes out here: logged, counted, sent. */
 static enum MHD_Result answer(struct MHD_Connection *conn, const char *method, const char *url,
                               struct http_resp *rs)
@@ -492,6 +508,10 @@ static bool take_chunk(struct request_ctx *ctx, const char *upload, size_t size)
     }
     if (ctx->too_large)
         return true;
+    if (ctx->has_early) {
+        ctx->len += size;
+        return true;
+    }
     if (ctx->len + size + 1 > ctx->cap) {
         size_t want = (ctx->len + size + 1) * 2;
         if (want > ctx->max + 1)
@@ -523,17 +543,22 @@ static enum MHD_Result on_headers(struct http_server *s, struct MHD_Connection *
     rq.secure = proto && strcasecmp(proto, "https") == 0 && http_from_trusted_proxy(s->app, &rq);
     struct http_resp rs = {.status = 500};
     const struct route *route = NULL;
-    if (route_request(s->app, &rq, &rs, &route))
+    bool early = route_request(s->app, &rq, &rs, &route);
+    if (early && !MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding"))
         return answer(conn, method, url, &rs);
-    if (route->auth == ROUTE_PUBLIC && max > HTTP_PUBLIC_MAX_BODY)
+    if (!early && route->auth == ROUTE_PUBLIC && max > HTTP_PUBLIC_MAX_BODY)
         max = HTTP_PUBLIC_MAX_BODY;
     if (length > max)
         return too_large(conn, method, url, max);
     struct request_ctx *ctx = calloc(1, sizeof *ctx);
-    if (!ctx)
+    if (!ctx) {
+        resp_discard(&rs);
         return MHD_NO;
+    }
     ctx->rq = rq;
     ctx->route = route;
+    ctx->early = rs;
+    ctx->has_early = early;
     ctx->max = max;
     *con_cls = ctx;
     return MHD_YES;
@@ -556,6 +581,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (ctx->too_large)
         return too_large(conn, method, url, ctx->max);
+    if (ctx->has_early) {
+        ctx->has_early = false;
+        return answer(conn, method, url, &ctx->early);
+    }
 
     struct http_req *rq = &ctx->rq;
     rq->body = ctx->body ? ctx->body : "";
@@ -589,6 +618,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         pthread_mutex_unlock(&s->lock);
     }
     if (ctx) {
+        if (ctx->has_early)
+            resp_discard(&ctx->early);
         free(ctx->body);
         free(ctx);
         *con_cls = NULL;

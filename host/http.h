@@ -1,6 +1,7 @@
 /* http.h — the HTTP server (libmicrohttpd, thread pool): routing through the one table in
  * routes.c and authentication of every non-public route, both decided from the request line
- * and headers before any body is read (a stranger's body is never buffered); request bodies
+ * and headers before any body is read (a stranger's body is never buffered; a chunked one is
+ * read and counted only, to tell whether it is over the cap); request bodies
  * accumulated up to the cap (413 beyond it, decided from Content-Length before anything else;
  * HTTP_PUBLIC_MAX_BODY for public routes), JSON replies and errors, static files of the web
  * admin from web/, and handlers' delays (a suspended connection, not a sleeping thread).
