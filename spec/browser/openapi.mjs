@@ -71,6 +71,8 @@ async function call(opId, path, { method, body, contentType = "application/json"
 
 await call("getHealth", "/health", { expect: 200 });
 await call("headHealth", "/health", { expect: 200 });
+await call("getHealthSlash", "/health/", { expect: 200 });
+await call("headHealthSlash", "/health/", { expect: 200 });
 const served = await call("getOpenApi", "/api/openapi.json", { expect: 200 });
 if (JSON.stringify(served.json) !== JSON.stringify(doc)) fail("/api/openapi.json is not the document");
 const index = await call("getApiIndex", "/api/", { expect: 200 });
