@@ -361,6 +361,11 @@ static void set_fixed_options(struct dhis2_client *c)
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, c->timeout_s);
     if (c->ca_file)
         curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+    /* A redirect is reported, never followed: following one would hand the credentials (our
+     * ApiToken header goes out with every request of this handle) to whatever host the
+     * Location names. Said explicitly so a later default or option cannot turn it on. */
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_UNRESTRICTED_AUTH, 0L);
     if (!c->pat) {
         curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         curl_easy_setopt(h, CURLOPT_USERNAME, c->username);
