@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "harness.h"
 #include "sched_util.h"
 #include "test.h"
@@ -157,4 +158,135 @@ TEST(stored_instance_credentials_never_reach_a_host_they_were_not_entered_for)
     free(seen);
     listener_stop(&home);
     listener_stop(&elsewhere);
+}
+
+/* `dhis2sync token ARGS...` against the server's database; exit status, stdout into *out. */
+static int token_cmd(struct spec_server *s, char **out, const char *a1, const char *a2,
+                     const char *a3, const char *a4)
+{
+    char *bin = spec_bin("dhis2sync"), *dbenv = NULL;
+    if (asprintf(&dbenv, "DATABASE_URL=%s", s->db) < 0)
+        abort();
+    char *env[] = {dbenv, "DHIS2SYNC_SECRET_KEY=spec-secret-key-0123456789", NULL};
+    char *argv[] = {bin, "token", (char *)a1, (char *)a2, (char *)a3, (char *)a4, NULL};
+    char *ignored = NULL;
+    int rc = spec_run(argv, env, NULL, out ? out : &ignored);
+    free(ignored);
+    free(dbenv);
+    free(bin);
+    return rc;
+}
+
+/* A new token from `token add`, its trailing line end cut. */
+static char *token_add(struct spec_server *s, const char *name, const char *expires)
+{
+    char *out = NULL;
+    CHECK_INT(token_cmd(s, &out, "add", name, expires ? "--expires" : NULL, expires), 0);
+    out[strcspn(out, "\r\n")] = '\0';
+    CHECKF(strlen(out) >= 20, "token add printed \"%s\"", out);
+    return out;
+}
+
+static long bearer_status(struct spec_server *s, const char *token)
+{
+    char url[128], authz[256];
+    snprintf(url, sizeof url, "%s/api/instances", s->base);
+    snprintf(authz, sizeof authz, "Authorization: Bearer %s", token);
+    const char *h[] = {authz, NULL};
+    struct spec_resp r;
+    CHECK(spec_http("GET", url, h, NULL, 0, &r) == 0);
+    long status = r.status;
+    spec_resp_free(&r);
+    return status;
+}
+
+TEST(tokens_are_listed_without_secrets_record_use_cheaply_and_die_at_revoke_or_expiry)
+{
+    struct spec_server s;
+    CHECK(spec_server_start(&s, spec_new_db(), NULL) == 0);
+    PGconn *db = su_db(s.db);
+    char *robot1 = token_add(&s, "robot", "90d"), *robot2 = token_add(&s, "robot", NULL);
+    char *dated = token_add(&s, "dated", "2099-01-31");
+    CHECK_INT(su_sql_int(db, "SELECT count(*) FROM api_tokens WHERE name = 'robot' AND "
+                             "expires_at BETWEEN now() + interval '89 days 23 hours' AND "
+                             "now() + interval '90 days 1 hour'"),
+              1);
+
+    /* used: last_used_at is written once, not on every request, until a minute has passed */
+    CHECK_INT(bearer_status(&s, robot1), 200);
+    char id1[24];
+    char *id = su_sql(db, "SELECT id FROM api_tokens WHERE token_hash = sha256('%s'::bytea)", robot1);
+    snprintf(id1, sizeof id1, "%s", id);
+    free(id);
+    char *first = su_sql(db, "SELECT last_used_at FROM api_tokens WHERE id = %s", id1);
+    CHECK(first);
+    CHECK_INT(bearer_status(&s, robot1), 200);
+    char *again = su_sql(db, "SELECT last_used_at FROM api_tokens WHERE id = %s", id1);
+    CHECK_STR(again, first);
+    su_sql_exec(db, "UPDATE api_tokens SET last_used_at = now() - interval '2 minutes' WHERE id = %s", id1);
+    CHECK_INT(bearer_status(&s, robot1), 200);
+    CHECK_INT(su_sql_int(db, "SELECT count(*) FROM api_tokens WHERE id = %s AND "
+                             "last_used_at > now() - interval '1 minute'", id1),
+              1);
+
+    char *list = NULL;
+    CHECK_INT(token_cmd(&s, &list, "list", NULL, NULL, NULL), 0);
+    CHECK_CONTAINS(list, "ID\tNAME\tCREATED\tLAST USED\tEXPIRES\n");
+    CHECK_CONTAINS(list, "\tdated\t");
+    CHECK_CONTAINS(list, "\t2099-01-31T00:00:00.000Z\n");
+    CHECK_CONTAINS(list, "\tspec\t");
+    CHECKF(!strstr(list, robot1) && !strstr(list, robot2) && !strstr(list, dated),
+           "token list shows a token:\n%s", list);
+
+    /* a label two tokens share does not say which one to revoke */
+    CHECK_INT(token_cmd(&s, NULL, "revoke", "robot", NULL, NULL), 1);
+    CHECK_INT(token_cmd(&s, NULL, "revoke", "no-such-token", NULL, NULL), 1);
+    CHECK_INT(bearer_status(&s, robot2), 200);
+    char *id2 = su_sql(db, "SELECT id FROM api_tokens WHERE token_hash = sha256('%s'::bytea)", robot2);
+    CHECK_INT(token_cmd(&s, NULL, "revoke", id2, NULL, NULL), 0);
+    CHECK_INT(bearer_status(&s, robot2), 401);
+    CHECK_INT(bearer_status(&s, robot1), 200);
+    CHECK_INT(token_cmd(&s, NULL, "revoke", "dated", NULL, NULL), 0);
+    CHECK_INT(bearer_status(&s, dated), 401);
+
+    /* expiry is checked at each request */
+    su_sql_exec(db, "UPDATE api_tokens SET expires_at = now() - interval '1 second' WHERE id = %s", id1);
+    CHECK_INT(bearer_status(&s, robot1), 401);
+    free(list);
+    CHECK_INT(token_cmd(&s, &list, "list", NULL, NULL, NULL), 0);
+    CHECK_CONTAINS(list, " (expired)\n");
+
+    /* a wrong --expires is refused before anything is made */
+    CHECK_INT(token_cmd(&s, NULL, "add", "bad", "--expires", "5y"), 2);
+    CHECK_INT(token_cmd(&s, NULL, "add", "bad", "--expires", "2020-01-01"), 2);
+    CHECK_INT(token_cmd(&s, NULL, "add", "bad", "--expires", "2099-02-31"), 2);
+    CHECK_INT(su_sql_int(db, "SELECT count(*) FROM api_tokens WHERE name = 'bad'"), 0);
+    free(list);
+    free(first);
+    free(again);
+    free(id2);
+    free(robot1);
+    free(robot2);
+    free(dated);
+    PQfinish(db);
+}
+
+TEST(token_expiry_takes_durations_and_utc_dates)
+{
+    time_t now = 1700000000, at;
+    struct err e = {0};
+    CHECK_INT(auth_token_expiry("90d", now, &at, &e), 0);
+    CHECK_INT(at - now, 90 * 86400);
+    CHECK_INT(auth_token_expiry("12h", now, &at, &e), 0);
+    CHECK_INT(at - now, 12 * 3600);
+    CHECK_INT(auth_token_expiry("30m", now, &at, &e), 0);
+    CHECK_INT(at - now, 30 * 60);
+    CHECK_INT(auth_token_expiry("2027-01-31", now, &at, &e), 0);
+    CHECK_INT(at, 1801353600);
+    CHECK_INT(auth_token_expiry("2027-01-31T12:30:00Z", now, &at, &e), 0);
+    CHECK_INT(at, 1801353600 + 12 * 3600 + 30 * 60);
+    const char *bad[] = {"", "0d", "d", "90", "90x", "90dd", "-5d", "2027-13-01", "2027-02-30",
+                         "2027-01-31T12:30", "2027-01-31 12:30:00", "2023-01-01"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECKF(auth_token_expiry(bad[i], now, &at, &e) == ERR_INPUT, "accepted \"%s\"", bad[i]);
 }
