@@ -290,3 +290,109 @@ TEST(token_expiry_takes_durations_and_utc_dates)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECKF(auth_token_expiry(bad[i], now, &at, &e) == ERR_INPUT, "accepted \"%s\"", bad[i]);
 }
+
+/* GET or POST on an emulator as admin:district; the answer as JSON (caller deletes). */
+static cJSON *emu_call(const struct su_emu *m, const char *method, const char *path, const char *body)
+{
+    char url[1024];
+    snprintf(url, sizeof url, "%s%s", m->url, path);
+    const char *h[] = {"Authorization: Basic YWRtaW46ZGlzdHJpY3Q=", "Content-Type: application/json", NULL};
+    struct spec_resp r;
+    CHECK(spec_http(method, url, h, body, body ? strlen(body) : 0, &r) == 0);
+    CHECKF(r.status == 200, "%s %s: %ld %.300s", method, path, r.status, r.body);
+    cJSON *j = spec_resp_json(&r);
+    spec_resp_free(&r);
+    CHECK(j);
+    return j;
+}
+
+/* Waits for run id to end; its final JSON (caller deletes). */
+static cJSON *wait_run(struct spec_server *s, long long id)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/api/runs/%lld", id);
+    for (int i = 0; i < 600; i++) {
+        cJSON *run = su_call(s, "GET", path, NULL, 200);
+        const char *st = su_str(run, "status");
+        if (strcmp(st, "queued") && strcmp(st, "running"))
+            return run;
+        cJSON_Delete(run);
+        usleep(100000);
+    }
+    test_fail(__FILE__, __LINE__, "run %lld did not end", id);
+}
+
+/* A run of job `name` (made with extra job fields) from src to dst over the monthly data set;
+ * its final JSON. */
+static cJSON *sync_monthly(struct spec_server *s, const struct su_emu *src, const char *name,
+                           const char *extra)
+{
+    char body[1024], path[128];
+    snprintf(body, sizeof body,
+             "{\"name\":\"%s\",\"source\":\"src\",\"target\":\"dst\",\"dataSets\":[\"%s\"],"
+             "\"orgUnits\":[\"%s\"],\"children\":true,"
+             "\"periods\":{\"start\":\"1900-01-01\",\"end\":\"2100-12-31\"}%s}",
+             name, src->ds_monthly, src->root, extra ? extra : "");
+    cJSON_Delete(su_call(s, "POST", "/api/jobs", body, 201));
+    snprintf(path, sizeof path, "/api/jobs/%s/run", name);
+    cJSON *queued = su_call(s, "POST", path, "{}", 202);
+    long long id = (long long)su_num(queued, "id");
+    cJSON_Delete(queued);
+    return wait_run(s, id);
+}
+
+TEST_TIMEOUT(conflicts_carrying_utf8_that_postgresql_refuses_are_listed_with_replacements, 180)
+{
+    struct su_emu src, dst;
+    su_emu_start(&src, 40, 5, 11);
+    su_emu_start(&dst, 0, 5, 11);
+    char query[512];
+    snprintf(query, sizeof query,
+             "/api/dataValueSets?dataSet=%s&orgUnit=%s&children=true&startDate=1900-01-01&endDate=2100-12-31",
+             src.ds_monthly, src.root);
+    cJSON *all = emu_call(&src, "GET", query, NULL);
+    cJSON *v = cJSON_DetachItemFromArray(cJSON_GetObjectItem(all, "dataValues"), 0);
+    CHECK(v);
+    /* an encoded surrogate, an overlong '/', a code point past U+10FFFF, then valid text */
+    static const char comment[] = "bad:\xED\xA0\x80|\xC0\xAF|\xF4\x90\x80\x80|ok:\xC3\xA9";
+    cJSON_DeleteItemFromObject(v, "comment");
+    cJSON_AddStringToObject(v, "comment", comment);
+    char de[16];
+    snprintf(de, sizeof de, "%s", su_str(v, "dataElement"));
+    cJSON *post = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(post, "dataValues");
+    cJSON_AddItemToArray(list, v);
+    char *text = cJSON_PrintUnformatted(post);
+    cJSON_Delete(emu_call(&src, "POST", "/api/dataValueSets", text));
+    free(text);
+    cJSON_Delete(post);
+    cJSON_Delete(all);
+    char faults[64];
+    snprintf(faults, sizeof faults, "{\"conflictIds\":[\"%s\"]}", de);
+    su_emu_faults(&dst, faults);
+
+    struct spec_server s;
+    CHECK(spec_server_start(&s, spec_new_db(), NULL) == 0);
+    su_instance(&s, "src", src.url);
+    su_instance(&s, "dst", dst.url);
+    cJSON *run = sync_monthly(&s, &src, "utf8", NULL);
+    CHECKF(strcmp(su_str(run, "status"), "partial") == 0, "run ended %s: %s", su_str(run, "status"),
+           su_str(run, "error") ? su_str(run, "error") : "");
+    char path[96];
+    snprintf(path, sizeof path, "/api/runs/%.0f/conflicts?kind=conflict&pageSize=1000", su_num(run, "id"));
+    cJSON *listed = su_call(&s, "GET", path, NULL, 200);
+    const cJSON *c;
+    const char *stored = NULL;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(listed, "conflicts"))
+    {
+        const char *cm = su_str(cJSON_GetObjectItem(c, "dataValue"), "comment");
+        if (cm && strstr(cm, "bad:"))
+            stored = cm;
+    }
+    CHECKF(stored, "the value with the bad comment is not listed");
+    CHECK_STR(stored, "bad:\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD|\xEF\xBF\xBD\xEF\xBF\xBD|"
+                      "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD|ok:\xC3\xA9");
+    cJSON_Delete(listed);
+    cJSON_Delete(run);
+    su_emu_stop(&src);
+    su_emu_stop(&dst);
+}
