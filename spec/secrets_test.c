@@ -396,3 +396,47 @@ TEST_TIMEOUT(conflicts_carrying_utf8_that_postgresql_refuses_are_listed_with_rep
     su_emu_stop(&src);
     su_emu_stop(&dst);
 }
+
+TEST_TIMEOUT(an_async_import_whose_task_dhis2_lost_fails_promptly_or_at_its_deadline, 180)
+{
+    struct su_emu src, dst;
+    su_emu_start(&src, 30, 5, 12);
+    su_emu_start(&dst, 0, 5, 12);
+    struct spec_server s;
+    CHECK(spec_server_start(&s, spec_new_db(), NULL) == 0);
+    su_instance(&s, "src", src.url);
+    su_instance(&s, "dst", dst.url);
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"name\":\"bad\",\"source\":\"src\",\"target\":\"dst\",\"dataSets\":[\"%s\"],"
+             "\"periods\":{\"last\":3,\"type\":\"Monthly\"},\"orgUnits\":[\"%s\"],"
+             "\"importOptions\":{\"async\":true,\"asyncTimeout\":0}}",
+             src.ds_monthly, src.root);
+    call_expect(&s, "POST", "/api/jobs", body, 422, "importOptions.asyncTimeout");
+
+    /* DHIS2 answers 404 for the task: no point polling on */
+    su_emu_faults(&dst, "{\"loseTasks\":404}");
+    cJSON *run = sync_monthly(&s, &src, "lost", ",\"importOptions\":{\"async\":true}");
+    CHECK_STR(su_str(run, "status"), "failed");
+    CHECK_CONTAINS(su_str(run, "error"), "DHIS2 lost import task");
+    cJSON_Delete(run);
+
+    /* the task never finishes: the chunk fails at the job's deadline */
+    su_emu_faults(&dst, "{\"loseTasks\":200}");
+    run = sync_monthly(&s, &src, "stuck", ",\"importOptions\":{\"async\":true,\"asyncTimeout\":1}");
+    CHECK_STR(su_str(run, "status"), "failed");
+    CHECK_CONTAINS(su_str(run, "error"), "did not finish import task");
+    CHECK_CONTAINS(su_str(run, "error"), "within 1 s");
+    cJSON_Delete(run);
+    cJSON *job = su_call(&s, "GET", "/api/jobs/lost", NULL, 200);
+    CHECK_INT(su_num(cJSON_GetObjectItem(job, "importOptions"), "asyncTimeout"), 1800);
+    cJSON_Delete(job);
+
+    /* with its tasks kept, DHIS2 finishes the async imports well within the deadline */
+    su_emu_faults(&dst, NULL);
+    run = sync_monthly(&s, &src, "kept", ",\"importOptions\":{\"async\":true,\"asyncTimeout\":60}");
+    CHECK_STR(su_str(run, "status"), "succeeded");
+    cJSON_Delete(run);
+    su_emu_stop(&src);
+    su_emu_stop(&dst);
+}
