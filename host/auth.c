@@ -98,11 +98,11 @@ int auth_check(struct app *app, struct http_req *rq, struct err *e)
 
 int auth_token_create(PGconn *c, const char *name, char **token_out, struct err *e)
 {
-    return auth_token_create_expiring(c, name, 0, token_out, e);
+    return auth_token_create_expiring(c, name, 0, token_out, NULL, e);
 }
 
 int auth_token_create_expiring(PGconn *c, const char *name, time_t expires_at, char **token_out,
-                               struct err *e)
+                               long long *id_out, struct err *e)
 {
     char token[CRYPTO_TOKEN_LEN + 1], hash[CRYPTO_HASH_HEX_LEN + 1], when[24];
     int rc = crypto_token_new(token, e);
@@ -111,11 +111,16 @@ int auth_token_create_expiring(PGconn *c, const char *name, time_t expires_at, c
     crypto_sha256_hex(token, hash);
     snprintf(when, sizeof when, "%lld", (long long)expires_at);
     const char *params[] = {name, hash, expires_at ? when : NULL};
-    if ((rc = db_exec(c,
-                      "INSERT INTO api_tokens (name, token_hash, expires_at) "
-                      "VALUES ($1, decode($2, 'hex'), to_timestamp($3::double precision))",
-                      3, params, e)))
-        return rc;
+    PGresult *r = db_query(c,
+                           "INSERT INTO api_tokens (name, token_hash, expires_at) "
+                           "VALUES ($1, decode($2, 'hex'), to_timestamp($3::double precision)) "
+                           "RETURNING id",
+                           3, params, e);
+    if (!r)
+        return e->code;
+    if (id_out)
+        *id_out = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
     if (!(*token_out = strdup(token)))
         return err_set(e, ERR_INTERNAL, "out of memory");
     return 0;
@@ -123,7 +128,7 @@ int auth_token_create_expiring(PGconn *c, const char *name, time_t expires_at, c
 
 int auth_token_expiry(const char *spec, time_t now, time_t *out, struct err *e)
 {
-    static const char form[] = "--expires takes a duration (90d, 12h, 30m) or a date "
+    static const char form[] = "takes a duration (90d, 12h, 30m) or a date "
                                "(2027-01-31 or 2027-01-31T12:00:00Z)";
     size_t digits = strspn(spec, "0123456789");
     if (digits > 0 && digits <= 9 && spec[digits] && strchr("dhm", spec[digits]) &&
@@ -131,7 +136,7 @@ int auth_token_expiry(const char *spec, time_t now, time_t *out, struct err *e)
         long long n = strtoll(spec, NULL, 10);
         long long unit = spec[digits] == 'd' ? 86400 : spec[digits] == 'h' ? 3600 : 60;
         if (n <= 0 || n > 100LL * 366 * 86400 / unit)
-            return err_set(e, ERR_INPUT, "--expires: %s is not from 1 minute to 100 years", spec);
+            return err_set(e, ERR_INPUT, "%s is not from 1 minute to 100 years", spec);
         *out = now + (time_t)(n * unit);
         return 0;
     }
@@ -145,7 +150,7 @@ int auth_token_expiry(const char *spec, time_t now, time_t *out, struct err *e)
     if (*out == (time_t)-1 || !gmtime_r(out, &back) || back.tm_mday != day)
         return err_set(e, ERR_INPUT, "%s, not '%.40s'", form, spec);
     if (*out <= now)
-        return err_set(e, ERR_INPUT, "--expires: %s is not in the future", spec);
+        return err_set(e, ERR_INPUT, "%s is not in the future", spec);
     return 0;
 }
 

@@ -30,12 +30,13 @@ const char *auth_session_cookie(const struct http_req *rq);
 
 /* Creates an API token labelled name; *token_out (caller frees) is the only copy of it. */
 int auth_token_create(PGconn *c, const char *name, char **token_out, struct err *e);
-/* The same, expiring at expires_at (a time_t; 0 = never). */
+/* The same, expiring at expires_at (a time_t; 0 = never); *id_out (may be NULL) gets its id. */
 int auth_token_create_expiring(PGconn *c, const char *name, time_t expires_at, char **token_out,
-                               struct err *e);
+                               long long *id_out, struct err *e);
 /* When a token made at now with expiry spec expires: "90d", "12h", "30m" (days, hours,
  * minutes from now), "2027-01-31" (that day's start, UTC) or "2027-01-31T12:00:00Z".
- * ERR_INPUT for another form or a time that is not in the future. */
+ * ERR_INPUT for another form or a time that is not in the future; the message reads after
+ * the name of the option or field ("--expires: …"). */
 int auth_token_expiry(const char *spec, time_t now, time_t *out, struct err *e);
 /* Every token, oldest first: [{"id","name","createdAt","lastUsedAt","expiresAt","expired"}]
  * (times ISO 8601 UTC or null); never the token nor its hash. NULL on error. */

@@ -277,7 +277,7 @@ static int cmd_token(struct app *app, int argc, char **argv)
     if (add && argc == 4 && strcmp(argv[2], "--expires") == 0) {
         /* checked before the database is touched: a typo costs nothing */
         if (auth_token_expiry(argv[3], time(NULL), &expires, &e)) {
-            fail(&e);
+            log_error("--expires %s", e.msg);
             return 2;
         }
     } else if (!(add && argc == 2) && !(list && argc == 1) && !(revoke && argc == 2)) {
@@ -292,7 +292,7 @@ static int cmd_token(struct app *app, int argc, char **argv)
         PGconn *c = db_acquire(app->db, &e);
         if (c) {
             if (add)
-                rc = auth_token_create_expiring(c, argv[1], expires, &token, &e) ? 1 : 0;
+                rc = auth_token_create_expiring(c, argv[1], expires, &token, NULL, &e) ? 1 : 0;
             else if (list)
                 rc = (tokens = auth_token_list(c, &e)) ? 0 : 1;
             else

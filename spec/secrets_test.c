@@ -440,3 +440,35 @@ TEST_TIMEOUT(an_async_import_whose_task_dhis2_lost_fails_promptly_or_at_its_dead
     su_emu_stop(&src);
     su_emu_stop(&dst);
 }
+
+TEST(api_tokens_are_made_shown_once_listed_and_revoked_over_http)
+{
+    struct spec_server s;
+    CHECK(spec_server_start(&s, spec_new_db(), NULL) == 0);
+    cJSON *made = su_call(&s, "POST", "/api/tokens", "{\"name\":\"web\",\"expires\":\"12h\"}", 201);
+    char *token = strdup(su_str(made, "token"));
+    CHECK_STR(su_str(made, "name"), "web");
+    CHECK(su_str(made, "expiresAt") != NULL);
+    char path[64];
+    snprintf(path, sizeof path, "/api/tokens/%.0f", su_num(made, "id"));
+    cJSON_Delete(made);
+    CHECK_INT(bearer_status(&s, token), 200);
+
+    struct spec_resp r;
+    CHECK(spec_api(&s, "GET", "/api/tokens", NULL, &r) == 0);
+    CHECK_INT(r.status, 200);
+    CHECKF(!strstr(r.body, token) && !strstr(r.body, s.token) && !strstr(r.body, "\"token\""),
+           "the list shows a token: %s", r.body);
+    cJSON *list = spec_resp_json(&r);
+    spec_resp_free(&r);
+    CHECK_INT(su_num(cJSON_GetObjectItem(list, "pager"), "total"), 2);
+    CHECK_STR(su_str(cJSON_GetArrayItem(cJSON_GetObjectItem(list, "tokens"), 1), "name"), "web");
+    cJSON_Delete(list);
+
+    call_expect(&s, "POST", "/api/tokens", "{\"name\":\"old\",\"expires\":\"2000-01-01\"}", 422, "expires");
+    call_expect(&s, "POST", "/api/tokens", "{\"expires\":\"1d\"}", 422, "name");
+    cJSON_Delete(su_call(&s, "DELETE", path, NULL, 204));
+    CHECK_INT(bearer_status(&s, token), 401);
+    cJSON_Delete(su_call(&s, "DELETE", path, NULL, 404));
+    free(token);
+}
