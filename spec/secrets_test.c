@@ -306,22 +306,6 @@ static cJSON *emu_call(const struct su_emu *m, const char *method, const char *p
     return j;
 }
 
-/* Waits for run id to end; its final JSON (caller deletes). */
-static cJSON *wait_run(struct spec_server *s, long long id)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/api/runs/%lld", id);
-    for (int i = 0; i < 600; i++) {
-        cJSON *run = su_call(s, "GET", path, NULL, 200);
-        const char *st = su_str(run, "status");
-        if (strcmp(st, "queued") && strcmp(st, "running"))
-            return run;
-        cJSON_Delete(run);
-        usleep(100000);
-    }
-    test_fail(__FILE__, __LINE__, "run %lld did not end", id);
-}
-
 /* A run of job `name` (made with extra job fields) from src to dst over the monthly data set;
  * its final JSON. */
 static cJSON *sync_monthly(struct spec_server *s, const struct su_emu *src, const char *name,
@@ -338,14 +322,30 @@ static cJSON *sync_monthly(struct spec_server *s, const struct su_emu *src, cons
     cJSON *queued = su_call(s, "POST", path, "{}", 202);
     long long id = (long long)su_num(queued, "id");
     cJSON_Delete(queued);
-    return wait_run(s, id);
+    PGconn *db = su_db(s->db);
+    su_wait_sql(db, 60000, "t", "SELECT status NOT IN ('queued', 'running') FROM runs WHERE id = %lld", id);
+    PQfinish(db);
+    snprintf(path, sizeof path, "/api/runs/%lld", id);
+    return su_call(s, "GET", path, NULL, 200);
+}
+
+/* A source emulator with values, an empty target with the same metadata, and a server that
+ * knows them as the instances src and dst. */
+static void start_sync(struct su_emu *src, struct su_emu *dst, struct spec_server *s,
+                       unsigned long seed)
+{
+    su_emu_start(src, 40, 5, seed);
+    su_emu_start(dst, 0, 5, seed);
+    CHECK(spec_server_start(s, spec_new_db(), NULL) == 0);
+    su_instance(s, "src", src->url);
+    su_instance(s, "dst", dst->url);
 }
 
 TEST_TIMEOUT(conflicts_carrying_utf8_that_postgresql_refuses_are_listed_with_replacements, 180)
 {
     struct su_emu src, dst;
-    su_emu_start(&src, 40, 5, 11);
-    su_emu_start(&dst, 0, 5, 11);
+    struct spec_server s;
+    start_sync(&src, &dst, &s, 11);
     char query[512];
     snprintf(query, sizeof query,
              "/api/dataValueSets?dataSet=%s&orgUnit=%s&children=true&startDate=1900-01-01&endDate=2100-12-31",
@@ -369,11 +369,6 @@ TEST_TIMEOUT(conflicts_carrying_utf8_that_postgresql_refuses_are_listed_with_rep
     char faults[64];
     snprintf(faults, sizeof faults, "{\"conflictIds\":[\"%s\"]}", de);
     su_emu_faults(&dst, faults);
-
-    struct spec_server s;
-    CHECK(spec_server_start(&s, spec_new_db(), NULL) == 0);
-    su_instance(&s, "src", src.url);
-    su_instance(&s, "dst", dst.url);
     cJSON *run = sync_monthly(&s, &src, "utf8", NULL);
     CHECKF(strcmp(su_str(run, "status"), "partial") == 0, "run ended %s: %s", su_str(run, "status"),
            su_str(run, "error") ? su_str(run, "error") : "");
@@ -400,12 +395,8 @@ TEST_TIMEOUT(conflicts_carrying_utf8_that_postgresql_refuses_are_listed_with_rep
 TEST_TIMEOUT(an_async_import_whose_task_dhis2_lost_fails_promptly_or_at_its_deadline, 180)
 {
     struct su_emu src, dst;
-    su_emu_start(&src, 30, 5, 12);
-    su_emu_start(&dst, 0, 5, 12);
     struct spec_server s;
-    CHECK(spec_server_start(&s, spec_new_db(), NULL) == 0);
-    su_instance(&s, "src", src.url);
-    su_instance(&s, "dst", dst.url);
+    start_sync(&src, &dst, &s, 12);
     char body[512];
     snprintf(body, sizeof body,
              "{\"name\":\"bad\",\"source\":\"src\",\"target\":\"dst\",\"dataSets\":[\"%s\"],"
