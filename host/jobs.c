@@ -36,14 +36,15 @@ static int normalise_import_options(const cJSON *body, cJSON *spec, struct err *
     static const char *const scheme_keys[] = {"idScheme", "dataElementIdScheme", "orgUnitIdScheme",
                                               "categoryOptionComboIdScheme"};
     bool dry_run, skip_existing, async;
-    long batch;
+    long batch, async_timeout;
     int rc;
     if ((rc = v_enum(opts, "importOptions.", "importStrategy", import_strategies,
                      "CREATE_AND_UPDATE", &strategy, e)) ||
         (rc = v_bool(opts, "importOptions.", "dryRun", false, &dry_run, e)) ||
         (rc = v_bool(opts, "importOptions.", "skipExistingCheck", false, &skip_existing, e)) ||
         (rc = v_bool(opts, "importOptions.", "async", false, &async, e)) ||
-        (rc = v_int(opts, "importOptions.", "batchSize", 5000, 1, 50000, &batch, e)))
+        (rc = v_int(opts, "importOptions.", "batchSize", 5000, 1, 50000, &batch, e)) ||
+        (rc = v_int(opts, "importOptions.", "asyncTimeout", 1800, 1, 7 * 86400, &async_timeout, e)))
         return rc;
     cJSON *out = cJSON_AddObjectToObject(spec, "importOptions");
     if (!out)
@@ -59,6 +60,7 @@ static int normalise_import_options(const cJSON *body, cJSON *spec, struct err *
     cJSON_AddNumberToObject(out, "batchSize", (double)batch);
     cJSON_AddBoolToObject(out, "skipExistingCheck", skip_existing);
     cJSON_AddBoolToObject(out, "async", async);
+    cJSON_AddNumberToObject(out, "asyncTimeout", (double)async_timeout);
     return 0;
 }
 

@@ -39,6 +39,10 @@ const struct route http_routes[] = {
     {"GET", "/api/mappings/{}", api_mappings_get, ROUTE_AUTH},
     {"PUT", "/api/mappings/{}", api_mappings_put, ROUTE_AUTH},
     {"POST", "/api/mappings/{}/check", api_mappings_check, ROUTE_AUTH},
+    {"GET", "/api/tokens", api_tokens_list, ROUTE_AUTH},
+    {"POST", "/api/tokens", api_tokens_create, ROUTE_AUTH},
+    {"DELETE", "/api/tokens/{}", api_tokens_delete, ROUTE_AUTH},
+
     /* not public unless DHIS2SYNC_METRICS_PUBLIC=1: api_metrics authenticates itself */
     {"GET", "/metrics", api_metrics, ROUTE_PUBLIC},
     {NULL, NULL, NULL, ROUTE_PUBLIC},

@@ -122,6 +122,10 @@ await call("getMapping", "/api/mappings/oa_check", { accept: "application/json",
 await call("checkMapping", "/api/mappings/oa_check/check", { expect: 200, body: { dataValues: [
   { dataElement: "a", period: "202401", orgUnit: "o", categoryOptionCombo: "c", attributeOptionCombo: "x", value: "1" }] } });
 
+const made = (await call("createToken", "/api/tokens", { body: { name: "oa token", expires: "1d" }, expect: 201 })).json;
+await call("listTokens", "/api/tokens?page=1&pageSize=10", { expect: 200 });
+await call("deleteToken", `/api/tokens/${made.id}`, { expect: 204 });
+
 await call("deleteJob", `/api/jobs/${job.id}`, { expect: 204 });
 await call("deleteInstance", `/api/instances/${dst.id}`, { expect: 204 });
 await call("deleteSession", "/api/session", { session: true, expect: 204 });
