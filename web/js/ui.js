@@ -181,3 +181,23 @@ export function loadStyle(href) {
   styles.add(href);
   document.head.append(h('link', { rel: 'stylesheet', href }));
 }
+
+let askSeq = 0;
+// A modal question in the page (not a browser dialog, which tests and screen readers handle
+// badly): choices are [value, label, class]; resolves to the value chosen, or null when
+// dismissed with Escape.
+export function ask(title, text, choices) {
+  return new Promise((resolve) => {
+    const id = `ask-${++askSeq}`;
+    const dlg = h('dialog', { class: 'ask', 'aria-labelledby': `${id}-h`, 'aria-describedby': `${id}-p` },
+      h('h2', { id: `${id}-h` }, title),
+      h('p', { id: `${id}-p` }, text),
+      h('div', { class: 'actions' }, choices.map(([value, label, cls]) => button(label, () => dlg.close(value), { class: cls || 'btn' }))));
+    dlg.addEventListener('close', () => {
+      dlg.remove();
+      resolve(dlg.returnValue || null);
+    });
+    document.body.append(dlg);
+    dlg.showModal();
+  });
+}

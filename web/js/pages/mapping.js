@@ -1,6 +1,7 @@
 // /mappings/{name} — the Lua editor (CodeMirror 5, Lua mode): try the draft on sample values
 // (POST …/check with "source"), save it (PUT, validated before it is written), and see a
-// compile or runtime error at its line.
+// compile or runtime error at its line. The editor holds the file on disk (which may be newer
+// than, and broken unlike, the version in use), and saves only over the file it read (If-Match).
 import { api, request } from '../api.js';
 import { h, replace } from '../dom.js';
 import { busy, button, errorText, field, link, loadScript, loadStyle, message, pageHeader, table, toast } from '../ui.js';
@@ -47,25 +48,31 @@ async function loadCodeMirror() {
 export async function render(ctx) {
   const name = ctx.params[0];
   const wantNew = ctx.query.get('new') === '1';
+  const url = `/api/mappings/${encodeURIComponent(name)}`;
   let info = null;
+  let etag = null; // of the file on disk the editor was filled from
   try {
-    info = await api.get(`/api/mappings/${encodeURIComponent(name)}`);
+    const got = await api.get(url, { withHeaders: true });
+    info = got.data;
+    etag = got.headers.get('ETag');
   } catch (e) {
     if (e.status !== 404) throw e;
   }
   const isNew = !info;
+  const fileSource = (i) => (i.disk ? i.disk.source : i.source);
   ctx.setTitle(`${name}.lua`);
   if (isNew && !wantNew) {
     ctx.add(pageHeader(`Mapping "${name}"`),
       message('info', 'There is no mapping of this name. ', link(`/mappings/${encodeURIComponent(name)}?new=1`, 'Create it'), ' or go back to ', link('/mappings', 'the mappings'), '.'));
     return;
   }
-  let savedSource = info ? info.source : '';
+  let savedSource = info ? fileSource(info) : '';
   const stateBox = h('div', { class: 'mapping-state', 'aria-live': 'polite' });
   const editorStatus = h('div', { class: 'editor-status', 'aria-live': 'polite' });
   const dirtyTag = h('span', { class: 'tag tag-warn', hidden: true }, 'unsaved changes');
   const textarea = h('textarea', { name: 'source', id: 'mapping-source', rows: 24, spellcheck: 'false', class: 'mono' });
-  textarea.value = info ? info.source : template(name);
+  textarea.value = info ? fileSource(info) : template(name);
+  const initialSource = textarea.value;
   const sample = h('textarea', { name: 'sample', rows: 10, spellcheck: 'false', class: 'mono' });
   sample.value = SAMPLE;
   const results = h('div', { class: 'check-results', 'aria-live': 'polite' });
@@ -79,12 +86,16 @@ export async function render(ctx) {
       replace(stateBox, message('info', 'New mapping: not saved yet. Save it to create ', h('code', {}, `${name}.lua`), '.'));
       return;
     }
-    if (i.state === 'loaded') {
+    const shown = i.disk && i.version ? ' The editor shows the file on disk, not the version in use.' : '';
+    if (i.state === 'loaded' && !i.disk) {
       replace(stateBox, h('p', {}, h('span', { class: 'badge badge-succeeded' }, 'loaded'), ' In use: version ', h('code', {}, i.version ?? '?'), '. New runs use it.'));
+    } else if (i.state === 'loaded') {
+      replace(stateBox, message('warn', h('strong', {}, 'The file on disk differs from the version in use '), h('code', {}, i.version ?? '?'),
+        ' (it has not been loaded yet).', shown));
     } else {
       const err = i.error || {};
       replace(stateBox, message('error', h('strong', {}, `The file on disk has an error at line ${err.line ?? '?'}: `), err.message ?? '',
-        i.version ? [' — runs keep using the last good version ', h('code', {}, i.version), '.'] : ' — it is not in use.'));
+        i.version ? [' — runs keep using the last good version ', h('code', {}, i.version), '.'] : ' — it is not in use.', shown));
     }
   }
 
@@ -127,20 +138,47 @@ export async function render(ctx) {
     dirtyTag.hidden = getSource() === savedSource && !isNew;
   }
 
-  const save = async (btn) => {
+  // fills the editor from the server again (the visitor chose to drop their edits)
+  async function reloadFromDisk() {
+    const got = await api.get(url, { withHeaders: true });
+    info = got.data;
+    etag = got.headers.get('ETag');
+    savedSource = fileSource(info);
+    if (cm) cm.setValue(savedSource);
+    else textarea.value = savedSource;
+    clearMarks();
+    if (info.state === 'error' && info.error?.line) markLine(info.error.line);
+    renderState(info);
+    replace(editorStatus, message('ok', `Reloaded ${name}.lua from disk.`));
+    updateDirty();
+  }
+
+  function offerReloadOrOverwrite(e) {
+    replace(editorStatus, message('warn', h('strong', {}, 'Not saved: '), `${name}.lua changed on disk since you opened it (${errorText(e)}). `,
+      'Reload it to see the other change (your edits here are dropped), or overwrite it with your version.',
+      h('div', { class: 'actions' },
+        button('Reload the file on disk', (ev) => busy(ev.currentTarget, 'Reloading…', () => reloadFromDisk().catch((x) => replace(editorStatus, message('error', errorText(x))))), { class: 'btn btn-small' }),
+        button('Overwrite it with my version', (ev) => save(ev.currentTarget, { overwrite: true }), { class: 'btn btn-small btn-danger' }))));
+  }
+
+  const save = async (btn, { overwrite = false } = {}) => {
     await busy(btn, 'Saving…', async () => {
       try {
-        const i = await request('PUT', `/api/mappings/${encodeURIComponent(name)}`, { text: getSource() });
-        savedSource = getSource();
+        const sent = getSource();
+        const headers = etag && !overwrite ? { 'If-Match': etag } : {};
+        const { data: i, headers: got } = await request('PUT', url, { text: sent, headers, withHeaders: true });
+        etag = got.get('ETag');
+        savedSource = sent;
         clearMarks();
         replace(editorStatus, message('ok', `Saved. Version ${i.version ?? ''} is in use for new runs.`));
-        info = { ...i, source: savedSource };
+        info = { ...i, source: savedSource, disk: null };
         renderState(info);
         toast(`Saved ${name}.lua`);
-        if (isNew) ctx.navigate(`/mappings/${encodeURIComponent(name)}`, { replace: true });
+        if (isNew) ctx.navigate(`/mappings/${encodeURIComponent(name)}`, { replace: true, force: true });
         updateDirty();
       } catch (e) {
         if (e.status === 422 && e.detail && e.detail.line !== undefined) showScriptError('Not saved — the mapping does not compile. ', e);
+        else if (e.status === 412) offerReloadOrOverwrite(e);
         else replace(editorStatus, message('error', h('strong', {}, 'Not saved: '), errorText(e)));
       }
     });
@@ -245,4 +283,5 @@ export async function render(ctx) {
   });
   textarea.addEventListener('input', updateDirty);
   updateDirty();
+  ctx.unsaved(() => getSource() !== (isNew ? initialSource : savedSource));
 }

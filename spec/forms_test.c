@@ -1,0 +1,148 @@
+/* forms_test.c — the API behind the admin's editor and forms (issue 16): a mapping file
+ * changed on disk is never overwritten unseen (ETag / If-Match), instance bodies list every
+ * field error at once, instances keep their last connection test, cron expressions in words. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "test.h"
+
+/* The value of response header `name` (case-insensitive) in a static buffer, "" if absent. */
+static const char *resp_header(const struct spec_resp *r, const char *name)
+{
+    static char value[256];
+    value[0] = '\0';
+    size_t n = strlen(name);
+    for (const char *p = r->headers; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : "") {
+        if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
+            p += n + 1;
+            p += strspn(p, " ");
+            size_t len = strcspn(p, "\r\n");
+            snprintf(value, sizeof value, "%.*s", (int)len, p);
+            break;
+        }
+    }
+    return value;
+}
+
+/* PUT /api/mappings/NAME with a Lua body and, unless NULL, an If-Match header. */
+static void put_mapping(struct spec_server *s, const char *name, const char *src,
+                        const char *if_match, struct spec_resp *r)
+{
+    char url[256], auth[200], cond[128];
+    snprintf(url, sizeof url, "%s/api/mappings/%s", s->base, name);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", s->token);
+    snprintf(cond, sizeof cond, "If-Match: %s", if_match ? if_match : "");
+    const char *headers[] = {auth, "Content-Type: text/x-lua", if_match ? cond : NULL, NULL};
+    spec_http("PUT", url, headers, src, strlen(src), r);
+}
+
+static void get_mapping(struct spec_server *s, const char *name, int json, struct spec_resp *r)
+{
+    char url[256], auth[200];
+    snprintf(url, sizeof url, "%s/api/mappings/%s", s->base, name);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", s->token);
+    const char *headers[] = {auth, json ? "Accept: application/json" : "Accept: text/x-lua", NULL};
+    spec_http("GET", url, headers, NULL, 0, r);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = calloc(1, 65536);
+    if (buf)
+        buf[fread(buf, 1, 65535, f)] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static const char GOOD[] = "return { unmapped = \"keep\" }\n";
+/* line 2 lacks the comma before it */
+static const char BROKEN[] = "return {\n  dataElements = {}\n  unmapped = \"keep\",\n}\n";
+
+TEST_TIMEOUT(forms_mapping_changed_on_disk_is_shown_and_not_overwritten_unseen, 90)
+{
+    struct spec_server s;
+    char *db = spec_new_db();
+    CHECK(spec_server_start(&s, db, NULL) == 0);
+    struct spec_resp r;
+    put_mapping(&s, "ondisk", GOOD, NULL, &r);
+    CHECK_INT(r.status, 200);
+    char first_etag[64];
+    snprintf(first_etag, sizeof first_etag, "%s", resp_header(&r, "ETag"));
+    CHECKF(first_etag[0] == '"', "PUT answers the ETag of what it wrote, saw '%s'", first_etag);
+    spec_resp_free(&r);
+
+    get_mapping(&s, "ondisk", 0, &r);
+    CHECK_STR(resp_header(&r, "ETag"), first_etag);
+    spec_resp_free(&r);
+
+    /* someone edits the file on disk and breaks it: the watcher keeps the good version */
+    char path[1024];
+    snprintf(path, sizeof path, "%s/mappings/ondisk.lua", s.dir);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    fputs(BROKEN, f);
+    fclose(f);
+    cJSON *j = NULL;
+    for (int i = 0; i < 100; i++) {
+        get_mapping(&s, "ondisk", 1, &r);
+        cJSON_Delete(j);
+        j = spec_resp_json(&r);
+        const char *state = cJSON_GetStringValue(cJSON_GetObjectItem(j, "state"));
+        if (state && strcmp(state, "error") == 0)
+            break;
+        spec_resp_free(&r);
+        usleep(100000);
+    }
+    CHECKF(r.status == 200 && j, "GET after the broken edit, saw %ld %s", r.status, r.body);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "state")), "error");
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "source")), GOOD);
+    cJSON *disk = cJSON_GetObjectItem(j, "disk");
+    CHECKF(cJSON_IsObject(disk), "a \"disk\" object beside the version in use, saw %s", r.body);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(disk, "source")), BROKEN);
+    CHECK_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(disk, "error"), "line")), 3);
+    char disk_etag[64];
+    snprintf(disk_etag, sizeof disk_etag, "%s", resp_header(&r, "ETag"));
+    CHECKF(disk_etag[0] == '"' && strcmp(disk_etag, first_etag) != 0,
+           "the ETag follows the file on disk, saw '%s' then '%s'", first_etag, disk_etag);
+    cJSON_Delete(j);
+    spec_resp_free(&r);
+
+    get_mapping(&s, "ondisk", 0, &r);
+    CHECK_STR(r.body, BROKEN);
+    CHECK_STR(resp_header(&r, "ETag"), disk_etag);
+    spec_resp_free(&r);
+
+    /* an editor that read the first version cannot save over the edit on disk */
+    put_mapping(&s, "ondisk", "return {}\n", first_etag, &r);
+    CHECKF(r.status == 412, "412 for a stale If-Match, saw %ld %s", r.status, r.body);
+    CHECK_CONTAINS(r.body, "changed on disk");
+    spec_resp_free(&r);
+    char *now = slurp(path);
+    CHECK_STR(now, BROKEN);
+    free(now);
+
+    /* with the ETag of the file on disk (the editor saw it), the save goes through */
+    put_mapping(&s, "ondisk", GOOD, disk_etag, &r);
+    CHECK_INT(r.status, 200);
+    CHECK_STR(resp_header(&r, "ETag"), first_etag);
+    spec_resp_free(&r);
+    get_mapping(&s, "ondisk", 1, &r);
+    j = spec_resp_json(&r);
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(j, "disk")));
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "state")), "loaded");
+    cJSON_Delete(j);
+    spec_resp_free(&r);
+
+    /* a new mapping has no file to match */
+    put_mapping(&s, "brand_new", GOOD, first_etag, &r);
+    CHECK_INT(r.status, 412);
+    spec_resp_free(&r);
+    spec_server_stop(&s);
+    free(db);
+}
