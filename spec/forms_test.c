@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "sched_util.h"
 #include "test.h"
 
 /* The value of response header `name` (case-insensitive) in a static buffer, "" if absent. */
@@ -143,6 +144,108 @@ TEST_TIMEOUT(forms_mapping_changed_on_disk_is_shown_and_not_overwritten_unseen, 
     put_mapping(&s, "brand_new", GOOD, first_etag, &r);
     CHECK_INT(r.status, 412);
     spec_resp_free(&r);
+    spec_server_stop(&s);
+    free(db);
+}
+
+/* The message the 422 gives for field f, or NULL. */
+static const char *field_message(const cJSON *answer, const char *f)
+{
+    const cJSON *item;
+    cJSON_ArrayForEach(item, cJSON_GetObjectItem(cJSON_GetObjectItem(answer, "detail"), "errors"))
+    {
+        if (strcmp(su_str(item, "field"), f) == 0)
+            return su_str(item, "message");
+    }
+    return NULL;
+}
+
+TEST_TIMEOUT(forms_instance_body_lists_every_field_error_in_words, 60)
+{
+    struct spec_server s;
+    char *db = spec_new_db();
+    CHECK(spec_server_start(&s, db, NULL) == 0);
+    cJSON *j = su_call(&s, "POST", "/api/instances", "{}", 422);
+    CHECK_STR(su_str(j, "error"), "Name is required");
+    CHECK_STR(su_str(cJSON_GetObjectItem(j, "detail"), "field"), "name");
+    CHECK_STR(field_message(j, "url"), "Base URL is required");
+    CHECK(field_message(j, "auth") != NULL);
+    cJSON_Delete(j);
+
+    j = su_call(&s, "POST", "/api/instances",
+                "{\"name\":\"  \",\"url\":\"ftp://x\",\"auth\":{\"type\":\"basic\"}}", 422);
+    CHECK_STR(field_message(j, "name"), "Name is required");
+    CHECK_STR(field_message(j, "url"), "Base URL must start with https:// (or http://)");
+    CHECK_STR(field_message(j, "auth.username"), "User name is required");
+    CHECK_STR(field_message(j, "auth.password"), "Password is required");
+    CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "detail"), "errors")), 4);
+    cJSON_Delete(j);
+    j = su_call(&s, "GET", "/api/instances", NULL, 200);
+    CHECK_INT(su_num(cJSON_GetObjectItem(j, "pager"), "total"), 0);
+    cJSON_Delete(j);
+    spec_server_stop(&s);
+    free(db);
+}
+
+TEST_TIMEOUT(forms_instances_keep_their_last_connection_test, 90)
+{
+    struct su_emu emu;
+    su_emu_start(&emu, 0, 10, 3);
+    struct spec_server s;
+    char *db = spec_new_db();
+    CHECK(spec_server_start(&s, db, NULL) == 0);
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"name\":\"up\",\"url\":\"%s\",\"auth\":{\"type\":\"basic\",\"username\":\"admin\","
+             "\"password\":\"district\"}}", emu.url);
+    cJSON *j = su_call(&s, "POST", "/api/instances", body, 201);
+    cJSON *t = cJSON_GetObjectItem(j, "lastTest");
+    CHECKF(cJSON_IsObject(t), "a new instance is tested, saw lastTest %s", cJSON_PrintUnformatted(j));
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItem(t, "ok")));
+    CHECK(su_str(t, "version")[0] == '2');
+    CHECK(cJSON_IsNumber(cJSON_GetObjectItem(t, "latencyMs")));
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(t, "error")));
+    cJSON_Delete(j);
+
+    /* a server that does not answer: saved all the same, the failure shown */
+    int closed = spec_free_port();
+    snprintf(body, sizeof body,
+             "{\"name\":\"down\",\"url\":\"http://127.0.0.1:%d\",\"auth\":{\"type\":\"pat\","
+             "\"token\":\"d2pat_abc\"}}", closed);
+    j = su_call(&s, "POST", "/api/instances", body, 201);
+    t = cJSON_GetObjectItem(j, "lastTest");
+    CHECK(cJSON_IsFalse(cJSON_GetObjectItem(t, "ok")));
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(t, "version")));
+    CHECK(su_str(t, "error")[0] != '\0');
+    char at[64];
+    snprintf(at, sizeof at, "%s", su_str(t, "at"));
+    cJSON_Delete(j);
+
+    /* a new name does not test again; a new url does */
+    j = su_call(&s, "PUT", "/api/instances/down", "{\"name\":\"down2\"}", 200);
+    CHECK_STR(su_str(cJSON_GetObjectItem(j, "lastTest"), "at"), at);
+    cJSON_Delete(j);
+    snprintf(body, sizeof body, "{\"url\":\"%s\",\"auth\":{\"type\":\"basic\",\"username\":\"admin\","
+             "\"password\":\"district\"}}", emu.url);
+    j = su_call(&s, "PUT", "/api/instances/down2", body, 200);
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "lastTest"), "ok")));
+    cJSON_Delete(j);
+
+    /* the list carries it; a failed test button press is stored too */
+    su_emu_stop(&emu);
+    cJSON_Delete(su_call(&s, "POST", "/api/instances/up/test", "{}", 502));
+    j = su_call(&s, "GET", "/api/instances", NULL, 200);
+    const cJSON *inst;
+    int seen = 0;
+    cJSON_ArrayForEach(inst, cJSON_GetObjectItem(j, "instances"))
+    {
+        if (strcmp(su_str(inst, "name"), "up") == 0) {
+            CHECK(cJSON_IsFalse(cJSON_GetObjectItem(cJSON_GetObjectItem(inst, "lastTest"), "ok")));
+            seen = 1;
+        }
+    }
+    CHECK(seen);
+    cJSON_Delete(j);
     spec_server_stop(&s);
     free(db);
 }
