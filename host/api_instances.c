@@ -26,9 +26,9 @@ static int check_url(const char *url, struct err *e)
     if (authority == 0)
         return err_field(e, "url", "has no host name");
     if (memchr(rest, '@', authority))
-        return err_field(e, "url", "must not hold credentials; put them in auth");
+        return err_field(e, "url", "must not hold a user name or password: use Authentication");
     if (strpbrk(url, " \t<>\"") || strchr(rest, '?') || strchr(rest, '#'))
-        return err_field(e, "url", "must be the instance's base URL, without spaces, query or fragment");
+        return err_field(e, "url", "must be the address only, without spaces, query or fragment");
     return 0;
 }
 

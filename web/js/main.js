@@ -103,6 +103,8 @@ function makeContext(params, query) {
     },
     unsaved(fn) { unsaved = fn; },
     hasUnsaved() { return unsaved(); },
+    // asks, like leaving would, before a page drops its own unsaved edits (another form...)
+    mayDiscard: () => mayLeave(),
     afterLogin() { navigate(safeNext(query.get('next')), { replace: true }); },
     // appends to the page, skipping null/false (no "null" text)
     add(...kids) { return append(ctx.main, kids); },
