@@ -193,3 +193,24 @@ out:
         mapping_release(m);
     cJSON_Delete(body);
 }
+
+/* GET /docs/mappings.md — the mapping reference the editor links to, as plain text: the
+ * docs/ directory beside web/ (in the repository and in the image). Behind the login like the
+ * mappings themselves. */
+void api_mappings_help(struct app *app, struct http_req *rq, struct http_resp *rs)
+{
+    (void)rq;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/../docs/mappings.md", app->cfg.web_dir);
+    char *body;
+    size_t len;
+    if (http_read_file(path, &body, &len) != 0) {
+        http_reply_error(rs, 404, NULL, "the mapping reference (docs/mappings.md) is not installed");
+        return;
+    }
+    free(rs->body);
+    rs->status = 200;
+    rs->body = body;
+    rs->len = len;
+    rs->content_type = "text/plain; charset=utf-8";
+}

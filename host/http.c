@@ -257,7 +257,7 @@ static const char *content_type_for(const char *path)
     return "application/octet-stream";
 }
 
-static int read_whole(const char *path, char **out, size_t *len)
+int http_read_file(const char *path, char **out, size_t *len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -300,7 +300,7 @@ static void serve_static(struct app *app, const char *path, struct http_resp *rs
         snprintf(file, sizeof file, "%s%s", app->cfg.web_dir, path);
     char *body;
     size_t len;
-    if (read_whole(file, &body, &len) != 0) {
+    if (http_read_file(file, &body, &len) != 0) {
         http_reply_error(rs, 404, NULL, "not found: %s", path);
         return;
     }

@@ -249,3 +249,61 @@ TEST_TIMEOUT(forms_instances_keep_their_last_connection_test, 90)
     spec_server_stop(&s);
     free(db);
 }
+
+TEST_TIMEOUT(forms_schedule_in_words_help_and_samples_from_a_jobs_source, 90)
+{
+    struct su_emu emu;
+    su_emu_start(&emu, 3000, 20, 7);
+    struct spec_server s;
+    char *db = spec_new_db();
+    CHECK(spec_server_start(&s, db, NULL) == 0);
+
+    /* the scheduler's own cron code, in words, with the next five times */
+    cJSON *j = su_call(&s, "GET", "/api/schedule?cron=0%202%20*%20*%20*", NULL, 200);
+    CHECK_STR(su_str(j, "description"), "At 02:00 UTC, every day.");
+    cJSON *next = cJSON_GetObjectItem(j, "next");
+    CHECK_INT(cJSON_GetArraySize(next), 5);
+    CHECK(strstr(cJSON_GetStringValue(cJSON_GetArrayItem(next, 0)), "T02:00:00Z") != NULL);
+    cJSON_Delete(j);
+    j = su_call(&s, "GET", "/api/schedule?cron=*/15%20*%20*%20*%201-5", NULL, 200);
+    CHECK_STR(su_str(j, "description"), "Every 15 minutes, on weekdays (Monday to Friday).");
+    cJSON_Delete(j);
+    j = su_call(&s, "GET", "/api/schedule?cron=99%20*%20*%20*%20*", NULL, 422);
+    CHECK_CONTAINS(su_str(j, "error"), "minute");
+    cJSON_Delete(j);
+
+    /* the mapping reference the editor links to, behind the login */
+    struct spec_resp r;
+    spec_api(&s, "GET", "/docs/mappings.md", NULL, &r);
+    CHECK_INT(r.status, 200);
+    CHECK_CONTAINS(r.body, "transform");
+    spec_resp_free(&r);
+    char url[160];
+    snprintf(url, sizeof url, "%s/docs/mappings.md", s.base);
+    spec_http("GET", url, NULL, NULL, 0, &r);
+    CHECK_INT(r.status, 401);
+    spec_resp_free(&r);
+
+    /* a few values of a job's selection, from its source */
+    su_instance(&s, "src", emu.url);
+    su_instance(&s, "dst", emu.url);
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"name\":\"sampled\",\"source\":\"src\",\"target\":\"dst\",\"dataSets\":[\"%s\"],"
+             "\"orgUnits\":[\"%s\"],\"children\":true,\"periods\":{\"last\":24,\"type\":\"Monthly\"}}",
+             emu.ds_monthly, emu.root);
+    cJSON_Delete(su_call(&s, "POST", "/api/jobs", body, 201));
+    j = su_call(&s, "GET", "/api/jobs/sampled/sample?n=5", NULL, 200);
+    cJSON *values = cJSON_GetObjectItem(j, "dataValues");
+    CHECKF(cJSON_GetArraySize(values) == 5, "5 values, saw %d", cJSON_GetArraySize(values));
+    cJSON *first = cJSON_GetArrayItem(values, 0);
+    CHECK(strlen(su_str(first, "dataElement")) == 11);
+    CHECK(su_str(first, "period")[0] == '2');
+    CHECK(su_str(first, "value")[0] != '\0');
+    cJSON_Delete(j);
+    cJSON_Delete(su_call(&s, "GET", "/api/jobs/sampled/sample?n=0", NULL, 400));
+    cJSON_Delete(su_call(&s, "GET", "/api/jobs/nothing/sample", NULL, 404));
+    spec_server_stop(&s);
+    su_emu_stop(&emu);
+    free(db);
+}

@@ -1,7 +1,7 @@
 // /jobs/new and /jobs/{id} — a job's settings, with pickers filled from the source instance,
 // and (for a saved job) run now, dry run, enable/disable, delete and its latest runs.
 import { api } from '../api.js';
-import { fmtNumber, h, replace, statusBadge } from '../dom.js';
+import { fmtNumber, h, replace, statusBadge, timeEl } from '../dom.js';
 import {
   busy, button, checkbox, clearFormErrors, confirmButton, errorText, field, link, message, pageHeader,
   select, showFieldErrors, showFormErrors, table, toast,
@@ -95,6 +95,30 @@ export async function render(ctx) {
   const dryRun = checkbox('Dry run by default: the target checks the values but stores nothing', 'importOptions.dryRun', io.dryRun ?? false);
   const schedule = h('input', { name: 'schedule', type: 'text', value: j.schedule ?? '', placeholder: '0 2 * * *', class: 'mono' });
   const enabled = checkbox('Enabled: the schedule starts runs', 'enabled', j.enabled ?? true);
+  // the schedule in words and its next times, from the server's own cron code
+  const scheduleWords = h('div', { class: 'schedule-words small', 'aria-live': 'polite' });
+  let scheduleTimer = null;
+  const describeSchedule = () => {
+    clearTimeout(scheduleTimer);
+    scheduleTimer = setTimeout(async () => {
+      if (!ctx.alive) return;
+      const expr = schedule.value.trim();
+      if (!expr) {
+        replace(scheduleWords, h('span', { class: 'muted' }, 'Runs by hand only.'));
+        return;
+      }
+      try {
+        const r = await api.get(`/api/schedule?cron=${encodeURIComponent(expr)}`);
+        if (!ctx.alive || expr !== schedule.value.trim()) return;
+        replace(scheduleWords, h('strong', {}, r.description),
+          r.next.length ? h('div', { class: 'muted' }, 'Next, in your local time: ', r.next.map((t, i) => [i ? ', ' : '', timeEl(t, false)])) : h('div', { class: 'muted' }, 'Never due.'));
+      } catch (e) {
+        if (ctx.alive && expr === schedule.value.trim()) replace(scheduleWords, h('span', { class: 'error-text' }, errorText(e)));
+      }
+    }, 300);
+  };
+  schedule.addEventListener('input', describeSchedule);
+  describeSchedule();
 
   const formStatus = h('div');
   const save = h('button', { type: 'submit', class: 'btn btn-primary' }, isNew ? 'Create job' : 'Save changes');
@@ -209,6 +233,7 @@ export async function render(ctx) {
       field('Batch size', batchSize, { name: 'importOptions.batchSize', hint: 'Values per POST (1–50,000).' }))),
   h('fieldset', { class: 'card' }, h('legend', {}, 'When'),
     field('Schedule (cron, UTC)', schedule, { name: 'schedule', hint: 'Five fields: minute hour day month weekday. "0 2 * * *" = every night at 02:00 UTC; "0 * * * *" = every hour. Leave blank to run by hand only.' }),
+    scheduleWords,
     enabled),
   formStatus,
   h('div', { class: 'form-actions sticky-actions' }, save, ' ', checkDraft, ' ', link('/jobs', 'Cancel', { class: 'btn' })));
