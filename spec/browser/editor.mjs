@@ -125,6 +125,14 @@ run('editor', async (browser, setPage) => {
     check(onDisk() === GOOD, 'nothing saved');
   });
 
+  await step('the help links to the mapping reference, served by the admin', async () => {
+    await open(page);
+    const help = page.getByRole('link', { name: /how mappings work/ });
+    check(await help.getAttribute('href') === '/docs/mappings.md', 'the link to docs/mappings.md');
+    const text = await page.evaluate(async () => { const r = await fetch('/docs/mappings.md'); return r.ok ? r.text() : ''; });
+    check(text.includes('transform'), 'the reference served');
+  });
+
   await step('closing the tab with unsaved edits asks (beforeunload)', async () => {
     await open(page);
     await page.locator('.CodeMirror').click();

@@ -104,6 +104,14 @@ run('forms', async (browser, setPage) => {
     }
   });
 
+  await step('the schedule in words, with its next times', async () => {
+    await page.fill('input[name=schedule]', '0 2 * * *');
+    await page.locator('.schedule-words strong', { hasText: 'At 02:00 UTC, every day.' }).waitFor();
+    check(await page.locator('.schedule-words time').count() === 5, 'the next five times');
+    await page.fill('input[name=schedule]', '99 * * * *');
+    await page.locator('.schedule-words .error-text', { hasText: 'minute' }).waitFor();
+  });
+
   await step('leaving the job form with changes asks; "Discard" leaves', async () => {
     await page.getByRole('link', { name: 'Instances', exact: true }).click();
     await page.getByRole('button', { name: 'Discard changes and leave' }).click();

@@ -76,6 +76,28 @@ export async function render(ctx) {
   const sample = h('textarea', { name: 'sample', rows: 10, spellcheck: 'false', class: 'mono' });
   sample.value = SAMPLE;
   const results = h('div', { class: 'check-results', 'aria-live': 'polite' });
+  // real values for the sample: a few of the selection of a job that uses this mapping
+  const sampleJob = h('select', { name: 'sampleJob' }, h('option', { value: '' }, 'no job uses this mapping'));
+  sampleJob.disabled = true;
+  const sampleStatus = h('div', { class: 'small', 'aria-live': 'polite' });
+  const pullBtn = button('Pull 20 values from its source', async (ev) => {
+    await busy(ev.currentTarget, 'Reading…', async () => {
+      try {
+        const r = await api.get(`/api/jobs/${encodeURIComponent(sampleJob.value)}/sample?n=20`);
+        sample.value = JSON.stringify({ dataValues: r.dataValues }, null, 2);
+        replace(sampleStatus, h('span', { class: 'muted' }, `${r.dataValues.length === 1 ? '1 value' : `${r.dataValues.length} values`} from ${r.source}, as job "${r.job}" selects them.`));
+      } catch (e) {
+        replace(sampleStatus, message('error', `Could not read values: ${errorText(e)}`));
+      }
+    });
+  }, { class: 'btn btn-small', disabled: true });
+  api.get('/api/jobs?pageSize=1000').then((data) => {
+    const users = data.jobs.filter((j) => j.mapping === name);
+    if (!ctx.alive || !users.length) return;
+    replace(sampleJob, users.map((j) => h('option', { value: String(j.id) }, j.name)));
+    sampleJob.disabled = false;
+    pullBtn.disabled = false;
+  }).catch(() => {});
   let cm = null;
   let marked = [];
 
@@ -259,7 +281,9 @@ export async function render(ctx) {
         editorStatus),
       h('section', { class: 'card', 'aria-labelledby': 'sample-h' },
         h('h2', { id: 'sample-h' }, 'Try it on sample values'),
-        field('Sample data values (DHIS2 JSON)', sample, { hint: 'Paste values from /api/dataValueSets of the source. Nothing is sent anywhere.' }),
+        h('div', { class: 'inline-fields' }, field('Job', sampleJob, { hint: 'Values of its selection, read from its source (nothing is written).' }), pullBtn),
+        sampleStatus,
+        field('Sample data values (DHIS2 JSON)', sample, { hint: 'Or paste values from /api/dataValueSets of the source. Nothing is sent anywhere.' }),
         h('div', { class: 'form-actions' }, checkBtn),
         results)));
   renderState(info);
