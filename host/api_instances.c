@@ -144,6 +144,23 @@ static void reply_fields(struct http_resp *rs, cJSON *errors)
     http_reply_error(rs, 422, detail, "%s", message);
 }
 
+/* read_input, answering 422 with every problem (or 500) itself: 0 to go on, -1 when answered. */
+static int read_body(const cJSON *body, bool creating, struct instance_input *in,
+                     struct http_resp *rs)
+{
+    cJSON *errors = cJSON_CreateArray();
+    if (!errors) {
+        http_reply_error(rs, 500, NULL, "out of memory");
+        return -1;
+    }
+    if (read_input(body, creating, in, errors)) {
+        reply_fields(rs, errors);
+        return -1;
+    }
+    cJSON_Delete(errors);
+    return 0;
+}
+
 /* An error that is not about the body's fields as read: a field error (a name taken, a
  * secret needed) in the same shape as the others, anything else as it is. */
 static void reply_failure(struct http_resp *rs, const struct err *e)
@@ -240,16 +257,8 @@ void api_instances_create(struct app *app, struct http_req *rq, struct http_resp
     struct err e = {0};
     struct instance_input in;
     char *sealed = NULL;
-    cJSON *errors = cJSON_CreateArray();
-    if (!errors) {
-        http_reply_error(rs, 500, NULL, "out of memory");
+    if (read_body(body, true, &in, rs))
         goto out;
-    }
-    if (read_input(body, true, &in, errors)) {
-        reply_fields(rs, errors);
-        errors = NULL;
-        goto out;
-    }
     if (!(sealed = seal(app, in.secret, &e))) {
         http_reply_err(rs, &e);
         goto out;
@@ -274,7 +283,6 @@ void api_instances_create(struct app *app, struct http_req *rq, struct http_resp
     }
     PQclear(r);
 out:
-    cJSON_Delete(errors);
     free(sealed);
     cJSON_Delete(body);
 }
@@ -290,16 +298,8 @@ void api_instances_update(struct app *app, struct http_req *rq, struct http_resp
     PGconn *c = NULL;
     PGresult *r = NULL;
     long long id;
-    cJSON *errors = cJSON_CreateArray();
-    if (!errors) {
-        http_reply_error(rs, 500, NULL, "out of memory");
+    if (read_body(body, false, &in, rs))
         goto out;
-    }
-    if (read_input(body, false, &in, errors)) {
-        reply_fields(rs, errors);
-        errors = NULL;
-        goto out;
-    }
     if (!(c = db_acquire(app->db, &e)) || instance_resolve(c, rq->params[0], &id, &e))
         goto fail;
     char idtext[24];
@@ -347,7 +347,6 @@ void api_instances_update(struct app *app, struct http_req *rq, struct http_resp
 fail:
     reply_failure(rs, &e);
 out:
-    cJSON_Delete(errors);
     PQclear(r);
     if (c)
         db_release(app->db, c);
