@@ -42,6 +42,7 @@ WORKDIR /app
 COPY --from=build /src/build/dhis2sync /usr/local/bin/dhis2sync
 COPY db/ db/
 COPY web/ web/
+COPY docs/mappings.md docs/mappings.md
 COPY scripts/ scripts/
 # Example mappings: they seed a fresh volume; a bind mount of your own folder replaces them.
 COPY --chown=dhis2sync:dhis2sync mappings/ mappings/

@@ -56,6 +56,9 @@ void api_mappings_list(struct app *app, struct http_req *rq, struct http_resp *r
 void api_mappings_get(struct app *app, struct http_req *rq, struct http_resp *rs);
 void api_mappings_put(struct app *app, struct http_req *rq, struct http_resp *rs);
 void api_mappings_check(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_mappings_help(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_schedule(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_jobs_sample(struct app *app, struct http_req *rq, struct http_resp *rs);
 
 void api_metrics(struct app *app, struct http_req *rq, struct http_resp *rs);
 

@@ -1,7 +1,9 @@
 /* /api/instances — DHIS2 servers we read from and write to. Secrets are write-only: they are
  * sealed on the way in (crypto.h) and no answer ever carries them. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api.h"
 #include "app.h"
@@ -24,46 +26,138 @@ static int check_url(const char *url, struct err *e)
     if (authority == 0)
         return err_field(e, "url", "has no host name");
     if (memchr(rest, '@', authority))
-        return err_field(e, "url", "must not hold credentials; put them in auth");
+        return err_field(e, "url", "must not hold a user name or password: use Authentication");
     if (strpbrk(url, " \t<>\"") || strchr(rest, '?') || strchr(rest, '#'))
-        return err_field(e, "url", "must be the instance's base URL, without spaces, query or fragment");
+        return err_field(e, "url", "must be the address only, without spaces, query or fragment");
     return 0;
 }
 
 static const char *const auth_types[] = {"basic", "pat", NULL};
 
-/* Reads the body; on update (creating false) every field is optional. */
-static int read_input(const cJSON *body, bool creating, struct instance_input *in, struct err *e)
+/* The words the form uses for each field, so that a message reads "Base URL is required". */
+static const char *field_label(const char *field)
+{
+    static const char *const labels[][2] = {
+        {"name", "Name"}, {"url", "Base URL"}, {"caFile", "CA file"}, {"auth", "Authentication"},
+        {"auth.type", "Authentication type"}, {"auth.username", "User name"},
+        {"auth.password", "Password"}, {"auth.token", "Token"}};
+    for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++)
+        if (strcmp(labels[i][0], field) == 0)
+            return labels[i][1];
+    return field;
+}
+
+/* Adds e (an err_field: "field: problem") to errors as {"field","message":"Label problem"}. */
+static void note(cJSON *errors, const struct err *e)
+{
+    const char *problem = e->msg;
+    size_t n = strlen(e->field);
+    if (n && strncmp(problem, e->field, n) == 0 && strncmp(problem + n, ": ", 2) == 0)
+        problem += n + 2;
+    char message[300];
+    snprintf(message, sizeof message, "%s %s", field_label(e->field), problem);
+    cJSON *item = cJSON_CreateObject();
+    if (!item)
+        return;
+    cJSON_AddStringToObject(item, "field", e->field);
+    cJSON_AddStringToObject(item, "message", message);
+    cJSON_AddItemToArray(errors, item);
+}
+
+/* A string field: required means present and not blank (a blank name is no name). */
+static void text_field(const cJSON *o, const char *prefix, const char *key, bool required,
+                       size_t max_chars, const char **out, cJSON *errors)
+{
+    struct err e = {0};
+    if (v_string(o, prefix, key, false, required ? 0 : 1, max_chars, out, &e) != 0) {
+        note(errors, &e);
+        return;
+    }
+    if (required && (!*out || !(*out)[strspn(*out, " \t")])) {
+        char name[64];
+        snprintf(name, sizeof name, "%s%s", prefix, key);
+        err_field(&e, name, "is required");
+        note(errors, &e);
+        *out = NULL;
+    }
+}
+
+/* Reads the body; on update (creating false) every field is optional. Every problem is added
+ * to errors (a form shows them all at once); 0 when there is none. */
+static int read_input(const cJSON *body, bool creating, struct instance_input *in, cJSON *errors)
 {
     memset(in, 0, sizeof *in);
-    int rc;
-    if ((rc = v_string(body, "", "name", creating, 1, 200, &in->name, e)) ||
-        (rc = v_string(body, "", "url", creating, 1, 2000, &in->url, e)) ||
-        (in->url && (rc = check_url(in->url, e))))
-        return rc;
+    struct err e = {0};
+    bool has_name = cJSON_GetObjectItemCaseSensitive(body, "name") != NULL;
+    bool has_url = cJSON_GetObjectItemCaseSensitive(body, "url") != NULL;
+    text_field(body, "", "name", creating || has_name, 200, &in->name, errors);
+    text_field(body, "", "url", creating || has_url, 2000, &in->url, errors);
+    if (in->url && check_url(in->url, &e) != 0)
+        note(errors, &e);
     const cJSON *ca = cJSON_GetObjectItemCaseSensitive(body, "caFile");
     in->has_ca_file = ca != NULL;
-    if ((rc = v_string(body, "", "caFile", false, 1, 1000, &in->ca_file, e)))
-        return rc;
+    if (v_string(body, "", "caFile", false, 1, 1000, &in->ca_file, &e) != 0)
+        note(errors, &e);
     const cJSON *auth = cJSON_GetObjectItemCaseSensitive(body, "auth");
-    if (!auth || cJSON_IsNull(auth))
-        return creating ? err_field(e, "auth", "is required: {\"type\":\"basic\",\"username\",\"password\"} "
-                                               "or {\"type\":\"pat\",\"token\"}")
-                        : 0;
-    if (!cJSON_IsObject(auth))
-        return err_field(e, "auth", "must be an object");
-    in->has_auth = true;
-    if ((rc = v_enum(auth, "auth.", "type", auth_types, NULL, &in->auth_type, e)))
-        return rc;
-    if (!in->auth_type)
-        return err_field(e, "auth.type", "is required (basic or pat)");
-    if (strcmp(in->auth_type, "basic") == 0) {
-        if ((rc = v_string(auth, "auth.", "username", creating, 1, 255, &in->username, e)) ||
-            (rc = v_string(auth, "auth.", "password", creating, 1, 1024, &in->secret, e)))
-            return rc;
-    } else if ((rc = v_string(auth, "auth.", "token", creating, 1, 1024, &in->secret, e))) {
-        return rc;
+    if (!auth || cJSON_IsNull(auth)) {
+        if (creating) {
+            err_field(&e, "auth", "is required: a user name and password, or a personal access token");
+            note(errors, &e);
+        }
+    } else if (!cJSON_IsObject(auth)) {
+        err_field(&e, "auth", "must be an object");
+        note(errors, &e);
+    } else {
+        in->has_auth = true;
+        if (v_enum(auth, "auth.", "type", auth_types, NULL, &in->auth_type, &e) != 0) {
+            note(errors, &e);
+        } else if (!in->auth_type) {
+            err_field(&e, "auth.type", "is required (basic or pat)");
+            note(errors, &e);
+        } else if (strcmp(in->auth_type, "basic") == 0) {
+            text_field(auth, "auth.", "username", creating, 255, &in->username, errors);
+            text_field(auth, "auth.", "password", creating, 1024, &in->secret, errors);
+        } else {
+            text_field(auth, "auth.", "token", creating, 1024, &in->secret, errors);
+        }
     }
+    return cJSON_GetArraySize(errors) ? ERR_INPUT : 0;
+}
+
+/* 422 with every field error: {"error":"<first>","detail":{"field":"<first>","errors":[…]}}.
+ * Takes errors over. */
+static void reply_fields(struct http_resp *rs, cJSON *errors)
+{
+    cJSON *first = cJSON_GetArrayItem(errors, 0);
+    char message[300];
+    snprintf(message, sizeof message, "%s",
+             first ? cJSON_GetStringValue(cJSON_GetObjectItem(first, "message")) : "invalid");
+    cJSON *detail = cJSON_CreateObject();
+    if (!detail) {
+        cJSON_Delete(errors);
+        http_reply_error(rs, 422, NULL, "%s", message);
+        return;
+    }
+    cJSON_AddStringToObject(detail, "field",
+                            first ? cJSON_GetStringValue(cJSON_GetObjectItem(first, "field")) : "");
+    cJSON_AddItemToObject(detail, "errors", errors);
+    http_reply_error(rs, 422, detail, "%s", message);
+}
+
+/* read_input, answering 422 with every problem (or 500) itself: 0 to go on, -1 when answered. */
+static int read_body(const cJSON *body, bool creating, struct instance_input *in,
+                     struct http_resp *rs)
+{
+    cJSON *errors = cJSON_CreateArray();
+    if (!errors) {
+        http_reply_error(rs, 500, NULL, "out of memory");
+        return -1;
+    }
+    if (read_input(body, creating, in, errors)) {
+        reply_fields(rs, errors);
+        return -1;
+    }
+    cJSON_Delete(errors);
     return 0;
 }
 
@@ -97,6 +191,19 @@ static int check_kept_secret(PGconn *c, const char *idtext, const struct instanc
     return rc;
 }
 
+/* An error that is not about the body's fields as read: a field error (a name taken, a
+ * secret needed) in the same shape as the others, anything else as it is. */
+static void reply_failure(struct http_resp *rs, const struct err *e)
+{
+    cJSON *errors;
+    if (e->code == ERR_INPUT && e->field[0] && (errors = cJSON_CreateArray())) {
+        note(errors, e);
+        reply_fields(rs, errors);
+    } else {
+        http_reply_err(rs, e);
+    }
+}
+
 static char *seal(struct app *app, const char *secret, struct err *e)
 {
     char *sealed = NULL;
@@ -120,6 +227,61 @@ void api_instances_get(struct app *app, struct http_req *rq, struct http_resp *r
                     1, params, "no such instance");
 }
 
+/* Calls /api/system/info and /api/me of instance ref, as a run starts, and stores the
+ * outcome (when, ok, version, latency, error) as the instance's last test. 0 when it
+ * connected; else the error, with *unopened set when the instance itself could not be opened
+ * (no such instance: nothing stored) rather than DHIS2 failing (a 404 from DHIS2 is not one). */
+static int test_and_record(struct app *app, const char *ref, struct dhis2_system_info *info,
+                           struct dhis2_me *me, bool *unopened, struct err *e)
+{
+    struct instance in = {0};
+    *unopened = instance_open(app->db, &app->secret_key, ref, &in, e) != 0;
+    if (*unopened)
+        return e->code;
+    struct dhis2_config cfg;
+    instance_dhis2_config(&in, &cfg);
+    cfg.timeout_s = 20;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct dhis2_client *client = dhis2_client_new(&cfg, e);
+    int rc = !client ? e->code : dhis2_system_info(client, info, e);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (rc == 0)
+        rc = dhis2_me(client, me, e);
+    dhis2_client_free(client);
+    long latency = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    char idtext[24], ms[24];
+    snprintf(idtext, sizeof idtext, "%lld", in.id);
+    snprintf(ms, sizeof ms, "%ld", latency);
+    const char *params[] = {idtext, rc == 0 ? "t" : "f", rc == 0 ? info->version : NULL,
+                            rc == 0 ? ms : NULL, rc == 0 ? NULL : e->msg};
+    struct err ignored = {0};
+    PGconn *c = db_acquire(app->db, &ignored);
+    if (c) {
+        /* a test that cannot be recorded is still a test: its answer goes back regardless */
+        db_exec(c, "UPDATE instances SET last_test_at = now(), last_test_ok = $2,"
+                   " last_test_version = $3, last_test_latency_ms = $4, last_test_error = $5"
+                   " WHERE id = $1", 5, params, &ignored);
+        db_release(app->db, c);
+    }
+    instance_free(&in);
+    return rc;
+}
+
+/* After a save that changes how the instance is reached: test it (a failure does not undo the
+ * save; it shows in lastTest) and answer the instance as stored. */
+static void reply_tested(struct app *app, struct http_resp *rs, int status, const char *id)
+{
+    struct dhis2_system_info info;
+    struct dhis2_me me;
+    struct err e = {0};
+    bool unopened;
+    test_and_record(app, id, &info, &me, &unopened, &e);
+    const char *params[] = {id};
+    api_reply_query(app, rs, status, "SELECT instance_json(i) FROM instances i WHERE i.id = $1::bigint",
+                    1, params, "no such instance");
+}
+
 void api_instances_create(struct app *app, struct http_req *rq, struct http_resp *rs)
 {
     cJSON *body = http_body_json(rq, rs);
@@ -128,7 +290,9 @@ void api_instances_create(struct app *app, struct http_req *rq, struct http_resp
     struct err e = {0};
     struct instance_input in;
     char *sealed = NULL;
-    if (read_input(body, true, &in, &e) || !(sealed = seal(app, in.secret, &e))) {
+    if (read_body(body, true, &in, rs))
+        goto out;
+    if (!(sealed = seal(app, in.secret, &e))) {
         http_reply_err(rs, &e);
         goto out;
     }
@@ -138,7 +302,7 @@ void api_instances_create(struct app *app, struct http_req *rq, struct http_resp
     PGconn *c = db_acquire(app->db, &e);
     PGresult *r = c ? db_query(c,
                                "INSERT INTO instances (name, url, auth_type, username, secret, ca_file) "
-                               "VALUES ($1, $2, $3, $4, $5, $6) RETURNING instance_json(instances)",
+                               "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id::text",
                                6, params, &e)
                     : NULL;
     if (c)
@@ -146,9 +310,9 @@ void api_instances_create(struct app *app, struct http_req *rq, struct http_resp
     if (!r) {
         if (e.code == ERR_CONFLICT)
             err_name_taken(&e, "an instance", in.name);
-        http_reply_err(rs, &e);
+        reply_failure(rs, &e);
     } else {
-        http_reply_json_text(rs, 201, PQgetvalue(r, 0, 0));
+        reply_tested(app, rs, 201, PQgetvalue(r, 0, 0));
     }
     PQclear(r);
 out:
@@ -167,8 +331,9 @@ void api_instances_update(struct app *app, struct http_req *rq, struct http_resp
     PGconn *c = NULL;
     PGresult *r = NULL;
     long long id;
-    if (read_input(body, false, &in, &e) || !(c = db_acquire(app->db, &e)) ||
-        instance_resolve(c, rq->params[0], &id, &e))
+    if (read_body(body, false, &in, rs))
+        goto out;
+    if (!(c = db_acquire(app->db, &e)) || instance_resolve(c, rq->params[0], &id, &e))
         goto fail;
     char idtext[24];
     snprintf(idtext, sizeof idtext, "%lld", id);
@@ -194,10 +359,15 @@ void api_instances_update(struct app *app, struct http_req *rq, struct http_resp
             err_name_taken(&e, "an instance", in.name);
         goto fail;
     }
-    http_reply_json_text(rs, 200, PQgetvalue(r, 0, 0));
+    db_release(app->db, c);
+    c = NULL;
+    if (in.url || in.has_auth || in.has_ca_file)
+        reply_tested(app, rs, 200, idtext);
+    else
+        http_reply_json_text(rs, 200, PQgetvalue(r, 0, 0));
     goto out;
 fail:
-    http_reply_err(rs, &e);
+    reply_failure(rs, &e);
 out:
     PQclear(r);
     if (c)
@@ -242,25 +412,22 @@ fail:
 }
 
 /* POST /api/instances/{id}/test — the same calls a run starts with: /api/system/info and
- * /api/me. A failure answers 502 with the reason in words (wrong password, TLS, proxy page). */
+ * /api/me. A failure answers 502 with the reason in words (wrong password, TLS, proxy page).
+ * Either way the outcome is stored as the instance's lastTest. */
 void api_instances_test(struct app *app, struct http_req *rq, struct http_resp *rs)
 {
     struct err e = {0};
-    struct instance in = {0};
-    struct dhis2_client *client = NULL;
-    if (instance_open(app->db, &app->secret_key, rq->params[0], &in, &e)) {
+    struct dhis2_system_info info;
+    struct dhis2_me me;
+    bool unopened;
+    int rc = test_and_record(app, rq->params[0], &info, &me, &unopened, &e);
+    if (unopened) {
         http_reply_err(rs, &e);
         return;
     }
-    struct dhis2_config cfg;
-    instance_dhis2_config(&in, &cfg);
-    cfg.timeout_s = 20;
-    struct dhis2_system_info info;
-    struct dhis2_me me;
-    if (!(client = dhis2_client_new(&cfg, &e)) || dhis2_system_info(client, &info, &e) ||
-        dhis2_me(client, &me, &e)) {
+    if (rc != 0) {
         http_reply_error(rs, e.code == ERR_INPUT ? 422 : 502, NULL, "%s", e.msg);
-        goto out;
+        return;
     }
     cJSON *o = cJSON_CreateObject();
     cJSON *user = cJSON_CreateObject();
@@ -278,7 +445,4 @@ void api_instances_test(struct app *app, struct http_req *rq, struct http_resp *
     }
     cJSON_Delete(user);
     http_reply_json(rs, 200, o);
-out:
-    dhis2_client_free(client);
-    instance_free(&in);
 }

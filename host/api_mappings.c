@@ -10,6 +10,18 @@
 #include "check.h"
 #include "mapping_registry.h"
 
+static void add_error(cJSON *o, const struct mapping_info *mi)
+{
+    if (!mi->has_error) {
+        cJSON_AddNullToObject(o, "error");
+        return;
+    }
+    cJSON *err = cJSON_AddObjectToObject(o, "error");
+    cJSON_AddStringToObject(err, "file", mi->error_file);
+    cJSON_AddNumberToObject(err, "line", mi->error_line);
+    cJSON_AddStringToObject(err, "message", mi->error_message);
+}
+
 static cJSON *info_json(const struct mapping_info *mi)
 {
     cJSON *o = cJSON_CreateObject();
@@ -22,14 +34,7 @@ static cJSON *info_json(const struct mapping_info *mi)
         cJSON_AddStringToObject(o, "version", mi->version);
     else
         cJSON_AddNullToObject(o, "version");
-    if (mi->has_error) {
-        cJSON *err = cJSON_AddObjectToObject(o, "error");
-        cJSON_AddStringToObject(err, "file", mi->error_file);
-        cJSON_AddNumberToObject(err, "line", mi->error_line);
-        cJSON_AddStringToObject(err, "message", mi->error_message);
-    } else {
-        cJSON_AddNullToObject(o, "error");
-    }
+    add_error(o, mi);
     cJSON_AddNumberToObject(o, "reloads", (double)mi->reloads);
     cJSON_AddNumberToObject(o, "errors", (double)mi->errors);
     return o;
@@ -65,36 +70,10 @@ static int wants_json(const struct http_req *rq)
     return accept && strstr(accept, "application/json");
 }
 
-/* The source of the file on disk, for a mapping that never compiled (nothing is in use). */
-static char *read_disk_source(struct app *app, const char *name)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s.lua", mapping_registry_dir(app->mappings), name);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    size_t len = 0, cap = 0, got;
-    char chunk[8192];
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (len + got + 1 > cap) {
-            char *grown = realloc(buf, cap = (len + got + 1) * 2);
-            if (!grown) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = grown;
-        }
-        memcpy(buf + len, chunk, got);
-        len += got;
-    }
-    fclose(f);
-    if (buf)
-        buf[len] = '\0';
-    return buf ? buf : strdup("");
-}
-
+/* The JSON form keeps `source` as the version in use (what runs do) and adds `disk`, the file
+ * an editor would overwrite, whenever the two differ: an editor that showed only the version
+ * in use would save over a newer, broken file on disk without anyone having seen it. The
+ * text form is the file on disk, so that its ETag describes its body. */
 void api_mappings_get(struct app *app, struct http_req *rq, struct http_resp *rs)
 {
     const char *name = rq->params[0];
@@ -104,22 +83,36 @@ void api_mappings_get(struct app *app, struct http_req *rq, struct http_resp *rs
         http_reply_error(rs, 404, NULL, "no mapping '%.100s'", name);
         return;
     }
+    char *disk = NULL, etag[MAPPING_ETAG_SIZE];
+    size_t disk_len = 0;
+    if (mapping_registry_read_file(app->mappings, name, &disk, &disk_len, etag, &e) != 0 &&
+        e.code != ERR_NOT_FOUND) {
+        http_reply_err(rs, &e);
+        return;
+    }
     struct mapping *m = mapping_registry_acquire(app->mappings, name, &e);
-    char *disk = m ? NULL : read_disk_source(app, name);
-    const char *source = m ? mapping_source(m, NULL) : disk ? disk : "";
+    size_t used_len = 0;
+    const char *used = m ? mapping_source(m, &used_len) : NULL;
     if (wants_json(rq)) {
         cJSON *o = info_json(&mi);
-        cJSON_AddStringToObject(o, "source", source);
+        cJSON_AddStringToObject(o, "source", used ? used : disk ? disk : "");
+        if (disk && (!used || used_len != disk_len || memcmp(used, disk, disk_len) != 0)) {
+            cJSON *d = cJSON_AddObjectToObject(o, "disk");
+            cJSON_AddStringToObject(d, "source", disk);
+            add_error(d, &mi);
+        } else {
+            cJSON_AddNullToObject(o, "disk");
+        }
         http_reply_json(rs, 200, o);
     } else {
         free(rs->body);
-        rs->body = strdup(source);
+        rs->body = strdup(disk ? disk : used ? used : "");
         rs->len = rs->body ? strlen(rs->body) : 0;
         rs->status = rs->body ? 200 : 500;
         rs->content_type = "text/x-lua; charset=utf-8";
-        if (mi.version[0])
-            http_add_header(rs, "ETag", mi.version);
     }
+    if (disk)
+        http_add_header(rs, "ETag", etag);
     free(disk);
     if (m)
         mapping_release(m);
@@ -138,13 +131,21 @@ void api_mappings_put(struct app *app, struct http_req *rq, struct http_resp *rs
         http_reply_error(rs, 422, NULL, "mapping names are file names: letters, digits, _ and -");
         return;
     }
-    if (mapping_registry_write(app->mappings, name, rq->body, rq->body_len, &e) != 0) {
+    /* If-Match: the ETag the editor read; a file changed on disk since then is not overwritten
+     * (412), so the editor can offer to reload it or to overwrite it knowingly */
+    const char *if_match = http_header(rq, "If-Match");
+    if (mapping_registry_write_if(app->mappings, name, rq->body, rq->body_len, if_match, &e) != 0) {
         if (e.code == ERR_SCRIPT)
             reply_script_error(rs, 422, e.msg);
+        else if (e.code == ERR_CONFLICT)
+            http_reply_error(rs, 412, NULL, "%s", e.msg);
         else
             http_reply_err(rs, &e);
         return;
     }
+    char etag[MAPPING_ETAG_SIZE];
+    mapping_etag(rq->body ? rq->body : "", rq->body_len, etag);
+    http_add_header(rs, "ETag", etag);
     struct mapping_info mi;
     if (mapping_registry_info(app->mappings, name, &mi, &e) != 0) {
         http_reply_err(rs, &e);
@@ -191,4 +192,18 @@ out:
     if (m)
         mapping_release(m);
     cJSON_Delete(body);
+}
+
+/* GET /docs/mappings.md — the mapping reference the editor links to, as plain text: the
+ * docs/ directory beside web/ (in the repository and in the image). Behind the login like the
+ * mappings themselves. */
+void api_mappings_help(struct app *app, struct http_req *rq, struct http_resp *rs)
+{
+    (void)rq;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/../docs/mappings.md", app->cfg.web_dir);
+    if (http_reply_file(rs, path) != 0)
+        http_reply_error(rs, 404, NULL, "the mapping reference (docs/mappings.md) is not installed");
+    else
+        rs->content_type = "text/plain; charset=utf-8";
 }

@@ -1,6 +1,7 @@
 #include "cron.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -227,4 +228,139 @@ time_t cron_next(const struct cron *c, time_t after)
             return -1;
     }
     return -1;
+}
+
+/* ---------------------------------------------------------------- in words */
+
+static const char *const month_words[] = {"", "January", "February", "March", "April", "May",
+                                          "June", "July", "August", "September", "October",
+                                          "November", "December"};
+static const char *const day_words[] = {"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday",
+                                        "Friday", "Saturday"};
+
+struct words {
+    char *out;
+    size_t size, len;
+};
+
+static void say(struct words *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(struct words *w, const char *fmt, ...)
+{
+    if (w->len >= w->size)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(w->out + w->len, w->size - w->len, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        w->len += (size_t)n < w->size - w->len ? (size_t)n : w->size - w->len - 1;
+}
+
+static int count_bits(uint64_t bits)
+{
+    int n = 0;
+    for (; bits; bits &= bits - 1)
+        n++;
+    return n;
+}
+
+/* The step when bits are min, min+step, … up to the field's end (e.g. every 15 minutes), else 0. */
+static int even_step(uint64_t bits, int min, int max)
+{
+    if (!(bits >> min & 1) || count_bits(bits) < 2)
+        return 0;
+    int step = 1;
+    while (!(bits >> (min + step) & 1))
+        step++;
+    for (int v = min; v <= max; v++)
+        if ((bits >> v & 1) != ((v - min) % step == 0))
+            return 0;
+    return step;
+}
+
+/* "1, 5 and 10-20", with names[] for the values when given. */
+static void say_list(struct words *w, uint64_t bits, int min, int max, const char *const *names)
+{
+    int items = 0;
+    for (int v = min; v <= max; v++)
+        if ((bits >> v & 1) && !(v > min && bits >> (v - 1) & 1))
+            items++;
+    int item = 0;
+    for (int v = min; v <= max; v++) {
+        if (!(bits >> v & 1) || (v > min && bits >> (v - 1) & 1))
+            continue;
+        int end = v;
+        while (end < max && bits >> (end + 1) & 1)
+            end++;
+        say(w, "%s", item == 0 ? "" : item == items - 1 ? " and " : ", ");
+        item++;
+        if (names)
+            say(w, end > v ? "%s to %s" : "%s", names[v], names[end]);
+        else
+            say(w, end > v ? "%d-%d" : "%d", v, end);
+    }
+}
+
+int cron_describe(const char *expr, char *out, size_t size, struct err *e)
+{
+    struct cron c;
+    int rc = cron_parse(expr, &c, e);
+    if (rc)
+        return rc;
+    struct words w = {out, size, 0};
+    out[0] = '\0';
+    const uint64_t all_minutes = (1ULL << 60) - 1, all_hours = (1U << 24) - 1;
+    int nmin = count_bits(c.minutes), nhour = count_bits(c.hours);
+    int min_step = even_step(c.minutes, 0, 59), hour_step = even_step(c.hours, 0, 23);
+    int minute = __builtin_ctzll(c.minutes);
+    if (c.minutes == all_minutes) {
+        say(&w, "Every minute");
+    } else if (nmin == 1 && nhour <= 6) {
+        say(&w, "At ");
+        int item = 0;
+        for (int h = 0; h < 24; h++)
+            if (c.hours >> h & 1)
+                say(&w, "%s%02d:%02d", item++ == 0 ? "" : item == nhour ? " and " : ", ", h, minute);
+        say(&w, " UTC");
+    } else if (min_step) {
+        say(&w, "Every %d minutes", min_step);
+    } else {
+        say(&w, nmin == 1 ? "At minute " : "At minutes ");
+        say_list(&w, c.minutes, 0, 59, NULL);
+    }
+    if (c.hours != all_hours && !(nmin == 1 && nhour <= 6)) {
+        if (hour_step) { /* 2 or more: all hours were handled above */
+            say(&w, ", every %d hours", hour_step);
+        } else {
+            say(&w, nhour == 1 ? ", during hour " : ", during hours ");
+            say_list(&w, c.hours, 0, 23, NULL);
+        }
+        say(&w, " (UTC)");
+    } else if (c.hours == all_hours && nmin == 1) {
+        w.len = 0;
+        say(&w, minute == 0 ? "Every hour, on the hour" : "Every hour at minute %d", minute);
+    }
+    const uint32_t all_mdays = ((1U << 31) - 1) << 1;
+    bool mdays = !c.mday_star || c.mdays != all_mdays;
+    bool wdays = !c.wday_star || c.wdays != 0x7f;
+    if (mdays) {
+        say(&w, count_bits(c.mdays) == 1 ? ", on day " : ", on days ");
+        say_list(&w, c.mdays, 1, 31, NULL);
+        say(&w, " of the month");
+    }
+    if (wdays) {
+        say(&w, mdays ? (c.mday_star || c.wday_star ? " if it is " : " or on ") : ", on ");
+        if (c.wdays == 0x3e)
+            say(&w, "weekdays (Monday to Friday)");
+        else
+            say_list(&w, c.wdays, 0, 6, day_words);
+    }
+    if (!mdays && !wdays)
+        say(&w, ", every day");
+    if (c.months != 0x1ffe) {
+        say(&w, ", in ");
+        say_list(&w, c.months, 1, 12, month_words);
+    }
+    say(&w, ".");
+    return 0;
 }

@@ -11,6 +11,7 @@
 #define DHIS2SYNC_CRON_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -33,5 +34,9 @@ int cron_parse(const char *expr, struct cron *out, struct err *e);
 /* The first due minute strictly after `after` (UTC), or -1 when none comes within the next
  * ten years (e.g. `0 0 31 2 *`). Ten years covers 29 February across a skipped leap year. */
 time_t cron_next(const struct cron *c, time_t after);
+
+/* expr in words, for people: "At 02:00 UTC, every day.", "Every 15 minutes, on weekdays
+ * (Monday to Friday).". Fails as cron_parse does. */
+int cron_describe(const char *expr, char *out, size_t size, struct err *e);
 
 #endif

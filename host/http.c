@@ -279,7 +279,7 @@ static const char *content_type_for(const char *path)
     return "application/octet-stream";
 }
 
-static int read_whole(const char *path, char **out, size_t *len)
+int http_read_file(const char *path, char **out, size_t *len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -309,7 +309,7 @@ int http_reply_file(struct http_resp *rs, const char *file)
 {
     char *body;
     size_t len;
-    if (read_whole(file, &body, &len) != 0)
+    if (http_read_file(file, &body, &len) != 0)
         return -1;
     free(rs->body);
     rs->status = 200;

@@ -90,6 +90,8 @@ void http_reply_err(struct http_resp *rs, const struct err *e);
 void http_add_header(struct http_resp *rs, const char *name, const char *value);
 /* 200 with the whole file, typed by its extension; -1 (rs untouched) if it cannot be read. */
 int http_reply_file(struct http_resp *rs, const char *file);
+/* A regular file, whole and NUL-terminated (*out malloc'ed): 0, or -1 (absent, unreadable). */
+int http_read_file(const char *path, char **out, size_t *len);
 /* A reply whose JSON text was made elsewhere (by PostgreSQL's json functions); copied. */
 void http_reply_json_text(struct http_resp *rs, int status, const char *json);
 

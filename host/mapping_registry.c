@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -537,13 +538,99 @@ static int write_atomic(const char *dir, const char *name, const char *src, size
     return 0;
 }
 
+void mapping_etag(const char *src, size_t len, char out[MAPPING_ETAG_SIZE])
+{
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a: a change detector, not a security check */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)src[i]) * 0x100000001b3ULL;
+    snprintf(out, MAPPING_ETAG_SIZE, "\"%016" PRIx64 "\"", h);
+}
+
+int mapping_registry_read_file(struct mapping_registry *r, const char *name, char **src,
+                               size_t *len, char etag[MAPPING_ETAG_SIZE], struct err *e)
+{
+    *src = NULL;
+    *len = 0;
+    if (!mapping_name_valid(name))
+        return err_set(e, ERR_INPUT, "'%s' is not a mapping name", name ? name : "");
+    char path[PATH_MAX + 128];
+    snprintf(path, sizeof path, "%s/%s.lua", r->dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return err_set(e, errno == ENOENT ? ERR_NOT_FOUND : ERR_INTERNAL, "cannot read %s: %s",
+                       path, strerror(errno));
+    char *buf = NULL;
+    size_t n = 0, cap = 0, got;
+    char chunk[8192];
+    int rc = 0;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (n + got + 1 > cap) {
+            char *grown = realloc(buf, cap = (n + got + 1) * 2);
+            if (!grown) {
+                rc = err_set(e, ERR_INTERNAL, "out of memory reading %s", path);
+                break;
+            }
+            buf = grown;
+        }
+        memcpy(buf + n, chunk, got);
+        n += got;
+    }
+    if (rc == 0 && ferror(f))
+        rc = err_set(e, ERR_INTERNAL, "cannot read %s", path);
+    fclose(f);
+    if (rc == 0 && !buf && !(buf = malloc(1)))
+        rc = err_set(e, ERR_INTERNAL, "out of memory reading %s", path);
+    if (rc != 0) {
+        free(buf);
+        return rc;
+    }
+    buf[n] = '\0';
+    mapping_etag(buf, n, etag);
+    *src = buf;
+    *len = n;
+    return 0;
+}
+
+/* 1 if the file on disk is the one the writer read: its ETag is among if_match ("*": any
+ * file at all). A comma-separated list, as HTTP allows. */
+static int disk_matches(struct mapping_registry *r, const char *name, const char *if_match)
+{
+    char *disk, etag[MAPPING_ETAG_SIZE];
+    size_t len;
+    struct err ignored;
+    if (mapping_registry_read_file(r, name, &disk, &len, etag, &ignored) != 0)
+        return 0;
+    free(disk);
+    for (const char *p = if_match; *p;) {
+        p += strspn(p, " \t,");
+        size_t n = strcspn(p, ",");
+        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        if ((n == 1 && *p == '*') || (n == strlen(etag) && strncmp(p, etag, n) == 0))
+            return 1;
+        p += n;
+    }
+    return 0;
+}
+
 int mapping_registry_write(struct mapping_registry *r, const char *name, const char *source,
                            size_t len, struct err *e)
+{
+    return mapping_registry_write_if(r, name, source, len, NULL, e);
+}
+
+int mapping_registry_write_if(struct mapping_registry *r, const char *name, const char *source,
+                              size_t len, const char *if_match, struct err *e)
 {
     if (!mapping_name_valid(name))
         return err_set(e, ERR_INPUT, "'%s' is not a mapping name (letters, digits, '_' and '-')",
                        name ? name : "");
     pthread_mutex_lock(&r->load_lock);
+    if (if_match && !disk_matches(r, name, if_match)) {
+        pthread_mutex_unlock(&r->load_lock);
+        return err_set(e, ERR_CONFLICT, "%s.lua changed on disk since it was read: nothing was "
+                       "written", name);
+    }
     struct mapping *m = NULL;
     int rc = compile_checked(r, name, NULL, source, len, &m, e);
     if (rc == 0) {

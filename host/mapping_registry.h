@@ -70,6 +70,22 @@ int mapping_registry_info(struct mapping_registry *r, const char *name, struct m
 int mapping_registry_write(struct mapping_registry *r, const char *name, const char *source,
                            size_t len, struct err *e);
 
+/* mapping_registry_write, only if DIR/NAME.lua is still the file the writer read: its ETag
+ * is in if_match (an HTTP If-Match value: "*" or ETags, comma-separated; NULL: no condition).
+ * Else ERR_CONFLICT and nothing is written. The check and the write hold the registry's load
+ * lock, so two editors saving at once cannot both win; an editor outside dhis2sync can still
+ * race the rename. */
+int mapping_registry_write_if(struct mapping_registry *r, const char *name, const char *source,
+                              size_t len, const char *if_match, struct err *e);
+
+/* The file DIR/NAME.lua as it is on disk now (which may differ from the version in use):
+ * its text (*src malloc'ed, NUL-terminated) and ETag. ERR_NOT_FOUND if there is no file. */
+#define MAPPING_ETAG_SIZE 24
+int mapping_registry_read_file(struct mapping_registry *r, const char *name, char **src,
+                               size_t *len, char etag[MAPPING_ETAG_SIZE], struct err *e);
+/* The ETag of a mapping file's text: a quoted hash of its bytes. */
+void mapping_etag(const char *src, size_t len, char out[MAPPING_ETAG_SIZE]);
+
 /* Compiles `name` (NULL: every mapping) from disk now, as the watcher would. For tests,
  * SIGHUP and registries opened without watch. */
 void mapping_registry_reload(struct mapping_registry *r, const char *name);

@@ -29,6 +29,7 @@ const struct route http_routes[] = {
     {"PATCH", "/api/jobs/{}", api_jobs_update, ROUTE_AUTH},
     {"DELETE", "/api/jobs/{}", api_jobs_delete, ROUTE_AUTH},
     {"POST", "/api/jobs/{}/run", api_jobs_run, ROUTE_AUTH},
+    {"GET", "/api/jobs/{}/sample", api_jobs_sample, ROUTE_AUTH},
 
     {"GET", "/api/runs", api_runs_list, ROUTE_AUTH},
     {"GET", "/api/runs/{}", api_runs_get, ROUTE_AUTH},
@@ -43,6 +44,8 @@ const struct route http_routes[] = {
     {"POST", "/api/tokens", api_tokens_create, ROUTE_AUTH},
     {"DELETE", "/api/tokens/{}", api_tokens_delete, ROUTE_AUTH},
 
+    {"GET", "/docs/mappings.md", api_mappings_help, ROUTE_AUTH},
+    {"GET", "/api/schedule", api_schedule, ROUTE_AUTH},
     /* not public unless DHIS2SYNC_METRICS_PUBLIC=1: api_metrics authenticates itself */
     {"GET", "/metrics", api_metrics, ROUTE_PUBLIC},
     {NULL, NULL, NULL, ROUTE_PUBLIC},

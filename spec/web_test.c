@@ -136,6 +136,39 @@ TEST_TIMEOUT(web_mapping_editor_checks_drafts_and_marks_compile_errors, 120)
     free(db);
 }
 
+TEST_TIMEOUT(web_editor_keeps_files_changed_on_disk_and_unsaved_edits, 120)
+{
+    require_browser();
+    struct spec_server s;
+    char *db = spec_new_db();
+    CHECK(spec_server_start(&s, db, NULL) == 0);
+    char dir[1100];
+    snprintf(dir, sizeof dir, "MAPPINGS_DIR=%s/mappings", s.dir);
+    char *extra[] = {dir, NULL};
+    run_browser_script("editor.mjs", &s, extra);
+    spec_server_stop(&s);
+    free(db);
+}
+
+TEST_TIMEOUT(web_forms_show_every_problem_keep_instance_health_and_ask_before_leaving, 150)
+{
+    require_browser();
+    char *dir = spec_test_dir("emu");
+    struct emulator source;
+    emulator_start(&source, "values=0,orgunits=20,seed=5", dir);
+    struct spec_server s;
+    char *db = spec_new_db();
+    CHECK(spec_server_start(&s, db, NULL) == 0);
+    char src[96];
+    snprintf(src, sizeof src, "SOURCE_URL=%s", source.base);
+    char *extra[] = {src, NULL};
+    run_browser_script("forms.mjs", &s, extra);
+    spec_server_stop(&s);
+    spec_stop(source.pid, 5000);
+    free(db);
+    free(dir);
+}
+
 /* The route behind the job pickers, without a browser. */
 TEST_TIMEOUT(web_metadata_route_lists_what_a_job_can_select, 60)
 {

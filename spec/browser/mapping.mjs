@@ -92,6 +92,8 @@ run('mapping', async (browser, setPage) => {
 
   await step('the mappings list shows it loaded', async () => {
     await page.getByRole('link', { name: '← All mappings' }).click();
+    // the broken draft is still in the editor, unsaved
+    await page.getByRole('button', { name: 'Discard changes and leave' }).click();
     await ready(page, '/mappings');
     const row = page.locator('tbody tr', { hasText: 'web_test' });
     await row.locator('.badge-succeeded').waitFor();

@@ -31,7 +31,7 @@ ajv.addSchema({ $id: "doc", $defs: rewrite(doc.components.schemas) });
 const started = Date.now();
 const done = new Set();
 let cookie = "", csrf = "";
-async function call(opId, path, { method, body, contentType = "application/json", accept, session, expect } = {}) {
+async function call(opId, path, { method, body, contentType = "application/json", accept, session, expect, headers: extra } = {}) {
   const [template, item] = Object.entries(doc.paths).find(([, it]) =>
     Object.entries(it).some(([m, o]) => typeof o === "object" && o.operationId === opId)) || [];
   if (!template) fail(`${opId}: no such operation in the document`);
@@ -42,6 +42,7 @@ async function call(opId, path, { method, body, contentType = "application/json"
   else if (!operation.security || operation.security.length) headers.Authorization = "Bearer " + token;
   if (body !== undefined) headers["Content-Type"] = contentType;
   if (accept) headers.Accept = accept;
+  Object.assign(headers, extra);
   const res = await fetch(base + path, { method, headers,
     body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body) });
   const text = await res.text();
@@ -116,9 +117,16 @@ await call("listRuns", `/api/runs?job=${job.id}&status=succeeded`, { expect: 200
 await call("listRunConflicts", `/api/runs/${run.id}/conflicts?kind=conflict`, { expect: 200 });
 await call("cancelRun", `/api/runs/${run.id}/cancel`, { expect: 409 });
 
+await call("getJobSample", `/api/jobs/${job.id}/sample?n=5`, { expect: 200 });
+await call("describeSchedule", "/api/schedule?cron=" + encodeURIComponent("0 2 * * *"), { expect: 200 });
+await call("getMappingReference", "/docs/mappings.md", { expect: 200 });
 await call("listMappings", "/api/mappings", { expect: 200 });
 await call("putMapping", "/api/mappings/oa_check", { body: "return { dataElements = { a = 'b' } }\n", contentType: "text/x-lua" });
-await call("getMapping", "/api/mappings/oa_check", { accept: "application/json", expect: 200 });
+const read = await call("getMapping", "/api/mappings/oa_check", { accept: "application/json", expect: 200 });
+await call("putMapping", "/api/mappings/oa_check", { body: "return {}\n", contentType: "text/x-lua",
+  headers: { "If-Match": '"stale"' }, expect: 412 });
+await call("putMapping", "/api/mappings/oa_check", { body: "return {}\n", contentType: "text/x-lua",
+  headers: { "If-Match": read.headers.get("etag") }, expect: 200 });
 await call("checkMapping", "/api/mappings/oa_check/check", { expect: 200, body: { dataValues: [
   { dataElement: "a", period: "202401", orgUnit: "o", categoryOptionCombo: "c", attributeOptionCombo: "x", value: "1" }] } });
 

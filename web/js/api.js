@@ -62,9 +62,10 @@ export async function logout() {
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 // request('GET', '/api/jobs') -> parsed JSON (or text, or null for 204); throws ApiError.
-// options: body (JSON), text (a text/x-lua body), accept, quiet401 (no redirect to /login)
+// options: body (JSON), text (a text/x-lua body), accept, quiet401 (no redirect to /login),
+// headers (more request headers, e.g. If-Match), withHeaders (answer {data, headers})
 export async function request(method, path, options = {}) {
-  const headers = { Accept: options.accept || 'application/json' };
+  const headers = { ...options.headers, Accept: options.accept || 'application/json' };
   if (UNSAFE.has(method) && session.csrfToken) headers['X-CSRF-Token'] = session.csrfToken;
   let body;
   if (options.text !== undefined) {
@@ -80,7 +81,7 @@ export async function request(method, path, options = {}) {
   } catch {
     throw new ApiError(0, 'The dhis2sync server could not be reached. Check that it is running, then try again.');
   }
-  if (res.status === 204) return null;
+  if (res.status === 204) return options.withHeaders ? { data: null, headers: res.headers } : null;
   const type = res.headers.get('Content-Type') || '';
   let data = null;
   if (type.includes('json')) data = await res.json().catch(() => null);
@@ -98,7 +99,7 @@ export async function request(method, path, options = {}) {
     }
     throw new ApiError(res.status, message, data && typeof data === 'object' ? data.detail : null);
   }
-  return data;
+  return options.withHeaders ? { data, headers: res.headers } : data;
 }
 
 export const api = {

@@ -3,7 +3,7 @@
 // the top bar, and the lifetime of each page (its timers stop when you leave it).
 import { currentUser, loadSession, logout, setUnauthorizedHandler } from './api.js';
 import { append, h, replace } from './dom.js';
-import { errorText, message, pageHeader, link } from './ui.js';
+import { ask, errorText, message, pageHeader, link } from './ui.js';
 import * as loginPage from './pages/login.js';
 import * as dashboardPage from './pages/dashboard.js';
 import * as instancesPage from './pages/instances.js';
@@ -36,17 +36,37 @@ const notFound = {
 
 let current = null; // the page context in force: its timers and its abort signal
 let sessionChecked = false;
+let shownPath = null; // the address of the page in view, to put back when a Back is refused
+let backConfirmed = false;
 
 function here() {
   return location.pathname + location.search;
 }
 
-export function navigate(path, { replace: replaceState = false } = {}) {
+// Pages with a form or an editor tell ctx.unsaved(() => bool); leaving them with changes
+// asks first, in the app and (beforeunload) when the tab is closed or reloaded.
+function hasUnsaved() {
+  return Boolean(current && current.alive && current.hasUnsaved());
+}
+
+async function mayLeave() {
+  if (!hasUnsaved()) return true;
+  const choice = await ask('Leave this page?', 'You have unsaved changes on this page. If you leave now, they are lost.', [
+    ['stay', 'Stay on this page', 'btn btn-primary'],
+    ['leave', 'Discard changes and leave', 'btn btn-danger'],
+  ]);
+  return choice === 'leave';
+}
+
+// -> false when the visitor chose to stay on a page with unsaved changes
+export async function navigate(path, { replace: replaceState = false, force = false } = {}) {
+  if (!force && !(await mayLeave())) return false;
   if (path !== here()) {
     if (replaceState) history.replaceState(null, '', path);
     else history.pushState(null, '', path);
   }
   route();
+  return true;
 }
 
 function safeNext(next) {
@@ -64,6 +84,7 @@ function goToLogin() {
 function makeContext(params, query) {
   const timers = new Set();
   const controller = new AbortController();
+  let unsaved = () => false;
   const ctx = {
     main: document.getElementById('main'),
     params,
@@ -80,6 +101,10 @@ function makeContext(params, query) {
       const id = setTimeout(() => { timers.delete(id); if (ctx.alive) fn(); }, ms);
       timers.add(id);
     },
+    unsaved(fn) { unsaved = fn; },
+    hasUnsaved() { return unsaved(); },
+    // asks, like leaving would, before a page drops its own unsaved edits (another form...)
+    mayDiscard: () => mayLeave(),
     afterLogin() { navigate(safeNext(query.get('next')), { replace: true }); },
     // appends to the page, skipping null/false (no "null" text)
     add(...kids) { return append(ctx.main, kids); },
@@ -140,6 +165,7 @@ async function route() {
 
   const ctx = makeContext(params, new URLSearchParams(location.search));
   current = ctx;
+  shownPath = here();
   updateChrome(match);
   const main = document.getElementById('main');
   replace(main, h('p', { class: 'muted loading' }, 'Loading…'));
@@ -173,19 +199,38 @@ document.addEventListener('click', (ev) => {
   navigate(url.pathname + url.search);
 });
 
-window.addEventListener('popstate', route);
+// Back/Forward has already changed the address: put the page's back while asking, then go
+// back for real if the visitor chooses to leave.
+window.addEventListener('popstate', async () => {
+  if (backConfirmed || !hasUnsaved()) {
+    backConfirmed = false;
+    route();
+    return;
+  }
+  history.pushState(null, '', shownPath);
+  if (!(await mayLeave())) return;
+  backConfirmed = true;
+  history.back();
+});
+
+window.addEventListener('beforeunload', (ev) => {
+  if (!hasUnsaved()) return;
+  ev.preventDefault();
+  ev.returnValue = '';
+});
 
 setUnauthorizedHandler(() => {
   if (!location.pathname.startsWith('/login')) goToLogin();
 });
 
 document.getElementById('logout').addEventListener('click', async () => {
+  if (!(await mayLeave())) return;
   try {
     await logout();
   } catch {
     // the session is gone either way
   }
-  navigate('/login', { replace: true });
+  navigate('/login', { replace: true, force: true });
 });
 
 route();

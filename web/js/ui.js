@@ -112,7 +112,7 @@ export function showFormError(form, box, e) {
 }
 
 export function clearFormErrors(form) {
-  form.querySelectorAll('.field-error').forEach((el) => { el.textContent = ''; });
+  form.querySelectorAll('.field-error').forEach((el) => { el.textContent = ''; el.classList.remove('field-warning'); });
   form.querySelectorAll('[aria-invalid]').forEach((el) => el.removeAttribute('aria-invalid'));
 }
 
@@ -180,4 +180,66 @@ export function loadStyle(href) {
   if (styles.has(href)) return;
   styles.add(href);
   document.head.append(h('link', { rel: 'stylesheet', href }));
+}
+
+let askSeq = 0;
+// A modal question in the page (not a browser dialog, which tests and screen readers handle
+// badly): choices are [value, label, class]; resolves to the value chosen, or null when
+// dismissed with Escape.
+export function ask(title, text, choices) {
+  return new Promise((resolve) => {
+    const id = `ask-${++askSeq}`;
+    const dlg = h('dialog', { class: 'ask', 'aria-labelledby': `${id}-h`, 'aria-describedby': `${id}-p` },
+      h('h2', { id: `${id}-h` }, title),
+      h('p', { id: `${id}-p` }, text),
+      h('div', { class: 'actions' }, choices.map(([value, label, cls]) => button(label, () => dlg.close(value), { class: cls || 'btn' }))));
+    dlg.addEventListener('close', () => {
+      dlg.remove();
+      resolve(dlg.returnValue || null);
+    });
+    document.body.append(dlg);
+    dlg.showModal();
+  });
+}
+
+// Shows every problem next to its field at once — problems: [{field, message, level}], as
+// the browser's own checks, 422 answers (detail.errors) and job checks list them — with a
+// summary in box ("Not saved: …" unless options.summary gives one).
+export function showFieldErrors(form, box, problems, options = {}) {
+  clearFormErrors(form);
+  const unplaced = [];
+  let first = null;
+  for (const p of problems) {
+    const name = p.field || '';
+    const target = [name, name.split('.')[0]].map((c) => c && form.querySelector(`[data-field="${CSS.escape(c)}"]`)).find(Boolean);
+    const text = p.level === 'warning' ? `Warning: ${p.message}` : p.message;
+    if (!target) {
+      unplaced.push(text);
+      continue;
+    }
+    const slot = target.querySelector('.field-error') || target.appendChild(h('div', { class: 'field-error' }));
+    slot.textContent = slot.textContent ? `${slot.textContent} ${text}` : text;
+    if (p.level === 'warning') {
+      slot.classList.add('field-warning');
+      continue;
+    }
+    const control = target.querySelector('input, select, textarea');
+    if (control) control.setAttribute('aria-invalid', 'true');
+    first = first || control || target;
+  }
+  const n = problems.length;
+  const list = unplaced.length ? h('ul', {}, unplaced.map((m) => h('li', {}, m))) : null;
+  replace(box, options.summary ? [options.summary, list]
+    : message('error', h('strong', {}, `Not saved: ${n === 1 ? '1 problem' : `${n} problems`} to fix.`), list));
+  if (first) {
+    first.focus?.({ preventScroll: true });
+    first.scrollIntoView?.({ block: 'center' });
+  }
+}
+
+// An API error on a form: every field error of a 422 (detail.errors), else as showFormError.
+export function showFormErrors(form, box, e) {
+  const list = e && e.detail && Array.isArray(e.detail.errors) ? e.detail.errors : null;
+  if (list && list.length) showFieldErrors(form, box, list);
+  else showFormError(form, box, e);
 }

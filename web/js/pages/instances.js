@@ -1,13 +1,27 @@
 // /instances — the DHIS2 servers jobs read from and write to: add, edit (secrets are
 // write-only: blank keeps the stored one), delete, and test the connection.
 import { api } from '../api.js';
-import { h, replace, timeEl } from '../dom.js';
+import { fmtDuration, h, replace, timeEl } from '../dom.js';
 import {
   busy, button, clearFormErrors, confirmButton, emptyState, errorText, field, message, pageHeader,
-  select, showFormError, table, toast,
+  select, showFieldErrors, showFormErrors, table, toast,
 } from '../ui.js';
+import { instanceProblems } from '../checks.js';
 
 export const title = 'Instances';
+
+// the stored outcome of the last connection test, in a line
+function health(t) {
+  if (!t) return h('span', { class: 'muted small' }, 'not tested yet');
+  if (t.ok) {
+    return h('div', { class: 'health health-ok' }, h('span', { class: 'badge badge-succeeded' }, 'connected'),
+      ` DHIS2 ${t.version ?? '?'}`, t.latencyMs !== null && t.latencyMs !== undefined ? ` · ${fmtDuration(t.latencyMs)}` : '',
+      h('div', { class: 'small muted' }, 'tested ', timeEl(t.at)));
+  }
+  return h('div', { class: 'health health-bad' }, h('span', { class: 'badge badge-failed' }, 'failed'),
+    h('div', { class: 'small error-text' }, t.error ?? ''),
+    h('div', { class: 'small muted' }, 'tested ', timeEl(t.at)));
+}
 
 export async function render(ctx) {
   const listBox = h('div');
@@ -29,11 +43,21 @@ export async function render(ctx) {
         button('Add the first instance', () => openForm(null), { class: 'btn btn-primary' })));
       return;
     }
-    replace(listBox, table(['Name', 'URL', 'Authentication', 'Connection', ''], instances.map(row), { caption: 'Instances' }));
+    replace(listBox, table(['Name', 'URL', 'Authentication', 'Last connection test', ''], instances.map(row), { caption: 'Instances' }));
   }
 
   function row(inst) {
     const result = h('div', { class: 'test-result', 'aria-live': 'polite' });
+    const healthBox = h('div', { class: 'health-cell' }, health(inst.lastTest));
+    // the stored outcome replaces the one shown, whatever the test said
+    const refreshHealth = async () => {
+      try {
+        const fresh = await api.get(`/api/instances/${inst.id}`);
+        replace(healthBox, health(fresh.lastTest));
+      } catch {
+        // the answer of the test itself is on screen
+      }
+    };
     const testBtn = button('Test connection', async (ev) => {
       await busy(ev.currentTarget, 'Testing…', async () => {
         replace(result, h('span', { class: 'muted small' }, 'Calling /api/system/info and /api/me…'));
@@ -46,6 +70,7 @@ export async function render(ctx) {
         } catch (e) {
           replace(result, message('error', h('strong', {}, 'Connection failed: '), errorText(e)));
         }
+        await refreshHealth();
       });
     }, { class: 'btn btn-small', 'aria-label': `Test connection to ${inst.name}` });
     const auth = inst.auth?.type === 'basic'
@@ -56,7 +81,7 @@ export async function render(ctx) {
         h('div', { class: 'small muted' }, 'updated ', timeEl(inst.updatedAt))),
       h('td', { class: 'url' }, inst.url),
       h('td', {}, auth),
-      h('td', {}, testBtn, result),
+      h('td', {}, healthBox, testBtn, result),
       h('td', { class: 'actions-cell' },
         button('Edit', () => openForm(inst), { class: 'btn btn-small', 'aria-label': `Edit ${inst.name}` }), ' ',
         confirmButton('Delete', `Delete "${inst.name}"?`, async () => {
@@ -70,7 +95,8 @@ export async function render(ctx) {
         })));
   }
 
-  function openForm(inst) {
+  async function openForm(inst) {
+    if (!(await ctx.mayDiscard())) return;
     const editing = Boolean(inst);
     const name = h('input', { name: 'name', type: 'text', required: true, maxlength: 200, value: inst?.name ?? '' });
     const url = h('input', { name: 'url', type: 'url', required: true, placeholder: 'https://dhis2.example.org', value: inst?.url ?? '' });
@@ -93,12 +119,22 @@ export async function render(ctx) {
     showAuth();
     const formStatus = h('div');
     const save = h('button', { type: 'submit', class: 'btn btn-primary' }, editing ? 'Save changes' : 'Add instance');
+    const typed = () => JSON.stringify([name, url, authType, username, password, token].map((x) => x.value));
+    const clean = typed();
+    ctx.unsaved(() => typed() !== clean);
+    const close = () => {
+      ctx.unsaved(() => false);
+      replace(formBox);
+      addBtn.hidden = false;
+    };
     const form = h('form', {
       class: 'form card', novalidate: true, 'aria-labelledby': 'inst-form-h',
       onsubmit: async (ev) => {
         ev.preventDefault();
         clearFormErrors(form);
-        const body = { name: name.value.trim(), url: url.value.trim() };
+        // a url sent is a url changed: the server tests the instance again
+        const body = { name: name.value.trim() };
+        if (!editing || url.value.trim() !== inst.url) body.url = url.value.trim();
         const type = authType.value;
         const secret = type === 'basic' ? password.value : token.value.trim();
         const authChanged = !editing || type !== inst.auth?.type || secret
@@ -108,15 +144,23 @@ export async function render(ctx) {
           if (type === 'basic') body.auth.username = username.value.trim();
           if (secret) body.auth[type === 'basic' ? 'password' : 'token'] = secret;
         }
-        await busy(save, 'Saving…', async () => {
+        const problems = instanceProblems(body, inst);
+        if (problems.length) {
+          showFieldErrors(form, formStatus, problems);
+          return;
+        }
+        await busy(save, 'Saving and testing…', async () => {
           try {
             const saved = editing ? await api.put(`/api/instances/${inst.id}`, body) : await api.post('/api/instances', body);
             toast(`Saved "${saved.name}"`);
+            close();
+            const t = saved.lastTest;
+            replace(status, t && !t.ok && (body.url !== undefined || body.auth)
+              ? message('warn', h('strong', {}, `Saved "${saved.name}", but its connection test failed: `), t.error ?? '', ' Check the URL and credentials.')
+              : null);
             await reload();
-            replace(formBox);
-            addBtn.hidden = false;
           } catch (e) {
-            showFormError(form, formStatus, e);
+            showFormErrors(form, formStatus, e);
           }
         });
       },
@@ -129,7 +173,7 @@ export async function render(ctx) {
     basicFields, patFields,
     formStatus,
     h('div', { class: 'form-actions' }, save, ' ',
-      button('Cancel', () => { replace(formBox); addBtn.hidden = false; addBtn.focus(); })));
+      button('Cancel', () => { close(); addBtn.focus(); })));
     addBtn.hidden = true;
     replace(formBox, form);
     name.focus();

@@ -1,11 +1,12 @@
 // /jobs/new and /jobs/{id} — a job's settings, with pickers filled from the source instance,
 // and (for a saved job) run now, dry run, enable/disable, delete and its latest runs.
 import { api } from '../api.js';
-import { h, replace, statusBadge } from '../dom.js';
+import { fmtNumber, h, replace, statusBadge, timeEl } from '../dom.js';
 import {
   busy, button, checkbox, clearFormErrors, confirmButton, errorText, field, link, message, pageHeader,
-  select, showFormError, table, toast,
+  select, showFieldErrors, showFormErrors, table, toast,
 } from '../ui.js';
+import { jobProblems } from '../checks.js';
 import { picker } from '../picker.js';
 import { ACTIVE, pollRun, runCell } from '../runs-common.js';
 
@@ -94,9 +95,69 @@ export async function render(ctx) {
   const dryRun = checkbox('Dry run by default: the target checks the values but stores nothing', 'importOptions.dryRun', io.dryRun ?? false);
   const schedule = h('input', { name: 'schedule', type: 'text', value: j.schedule ?? '', placeholder: '0 2 * * *', class: 'mono' });
   const enabled = checkbox('Enabled: the schedule starts runs', 'enabled', j.enabled ?? true);
+  // the schedule in words and its next times, from the server's own cron code
+  const scheduleWords = h('div', { class: 'schedule-words small', 'aria-live': 'polite' });
+  let scheduleTimer = null;
+  const describeSchedule = () => {
+    clearTimeout(scheduleTimer);
+    scheduleTimer = setTimeout(async () => {
+      if (!ctx.alive) return;
+      const expr = schedule.value.trim();
+      if (!expr) {
+        replace(scheduleWords, h('span', { class: 'muted' }, 'Runs by hand only.'));
+        return;
+      }
+      try {
+        const r = await api.get(`/api/schedule?cron=${encodeURIComponent(expr)}`);
+        if (!ctx.alive || expr !== schedule.value.trim()) return;
+        replace(scheduleWords, h('strong', {}, r.description),
+          r.next.length ? h('div', { class: 'muted' }, 'Next, in your local time: ', r.next.map((t, i) => [i ? ', ' : '', timeEl(t, false)])) : h('div', { class: 'muted' }, 'Never due.'));
+      } catch (e) {
+        if (ctx.alive && expr === schedule.value.trim()) replace(scheduleWords, h('span', { class: 'error-text' }, errorText(e)));
+      }
+    }, 300);
+  };
+  schedule.addEventListener('input', describeSchedule);
+  describeSchedule();
 
   const formStatus = h('div');
   const save = h('button', { type: 'submit', class: 'btn btn-primary' }, isNew ? 'Create job' : 'Save changes');
+
+  // A preflight (POST …/check): problems next to their fields, and what a run would move.
+  function showCheck(r) {
+    const problems = r.problems || [];
+    const errors = problems.filter((p) => p.level === 'error').length;
+    const warnings = problems.length - errors;
+    const est = r.estimate || {};
+    const plural = (n, one) => `${fmtNumber(n)} ${one}${n === 1 ? '' : 's'}`;
+    const estimate = est.values === null || est.values === undefined
+      ? `A run would read ${plural(est.chunks ?? 0, 'chunk')}; how many values is not known.`
+      : `A run would read about ${plural(est.values, 'value')} in ${plural(est.chunks ?? 0, 'chunk')}.`;
+    const kind = errors ? 'error' : warnings ? 'warn' : 'ok';
+    const head = errors || warnings
+      ? `Check: ${plural(errors, 'error')}, ${plural(warnings, 'warning')}. `
+      : 'Check: no problems found. ';
+    showFieldErrors(form, formStatus, problems, { summary: message(kind, h('strong', {}, head), estimate) });
+  }
+
+  async function runCheck(btn, path, b) {
+    await busy(btn, 'Checking…', async () => {
+      try {
+        showCheck(await api.post(path, b));
+      } catch (e) {
+        if (e.status === 422) showFormErrors(form, formStatus, e);
+        else replace(formStatus, message('error', `Could not check: ${errorText(e)}`));
+      }
+    });
+  }
+
+  const checkDraft = button('Check', (ev) => {
+    clearFormErrors(form);
+    const b = body();
+    const problems = jobProblems(b);
+    if (problems.length) showFieldErrors(form, formStatus, problems, { summary: message('error', h('strong', {}, 'Check: fix these first.')) });
+    else runCheck(ev.currentTarget, '/api/jobs/check', b);
+  }, { class: 'btn', title: 'Check these settings against the source, target and mapping before saving' });
 
   function body() {
     const b = {
@@ -112,13 +173,14 @@ export async function render(ctx) {
       deletions: deletions.querySelector('input').checked,
       importOptions: {
         importStrategy: strategy.value, idScheme: idScheme.value,
-        dryRun: dryRun.querySelector('input').checked, batchSize: Number(batchSize.value) || 5000,
+        // as typed: a 0 or a blank is refused, never replaced by a default
+        dryRun: dryRun.querySelector('input').checked, batchSize: batchSize.value.trim() === '' ? null : Number(batchSize.value),
       },
       schedule: schedule.value.trim() || null,
       enabled: enabled.querySelector('input').checked,
     };
     const form2 = periodRadios.querySelector('input:checked')?.value ?? 'last';
-    if (form2 === 'last') b.periods = { last: Number(lastN.value), type: lastType.value };
+    if (form2 === 'last') b.periods = { last: lastN.value.trim() === '' ? null : Number(lastN.value), type: lastType.value };
     else if (form2 === 'fixed') b.periods = { fixed: fixed.value.split(/[\s,]+/).filter(Boolean) };
     else b.periods = { start: start.value, end: end.value };
     return b;
@@ -130,18 +192,20 @@ export async function render(ctx) {
       ev.preventDefault();
       clearFormErrors(form);
       const b = body();
-      if (!b.source || !b.target) {
-        showFormError(form, formStatus, { message: 'choose both a source and a target instance', field: b.source ? 'target' : 'source' });
+      const problems = jobProblems(b);
+      if (problems.length) {
+        showFieldErrors(form, formStatus, problems);
         return;
       }
       await busy(save, 'Saving…', async () => {
         try {
           const saved = isNew ? await api.post('/api/jobs', b) : await api.put(`/api/jobs/${job.id}`, b);
+          clean = JSON.stringify(b);
           toast(`Saved "${saved.name}"`);
           if (isNew) ctx.navigate(`/jobs/${saved.id}`, { replace: true });
           else ctx.navigate(`/jobs/${saved.id}`, { replace: true });
         } catch (e) {
-          showFormError(form, formStatus, e);
+          showFormErrors(form, formStatus, e);
         }
       });
     },
@@ -169,9 +233,14 @@ export async function render(ctx) {
       field('Batch size', batchSize, { name: 'importOptions.batchSize', hint: 'Values per POST (1–50,000).' }))),
   h('fieldset', { class: 'card' }, h('legend', {}, 'When'),
     field('Schedule (cron, UTC)', schedule, { name: 'schedule', hint: 'Five fields: minute hour day month weekday. "0 2 * * *" = every night at 02:00 UTC; "0 * * * *" = every hour. Leave blank to run by hand only.' }),
+    scheduleWords,
     enabled),
   formStatus,
-  h('div', { class: 'form-actions sticky-actions' }, save, ' ', link(isNew ? '/jobs' : '/jobs', 'Cancel', { class: 'btn' })));
+  h('div', { class: 'form-actions sticky-actions' }, save, ' ', checkDraft, ' ', link('/jobs', 'Cancel', { class: 'btn' })));
+
+  // what the form held when it was filled (or saved): anything else is unsaved
+  let clean = JSON.stringify(body());
+  ctx.unsaved(() => JSON.stringify(body()) !== clean);
 
   if (isNew) {
     ctx.add(pageHeader('New job'), form);
@@ -191,6 +260,7 @@ export async function render(ctx) {
         const saved = await api.patch(`/api/jobs/${job.id}`, { enabled: !isEnabled });
         isEnabled = saved.enabled;
         enabled.querySelector('input').checked = isEnabled;
+        clean = JSON.stringify({ ...JSON.parse(clean), enabled: isEnabled });
         toast(isEnabled ? 'Enabled' : 'Disabled');
       } catch (e) {
         replace(actStatus, message('error', errorText(e)));
@@ -241,6 +311,10 @@ export async function render(ctx) {
       button('Run now', startRun('run'), { class: 'btn btn-primary' }),
       button('Dry run', startRun('dry'), { class: 'btn', title: 'The target checks the values but stores nothing' }),
       job.incremental ? button('Full run', startRun('full'), { class: 'btn', title: 'Send everything selected, ignoring the incremental watermark' }) : null,
+      button('Check saved job', (ev) => {
+        runCheck(ev.currentTarget, `/api/jobs/${job.id}/check`, {});
+        form.scrollIntoView({ block: 'start' });
+      }, { class: 'btn', title: 'Check the saved job against its source, target and mapping' }),
       toggle),
     h('p', { class: 'lead' }, stateTag, ' ', job.source ?? '?', ' → ', job.target ?? '?',
       job.lastRun ? [' · last run ', statusBadge(job.lastRun.status)] : null),

@@ -1,6 +1,7 @@
 // /mappings/{name} — the Lua editor (CodeMirror 5, Lua mode): try the draft on sample values
 // (POST …/check with "source"), save it (PUT, validated before it is written), and see a
-// compile or runtime error at its line.
+// compile or runtime error at its line. The editor holds the file on disk (which may be newer
+// than, and broken unlike, the version in use), and saves only over the file it read (If-Match).
 import { api, request } from '../api.js';
 import { h, replace } from '../dom.js';
 import { busy, button, errorText, field, link, loadScript, loadStyle, message, pageHeader, table, toast } from '../ui.js';
@@ -47,28 +48,56 @@ async function loadCodeMirror() {
 export async function render(ctx) {
   const name = ctx.params[0];
   const wantNew = ctx.query.get('new') === '1';
+  const url = `/api/mappings/${encodeURIComponent(name)}`;
   let info = null;
+  let etag = null; // of the file on disk the editor was filled from
   try {
-    info = await api.get(`/api/mappings/${encodeURIComponent(name)}`);
+    const got = await api.get(url, { withHeaders: true });
+    info = got.data;
+    etag = got.headers.get('ETag');
   } catch (e) {
     if (e.status !== 404) throw e;
   }
   const isNew = !info;
+  const fileSource = (i) => (i.disk ? i.disk.source : i.source);
   ctx.setTitle(`${name}.lua`);
   if (isNew && !wantNew) {
     ctx.add(pageHeader(`Mapping "${name}"`),
       message('info', 'There is no mapping of this name. ', link(`/mappings/${encodeURIComponent(name)}?new=1`, 'Create it'), ' or go back to ', link('/mappings', 'the mappings'), '.'));
     return;
   }
-  let savedSource = info ? info.source : '';
+  let savedSource = info ? fileSource(info) : '';
   const stateBox = h('div', { class: 'mapping-state', 'aria-live': 'polite' });
   const editorStatus = h('div', { class: 'editor-status', 'aria-live': 'polite' });
   const dirtyTag = h('span', { class: 'tag tag-warn', hidden: true }, 'unsaved changes');
   const textarea = h('textarea', { name: 'source', id: 'mapping-source', rows: 24, spellcheck: 'false', class: 'mono' });
-  textarea.value = info ? info.source : template(name);
+  textarea.value = info ? fileSource(info) : template(name);
+  const initialSource = textarea.value;
   const sample = h('textarea', { name: 'sample', rows: 10, spellcheck: 'false', class: 'mono' });
   sample.value = SAMPLE;
   const results = h('div', { class: 'check-results', 'aria-live': 'polite' });
+  // real values for the sample: a few of the selection of a job that uses this mapping
+  const sampleJob = h('select', { name: 'sampleJob' }, h('option', { value: '' }, 'no job uses this mapping'));
+  sampleJob.disabled = true;
+  const sampleStatus = h('div', { class: 'small', 'aria-live': 'polite' });
+  const pullBtn = button('Pull 20 values from its source', async (ev) => {
+    await busy(ev.currentTarget, 'Reading…', async () => {
+      try {
+        const r = await api.get(`/api/jobs/${encodeURIComponent(sampleJob.value)}/sample?n=20`);
+        sample.value = JSON.stringify({ dataValues: r.dataValues }, null, 2);
+        replace(sampleStatus, h('span', { class: 'muted' }, `${r.dataValues.length === 1 ? '1 value' : `${r.dataValues.length} values`} from ${r.source}, as job "${r.job}" selects them.`));
+      } catch (e) {
+        replace(sampleStatus, message('error', `Could not read values: ${errorText(e)}`));
+      }
+    });
+  }, { class: 'btn btn-small', disabled: true });
+  api.get('/api/jobs?pageSize=1000').then((data) => {
+    const users = data.jobs.filter((j) => j.mapping === name);
+    if (!ctx.alive || !users.length) return;
+    replace(sampleJob, users.map((j) => h('option', { value: String(j.id) }, j.name)));
+    sampleJob.disabled = false;
+    pullBtn.disabled = false;
+  }).catch(() => {});
   let cm = null;
   let marked = [];
 
@@ -79,12 +108,16 @@ export async function render(ctx) {
       replace(stateBox, message('info', 'New mapping: not saved yet. Save it to create ', h('code', {}, `${name}.lua`), '.'));
       return;
     }
-    if (i.state === 'loaded') {
+    const shown = i.disk && i.version ? ' The editor shows the file on disk, not the version in use.' : '';
+    if (i.state === 'loaded' && !i.disk) {
       replace(stateBox, h('p', {}, h('span', { class: 'badge badge-succeeded' }, 'loaded'), ' In use: version ', h('code', {}, i.version ?? '?'), '. New runs use it.'));
+    } else if (i.state === 'loaded') {
+      replace(stateBox, message('warn', h('strong', {}, 'The file on disk differs from the version in use '), h('code', {}, i.version ?? '?'),
+        ' (it has not been loaded yet).', shown));
     } else {
       const err = i.error || {};
       replace(stateBox, message('error', h('strong', {}, `The file on disk has an error at line ${err.line ?? '?'}: `), err.message ?? '',
-        i.version ? [' — runs keep using the last good version ', h('code', {}, i.version), '.'] : ' — it is not in use.'));
+        i.version ? [' — runs keep using the last good version ', h('code', {}, i.version), '.'] : ' — it is not in use.', shown));
     }
   }
 
@@ -127,20 +160,47 @@ export async function render(ctx) {
     dirtyTag.hidden = getSource() === savedSource && !isNew;
   }
 
-  const save = async (btn) => {
+  // fills the editor from the server again (the visitor chose to drop their edits)
+  async function reloadFromDisk() {
+    const got = await api.get(url, { withHeaders: true });
+    info = got.data;
+    etag = got.headers.get('ETag');
+    savedSource = fileSource(info);
+    if (cm) cm.setValue(savedSource);
+    else textarea.value = savedSource;
+    clearMarks();
+    if (info.state === 'error' && info.error?.line) markLine(info.error.line);
+    renderState(info);
+    replace(editorStatus, message('ok', `Reloaded ${name}.lua from disk.`));
+    updateDirty();
+  }
+
+  function offerReloadOrOverwrite(e) {
+    replace(editorStatus, message('warn', h('strong', {}, 'Not saved: '), `${name}.lua changed on disk since you opened it (${errorText(e)}). `,
+      'Reload it to see the other change (your edits here are dropped), or overwrite it with your version.',
+      h('div', { class: 'actions' },
+        button('Reload the file on disk', (ev) => busy(ev.currentTarget, 'Reloading…', () => reloadFromDisk().catch((x) => replace(editorStatus, message('error', errorText(x))))), { class: 'btn btn-small' }),
+        button('Overwrite it with my version', (ev) => save(ev.currentTarget, { overwrite: true }), { class: 'btn btn-small btn-danger' }))));
+  }
+
+  const save = async (btn, { overwrite = false } = {}) => {
     await busy(btn, 'Saving…', async () => {
       try {
-        const i = await request('PUT', `/api/mappings/${encodeURIComponent(name)}`, { text: getSource() });
-        savedSource = getSource();
+        const sent = getSource();
+        const headers = etag && !overwrite ? { 'If-Match': etag } : {};
+        const { data: i, headers: got } = await request('PUT', url, { text: sent, headers, withHeaders: true });
+        etag = got.get('ETag');
+        savedSource = sent;
         clearMarks();
         replace(editorStatus, message('ok', `Saved. Version ${i.version ?? ''} is in use for new runs.`));
-        info = { ...i, source: savedSource };
+        info = { ...i, source: savedSource, disk: null };
         renderState(info);
         toast(`Saved ${name}.lua`);
-        if (isNew) ctx.navigate(`/mappings/${encodeURIComponent(name)}`, { replace: true });
+        if (isNew) ctx.navigate(`/mappings/${encodeURIComponent(name)}`, { replace: true, force: true });
         updateDirty();
       } catch (e) {
         if (e.status === 422 && e.detail && e.detail.line !== undefined) showScriptError('Not saved — the mapping does not compile. ', e);
+        else if (e.status === 412) offerReloadOrOverwrite(e);
         else replace(editorStatus, message('error', h('strong', {}, 'Not saved: '), errorText(e)));
       }
     });
@@ -216,11 +276,14 @@ export async function render(ctx) {
           h('div', { class: 'actions' }, revertBtn, saveBtn)),
         textarea,
         h('p', { class: 'hint' }, 'Ctrl+S saves. The server compiles the mapping before it writes the file; a mapping that does not compile is not saved. ',
-          'Reference: the README\'s "Mappings" section and mappings/*.lua examples.'),
+          'Reference: ', h('a', { href: '/docs/mappings.md', target: '_blank', rel: 'noopener' }, 'how mappings work (docs/mappings.md)'),
+          ', and the mappings/*.lua examples.'),
         editorStatus),
       h('section', { class: 'card', 'aria-labelledby': 'sample-h' },
         h('h2', { id: 'sample-h' }, 'Try it on sample values'),
-        field('Sample data values (DHIS2 JSON)', sample, { hint: 'Paste values from /api/dataValueSets of the source. Nothing is sent anywhere.' }),
+        h('div', { class: 'inline-fields' }, field('Job', sampleJob, { hint: 'Values of its selection, read from its source (nothing is written).' }), pullBtn),
+        sampleStatus,
+        field('Sample data values (DHIS2 JSON)', sample, { hint: 'Or paste values from /api/dataValueSets of the source. Nothing is sent anywhere.' }),
         h('div', { class: 'form-actions' }, checkBtn),
         results)));
   renderState(info);
@@ -245,4 +308,5 @@ export async function render(ctx) {
   });
   textarea.addEventListener('input', updateDirty);
   updateDirty();
+  ctx.unsaved(() => getSource() !== (isNew ? initialSource : savedSource));
 }
