@@ -327,30 +327,6 @@ TEST(lua_sandbox_runtime_errors_fail_only_their_values)
     arena_free(&a);
 }
 
-TEST_TIMEOUT(lua_sandbox_refuses_patterns_that_would_backtrack_for_hours, 20)
-{
-    double t0 = now_s();
-    expect_compile_error("local s = ('a'):rep(100000) return { s:find('.-.-.-.-b') }",
-                         "is too costly");
-    expect_compile_error("local s = ('a'):rep(100000) return { ('x'):rep(10) .. s:match('(.*)(.*)(.*)b') }",
-                         "is too costly");
-    expect_compile_error("local s = ('a'):rep(1000000) for w in s:gmatch('a-b') do end return {}",
-                         "is too costly");
-    CHECKF(now_s() - t0 < 2.0, "took %.3f s", now_s() - t0);
-    /* ordinary uses pass: ids, trimming, plain finds on long text */
-    struct err e;
-    struct mapping *m = compile(
-        "local s = ('a'):rep(1000000)\n"
-        "assert(s:find('b', 1, true) == nil and s:find('[,\\n]') == nil)\n"
-        "assert(('  x  '):match('^%s*(.-)%s*$') == 'x')\n"
-        "assert(('202401'):match('^(%d%d%d%d)(%d%d)$') == '2024')\n"
-        "assert(('a,b,c'):gsub(',', ';') == 'a;b;c')\n"
-        "return {}\n",
-        &e);
-    CHECKF(m != NULL, "compile failed: %s", e.msg);
-    mapping_release(m);
-}
-
 TEST_TIMEOUT(lua_sandbox_wall_clock_limit_stops_slow_c_calls, 20)
 {
     /* few instructions, each a slow C call: the instruction budget alone would allow ~10 s */
