@@ -184,3 +184,75 @@ TEST(lua_bounds_read_only_tables_cannot_be_unwrapped)
     mapping_release(m);
     arena_free(&a);
 }
+
+static int log_contains(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char line[4096];
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
+struct put {
+    struct spec_server *s;
+    const char *name, *source;
+    long status;
+    char body[300];
+    atomic_int done;
+};
+
+static void put_mapping(struct put *p)
+{
+    char url[256], auth[200];
+    snprintf(url, sizeof url, "%s/api/mappings/%s", p->s->base, p->name);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", p->s->token);
+    const char *headers[] = {auth, "Content-Type: text/x-lua", NULL};
+    struct spec_resp r = {0};
+    p->status = spec_http("PUT", url, headers, p->source, strlen(p->source), &r) == 0 ? r.status : -1;
+    snprintf(p->body, sizeof p->body, "%s", r.body ? r.body : "");
+    spec_resp_free(&r);
+    atomic_store(&p->done, 1);
+}
+
+static void *put_thread(void *arg)
+{
+    put_mapping(arg);
+    return NULL;
+}
+
+/* Compiling a mapping holds no lock another mapping, a run or a request needs: while a PUT of
+ * a mapping whose file takes seconds to load is compiling, a PUT of another mapping and the
+ * list of mappings are answered. */
+TEST_TIMEOUT(lua_bounds_a_slow_mapping_put_does_not_hold_up_another, 120)
+{
+    struct spec_server s;
+    CHECK(spec_server_start(&s, spec_new_db(), NULL) == 0);
+    struct put slow = {.s = &s, .name = "slow",
+                       .source = "print('slow mapping: compiling')\n"
+                                 "local t0 = os.time() while os.time() - t0 < 3 do local _ = ('x'):rep(100000) end\n"
+                                 "return {}\n"};
+    struct put other = {.s = &s, .name = "other",
+                        .source = "return { dataElements = { a = 'b' } }\n"};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, put_thread, &slow) == 0);
+    double t0 = now_s();
+    while (!log_contains(s.log_path, "slow mapping: compiling") && now_s() - t0 < 30)
+        usleep(20000);
+    CHECKF(log_contains(s.log_path, "slow mapping: compiling"), "the slow PUT never started");
+    put_mapping(&other);
+    CHECKF(other.status == 200, "PUT other: %ld %s", other.status, other.body);
+    struct spec_resp r = {0};
+    CHECK(spec_api(&s, "GET", "/api/mappings", NULL, &r) == 0);
+    CHECK_INT(r.status, 200);
+    CHECK_CONTAINS(r.body, "\"other\"");
+    spec_resp_free(&r);
+    CHECKF(!atomic_load(&slow.done), "the other PUT waited for the slow one to finish");
+    pthread_join(t, NULL);
+    CHECKF(slow.status == 200, "PUT slow: %ld %s", slow.status, slow.body);
+    spec_server_stop(&s);
+}
