@@ -8,6 +8,7 @@
 
 #include "harness.h"
 #include "mapping.h"
+#include "sched_util.h"
 #include "test.h"
 
 static const struct datavalue sample = {
@@ -255,4 +256,94 @@ TEST_TIMEOUT(lua_bounds_a_slow_mapping_put_does_not_hold_up_another, 120)
     pthread_join(t, NULL);
     CHECKF(slow.status == 200, "PUT slow: %ld %s", slow.status, slow.body);
     spec_server_stop(&s);
+}
+
+/* `dhis2sync check` on a mapping stuck in a library call answers at once, naming the mapping
+ * and the line, and exits 1. */
+TEST_TIMEOUT(lua_bounds_check_names_the_mapping_and_line_of_a_stuck_call, 120)
+{
+    const char *stuck[] = {
+        "table.move({}, 1, 1 << 30, 1, {})",
+        "local s = ('x'):rep(1 << 40)",
+        "local s = ('a'):rep(40) s:match(('a?'):rep(40) .. ('a'):rep(40))",
+        "local s = ('a'):rep(1 << 20) s:find(('a'):rep(1 << 19) .. 'b.')",
+    };
+    const char *expect[] = {"stuck0.lua:3: stopped", "stuck1.lua: memory cap",
+                            "stuck2.lua:3: stopped", "stuck3.lua:3: stopped"};
+    char *dir = spec_test_dir("check");
+    char *bin = spec_bin("dhis2sync");
+    for (size_t i = 0; i < sizeof stuck / sizeof stuck[0]; i++) {
+        char path[PATH_MAX + 32], *cmd = NULL, *out = NULL;
+        snprintf(path, sizeof path, "%s/stuck%zu.lua", dir, i);
+        FILE *f = fopen(path, "w");
+        CHECK(f != NULL);
+        fprintf(f, "return {\n  transform = function(dv)\n    %s\n    return dv end }\n", stuck[i]);
+        fclose(f);
+        if (asprintf(&cmd, "'%s' check '%s' --sample spec/fixtures/mappings/age_bands_sample.json 2>&1",
+                     bin, path) < 0)
+            abort();
+        char *sh[] = {"/bin/sh", "-c", cmd, NULL};
+        char *env[] = {"DATABASE_URL=postgresql://nobody@127.0.0.1:1/none", NULL};
+        CHECK_INT(spec_run(sh, env, NULL, &out), 1);
+        CHECKF(out && strstr(out, expect[i]), "check of `%s`: expected \"%s\" in:\n%s", stuck[i],
+               expect[i], out ? out : "");
+        free(out);
+        free(cmd);
+    }
+    free(bin);
+    free(dir);
+}
+
+/* A run whose mapping spends each value's whole time limit (400 values: minutes) ends
+ * `cancelled` soon after a cancel: the call in progress sees the request, not only the end of
+ * the batch of values it is in. */
+TEST_TIMEOUT(lua_bounds_a_cancelled_run_with_a_stuck_mapping_ends_cancelled, 180)
+{
+    struct su_emu src, dst;
+    su_emu_start(&src, 400, 5, 17);
+    su_emu_start(&dst, 0, 5, 17);
+    char *db = spec_new_db();
+    struct spec_server s;
+    char *const env[] = {"DHIS2SYNC_WORKERS=1", "DHIS2SYNC_HEARTBEAT_MS=200", NULL};
+    CHECK(spec_server_start(&s, db, env) == 0);
+    PGconn *c = su_db(db);
+    su_instance(&s, "src", src.url);
+    su_instance(&s, "dst", dst.url);
+    struct put stuck = {.s = &s, .name = "stuck",
+                        .source = "return {\n"
+                                  "  sample = { dataElement = 'a', period = '202401', orgUnit = 'b', value = 'canary' },\n"
+                                  "  transform = function(dv)\n"
+                                  "    if dv.value == 'canary' then return dv end\n"
+                                  "    while true do local _ = ('x'):rep(1000) end\n"
+                                  "  end }\n"};
+    put_mapping(&stuck);
+    CHECKF(stuck.status == 200, "PUT stuck: %ld %s", stuck.status, stuck.body);
+    /* one date window: one chunk, all 400 values in one batch */
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"name\":\"stuck\",\"source\":\"src\",\"target\":\"dst\",\"mapping\":\"stuck\","
+             "\"dataSets\":[\"%s\"],\"orgUnits\":[\"%s\"],\"children\":true,"
+             "\"periods\":{\"start\":\"2000-01-01\",\"end\":\"2035-12-31\"}}",
+             src.ds_monthly, src.root);
+    cJSON *job = su_call(&s, "POST", "/api/jobs", body, 201);
+    char path[64];
+    snprintf(path, sizeof path, "/api/jobs/%d/run", (int)su_num(job, "id"));
+    cJSON_Delete(job);
+    cJSON *run = su_call(&s, "POST", path, "{}", 202);
+    int id = (int)su_num(run, "id");
+    cJSON_Delete(run);
+    su_wait_sql(c, 60000, "running", "SELECT status FROM runs WHERE id = %d", id);
+    sleep(2); /* the values are fetched in milliseconds: the run is in its transforms now */
+    snprintf(path, sizeof path, "/api/runs/%d/cancel", id);
+    cJSON_Delete(su_call(&s, "POST", path, NULL, 202));
+    /* without the call seeing it: the rest of the batch first, ~400 x 500 ms */
+    su_wait_sql(c, 30000, "cancelled", "SELECT status FROM runs WHERE id = %d", id);
+    snprintf(path, sizeof path, "/api/runs/%d", id);
+    cJSON *got = su_call(&s, "GET", path, NULL, 200);
+    CHECK_STR(su_str(got, "error"), "cancelled on request");
+    cJSON_Delete(got);
+    PQfinish(c);
+    spec_server_stop(&s);
+    su_emu_stop(&src);
+    su_emu_stop(&dst);
 }
