@@ -24,7 +24,7 @@
 enum {
     MAX_CAPTURES = 32,
     MAX_MATCH_DEPTH = 200, /* recursion of match(): guards the C stack */
-    STEP_CHUNK = 256,      /* steps bought from the budget at a time */
+    STEP_CHUNK = 4096,     /* steps paid to the budget at a time */
     CAP_UNFINISHED = -1,
     CAP_POSITION = -2
 };
@@ -35,7 +35,7 @@ struct match_state {
     const char *src_init, *src_end, *p_end;
     lua_State *L;
     int depth;
-    long credit; /* steps paid for and not yet taken */
+    long unpaid; /* steps taken since the last payment */
     int level;   /* captures, finished or not */
     struct {
         const char *init;
@@ -45,14 +45,27 @@ struct match_state {
 
 static const char *match(struct match_state *ms, const char *s, const char *p);
 
-/* One unit of matching work (a character looked at, a backtrack); the budget pays in chunks. */
+/* One unit of matching work (a character looked at, a backtrack); paid in chunks, and the
+ * rest when the call returns (settle). */
 static void step(struct match_state *ms, long n)
 {
-    ms->credit -= n;
-    if (ms->credit < 0) {
-        lua_host_spend(ms->L, STEP_CHUNK - ms->credit);
-        ms->credit = STEP_CHUNK;
+    ms->unpaid += n;
+    if (ms->unpaid >= STEP_CHUNK) {
+        long due = ms->unpaid;
+        ms->unpaid = 0;
+        lua_host_spend(ms->L, due);
     }
+}
+
+/* Pays the steps left over; returns nresults, for `return settle(ms, n)`. */
+static int settle(struct match_state *ms, int nresults)
+{
+    if (ms->unpaid > 0) {
+        long due = ms->unpaid;
+        ms->unpaid = 0;
+        lua_host_spend(ms->L, due);
+    }
+    return nresults;
 }
 
 static int check_capture(struct match_state *ms, int l)
@@ -337,7 +350,7 @@ static void prepare_state(struct match_state *ms, lua_State *L, const char *s, s
 {
     ms->L = L;
     ms->depth = MAX_MATCH_DEPTH;
-    ms->credit = 0;
+    ms->unpaid = 0;
     ms->src_init = s;
     ms->src_end = s + ls;
     ms->p_end = p + lp;
@@ -405,9 +418,10 @@ static int find_aux(lua_State *L, int find)
         return 1;
     }
     if (find && (lua_toboolean(L, 4) || no_specials(p, lp))) {
-        /* glibc's memmem is linear (two-way), unlike a naive search */
-        lua_host_spend(L, (long)((ls - init) / 16 + 1));
+        /* glibc's memmem is linear (two-way), unlike a naive search: paid for the bytes
+         * it went through, so a loop over a text's lines pays for the text once */
         const char *at = lp == 0 ? s + init : memmem(s + init, ls - init, p, lp);
+        lua_host_spend(L, (long)(((at ? (size_t)(at - s) + lp : ls) - init) / 16 + 1));
         if (!at) {
             luaL_pushfail(L);
             return 1;
@@ -429,14 +443,14 @@ static int find_aux(lua_State *L, int find)
         const char *e = match(&ms, s1, p);
         if (e) {
             if (!find)
-                return push_captures(&ms, s1, e);
+                return settle(&ms, push_captures(&ms, s1, e));
             lua_pushinteger(L, (s1 - s) + 1);
             lua_pushinteger(L, e - s);
-            return push_captures(&ms, NULL, NULL) + 2;
+            return settle(&ms, push_captures(&ms, NULL, NULL) + 2);
         }
     } while (s1++ < ms.src_end && !anchor);
     luaL_pushfail(L);
-    return 1;
+    return settle(&ms, 1);
 }
 
 static int str_find(lua_State *L) { return find_aux(L, 1); }
@@ -457,10 +471,10 @@ static int gmatch_next(lua_State *L)
         const char *e = match(&gm->ms, src, gm->p);
         if (e && e != gm->last) {
             gm->src = gm->last = e;
-            return push_captures(&gm->ms, src, e);
+            return settle(&gm->ms, push_captures(&gm->ms, src, e));
         }
     }
-    return 0;
+    return settle(&gm->ms, 0);
 }
 
 static int str_gmatch(lua_State *L)
@@ -576,7 +590,7 @@ static int str_gsub(lua_State *L)
     luaL_addlstring(&b, src, (size_t)(ms.src_end - src));
     luaL_pushresult(&b);
     lua_pushinteger(L, n);
-    return 2;
+    return settle(&ms, 2);
 }
 
 /* ---------------------------------------------------------------- string.rep */
