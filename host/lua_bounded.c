@@ -25,6 +25,7 @@ enum {
     MAX_CAPTURES = 32,
     MAX_MATCH_DEPTH = 200, /* recursion of match(): guards the C stack */
     STEP_CHUNK = 4096,     /* steps paid to the budget at a time */
+    BYTES_PER_STEP = 64,   /* bytes a library function handles for one instruction's price */
     CAP_UNFINISHED = -1,
     CAP_POSITION = -2
 };
@@ -626,7 +627,54 @@ static int str_rep(lua_State *L)
         memcpy(out + body, s, l);
     }
     luaL_pushresultsize(&b, total);
+    lua_host_spend(L, (long)(total / BYTES_PER_STEP));
     return 1;
+}
+
+/* ---------------------------------------------------------------- metering */
+
+/* Library functions whose work is linear in the bytes they read or make (upper, format,
+ * tonumber, utf8.len...) pay one instruction per BYTES_PER_STEP bytes, so a loop calling one on a
+ * 20 MB string stops on time: the hook alone would let 1000 instructions of such calls run
+ * (minutes) before it looks at the clock. */
+static long string_bytes(lua_State *L, int from, int to)
+{
+    size_t n = 0;
+    for (int i = from; i <= to; i++)
+        if (lua_type(L, i) == LUA_TSTRING)
+            n += lua_rawlen(L, i);
+    return (long)(n / BYTES_PER_STEP);
+}
+
+/* upvalue 1: the library function (a C function without upvalues, called in place, so its
+ * argument errors name it as before); upvalue 2: true if it reads its string arguments
+ * through (its results are always paid for). */
+static int metered(lua_State *L)
+{
+    lua_CFunction f = lua_tocfunction(L, lua_upvalueindex(1));
+    lua_host_spend(L, 1 + (lua_toboolean(L, lua_upvalueindex(2))
+                               ? string_bytes(L, 1, lua_gettop(L)) : 0));
+    int n = f(L);
+    int top = lua_gettop(L);
+    lua_host_spend(L, string_bytes(L, top - n + 1, top));
+    return n;
+}
+
+void lua_bounded_meter(lua_State *L, int idx, const char *const names[], int reads_input)
+{
+    idx = lua_absindex(L, idx);
+    for (int i = 0; names[i]; i++) {
+        lua_getfield(L, idx, names[i]);
+        if (!lua_tocfunction(L, -1) || lua_getupvalue(L, -1, 1)) {
+            lua_pop(L, 2); /* never the case for the standard library: leave it alone */
+            continue;
+        }
+        lua_pushcfunction(L, lua_tocfunction(L, -1));
+        lua_replace(L, -2);
+        lua_pushboolean(L, reads_input);
+        lua_pushcclosure(L, metered, 2);
+        lua_setfield(L, idx, names[i]);
+    }
 }
 
 /* ---------------------------------------------------------------- table */
@@ -670,7 +718,12 @@ static int tab_range(lua_State *L, int first)
     return call_original(L);
 }
 
-static int tab_concat(lua_State *L) { return tab_range(L, 3); }
+static int tab_concat(lua_State *L)
+{
+    tab_range(L, 3);
+    lua_host_spend(L, string_bytes(L, -1, -1));
+    return 1;
+}
 static int tab_unpack(lua_State *L) { return tab_range(L, 2); }
 
 /* table.insert/remove/sort read #t themselves: a __len could answer one length to us and a

@@ -32,6 +32,7 @@ struct lua_host {
     size_t retry_osize, retry_nsize;
     /* budget of the current call */
     long budget_left;
+    long unchecked; /* spent by library functions since the clock was last read */
     long budget_total;
     int budget_ms;
     struct timespec deadline;
@@ -251,7 +252,13 @@ void lua_host_spend(lua_State *L, long cost)
 {
     struct lua_host *h = host_of(L);
     if (!h->stopped) {
-        int reason = over_budget(h, cost);
+        /* the clock is read as often as the hook reads it: after HOOK_STEP worth of work */
+        h->unchecked += cost;
+        h->budget_left -= cost;
+        if (h->unchecked < HOOK_STEP && h->budget_left > 0)
+            return;
+        h->unchecked = 0;
+        int reason = over_budget(h, 0);
         if (reason == STOP_NONE)
             return;
         stop_call(L, h, reason, NULL, 1);
@@ -260,28 +267,11 @@ void lua_host_spend(lua_State *L, long cost)
     lua_error(L);
 }
 
-/* A library function (upvalue 1) whose cost is its arguments' size, called after a look at
- * the clock (the hook only runs between VM instructions). */
-static int clocked_call(lua_State *L)
-{
-    lua_host_spend(L, 1);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-    return lua_gettop(L);
-}
-
-static void clock_function(lua_State *L, const char *name)
-{
-    lua_getfield(L, -1, name);
-    lua_pushcclosure(L, clocked_call, 1);
-    lua_setfield(L, -2, name);
-}
-
 static void begin_call(struct lua_host *h, long instructions, int ms)
 {
     h->budget_left = instructions;
     h->budget_total = instructions;
+    h->unchecked = 0;
     h->budget_ms = ms;
     h->deadline_set = 0; /* the first hook starts the clock: saves a clock read per call */
     h->stopped = STOP_NONE;
@@ -723,6 +713,8 @@ static int build_env(lua_State *L)
     lua_setfield(L, g, "print");
     lua_pushcfunction(L, sb_require);
     lua_setfield(L, g, "require");
+    static const char *const base_reading[] = {"tonumber", "print", NULL};
+    lua_bounded_meter(L, g, base_reading, 1);
 
     /* string: no dump, even through ("").dump; the string metatable is locked */
     luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 0);
@@ -730,7 +722,9 @@ static int build_env(lua_State *L)
     lua_bounded_install(L, -1, -2, h->lim.mem_cap);
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
-    clock_function(L, "format");
+    static const char *const string_made[] = {"byte", "char", "format", "lower", "pack",
+                                              "reverse", "sub", "unpack", "upper", NULL};
+    lua_bounded_meter(L, -1, string_made, 0);
     lua_pushliteral(L, "");
     if (lua_getmetatable(L, -1)) {
         lua_pushboolean(L, 0);
@@ -746,12 +740,18 @@ static int build_env(lua_State *L)
     lua_host_make_readonly(h);
     lua_setfield(L, g, "math");
     luaL_requiref(L, LUA_UTF8LIBNAME, luaopen_utf8, 0);
+    static const char *const utf8_reading[] = {"len", "offset", "codepoint", NULL};
+    static const char *const utf8_made[] = {"char", NULL};
+    lua_bounded_meter(L, -1, utf8_reading, 1);
+    lua_bounded_meter(L, -1, utf8_made, 0);
     lua_host_make_readonly(h);
     lua_setfield(L, g, "utf8");
     luaL_requiref(L, LUA_OSLIBNAME, luaopen_os, 0);
     lua_newtable(L);
     copy_fields(L, lua_gettop(L) - 1, lua_gettop(L), os_names);
     lua_remove(L, -2);
+    static const char *const os_made[] = {"date", NULL};
+    lua_bounded_meter(L, -1, os_made, 0);
     lua_host_make_readonly(h);
     lua_setfield(L, g, "os");
 
