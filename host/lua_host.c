@@ -15,9 +15,10 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "lua_bounded.h"
 
 enum { HOOK_STEP = 1000, MAX_FORGIVEN = 8 };
-enum stop_reason { STOP_NONE, STOP_BUDGET, STOP_TIME };
+enum stop_reason { STOP_NONE, STOP_BUDGET, STOP_TIME, STOP_CANCEL };
 
 struct lua_host {
     lua_State *L;
@@ -31,6 +32,7 @@ struct lua_host {
     size_t retry_osize, retry_nsize;
     /* budget of the current call */
     long budget_left;
+    long unchecked; /* spent by library functions since the clock was last read */
     long budget_total;
     int budget_ms;
     struct timespec deadline;
@@ -199,74 +201,77 @@ static void start_clock(struct lua_host *h)
 }
 
 /* Records where the call stopped and makes every following instruction raise, so a pcall in
- * the script cannot go on. level: the stack level to blame (0 in a hook). */
+ * the script cannot go on. level: the first stack level to blame (0 in a hook); C functions
+ * on the way (a library call, pcall) are skipped for the Lua line that called them. */
 static void stop_call(lua_State *L, struct lua_host *h, int reason, lua_Debug *ar, int level)
 {
     lua_Debug local;
     h->stopped = reason;
-    if (!ar && lua_getstack(L, level, &local))
-        ar = &local;
-    if (ar && lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
+    if (ar && !(lua_getinfo(L, "Sl", ar) && ar->currentline > 0))
+        ar = NULL;
+    for (; !ar && lua_getstack(L, level, &local); level++)
+        if (lua_getinfo(L, "Sl", &local) && local.currentline > 0)
+            ar = &local;
+    if (ar)
         snprintf(h->stop_where, sizeof h->stop_where, "%s:%d:", ar->short_src, ar->currentline);
     else
         snprintf(h->stop_where, sizeof h->stop_where, "%s:", h->chunkname);
     lua_sethook(L, host_hook, LUA_MASKCOUNT, 1);
 }
 
+/* Charges cost to the call and stops it when its budget, its time or its run is over.
+ * Returns the reason to stop (STOP_NONE: go on). */
+static int over_budget(struct lua_host *h, long cost)
+{
+    h->budget_left -= cost;
+    if (!h->deadline_set)
+        start_clock(h); /* the call started at most HOOK_STEP instructions ago */
+    if (h->budget_left <= 0)
+        return STOP_BUDGET;
+    if (past(&h->deadline))
+        return STOP_TIME;
+    if (h->lookup && h->lookup->stop && h->lookup->stop(h->lookup->ud))
+        return STOP_CANCEL;
+    return STOP_NONE;
+}
+
 static void host_hook(lua_State *L, lua_Debug *ar)
 {
     struct lua_host *h = host_of(L);
     if (!h->stopped) {
-        h->budget_left -= HOOK_STEP;
-        if (!h->deadline_set)
-            start_clock(h); /* the call started at most HOOK_STEP instructions ago */
-        if (h->budget_left <= 0)
-            stop_call(L, h, STOP_BUDGET, ar, 0);
-        else if (past(&h->deadline))
-            stop_call(L, h, STOP_TIME, ar, 0);
-        else
+        int reason = over_budget(h, HOOK_STEP);
+        if (reason == STOP_NONE)
             return;
+        stop_call(L, h, reason, ar, 0);
     }
     lua_pushstring(L, "stopped: budget exhausted");
     lua_error(L);
 }
 
-/* Before a C library call that can take long (string.rep, table.sort...): the hook only runs
- * between VM instructions, so check the wall clock here too. */
-static void check_clock(lua_State *L)
+void lua_host_spend(lua_State *L, long cost)
 {
     struct lua_host *h = host_of(L);
-    if (!h->deadline_set)
-        start_clock(h);
-    else if (!h->stopped && past(&h->deadline))
-        stop_call(L, h, STOP_TIME, NULL, 1);
-    if (h->stopped) {
-        lua_pushstring(L, "stopped: budget exhausted");
-        lua_error(L);
+    if (!h->stopped) {
+        /* the clock is read as often as the hook reads it: after HOOK_STEP worth of work */
+        h->unchecked += cost;
+        h->budget_left -= cost;
+        if (h->unchecked < HOOK_STEP && h->budget_left > 0)
+            return;
+        h->unchecked = 0;
+        int reason = over_budget(h, 0);
+        if (reason == STOP_NONE)
+            return;
+        stop_call(L, h, reason, NULL, 1);
     }
-}
-
-/* A library function (upvalue 1) called after check_clock. */
-static int clocked_call(lua_State *L)
-{
-    check_clock(L);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-    return lua_gettop(L);
-}
-
-static void clock_function(lua_State *L, const char *name)
-{
-    lua_getfield(L, -1, name);
-    lua_pushcclosure(L, clocked_call, 1);
-    lua_setfield(L, -2, name);
+    lua_pushstring(L, "stopped: budget exhausted");
+    lua_error(L);
 }
 
 static void begin_call(struct lua_host *h, long instructions, int ms)
 {
     h->budget_left = instructions;
     h->budget_total = instructions;
+    h->unchecked = 0;
     h->budget_ms = ms;
     h->deadline_set = 0; /* the first hook starts the clock: saves a clock read per call */
     h->stopped = STOP_NONE;
@@ -287,6 +292,8 @@ static int end_call(struct lua_host *h, int rc, struct err *e)
     } else if (h->stopped == STOP_TIME) {
         result = err_set(e, ERR_SCRIPT, "%s stopped: time limit of %d ms per call exceeded",
                          h->stop_where, h->budget_ms);
+    } else if (h->stopped == STOP_CANCEL) {
+        result = err_set(e, ERR_SCRIPT, "%s stopped: the run was cancelled", h->stop_where);
     } else if (h->cap_hits > 0 || rc == LUA_ERRMEM) {
         result = err_set(e, ERR_SCRIPT, "%s: memory cap of %zu MiB per mapping exceeded",
                          h->chunkname, h->lim.mem_cap >> 20);
@@ -444,91 +451,6 @@ static int valid_data_name(const char *s)
         if (!(isalnum((unsigned char)*p) || *p == '_' || *p == '-' || *p == '.'))
             return 0;
     return 1;
-}
-
-/* ---------------------------------------------------------------- pattern guard */
-
-/* Lua's pattern matcher runs in C, out of reach of the instruction budget, and backtracks:
- * ("a"):rep(1e5):find(".-.-.-b") would run for hours. Before string.find/match/gmatch/gsub
- * run, estimate the worst case from the subject length n and the number k of backtracking
- * repetitions (* + -): n^(k+1)/k! steps (n^k/k! when anchored), and refuse beyond a bound. */
-enum { PATTERN_MAX_STEPS = 100000000 };
-
-static int pattern_repetitions(const char *p, size_t lp, int *anchored)
-{
-    int k = 0;
-    size_t i = 0;
-    *anchored = lp > 0 && p[0] == '^';
-    if (*anchored)
-        i = 1;
-    while (i < lp) {
-        char c = p[i];
-        if (c == '%') {
-            if (i + 1 < lp && (p[i + 1] == 'b'))
-                i += 4; /* %bxy */
-            else if (i + 1 < lp && p[i + 1] == 'f') {
-                i += 2; /* %f[set]: skip the set below */
-                continue;
-            } else
-                i += 2;
-        } else if (c == '[') {
-            i++;
-            if (i < lp && p[i] == '^')
-                i++;
-            if (i < lp && p[i] == ']')
-                i++;
-            while (i < lp && p[i] != ']')
-                i += p[i] == '%' ? 2 : 1;
-            i++;
-        } else if (c == '*' || c == '+' || c == '-') {
-            k++;
-            i++;
-            continue;
-        } else {
-            i++;
-        }
-    }
-    return k;
-}
-
-static int guarded_match(lua_State *L)
-{
-    check_clock(L);
-    size_t ls = 0, lp = 0;
-    const char *sub = lua_type(L, 1) == LUA_TSTRING || lua_type(L, 1) == LUA_TNUMBER
-                          ? lua_tolstring(L, 1, &ls) : NULL;
-    const char *pat = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &lp) : NULL;
-    int plain = lua_toboolean(L, lua_upvalueindex(2)) && lua_toboolean(L, 4);
-    if (sub && pat && !plain) {
-        int anchored;
-        int k = pattern_repetitions(pat, lp, &anchored);
-        double steps = 1;
-        for (int i = 0; i < k + !anchored; i++)
-            steps *= (double)(ls + 1);
-        for (int i = 2; i <= k; i++)
-            steps /= i;
-        if (steps > PATTERN_MAX_STEPS) {
-            char msg[256];
-            snprintf(msg, sizeof msg, "pattern '%s' is too costly on a %zu-byte string (%d "
-                                      "repetitions could backtrack ~%.0e steps); use a simpler "
-                                      "pattern or a shorter string",
-                     lp > 40 ? "(long)" : pat, ls, k, steps);
-            return luaL_error(L, "%s", msg);
-        }
-    }
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-    return lua_gettop(L);
-}
-
-/* Replaces string[name] (table on top) with the guarded version. */
-static void guard_pattern_function(lua_State *L, const char *name, int is_find)
-{
-    lua_getfield(L, -1, name);
-    lua_pushboolean(L, is_find);
-    lua_pushcclosure(L, guarded_match, 2);
-    lua_setfield(L, -2, name);
 }
 
 /* ---------------------------------------------------------------- sandbox functions */
@@ -711,17 +633,30 @@ static int env_frozen_newindex(lua_State *L)
                       lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "?");
 }
 
-/* __pairs of a proxy: iterate the real table (upvalue 1) with next (upvalue 2). */
+/* The iterator pairs() gets for a proxy: next over the real table (upvalue 1). The state
+ * pairs() hands out is the proxy itself, never the real table, which would be writable. */
+static int proxy_next(lua_State *L)
+{
+    lua_settop(L, 2);
+    if (lua_next(L, lua_upvalueindex(1)))
+        return 2;
+    lua_pushnil(L);
+    return 1;
+}
+
+/* __pairs of a proxy: (the iterator above in upvalue 1, the proxy, nil). */
 static int proxy_pairs(lua_State *L)
 {
-    lua_pushvalue(L, lua_upvalueindex(2));
+    lua_settop(L, 1);
     lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
     lua_pushnil(L);
     return 3;
 }
 
-/* Replaces the table on top with a proxy whose metatable is returned below it... no: leaves
- * just the proxy; if mt_out is non-NULL the proxy's metatable is also pushed above it. */
+/* Replaces the table on top with a read-only proxy of it: reads go to the real table through
+ * __index, writes call newindex, and neither getmetatable nor pairs gives the real table out.
+ * With push_mt, the proxy's metatable is left above it. */
 static void make_proxy(lua_State *L, lua_CFunction newindex, int push_mt)
 {
     int real = lua_gettop(L);
@@ -736,18 +671,15 @@ static void make_proxy(lua_State *L, lua_CFunction newindex, int push_mt)
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, "__frozen");
     lua_pushvalue(L, real);
-    lua_getglobal(L, "next"); /* the real global table, not reachable from the sandbox */
-    lua_pushcclosure(L, proxy_pairs, 2);
+    lua_pushcclosure(L, proxy_next, 1);
+    lua_pushcclosure(L, proxy_pairs, 1);
     lua_setfield(L, -2, "__pairs");
     lua_pushvalue(L, -1);
     lua_setmetatable(L, -3);
     /* stack: real proxy mt */
-    if (push_mt) {
-        lua_remove(L, real);
-    } else {
+    if (!push_mt)
         lua_pop(L, 1);
-        lua_remove(L, real);
-    }
+    lua_remove(L, real);
 }
 
 void lua_host_make_readonly(struct lua_host *h) { make_proxy(h->L, ro_newindex, 0); }
@@ -781,17 +713,18 @@ static int build_env(lua_State *L)
     lua_setfield(L, g, "print");
     lua_pushcfunction(L, sb_require);
     lua_setfield(L, g, "require");
+    static const char *const base_reading[] = {"tonumber", "print", NULL};
+    lua_bounded_meter(L, g, base_reading, 1);
 
     /* string: no dump, even through ("").dump; the string metatable is locked */
+    luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 0);
     luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 0);
+    lua_bounded_install(L, -1, -2, h->lim.mem_cap);
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
-    guard_pattern_function(L, "find", 1);
-    guard_pattern_function(L, "match", 0);
-    guard_pattern_function(L, "gmatch", 0);
-    guard_pattern_function(L, "gsub", 0);
-    clock_function(L, "rep");
-    clock_function(L, "format");
+    static const char *const string_made[] = {"byte", "char", "format", "lower", "pack",
+                                              "reverse", "sub", "unpack", "upper", NULL};
+    lua_bounded_meter(L, -1, string_made, 0);
     lua_pushliteral(L, "");
     if (lua_getmetatable(L, -1)) {
         lua_pushboolean(L, 0);
@@ -801,23 +734,24 @@ static int build_env(lua_State *L)
     lua_pop(L, 1);
     lua_host_make_readonly(h);
     lua_setfield(L, g, "string");
-
-    luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 0);
-    clock_function(L, "concat");
-    clock_function(L, "sort");
-    clock_function(L, "unpack");
     lua_host_make_readonly(h);
     lua_setfield(L, g, "table");
     luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 0);
     lua_host_make_readonly(h);
     lua_setfield(L, g, "math");
     luaL_requiref(L, LUA_UTF8LIBNAME, luaopen_utf8, 0);
+    static const char *const utf8_reading[] = {"len", "offset", "codepoint", NULL};
+    static const char *const utf8_made[] = {"char", NULL};
+    lua_bounded_meter(L, -1, utf8_reading, 1);
+    lua_bounded_meter(L, -1, utf8_made, 0);
     lua_host_make_readonly(h);
     lua_setfield(L, g, "utf8");
     luaL_requiref(L, LUA_OSLIBNAME, luaopen_os, 0);
     lua_newtable(L);
     copy_fields(L, lua_gettop(L) - 1, lua_gettop(L), os_names);
     lua_remove(L, -2);
+    static const char *const os_made[] = {"date", NULL};
+    lua_bounded_meter(L, -1, os_made, 0);
     lua_host_make_readonly(h);
     lua_setfield(L, g, "os");
 

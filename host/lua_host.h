@@ -30,6 +30,11 @@
 struct mapping_lookup {
     int (*by_code)(void *ud, const char *kind, const char *code, char *out_id, size_t size);
     int (*by_name)(void *ud, const char *kind, const char *name, char *out_id, size_t size);
+    /* Nonzero once the run was asked to stop (cancel, shutdown): polled with the call's clock
+     * (about every 1000 instructions and in long library calls), it ends the call with
+     * "stopped: the run was cancelled", so a mapping stuck in a call does not hold the run.
+     * May be NULL. */
+    int (*stop)(void *ud);
     void *ud;
 };
 
@@ -68,6 +73,11 @@ int lua_host_run_chunk(struct lua_host *h, const char *chunkname, const char *sr
  * (nothing on failure). A script that hits a budget or the cap fails even if it catches the
  * error itself with pcall. Returns 0 or ERR_SCRIPT (e: "district.lua:12: message"). */
 int lua_host_call(struct lua_host *h, int nargs, int nresults, struct err *e);
+
+/* For C functions the sandbox can call whose work is not made of VM instructions (pattern
+ * matching, table.move...): charges `cost` instructions to the current call's budget, checks
+ * its clock and the run's stop flag, and raises the call's stop error when one is over. */
+void lua_host_spend(lua_State *L, long cost);
 
 /* Makes the environment read-only: later assignments to globals raise. Call after load. */
 void lua_host_freeze(struct lua_host *h);

@@ -20,6 +20,7 @@
 
 struct entry {
     struct mapping *current; /* the version in use; NULL if the file never compiled */
+    unsigned long ticket;    /* of the compile whose outcome is shown (see take_ticket) */
     struct mapping_info info;
 };
 
@@ -30,11 +31,14 @@ struct mapping_registry {
     int has_limits;
     struct lua_host_limits limits;
 
-    pthread_mutex_t lock;      /* entries and counters: held briefly */
-    pthread_mutex_t load_lock; /* one compile-and-install at a time */
+    /* Compiles run under no lock: a slow mapping must not hold up another mapping, a run
+     * acquiring one or an HTTP request. Tickets order their outcomes instead. */
+    pthread_mutex_t lock;       /* entries, counters, tickets: held briefly */
+    pthread_mutex_t write_lock; /* a PUT's rename and its ticket, taken together */
     struct entry *entries;
     size_t n_entries, cap_entries;
     unsigned long total_reloads, total_errors;
+    unsigned long last_ticket;
 
     int watching;
     pthread_t thread;
@@ -110,20 +114,33 @@ static void record_error(struct mapping_info *info, const struct err *e)
     snprintf(info->error_message, sizeof info->error_message, "%s", rest);
 }
 
+/* A compile takes a ticket before it reads the file (a PUT: once its file is in place); its
+ * outcome is installed only if no compile of the same mapping that started later was
+ * installed first, so a slow compile of old text never replaces a newer version. */
+static unsigned long take_ticket(struct mapping_registry *r)
+{
+    pthread_mutex_lock(&r->lock);
+    unsigned long t = ++r->last_ticket;
+    pthread_mutex_unlock(&r->lock);
+    return t;
+}
+
 /* Puts m (a reference the caller hands over; NULL = the compile failed with e) in place of
- * mapping `name`. Returns the old version for the caller to release outside the lock. */
-static struct mapping *install(struct mapping_registry *r, const char *name, struct mapping *m,
-                               const struct err *e)
+ * mapping `name`, unless a later compile got there first. Returns the version to release
+ * (the old one, or m itself when it lost) for the caller to release outside the lock. */
+static struct mapping *install(struct mapping_registry *r, const char *name, unsigned long ticket,
+                               struct mapping *m, const struct err *e)
 {
     struct mapping *old = NULL;
     pthread_mutex_lock(&r->lock);
     struct entry *en = find_entry(r, name);
     if (!en)
         en = add_entry(r, name);
-    if (!en) {
+    if (!en || en->ticket > ticket) {
         old = m;
         goto out;
     }
+    en->ticket = ticket;
     if (!m) {
         record_error(&en->info, e);
         r->total_errors++;
@@ -154,12 +171,12 @@ out:
     return old;
 }
 
-static void remove_entry(struct mapping_registry *r, const char *name)
+static void remove_entry(struct mapping_registry *r, const char *name, unsigned long ticket)
 {
     struct mapping *old = NULL;
     pthread_mutex_lock(&r->lock);
     struct entry *en = find_entry(r, name);
-    if (en) {
+    if (en && en->ticket < ticket) {
         old = en->current;
         *en = r->entries[--r->n_entries];
         log_info("mapping %s: file removed; running runs keep their version", name);
@@ -185,25 +202,25 @@ static int compile_checked(struct mapping_registry *r, const char *name, const c
     return 0;
 }
 
-/* Compiles DIR/NAME.lua and installs the result (or records the error). Caller holds
- * load_lock. */
+/* Compiles DIR/NAME.lua and installs the result (or records the error). */
 static void load_one(struct mapping_registry *r, const char *name)
 {
     char path[PATH_MAX + 128];
     snprintf(path, sizeof path, "%s/%s.lua", r->dir, name);
+    unsigned long ticket = take_ticket(r);
     struct stat st;
     if (stat(path, &st) != 0) {
-        remove_entry(r, name);
+        remove_entry(r, name, ticket);
         return;
     }
     struct mapping *m = NULL;
     struct err e = {0};
     int rc = compile_checked(r, name, path, NULL, 0, &m, &e);
     if (rc == ERR_NOT_FOUND) {
-        remove_entry(r, name);
+        remove_entry(r, name, ticket);
         return;
     }
-    mapping_release(install(r, name, rc == 0 ? m : NULL, &e));
+    mapping_release(install(r, name, ticket, rc == 0 ? m : NULL, &e));
 }
 
 /* Every NAME.lua in the directory, plus every known entry (so deletions are seen). */
@@ -249,12 +266,10 @@ static void load_all(struct mapping_registry *r)
 
 void mapping_registry_reload(struct mapping_registry *r, const char *name)
 {
-    pthread_mutex_lock(&r->load_lock);
     if (name && mapping_name_valid(name))
         load_one(r, name);
     else if (!name)
         load_all(r);
-    pthread_mutex_unlock(&r->load_lock);
 }
 
 /* ---------------------------------------------------------------- watcher */
@@ -355,13 +370,11 @@ static void *watcher(void *arg)
         }
         if (deadline >= 0 && now_ms() >= deadline) {
             deadline = -1;
-            pthread_mutex_lock(&r->load_lock);
             if (p->all)
                 load_all(r);
             else
                 for (size_t i = 0; i < p->n; i++)
                     load_one(r, p->names[i]);
-            pthread_mutex_unlock(&r->load_lock);
             memset(p, 0, sizeof *p);
         }
     }
@@ -387,7 +400,7 @@ int mapping_registry_open(const struct mapping_registry_config *cfg, struct mapp
         r->has_limits = 1;
     }
     pthread_mutex_init(&r->lock, NULL);
-    pthread_mutex_init(&r->load_lock, NULL);
+    pthread_mutex_init(&r->write_lock, NULL);
     r->stop_pipe[0] = r->stop_pipe[1] = r->inotify_fd = -1;
     if (mkdir(r->dir, 0755) != 0 && errno != EEXIST) {
         int rc = err_set(e, ERR_INTERNAL, "mappings directory %s: %s", r->dir, strerror(errno));
@@ -439,7 +452,7 @@ void mapping_registry_close(struct mapping_registry *r)
         mapping_release(r->entries[i].current);
     free(r->entries);
     pthread_mutex_destroy(&r->lock);
-    pthread_mutex_destroy(&r->load_lock);
+    pthread_mutex_destroy(&r->write_lock);
     free(r);
 }
 
@@ -625,22 +638,22 @@ int mapping_registry_write_if(struct mapping_registry *r, const char *name, cons
     if (!mapping_name_valid(name))
         return err_set(e, ERR_INPUT, "'%s' is not a mapping name (letters, digits, '_' and '-')",
                        name ? name : "");
-    pthread_mutex_lock(&r->load_lock);
-    if (if_match && !disk_matches(r, name, if_match)) {
-        pthread_mutex_unlock(&r->load_lock);
-        return err_set(e, ERR_CONFLICT, "%s.lua changed on disk since it was read: nothing was "
-                       "written", name);
-    }
     struct mapping *m = NULL;
     int rc = compile_checked(r, name, NULL, source, len, &m, e);
-    if (rc == 0) {
+    if (rc != 0)
+        return rc;
+    /* the last PUT to rename its file is the last to install: disk and memory agree; the file
+     * it replaces is compared with If-Match under the same lock, so no write slips between */
+    pthread_mutex_lock(&r->write_lock);
+    if (if_match && !disk_matches(r, name, if_match))
+        rc = err_set(e, ERR_CONFLICT, "%s.lua changed on disk since it was read: nothing was "
+                     "written", name);
+    else
         rc = write_atomic(r->dir, name, source, len, e);
-        if (rc == 0)
-            mapping_release(install(r, name, m, NULL));
-        else
-            mapping_release(m);
-    }
-    pthread_mutex_unlock(&r->load_lock);
+    if (rc == 0)
+        m = install(r, name, take_ticket(r), m, NULL);
+    pthread_mutex_unlock(&r->write_lock);
+    mapping_release(m);
     return rc;
 }
 

@@ -7,6 +7,9 @@
  * PUT /api/mappings/{name}.
  * A change is compiled in a new Lua state and given a canary call; only then does it replace
  * the version in use. A failed compile keeps the last good version and records the error.
+ * Compiles hold no lock: a mapping that takes seconds to load holds up no other mapping, no
+ * run acquiring a version and no request; of two compiles of one mapping, the one that read
+ * the newer text wins.
  * Never: exposes a half-loaded version, or writes a file that does not compile.
  * All functions are thread-safe. */
 #ifndef DHIS2SYNC_MAPPING_REGISTRY_H

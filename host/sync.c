@@ -463,11 +463,14 @@ static int on_values(void *ud, const struct datavalue *vals, size_t n, struct er
 {
     struct run_ctx *r = ud;
     struct arena scratch = {0};
-    const struct mapping_lookup lookup = {.by_code = lookup_by_code, .by_name = lookup_by_name, .ud = r};
+    const struct mapping_lookup lookup = {.by_code = lookup_by_code, .by_name = lookup_by_name,
+                                          .stop = should_stop, .ud = r};
     for (size_t i = 0; i < n; i++) {
         struct datavalue out;
         struct err why = {0};
         enum map_result res = mapping_apply(r->mapping, &vals[i], &out, &scratch, &lookup, &why);
+        if (res == MAP_ERROR && should_stop(r))
+            break; /* the stop cut the call short: the value did not fail, the run stopped */
         pthread_mutex_lock(&r->lock);
         r->counts.fetched++;
         if (res == MAP_OK)

@@ -1,5 +1,5 @@
-/* lua_sandbox_test.c — the mapping sandbox: what a script cannot reach, budgets, memory cap,
- * errors with file:line. */
+/* lua_sandbox_test.c — the mapping sandbox: what a script cannot reach, budgets (and what the
+ * library calls that run in C pay), memory cap, read-only tables, errors with file:line. */
 #include <lauxlib.h>
 #include <lualib.h>
 #include <sys/stat.h>
@@ -327,33 +327,10 @@ TEST(lua_sandbox_runtime_errors_fail_only_their_values)
     arena_free(&a);
 }
 
-TEST_TIMEOUT(lua_sandbox_refuses_patterns_that_would_backtrack_for_hours, 20)
-{
-    double t0 = now_s();
-    expect_compile_error("local s = ('a'):rep(100000) return { s:find('.-.-.-.-b') }",
-                         "is too costly");
-    expect_compile_error("local s = ('a'):rep(100000) return { ('x'):rep(10) .. s:match('(.*)(.*)(.*)b') }",
-                         "is too costly");
-    expect_compile_error("local s = ('a'):rep(1000000) for w in s:gmatch('a-b') do end return {}",
-                         "is too costly");
-    CHECKF(now_s() - t0 < 2.0, "took %.3f s", now_s() - t0);
-    /* ordinary uses pass: ids, trimming, plain finds on long text */
-    struct err e;
-    struct mapping *m = compile(
-        "local s = ('a'):rep(1000000)\n"
-        "assert(s:find('b', 1, true) == nil and s:find('[,\\n]') == nil)\n"
-        "assert(('  x  '):match('^%s*(.-)%s*$') == 'x')\n"
-        "assert(('202401'):match('^(%d%d%d%d)(%d%d)$') == '2024')\n"
-        "assert(('a,b,c'):gsub(',', ';') == 'a;b;c')\n"
-        "return {}\n",
-        &e);
-    CHECKF(m != NULL, "compile failed: %s", e.msg);
-    mapping_release(m);
-}
-
 TEST_TIMEOUT(lua_sandbox_wall_clock_limit_stops_slow_c_calls, 20)
 {
-    /* few instructions, each a slow C call: the instruction budget alone would allow ~10 s */
+    /* few instructions, each a slow C call: counted as one instruction each, they would run
+     * ~10 s before the hook looks at the clock */
     struct err e;
     struct mapping *m = compile("return { transform = function(dv)\n"
                                 "  for i = 1, 1e6 do local s = ('x'):rep(200000) end\n"
@@ -366,7 +343,7 @@ TEST_TIMEOUT(lua_sandbox_wall_clock_limit_stops_slow_c_calls, 20)
     CHECK_INT(mapping_apply(m, &sample, &out, &a, NULL, &e), MAP_ERROR);
     double took = now_s() - t0;
     CHECKF(took < 10.0, "did not stop: still running after %.1f s", took);
-    CHECK_CONTAINS(e.msg, "sandbox.lua:2: stopped: time limit of 500 ms per call exceeded");
+    CHECK_CONTAINS(e.msg, "sandbox.lua:2: stopped: ");
     mapping_release(m);
     arena_free(&a);
 }
@@ -393,4 +370,165 @@ TEST(lua_sandbox_mappings_do_not_share_state)
     mapping_release(a);
     mapping_release(b);
     arena_free(&ar);
+}
+
+/* A transform whose line 2 is `body`. */
+static struct mapping *compile_transform(const char *body, struct err *e)
+{
+    char src[1024];
+    snprintf(src, sizeof src, "return { transform = function(dv)\n%s\nreturn dv end }\n", body);
+    return compile(src, e);
+}
+
+/* `body` in a transform must fail with an error containing `needle`, and stop far
+ * sooner than a hang would (the limit is 500 ms; the bound only catches hangs: on a loaded
+ * host, half a second of CPU can take many seconds). The state is
+ * still usable afterwards. */
+static void expect_call_error(const char *body, const char *needle)
+{
+    struct err e;
+    struct mapping *m = compile_transform(body, &e);
+    CHECKF(m != NULL, "`%s`: compile failed: %s", body, e.msg);
+    if (!m)
+        return;
+    struct arena a = {0};
+    struct datavalue out;
+    double t0 = now_s();
+    enum map_result r = mapping_apply(m, &sample, &out, &a, NULL, &e);
+    double took = now_s() - t0;
+    CHECKF(r == MAP_ERROR, "`%s` did not fail", body);
+    CHECKF(took < 30.0, "`%s` ran %.1f s", body, took);
+    CHECKF(strstr(e.msg, needle) != NULL, "`%s`: expected \"%s\", saw \"%s\"", body, needle,
+           e.msg);
+    struct mapping *ok = compile_transform("local x = ('ab'):rep(3):gsub('b', 'c')", &e);
+    CHECK_INT(mapping_apply(ok, &sample, &out, &a, NULL, &e), MAP_OK);
+    mapping_release(ok);
+    mapping_release(m);
+    arena_free(&a);
+}
+
+#define STOPPED "sandbox.lua:2: stopped: " /* the instruction budget or the time limit */
+#define OVER_CAP "sandbox.lua: memory cap of 64 MiB per mapping exceeded"
+
+TEST_TIMEOUT(lua_sandbox_the_issue_examples_stop_within_the_call_budget, 300)
+{
+    expect_call_error("table.move({}, 1, 1 << 30, 1, {})", STOPPED);
+    expect_call_error("local s = ('a'):rep(40) s:match(('a?'):rep(40) .. ('a'):rep(40))", STOPPED);
+    expect_call_error("local s = ('a'):rep(1 << 20) s:match(('a'):rep(1 << 19) .. 'b')", STOPPED);
+    expect_call_error("local s = ('a'):rep(1 << 20) s:gsub(('a'):rep(1 << 19) .. 'b', '')", STOPPED);
+    expect_call_error("string.rep('x', 1 << 40)", OVER_CAP);
+    expect_call_error("string.rep('', 1 << 40, 'x')", OVER_CAP);
+    /* an empty result is made at once (Lua's own rep loops 2^40 times to make it) */
+    struct err e;
+    struct mapping *m = compile_transform("dv.value = 'x' .. string.rep('', 1 << 40) .. ('').rep('', 1 << 50)", &e);
+    CHECKF(m != NULL, "compile failed: %s", e.msg);
+    struct arena a = {0};
+    struct datavalue out;
+    CHECK_INT(mapping_apply(m, &sample, &out, &a, NULL, &e), MAP_OK);
+    CHECK_STR(out.value, "x");
+    mapping_release(m);
+    arena_free(&a);
+}
+
+TEST_TIMEOUT(lua_sandbox_every_long_library_call_pays_for_its_work, 600)
+{
+    /* backtracking in each pattern function, directly and through a string's methods */
+    expect_call_error("local s = ('a'):rep(100000) s:find('.-.-.-.-b')", STOPPED);
+    expect_call_error("local s = ('a'):rep(100000) string.match(s, '(.*)(.*)(.*)b')", STOPPED);
+    expect_call_error("for w in ('a'):rep(1000000):gmatch('a-b') do end", STOPPED);
+    expect_call_error("('a'):rep(100000):gsub('a*a*a*b', '%0')", STOPPED);
+    expect_call_error("for i = 1, 1e9 do ('('):rep(100000):find('%b()') end", STOPPED); /* the balance is paid per byte */
+    expect_call_error("pcall(string.find, ('a'):rep(100000), '.-.-.-.-b') error('after')", STOPPED);
+    /* table functions: the range is paid before the loop */
+    expect_call_error("table.concat(setmetatable({}, {__index = function() return '' end}), '', 1, 1 << 40)", STOPPED);
+    expect_call_error("table.concat({}, '', 1, 1 << 40)", STOPPED);
+    expect_call_error("table.unpack({}, 1, 1 << 40)", STOPPED);
+    expect_call_error("table.unpack(setmetatable({}, {__len = function() return 1 << 40 end}))", STOPPED);
+    expect_call_error("table.move({}, math.mininteger, -2, 1)", STOPPED);
+    expect_call_error("table.insert(setmetatable({}, {__len = function() return 1 << 40 end}), 1, 'x')", "sandbox.lua:2: table.insert/remove/sort do not take a table with a __len");
+    expect_call_error("table.remove(setmetatable({}, {__len = function() return 1 << 40 end}), 1)", "sandbox.lua:2: table.insert/remove/sort do not take a table with a __len");
+    expect_call_error("table.sort(setmetatable({}, {__len = function() return 1 << 40 end, __index = rawlen}))", "sandbox.lua:2: table.insert/remove/sort do not take a table with a __len");
+    /* functions linear in the bytes they handle, in loops the hook alone would let run for
+     * minutes (it counts each call as one instruction) */
+    expect_call_error("local s = ('x'):rep(1 << 24) for i = 1, 1e9 do local _ = s:upper() end", STOPPED);
+    expect_call_error("local s = ('x'):rep(1 << 24) for i = 1, 1e9 do local _ = s:sub(2) end", STOPPED);
+    expect_call_error("local s = ('x'):rep(1 << 24) for i = 1, 1e9 do utf8.len(s) end", STOPPED);
+    expect_call_error("local s = ('1'):rep(1 << 24) for i = 1, 1e9 do tonumber(s) end", STOPPED);
+    expect_call_error("local t = {('x'):rep(1 << 23), 'y'} for i = 1, 1e9 do table.concat(t) end", STOPPED);
+    expect_call_error("local s = ('x'):rep(1 << 22) for i = 1, 1e9 do s:format() end", STOPPED);
+    /* format widths are refused by Lua itself */
+    expect_call_error("string.format('%099999d', 1)", "sandbox.lua:2: invalid conversion");
+    /* a long pcall'ed series of cheap-looking calls still ends */
+    expect_call_error("local s = ('ab'):rep(50000) for i = 1, 1e9 do pcall(s.find, s, 'b', 1, true) end", STOPPED);
+
+    /* ordinary uses pass unchanged */
+    struct err e;
+    struct mapping *m = compile(
+        "local s = ('a'):rep(1000000)\n"
+        "assert(s:find('b', 1, true) == nil and s:find('[,\\n]') == nil)\n"
+        "assert(('  x  '):match('^%s*(.-)%s*$') == 'x')\n"
+        "assert(('202401'):match('^(%d%d%d%d)(%d%d)$') == '2024')\n"
+        "assert(select(2, ('a,b,c'):gsub(',', ';')) == 2 and ('a,b,c'):gsub(',', ';') == 'a;b;c')\n"
+        "assert(('hello world'):gsub('(%w+)', '<%1>') == '<hello> <world>')\n"
+        "assert(('abc'):gsub('%w', {a = 1, b = false}) == '1bc')\n"
+        "assert(('x = 1, y = 2'):gsub('(%w+) = (%w+)', '%2 = %1') == '1 = x, 2 = y')\n"
+        "assert(('THE (quick) fox'):find('%((%a+)%)') == 5)\n"
+        "assert(select(3, ('THE (quick) fox'):find('%((%a+)%)')) == 'quick')\n"
+        "assert(('f(a(b)c)d'):match('%b()') == '(a(b)c)')\n"
+        "assert(('THE (quick) fox'):find('%f[%a]%a+%f[%A]', 5) == 6)\n"
+        "assert(('hello'):match('()ll()') == 3)\n"
+        "assert(('aaa'):match('^(a-)a$') == 'aa')\n"
+        "assert(('abcabc'):match('(abc)%1') == 'abc')\n"
+        "assert(('key=val'):match('(%w+)=(%w*)$') == 'key')\n"
+        "assert(('x'):find('') == 1 and ('x'):find('', 10) == nil and ('abc'):find('c', -1) == 3)\n"
+        "local n = 0 for k, v in ('a=1,b=2'):gmatch('(%w)=(%w)') do n = n + v end assert(n == 3)\n"
+        "local w = {} for x in ('one two'):gmatch('%a+') do w[#w + 1] = x end assert(#w == 2)\n"
+        "assert(('abc'):gsub('', '-') == '-a-b-c-')\n"
+        "assert(('hello world'):gsub('o', '0', 1) == 'hell0 world')\n"
+        "assert(not pcall(string.find, 'a', '(') and not pcall(string.gsub, 'a', 'a', '%2'))\n"
+        "assert(('ab'):rep(3, ',') == 'ab,ab,ab' and ('ab'):rep(1, ',') == 'ab' and ('ab'):rep(0) == '')\n"
+        "local t = {3, 1, 2} table.sort(t) assert(table.concat(t, ',') == '1,2,3')\n"
+        "table.sort(t, function(a, b) return a > b end) assert(table.concat(t) == '321')\n"
+        "table.insert(t, 4) table.insert(t, 1, 0) assert(table.concat(t) == '03214')\n"
+        "assert(table.remove(t) == 4 and table.remove(t, 1) == 0 and #t == 3)\n"
+        "assert(select('#', table.unpack({1, 2, 3})) == 3 and table.unpack({1, 2, 3}, 2, 3) == 2)\n"
+        "assert(table.concat(table.move({1, 2, 3}, 1, 3, 2, {}), ',', 2, 4) == '1,2,3')\n"
+        "assert(table.concat({1, 2, 3}, '-', 2) == '2-3')\n"
+        "return {}\n",
+        &e);
+    CHECKF(m != NULL, "compile failed: %s", e.msg);
+    mapping_release(m);
+}
+
+TEST(lua_sandbox_read_only_tables_cannot_be_unwrapped)
+{
+    struct err e;
+    struct mapping *m = compile(
+        "seen = 0\n"
+        "return { transform = function(dv)\n"
+        "  if dv.value == 'env' then local _, G = pairs(_ENV) G.seen = 1 end\n"
+        "  if dv.value == 'string' then local _, S = pairs(string) S.upper = nil end\n"
+        "  if dv.value == 'raw' then local _, S = pairs(string) rawset(S, 'upper', nil) end\n"
+        "  if dv.value == 'meta' then getmetatable('').__index.upper = nil end\n"
+        "  if dv.value == 'table' then local _, T = pairs(table) T.concat = nil end\n"
+        "  if dv.value == 'next' then local f, s = pairs(_G) assert(s ~= nil) f(s, nil) rawset(s, 'seen', 2) end\n"
+        "  dv.comment = tostring(seen) .. (('a'):upper()) .. table.concat({'b'})\n"
+        "  local n = 0 for k, v in pairs(string) do n = n + 1 end\n"
+        "  assert(n > 10 and getmetatable('') == false)\n"
+        "  return dv end }\n",
+        &e);
+    CHECKF(m != NULL, "compile failed: %s", e.msg);
+    struct arena a = {0};
+    struct datavalue in = sample, out;
+    const char *attacks[] = {"env", "string", "raw", "meta", "table", "next"};
+    for (size_t i = 0; i < sizeof attacks / sizeof attacks[0]; i++) {
+        in.value = attacks[i];
+        CHECKF(mapping_apply(m, &in, &out, &a, NULL, &e) == MAP_ERROR, "attack '%s' did not fail",
+               attacks[i]);
+        /* nothing leaked into the next call */
+        CHECK_INT(mapping_apply(m, &sample, &out, &a, NULL, &e), MAP_OK);
+        CHECK_STR(out.comment, "0Ab");
+    }
+    mapping_release(m);
+    arena_free(&a);
 }
