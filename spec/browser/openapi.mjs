@@ -107,7 +107,8 @@ await call("getJob", "/api/jobs/" + encodeURIComponent(job.name), { expect: 200 
 await call("patchJob", `/api/jobs/${job.id}`, { body: { enabled: false }, expect: 200 });
 await call("putJob", `/api/jobs/${job.id}`, { body: { enabled: true }, expect: 200 });
 const run = (await call("runJob", `/api/jobs/${job.id}/run?dryRun=false`, { expect: 202 })).json;
-let state = run;
+// read at least once: a small run may be over before the answer to runJob is written
+let state = (await call("getRun", `/api/runs/${run.id}`, { expect: 200 })).json;
 for (let i = 0; i < 300 && ["queued", "running"].includes(state.status); i++) {
   await new Promise((r) => setTimeout(r, 100));
   state = (await call("getRun", `/api/runs/${run.id}`, { expect: 200 })).json;
