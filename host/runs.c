@@ -63,7 +63,7 @@ cJSON *run_counts_json(const struct run_counts *k)
         {"fetched", k->fetched}, {"mapped", k->mapped}, {"skipped", k->skipped},
         {"errors", k->errors}, {"sent", k->sent}, {"imported", k->imported},
         {"updated", k->updated}, {"ignored", k->ignored}, {"deleted", k->deleted},
-        {"conflicts", k->conflicts},
+        {"conflicts", k->conflicts}, {"refused", k->refused},
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         if (!cJSON_AddNumberToObject(o, fields[i].name, (double)fields[i].v)) {
@@ -120,6 +120,19 @@ int run_set_info(PGconn *c, long long run_id, const char *mapping_version,
                    "UPDATE runs SET mapping_version = $2, watermark_from = $3, watermark_to = $4"
                    " WHERE id = $1",
                    4, params, e);
+}
+
+int run_set_warnings(PGconn *c, long long run_id, const cJSON *warnings, struct err *e)
+{
+    char id[24];
+    snprintf(id, sizeof id, "%lld", run_id);
+    char *text = cJSON_PrintUnformatted(warnings);
+    if (!text)
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    const char *params[] = {id, text};
+    int rc = db_exec(c, "UPDATE runs SET warnings = $2::jsonb WHERE id = $1", 2, params, e);
+    free(text);
+    return rc;
 }
 
 int run_finish(PGconn *c, long long run_id, const char *worker, const char *status,

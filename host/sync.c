@@ -16,6 +16,7 @@
 #include "log.h"
 #include "mapping_registry.h"
 #include "period.h"
+#include "selection.h"
 #include "strmap.h"
 #include "worker.h"
 
@@ -209,6 +210,21 @@ static void enqueue(struct run_ctx *r, struct batch *b)
     pthread_mutex_unlock(&r->qlock);
 }
 
+/* How many of a batch's n values the target refused: the rejected indexes when DHIS2 lists
+ * them, else one per value a conflict names (one for a conflict naming none), or all of them
+ * when the batch was refused whole. */
+static size_t refused_values(const struct dhis2_import_summary *s, size_t n)
+{
+    if (s->n_rejected)
+        return s->n_rejected;
+    if (s->status == DHIS2_IMPORT_ERROR && s->n_conflicts == 0)
+        return n;
+    size_t k = 0;
+    for (size_t i = 0; i < s->n_conflicts; i++)
+        k += s->conflicts[i].n_indexes ? s->conflicts[i].n_indexes : 1;
+    return k < n ? k : n;
+}
+
 static void record_summary(struct run_ctx *r, const struct batch *b,
                            const struct dhis2_import_summary *s)
 {
@@ -219,6 +235,7 @@ static void record_summary(struct run_ctx *r, const struct batch *b,
     r->counts.ignored += s->ignored;
     r->counts.deleted += s->deleted;
     r->counts.conflicts += (long long)s->n_conflicts;
+    r->counts.refused += (long long)refused_values(s, b->n);
     pthread_mutex_unlock(&r->lock);
     for (size_t i = 0; i < s->n_conflicts; i++) {
         const struct dhis2_conflict *c = &s->conflicts[i];
@@ -512,69 +529,6 @@ static int send_sums(struct run_ctx *r, struct err *e)
     return rc;
 }
 
-/* ---- the selection ------------------------------------------------------------------------ */
-
-static const char **string_list(const cJSON *arr)
-{
-    int n = cJSON_GetArraySize(arr);
-    const char **out = calloc((size_t)n + 1, sizeof *out);
-    if (!out)
-        return NULL;
-    int i = 0;
-    const cJSON *item;
-    cJSON_ArrayForEach(item, arr) out[i++] = cJSON_GetStringValue(item);
-    return out;
-}
-
-/* The run's periods as ISO strings (NULL-terminated, malloc'd with their text), or NULL with
- * *window set when the job asks for a date window. */
-static char **period_list(const cJSON *periods, bool *window, struct err *e)
-{
-    *window = false;
-    const cJSON *last = cJSON_GetObjectItem(periods, "last");
-    const cJSON *fixed = cJSON_GetObjectItem(periods, "fixed");
-    int n = last ? (int)last->valuedouble : fixed ? cJSON_GetArraySize(fixed) : 0;
-    if (!last && !fixed) {
-        *window = true;
-        return NULL;
-    }
-    char **out = calloc((size_t)n + 1, sizeof *out);
-    struct period *ps = last ? calloc((size_t)n, sizeof *ps) : NULL;
-    if (!out || (last && !ps))
-        goto oom;
-    if (last) {
-        enum period_type t = period_type_from_name(cJSON_GetStringValue(cJSON_GetObjectItem(periods, "type")));
-        if (period_last_n(t, date_today(), n, ps) != 0) {
-            err_set(e, ERR_INPUT, "the job's periods cannot be computed");
-            goto fail;
-        }
-        for (int i = 0; i < n; i++) {
-            char iso[PERIOD_ISO_MAX];
-            period_format(&ps[i], iso, sizeof iso);
-            if (!(out[i] = strdup(iso)))
-                goto oom;
-        }
-    } else {
-        int i = 0;
-        const cJSON *item;
-        cJSON_ArrayForEach(item, fixed)
-        {
-            if (!(out[i++] = strdup(cJSON_GetStringValue(item))))
-                goto oom;
-        }
-    }
-    free(ps);
-    return out;
-oom:
-    err_set(e, ERR_INTERNAL, "out of memory");
-fail:
-    for (int i = 0; out && out[i]; i++)
-        free(out[i]);
-    free(out);
-    free(ps);
-    return NULL;
-}
-
 /* Subtracts the overlap from a DHIS2 timestamp ("2024-02-03T10:11:12.000", maybe with a zone).
  * An incremental run reads back that far before its watermark because values written in
  * transactions still open when the source's clock was read carry an earlier lastUpdated;
@@ -680,46 +634,55 @@ static const char *decide_status(struct run_ctx *r)
 static int fetch_all(struct run_ctx *r, const char *watermark_from, struct err *e)
 {
     const cJSON *spec = r->job.spec;
-    const char **data_sets = string_list(cJSON_GetObjectItem(spec, "dataSets"));
-    const char **groups = string_list(cJSON_GetObjectItem(spec, "dataElementGroups"));
-    const char **roots = string_list(cJSON_GetObjectItem(spec, "orgUnits"));
-    bool window;
     const cJSON *periods = cJSON_GetObjectItem(spec, "periods");
-    char **period_strs = period_list(periods, &window, e);
-    int rc = 0;
-    if (!data_sets || !groups || !roots || (!window && !period_strs)) {
-        rc = e->code ? e->code : err_set(e, ERR_INTERNAL, "out of memory");
-        goto out;
+    const char **roots = selection_strings(cJSON_GetObjectItem(spec, "orgUnits"));
+    struct selection sel;
+    int rc = selection_plan(r->src_client, spec, date_today(), &sel, e);
+    if (rc == 0 && !roots)
+        rc = err_set(e, ERR_INTERNAL, "out of memory");
+    if (rc == 0 && cJSON_GetArraySize(sel.warnings) > 0) {
+        for (int i = 0; i < cJSON_GetArraySize(sel.warnings); i++)
+            log_warn("run %lld: %s", r->run_id, cJSON_GetStringValue(cJSON_GetArrayItem(sel.warnings, i)));
+        rc = run_set_warnings(r->conn, r->run_id, sel.warnings, e);
     }
-    size_t n_periods = 0;
-    while (!window && period_strs[n_periods])
-        n_periods++;
+    if (rc)
+        goto out;
     size_t n_roots = 0;
     while (roots[n_roots])
         n_roots++;
-    r->chunks_total = (long long)(n_roots * (window ? 1 : n_periods));
+    r->chunks_total = 0;
+    for (size_t k = 0; k < sel.n_parts; k++) {
+        size_t n = sel.parts[k].periods ? 0 : 1; /* a date window is one chunk per root */
+        while (sel.parts[k].periods && sel.parts[k].periods[n])
+            n++;
+        r->chunks_total += (long long)(n_roots * n);
+    }
     report_progress(r, true);
-    for (size_t o = 0; o < n_roots && rc == 0; o++) {
-        for (size_t p = 0; p < (window ? 1 : n_periods) && rc == 0; p++) {
-            const char *one_period[] = {window ? NULL : period_strs[p], NULL};
-            const char *one_root[] = {roots[o], NULL};
-            struct dhis2_dv_query q = {
-                .data_sets = data_sets[0] ? data_sets : NULL,
-                .data_element_groups = groups[0] ? groups : NULL,
-                .org_units = one_root,
-                .children = cJSON_IsTrue(cJSON_GetObjectItem(spec, "children")),
-                .periods = window ? NULL : one_period,
-                .start_date = window ? cJSON_GetStringValue(cJSON_GetObjectItem(periods, "start")) : NULL,
-                .end_date = window ? cJSON_GetStringValue(cJSON_GetObjectItem(periods, "end")) : NULL,
-                .last_updated = watermark_from,
-                .include_deleted = cJSON_IsTrue(cJSON_GetObjectItem(spec, "deletions")),
-                .batch = 1000,
-            };
-            rc = dhis2_fetch_datavalues(r->src_client, &q, on_values, r, NULL, e);
-            r->chunks_done++;
-            report_progress(r, true);
-            if (should_stop(r))
-                rc = rc ? rc : ERR_CANCELLED;
+    for (size_t k = 0; k < sel.n_parts && rc == 0; k++) {
+        const struct sel_part *part = &sel.parts[k];
+        bool window = !part->periods;
+        for (size_t o = 0; o < n_roots && rc == 0; o++) {
+            for (size_t p = 0; (window ? p < 1 : part->periods[p] != NULL) && rc == 0; p++) {
+                const char *one_period[] = {window ? NULL : part->periods[p], NULL};
+                const char *one_root[] = {roots[o], NULL};
+                struct dhis2_dv_query q = {
+                    .data_sets = part->data_sets[0] ? part->data_sets : NULL,
+                    .data_element_groups = part->groups[0] ? part->groups : NULL,
+                    .org_units = one_root,
+                    .children = cJSON_IsTrue(cJSON_GetObjectItem(spec, "children")),
+                    .periods = window ? NULL : one_period,
+                    .start_date = window ? cJSON_GetStringValue(cJSON_GetObjectItem(periods, "start")) : NULL,
+                    .end_date = window ? cJSON_GetStringValue(cJSON_GetObjectItem(periods, "end")) : NULL,
+                    .last_updated = watermark_from,
+                    .include_deleted = cJSON_IsTrue(cJSON_GetObjectItem(spec, "deletions")),
+                    .batch = 1000,
+                };
+                rc = dhis2_fetch_datavalues(r->src_client, &q, on_values, r, NULL, e);
+                r->chunks_done++;
+                report_progress(r, true);
+                if (should_stop(r))
+                    rc = rc ? rc : ERR_CANCELLED;
+            }
         }
     }
     if (rc == 0)
@@ -729,12 +692,8 @@ static int fetch_all(struct run_ctx *r, const char *watermark_from, struct err *
         r->filling = NULL;
     }
 out:
-    free(data_sets);
-    free(groups);
     free(roots);
-    for (size_t i = 0; period_strs && period_strs[i]; i++)
-        free(period_strs[i]);
-    free(period_strs);
+    selection_free(&sel);
     return rc;
 }
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "period.h"
 #include "test.h"
 
 struct emu {
@@ -718,4 +719,81 @@ TEST_TIMEOUT(a_run_stuck_on_a_silent_source_can_still_be_cancelled, 120)
     cJSON *run = wait_run(&s, id, 60);
     CHECK_STR(str(run, "status"), "cancelled");
     emu_post(&src, "/emulator/faults", "{\"reset\":true}", 200);
+}
+
+/* The data set of the source whose period type is pt; its id into out. */
+static void data_set_of_type(struct emu *m, const char *pt, char out[16])
+{
+    cJSON *ds = emu_get(m, "/api/dataSets?fields=id,periodType&paging=false");
+    const cJSON *item;
+    out[0] = '\0';
+    cJSON_ArrayForEach(item, cJSON_GetObjectItem(ds, "dataSets"))
+        if (strcmp(str(item, "periodType"), pt) == 0)
+            snprintf(out, 16, "%s", str(item, "id"));
+    cJSON_Delete(ds);
+    CHECKF(out[0], "the source has no %s data set", pt);
+}
+
+/* A selection of one data set's values in periods wholly inside [start, end]. */
+static void selection_between(struct selection *s, const char *data_set, const char *root, int32_t start,
+                              int32_t end)
+{
+    char a[11], b[11];
+    date_format(start, a);
+    date_format(end, b);
+    snprintf(s->root, sizeof s->root, "%s", root);
+    snprintf(s->query, sizeof s->query,
+             "/api/dataValueSets?dataSet=%s&orgUnit=%s&children=true&startDate=%s&endDate=%s", data_set,
+             root, a, b);
+}
+
+/* "last 12 Monthly" over a Monthly and a Quarterly data set: DHIS2 answers a quarterly data set
+ * asked for months with nothing, so the run must ask it for the quarters overlapping the window,
+ * say so on the run, and leave the target equal to the source in every period overlapping it. */
+TEST_TIMEOUT(a_relative_window_reads_each_data_set_in_its_own_period_type, 180)
+{
+    struct spec_server s;
+    struct emu src, dst;
+    start_pair(&s, &src, &dst, "values=6000,orgunits=30,seed=23", "values=0,orgunits=30,seed=23", NULL);
+    struct selection all;
+    selection_of(&src, &all);
+    char monthly[16], quarterly[16], body[1024];
+    data_set_of_type(&src, "Monthly", monthly);
+    data_set_of_type(&src, "Quarterly", quarterly);
+    snprintf(body, sizeof body,
+             "{\"name\":\"rel\",\"source\":\"src\",\"target\":\"dst\",\"dataSets\":%s,"
+             "\"orgUnits\":[\"%s\"],\"children\":true,\"periods\":{\"last\":12,\"type\":\"Monthly\"}}",
+             all.data_sets, all.root);
+    cJSON_Delete(api(&s, "POST", "/api/jobs", body, 201));
+    cJSON *run = run_job(&s, "rel", NULL);
+    CHECK_STR(str(run, "status"), "succeeded");
+
+    struct period months[12], first_q, last_q;
+    CHECK(period_last_n(PERIOD_MONTHLY, date_today(), 12, months) == 0);
+    period_containing(PERIOD_QUARTERLY, months[0].start, &first_q);
+    period_containing(PERIOD_QUARTERLY, months[11].end, &last_q);
+    struct selection m_sel, q_sel;
+    selection_between(&m_sel, monthly, all.root, months[0].start, months[11].end);
+    selection_between(&q_sel, quarterly, all.root, first_q.start, last_q.end);
+    int n_monthly = 0, n_quarterly = 0, n_target = 0;
+    free(state_of(&src, &m_sel, &n_monthly));
+    free(state_of(&src, &q_sel, &n_quarterly));
+    CHECKF(n_monthly > 0 && n_quarterly > 0, "the source has %d monthly and %d quarterly values in the window",
+           n_monthly, n_quarterly);
+    check_same_state(&src, &dst, &m_sel, n_monthly);
+    check_same_state(&src, &dst, &q_sel, n_quarterly);
+    /* and nothing beyond: the target holds exactly those */
+    free(state_of(&dst, &all, &n_target));
+    CHECK_INT(n_target, n_monthly + n_quarterly);
+    CHECK_INT(count(run, "sent"), n_monthly + n_quarterly);
+
+    const cJSON *warnings = cJSON_GetObjectItem(run, "warnings");
+    CHECK_INT(cJSON_GetArraySize(warnings), 1);
+    char first[PERIOD_ISO_MAX], last[PERIOD_ISO_MAX], expect[256];
+    period_format(&first_q, first, sizeof first);
+    period_format(&last_q, last, sizeof last);
+    snprintf(expect, sizeof expect, "(%s): periods %s\xe2\x80\x93%s selected for the window last 12 Monthly",
+             quarterly, first, last);
+    CHECK_CONTAINS(cJSON_GetStringValue(cJSON_GetArrayItem(warnings, 0)), expect);
+    cJSON_Delete(run);
 }
