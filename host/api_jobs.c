@@ -7,6 +7,10 @@
 #include "api.h"
 #include "app.h"
 #include "db.h"
+#include "instances.h"
+#include "log.h"
+#include "period.h"
+#include "selection.h"
 #include "jobs.h"
 #include "runs.h"
 #include "worker.h"
@@ -26,13 +30,63 @@ void api_jobs_get(struct app *app, struct http_req *rq, struct http_resp *rs)
     api_reply_query(app, rs, 200, job_by_ref, 1, params, "no such job");
 }
 
+/* A client for a stored instance, with a short timeout and no retries: a person is waiting. */
+static struct dhis2_client *quick_client(struct app *app, PGconn *c, long long instance_id,
+                                         struct instance *in, struct err *e)
+{
+    if (instance_load(c, &app->secret_key, instance_id, in, e))
+        return NULL;
+    struct dhis2_config cfg;
+    instance_dhis2_config(in, &cfg);
+    cfg.timeout_s = 20;
+    cfg.max_retries = 0;
+    return dhis2_client_new(&cfg, e);
+}
+
+/* Plans the job's selection against its source. */
+static int plan_at_source(struct app *app, PGconn *c, long long source_id, const cJSON *spec,
+                          struct selection *sel, struct err *e)
+{
+    struct instance in = {0};
+    struct dhis2_client *src = quick_client(app, c, source_id, &in, e);
+    int rc = src ? selection_plan(src, spec, date_today(), sel, e) : e->code;
+    dhis2_client_free(src);
+    instance_free(&in);
+    return rc;
+}
+
+/* A fixed period list that serves no period of one of the job's data sets would read nothing
+ * of it: refused, naming the data set. A source that cannot be asked now does not stop the
+ * save; the run says what it could not read. */
+static int check_fixed_periods(struct app *app, PGconn *c, const struct job_input *in, struct err *e)
+{
+    if (!cJSON_GetObjectItem(cJSON_GetObjectItem(in->spec, "periods"), "fixed"))
+        return 0;
+    struct selection sel = {0};
+    struct err why = {0};
+    if (plan_at_source(app, c, in->source_id, in->spec, &sel, &why) != 0) {
+        log_info("job '%s': the fixed periods were not checked against the source: %s", in->name, why.msg);
+    } else if (cJSON_GetArraySize(sel.refusals) > 0) {
+        const cJSON *first = cJSON_GetArrayItem(sel.refusals, 0);
+        err_field(e, "periods.fixed", "%s",
+                  cJSON_GetStringValue(cJSON_GetObjectItem(first, "message")));
+    }
+    selection_free(&sel);
+    return e->code;
+}
+
 /* Stores a validated job: INSERT when id is 0, else UPDATE; answers the job. */
-static void store(PGconn *c, long long id, const cJSON *body, struct http_resp *rs)
+static void store(struct app *app, PGconn *c, long long id, const cJSON *body, struct http_resp *rs)
 {
     struct err e = {0};
     struct job_input in;
     if (job_validate(c, body, &in, &e)) {
         http_reply_err(rs, &e);
+        return;
+    }
+    if (check_fixed_periods(app, c, &in, &e)) {
+        http_reply_err(rs, &e);
+        cJSON_Delete(in.spec);
         return;
     }
     char *spec = cJSON_PrintUnformatted(in.spec);
@@ -84,7 +138,7 @@ void api_jobs_create(struct app *app, struct http_req *rq, struct http_resp *rs)
     struct err e = {0};
     PGconn *c = db_acquire(app->db, &e);
     if (c) {
-        store(c, 0, body, rs);
+        store(app, c, 0, body, rs);
         db_release(app->db, c);
     } else {
         http_reply_err(rs, &e);
@@ -123,7 +177,7 @@ void api_jobs_update(struct app *app, struct http_req *rq, struct http_resp *rs)
             cJSON_AddItemToObject(merged, item->string, cJSON_Duplicate(item, 1));
         }
     }
-    store(c, id, merged, rs);
+    store(app, c, id, merged, rs);
 out:
     if (c)
         db_release(app->db, c);

@@ -797,3 +797,26 @@ TEST_TIMEOUT(a_relative_window_reads_each_data_set_in_its_own_period_type, 180)
     CHECK_CONTAINS(cJSON_GetStringValue(cJSON_GetArrayItem(warnings, 0)), expect);
     cJSON_Delete(run);
 }
+
+/* A fixed list naming no period of a selected data set's type would read nothing of it: the
+ * job is refused at save, naming the data set; a list that serves every data set is kept. */
+TEST_TIMEOUT(a_fixed_list_that_serves_no_period_of_a_data_set_is_refused_at_save, 120)
+{
+    struct spec_server s;
+    struct emu src, dst;
+    start_pair(&s, &src, &dst, "values=100,orgunits=30,seed=24", "values=0,orgunits=30,seed=24", NULL);
+    struct selection all;
+    selection_of(&src, &all);
+    char quarterly[16], body[1024];
+    data_set_of_type(&src, "Quarterly", quarterly);
+    const char *form = "{\"name\":\"fixed\",\"source\":\"src\",\"target\":\"dst\",\"dataSets\":%s,"
+                       "\"orgUnits\":[\"%s\"],\"periods\":{\"fixed\":[%s]}}";
+    snprintf(body, sizeof body, form, all.data_sets, all.root, "\"202401\",\"202402\"");
+    cJSON *refused = api(&s, "POST", "/api/jobs", body, 422);
+    CHECK_CONTAINS(str(refused, "error"), quarterly);
+    CHECK_CONTAINS(str(refused, "error"), "Quarterly Programme Report");
+    CHECK_STR(str(cJSON_GetObjectItem(refused, "detail"), "field"), "periods.fixed");
+    cJSON_Delete(refused);
+    snprintf(body, sizeof body, form, all.data_sets, all.root, "\"202401\",\"2024Q1\"");
+    cJSON_Delete(api(&s, "POST", "/api/jobs", body, 201));
+}
