@@ -820,3 +820,44 @@ TEST_TIMEOUT(a_fixed_list_that_serves_no_period_of_a_data_set_is_refused_at_save
     snprintf(body, sizeof body, form, all.data_sets, all.root, "\"202401\",\"2024Q1\"");
     cJSON_Delete(api(&s, "POST", "/api/jobs", body, 201));
 }
+
+/* A date window is one chunk: while it runs, its progress moves in values read and sent, with a
+ * rate, and (once a previous run says how many values the selection holds) a time left. */
+TEST_TIMEOUT(a_one_chunk_run_shows_values_rate_and_time_left_while_it_runs, 180)
+{
+    struct spec_server s;
+    struct emu src, dst;
+    start_pair(&s, &src, &dst, "values=2400,orgunits=30,seed=25", "values=0,orgunits=30,seed=25", NULL);
+    struct selection sel;
+    selection_of(&src, &sel);
+    add_job(&s, "slow", &sel, "\"importOptions\":{\"batchSize\":100}");
+    cJSON_Delete(run_job(&s, "slow", NULL));
+    emu_post(&dst, "/emulator/faults", "{\"delayMs\":250,\"importOnly\":true}", 200);
+    int id = start_run(&s, "slow", true);
+    char path[64];
+    snprintf(path, sizeof path, "/api/runs/%d", id);
+    bool seen = false;
+    for (int i = 0; i < 200 && !seen; i++) {
+        cJSON *run = api(&s, "GET", path, NULL, 200);
+        const cJSON *p = cJSON_GetObjectItem(run, "progress");
+        double sent = cJSON_GetNumberValue(cJSON_GetObjectItem(p, "valuesSent"));
+        CHECKF(strcmp(str(run, "status"), "running") == 0, "the run ended before its progress was seen: %s",
+               str(run, "status"));
+        seen = cJSON_GetNumberValue(cJSON_GetObjectItem(p, "done")) == 0 &&
+               cJSON_GetNumberValue(cJSON_GetObjectItem(p, "total")) == 1 && sent > 0 && sent < 2400 &&
+               cJSON_GetNumberValue(cJSON_GetObjectItem(p, "valuesRead")) >= sent &&
+               cJSON_GetNumberValue(cJSON_GetObjectItem(p, "valuesPerSecond")) > 0 &&
+               cJSON_GetNumberValue(cJSON_GetObjectItem(p, "etaSeconds")) > 0;
+        cJSON_Delete(run);
+        if (!seen)
+            usleep(100000);
+    }
+    CHECKF(seen, "no snapshot of the running run showed values read and sent, a rate and a time left");
+    cJSON *run = wait_run(&s, id, 120);
+    CHECK_STR(str(run, "status"), "succeeded");
+    const cJSON *p = cJSON_GetObjectItem(run, "progress");
+    CHECK_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(p, "valuesSent")), 2400);
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(p, "etaSeconds")));
+    cJSON_Delete(run);
+    emu_post(&dst, "/emulator/faults", "{\"reset\":true}", 200);
+}
