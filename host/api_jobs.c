@@ -66,10 +66,13 @@ static int check_fixed_periods(struct app *app, PGconn *c, const struct job_inpu
     struct err why = {0};
     if (plan_at_source(app, c, in->source_id, in->spec, &sel, &why) != 0) {
         log_info("job '%s': the fixed periods were not checked against the source: %s", in->name, why.msg);
-    } else if (cJSON_GetArraySize(sel.refusals) > 0) {
-        const cJSON *first = cJSON_GetArrayItem(sel.refusals, 0);
-        err_field(e, "periods.fixed", "%s",
-                  cJSON_GetStringValue(cJSON_GetObjectItem(first, "message")));
+    } else {
+        const cJSON *r;
+        cJSON_ArrayForEach(r, sel.refusals)
+        {
+            err_field(e, cJSON_GetStringValue(cJSON_GetObjectItem(r, "field")), "%s",
+                      cJSON_GetStringValue(cJSON_GetObjectItem(r, "message")));
+        }
     }
     selection_free(&sel);
     return e->code;
@@ -78,7 +81,8 @@ static int check_fixed_periods(struct app *app, PGconn *c, const struct job_inpu
 /* Stores a validated job: INSERT when id is 0, else UPDATE; answers the job. */
 static void store(struct app *app, PGconn *c, long long id, const cJSON *body, struct http_resp *rs)
 {
-    struct err e = {0};
+    struct err_fields all = {.labels = job_field_labels};
+    struct err e = {.fields = &all};
     struct job_input in;
     if (job_validate(c, body, &in, &e)) {
         http_reply_err(rs, &e);

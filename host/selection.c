@@ -310,14 +310,15 @@ static int plan_fixed(struct selection *s, const cJSON *fixed, struct infos *ds,
         p->data_sets[i] = in->id;
         if (!in->types || (in->types & listed))
             continue;
+        const char *type = period_type_name((enum period_type)__builtin_ctz(in->types));
         char msg[400];
-        snprintf(msg, sizeof msg, "data set %s (%s) is %s, and none of the fixed periods is %s, so "
-                 "nothing of it would be read", in->name, in->id,
-                 period_type_name((enum period_type)__builtin_ctz(in->types)),
-                 period_type_name((enum period_type)__builtin_ctz(in->types)));
+        snprintf(msg, sizeof msg, "name no %s period, so nothing of data set %s (%s) would be read", type,
+                 in->name, in->id);
         cJSON *r = cJSON_CreateObject();
         if (!r || !cJSON_AddItemToArray(s->refusals, r) || !cJSON_AddStringToObject(r, "field", "periods.fixed") ||
-            !cJSON_AddStringToObject(r, "message", msg) || warn(s, "%s", msg) != 0)
+            !cJSON_AddStringToObject(r, "message", msg) ||
+            warn(s, "data set %s (%s) is %s and none of the fixed periods is: nothing of it is read", in->name,
+                 in->id, type) != 0)
             goto oom;
     }
     for (size_t i = 0; i < groups->n; i++) {

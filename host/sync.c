@@ -613,7 +613,9 @@ static int load(struct run_ctx *r, struct err *e)
     r->import.async = cJSON_IsTrue(cJSON_GetObjectItem(opts, "async"));
     r->import.dry_run = r->dry_run;
     double batch = cJSON_GetNumberValue(cJSON_GetObjectItem(opts, "batchSize"));
-    r->batch_size = batch >= 1 ? (size_t)batch : 5000;
+    if (!(batch >= 1 && batch <= 50000))
+        return err_set(e, ERR_INPUT, "job '%s' has no valid batch size; save it again", r->job.name);
+    r->batch_size = (size_t)batch;
     return 0;
 }
 

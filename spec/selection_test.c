@@ -1,5 +1,7 @@
 /* selection_test.c — what a job's periods select per period type: the periods of each type that
- * overlap a window, across weeks, financial years and half years. */
+ * overlap a window, across weeks, financial years and half years; a job body's field errors,
+ * all at once. */
+#include "harness.h"
 #include "period.h"
 #include "test.h"
 
@@ -53,4 +55,64 @@ TEST_TIMEOUT(selection_takes_every_period_of_a_type_that_overlaps_the_window, 10
     CHECK_INT(period_overlapping(PERIOD_MONTHLY, D("2026-01-01"), D("2026-12-31"), ps, 2), 12);
     CHECK_INT(period_overlapping(PERIOD_MONTHLY, D("2026-02-01"), D("2026-01-01"), ps, 2), -1);
     CHECK_INT(period_overlapping(PERIOD_INVALID, D("2026-01-01"), D("2026-01-02"), ps, 2), -1);
+}
+
+static cJSON *api_call(struct spec_server *s, const char *method, const char *path, const char *body, long expect)
+{
+    struct spec_resp r;
+    CHECK(spec_api(s, method, path, body, &r) == 0);
+    CHECKF(r.status == expect, "%s %s: expected %ld, saw %ld: %.500s", method, path, expect, r.status, r.body);
+    cJSON *j = spec_resp_json(&r);
+    spec_resp_free(&r);
+    return j;
+}
+
+static void add_unreachable_instance(struct spec_server *s, const char *name)
+{
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"name\":\"%s\",\"url\":\"http://127.0.0.1:%d\",\"auth\":{\"type\":\"basic\","
+             "\"username\":\"admin\",\"password\":\"district\"}}", name, spec_free_port());
+    cJSON_Delete(api_call(s, "POST", "/api/instances", body, 201));
+}
+
+/* The message listed for field in a 422's detail.errors, or NULL. */
+static const char *error_for(const cJSON *reply, const char *field)
+{
+    const cJSON *one;
+    cJSON_ArrayForEach(one, cJSON_GetObjectItem(cJSON_GetObjectItem(reply, "detail"), "errors"))
+    {
+        if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(one, "field")), field) == 0)
+            return cJSON_GetStringValue(cJSON_GetObjectItem(one, "message"));
+    }
+    return NULL;
+}
+
+TEST_TIMEOUT(a_job_body_answers_every_field_error_at_once_in_plain_words, 60)
+{
+    struct spec_server s;
+    CHECK(spec_server_start(&s, spec_new_db(), NULL) == 0);
+    add_unreachable_instance(&s, "a");
+    add_unreachable_instance(&s, "b");
+    cJSON *reply = api_call(&s, "POST", "/api/jobs",
+                            "{\"source\":\"a\",\"target\":\"nowhere\",\"dataSets\":[\"BfMAe6Itzgt\"],"
+                            "\"orgUnits\":[],\"periods\":{\"last\":12,\"type\":\"Fortnightly\"},"
+                            "\"importOptions\":{\"batchSize\":0}}", 422);
+    const cJSON *detail = cJSON_GetObjectItem(reply, "detail");
+    CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(detail, "errors")), 5);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(detail, "field")), "name");
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(reply, "error")), "Name is required");
+    CHECK_STR(error_for(reply, "name"), "Name is required");
+    CHECK_STR(error_for(reply, "target"), "Target names no instance 'nowhere'");
+    CHECK_STR(error_for(reply, "orgUnits"), "Org units must name at least one org unit");
+    CHECK_CONTAINS(error_for(reply, "periods.type"), "Period type must be a DHIS2 period type");
+    CHECK_STR(error_for(reply, "importOptions.batchSize"), "Batch size must be a whole number from 1 to 50000");
+    cJSON_Delete(reply);
+
+    /* a missing number of periods is refused, not replaced by 12 */
+    reply = api_call(&s, "POST", "/api/jobs",
+                     "{\"name\":\"j\",\"source\":\"a\",\"target\":\"b\",\"dataSets\":[\"BfMAe6Itzgt\"],"
+                     "\"orgUnits\":[\"ImspTQPwCqd\"],\"periods\":{\"last\":null,\"type\":\"Monthly\"}}", 422);
+    CHECK_STR(error_for(reply, "periods.last"), "The number of periods must be a whole number from 1 to 1000");
+    cJSON_Delete(reply);
 }
