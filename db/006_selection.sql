@@ -3,6 +3,7 @@
 -- values (read, sent, per second, time left) besides chunks.
 ALTER TABLE runs ADD COLUMN warnings jsonb NOT NULL DEFAULT '[]';
 ALTER TABLE run_conflicts ADD COLUMN source jsonb;
+ALTER TABLE run_conflicts ADD COLUMN created_at timestamptz NOT NULL DEFAULT now();
 
 CREATE OR REPLACE FUNCTION run_counts(c jsonb) RETURNS json LANGUAGE sql IMMUTABLE AS $$
     SELECT json_build_object(

@@ -45,6 +45,7 @@ void api_runs_list(struct app *app, struct http_req *rq, struct http_resp *rs);
 void api_runs_get(struct app *app, struct http_req *rq, struct http_resp *rs);
 void api_runs_cancel(struct app *app, struct http_req *rq, struct http_resp *rs);
 void api_runs_conflicts(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_runs_conflict_groups(struct app *app, struct http_req *rq, struct http_resp *rs);
 
 void api_mappings_list(struct app *app, struct http_req *rq, struct http_resp *rs);
 void api_mappings_get(struct app *app, struct http_req *rq, struct http_resp *rs);

@@ -30,6 +30,7 @@ const struct route http_routes[] = {
     {"GET", "/api/runs/{}", api_runs_get, ROUTE_AUTH},
     {"POST", "/api/runs/{}/cancel", api_runs_cancel, ROUTE_AUTH},
     {"GET", "/api/runs/{}/conflicts", api_runs_conflicts, ROUTE_AUTH},
+    {"GET", "/api/runs/{}/conflicts/groups", api_runs_conflict_groups, ROUTE_AUTH},
 
     {"GET", "/api/mappings", api_mappings_list, ROUTE_AUTH},
     {"GET", "/api/mappings/{}", api_mappings_get, ROUTE_AUTH},

@@ -245,13 +245,13 @@ static int append_field(struct run_items *it, const char *v, bool last)
 
 int run_items_add(struct run_items *items, enum run_item_kind kind, const char *object,
                   const char *value, const char *error_code, const char *message,
-                  const char *data_value_json, struct err *e)
+                  const char *data_value_json, const char *source_json, struct err *e)
 {
     static const char *const kinds[] = {"conflict", "skipped", "error"};
     const char *fields[] = {items->run_id, kinds[kind], object, value, error_code, message,
-                            data_value_json};
-    for (int i = 0; i < 7; i++)
-        if (append_field(items, fields[i], i == 6) != 0)
+                            data_value_json, source_json};
+    for (int i = 0; i < 8; i++)
+        if (append_field(items, fields[i], i == 7) != 0)
             return err_set(e, ERR_INTERNAL, "out of memory listing a refused value");
     items->rows++;
     return 0;
@@ -264,7 +264,7 @@ int run_items_flush(PGconn *c, struct run_items *items, struct err *e)
     if (!items->rows)
         return 0;
     PGresult *r = PQexec(c, "COPY run_conflicts (run_id, kind, object, value, error_code, message,"
-                            " data_value) FROM STDIN");
+                            " data_value, source) FROM STDIN");
     int ok = PQresultStatus(r) == PGRES_COPY_IN;
     PQclear(r);
     if (!ok)

@@ -50,10 +50,12 @@ int run_requeue_once(PGconn *c, long long run_id, struct err *e);
 enum run_item_kind { RUN_ITEM_CONFLICT, RUN_ITEM_SKIPPED, RUN_ITEM_ERROR };
 struct run_items;
 struct run_items *run_items_new(long long run_id);
-/* Any argument but kind may be NULL. Flush when run_items_pending grows large. */
+/* Any argument but kind may be NULL. data_value_json is the value as sent (or as read, for a
+ * value the mapping skipped or failed on), source_json the value as read from the source.
+ * Flush when run_items_pending grows large. */
 int run_items_add(struct run_items *items, enum run_item_kind kind, const char *object,
                   const char *value, const char *error_code, const char *message,
-                  const char *data_value_json, struct err *e);
+                  const char *data_value_json, const char *source_json, struct err *e);
 size_t run_items_pending(const struct run_items *items);
 int run_items_flush(PGconn *c, struct run_items *items, struct err *e);
 void run_items_free(struct run_items *items);

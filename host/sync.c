@@ -31,6 +31,7 @@ enum stop_reason { STOP_NONE, STOP_CANCEL, STOP_SHUTDOWN, STOP_FAILED, STOP_LOST
 
 struct batch {
     struct datavalue *vals;
+    struct datavalue *srcs; /* each value as read, to show beside a refusal; zeroed for a sum */
     size_t n, cap;
     struct arena arena;
 };
@@ -117,17 +118,26 @@ static int should_stop(void *ud)
 
 /* ---- refused, skipped and failed values ----------------------------------------------- */
 
-static void list_value(struct run_ctx *r, enum run_item_kind kind, const struct datavalue *dv,
-                       const char *object, const char *value, const char *code, const char *msg)
+static char *datavalue_text(const struct datavalue *dv)
 {
     cJSON *j = dv ? check_datavalue_json(dv) : NULL;
     char *text = j ? cJSON_PrintUnformatted(j) : NULL;
     cJSON_Delete(j);
+    return text;
+}
+
+/* dv: the value concerned; src: the same value as read from the source, before the mapping. */
+static void list_value(struct run_ctx *r, enum run_item_kind kind, const struct datavalue *dv,
+                       const struct datavalue *src, const char *object, const char *value,
+                       const char *code, const char *msg)
+{
+    char *text = datavalue_text(dv), *src_text = datavalue_text(src);
     struct err e = {0};
     pthread_mutex_lock(&r->lock);
-    int rc = run_items_add(r->items, kind, object, value, code, msg, text, &e);
+    int rc = run_items_add(r->items, kind, object, value, code, msg, text, src_text, &e);
     pthread_mutex_unlock(&r->lock);
     free(text);
+    free(src_text);
     if (rc)
         fail(r, &e);
 }
@@ -147,7 +157,10 @@ static struct batch *batch_take(struct run_ctx *r)
     pthread_mutex_lock(&r->qlock);
     struct batch *b = r->n_free ? r->free_batches[--r->n_free] : NULL;
     pthread_mutex_unlock(&r->qlock);
-    if (!b && (b = calloc(1, sizeof *b)) && !(b->vals = malloc(r->batch_size * sizeof *b->vals))) {
+    if (!b && (b = calloc(1, sizeof *b)) &&
+        (!(b->vals = malloc(r->batch_size * sizeof *b->vals)) ||
+         !(b->srcs = malloc(r->batch_size * sizeof *b->srcs)))) {
+        free(b->vals);
         free(b);
         b = NULL;
     }
@@ -159,6 +172,16 @@ static struct batch *batch_take(struct run_ctx *r)
     return b;
 }
 
+static void batch_free(struct batch *b)
+{
+    if (b) {
+        arena_free(&b->arena);
+        free(b->vals);
+        free(b->srcs);
+        free(b);
+    }
+}
+
 static void batch_give_back(struct run_ctx *r, struct batch *b)
 {
     pthread_mutex_lock(&r->qlock);
@@ -167,11 +190,7 @@ static void batch_give_back(struct run_ctx *r, struct batch *b)
         b = NULL;
     }
     pthread_mutex_unlock(&r->qlock);
-    if (b) {
-        arena_free(&b->arena);
-        free(b->vals);
-        free(b);
-    }
+    batch_free(b);
 }
 
 static void report_progress(struct run_ctx *r, bool force);
@@ -240,12 +259,14 @@ static void record_summary(struct run_ctx *r, const struct batch *b,
     for (size_t i = 0; i < s->n_conflicts; i++) {
         const struct dhis2_conflict *c = &s->conflicts[i];
         if (c->n_indexes == 0) {
-            list_value(r, RUN_ITEM_CONFLICT, NULL, c->object, c->value, c->error_code, c->value);
+            list_value(r, RUN_ITEM_CONFLICT, NULL, NULL, c->object, c->value, c->error_code, c->value);
             continue;
         }
         for (size_t k = 0; k < c->n_indexes; k++) {
-            const struct datavalue *dv = c->indexes[k] < b->n ? &b->vals[c->indexes[k]] : NULL;
-            list_value(r, RUN_ITEM_CONFLICT, dv, c->object, dv ? dv->value : NULL, c->error_code,
+            size_t at = c->indexes[k];
+            const struct datavalue *dv = at < b->n ? &b->vals[at] : NULL;
+            const struct datavalue *src = dv && b->srcs[at].data_element ? &b->srcs[at] : NULL;
+            list_value(r, RUN_ITEM_CONFLICT, dv, src, c->object, dv ? dv->value : NULL, c->error_code,
                        c->value);
         }
     }
@@ -253,7 +274,7 @@ static void record_summary(struct run_ctx *r, const struct batch *b,
         /* the whole batch was refused without a conflict to show for it */
         char msg[300];
         snprintf(msg, sizeof msg, "the target refused the batch: %s", s->description);
-        list_value(r, RUN_ITEM_CONFLICT, NULL, NULL, NULL, NULL, msg);
+        list_value(r, RUN_ITEM_CONFLICT, NULL, NULL, NULL, NULL, NULL, msg);
         pthread_mutex_lock(&r->lock);
         r->counts.conflicts++;
         pthread_mutex_unlock(&r->lock);
@@ -334,19 +355,30 @@ static void report_progress(struct run_ctx *r, bool force)
         r->opt->on_progress(r->opt->ud, &p);
 }
 
-/* Copies a mapped value into b (its strings into b's arena). */
-static int keep(struct batch *b, const struct datavalue *dv)
+/* Copies in to out, its strings into a; sent: without the timestamps, which the target sets. */
+static int copy_value(struct arena *a, struct datavalue *out, const struct datavalue *in, bool sent)
 {
-    struct datavalue *out = &b->vals[b->n];
-    *out = *dv;
+    *out = *in;
     for (int i = 0; i < DV_STRINGS; i++) {
         const char **f = datavalue_string(out, (enum datavalue_string)i);
-        /* the target sets its own timestamps: created and lastUpdated are never sent */
-        if (i == DV_CREATED || i == DV_LAST_UPDATED)
+        if (sent && (i == DV_CREATED || i == DV_LAST_UPDATED))
             *f = NULL;
-        else if (*f && !(*f = arena_strdup(&b->arena, *f)))
+        else if (*f && !(*f = arena_strdup(a, *f)))
             return -1;
     }
+    return 0;
+}
+
+/* Copies a mapped value into b, and the value it was read as (src, NULL for a sum) when b keeps
+ * those. */
+static int keep(struct batch *b, const struct datavalue *dv, const struct datavalue *src)
+{
+    if (copy_value(&b->arena, &b->vals[b->n], dv, true) != 0)
+        return -1;
+    if (b->srcs && src && copy_value(&b->arena, &b->srcs[b->n], src, false) != 0)
+        return -1;
+    if (b->srcs && !src)
+        memset(&b->srcs[b->n], 0, sizeof b->srcs[b->n]);
     b->n++;
     return 0;
 }
@@ -366,7 +398,7 @@ static int combine_sums(struct run_ctx *r, struct err *e)
     if (!fresh.vals)
         return err_set(e, ERR_INTERNAL, "out of memory combining values");
     for (size_t i = 0; i < b->n; i++) {
-        if (keep(&fresh, &b->vals[i]) != 0) {
+        if (keep(&fresh, &b->vals[i], NULL) != 0) {
             arena_free(&fresh.arena);
             free(fresh.vals);
             return err_set(e, ERR_INTERNAL, "out of memory combining values");
@@ -394,16 +426,18 @@ static int add_to_sums(struct run_ctx *r, const struct datavalue *dv, struct err
             b->cap = cap;
         }
     }
-    return keep(b, dv) ? err_set(e, ERR_INTERNAL, "out of memory holding values to sum") : 0;
+    return keep(b, dv, NULL) ? err_set(e, ERR_INTERNAL, "out of memory holding values to sum") : 0;
 }
 
-static int add_mapped(struct run_ctx *r, const struct datavalue *dv, struct err *e)
+/* src: the value as read from the source, NULL for a sum. */
+static int add_mapped(struct run_ctx *r, const struct datavalue *dv, const struct datavalue *src,
+                      struct err *e)
 {
     if (r->aggregate)
         return add_to_sums(r, dv, e);
     if (!r->filling && !(r->filling = batch_take(r)))
         return err_set(e, ERR_INTERNAL, "out of memory for a batch");
-    if (keep(r->filling, dv) != 0)
+    if (keep(r->filling, dv, src) != 0)
         return err_set(e, ERR_INTERNAL, "out of memory for a batch");
     if (r->filling->n == r->filling->cap) {
         enqueue(r, r->filling);
@@ -495,10 +529,10 @@ static int on_values(void *ud, const struct datavalue *vals, size_t n, struct er
             r->counts.errors++;
         pthread_mutex_unlock(&r->lock);
         if (res == MAP_OK) {
-            if (add_mapped(r, &out, e) != 0)
+            if (add_mapped(r, &out, &vals[i], e) != 0)
                 goto fail;
         } else {
-            list_value(r, res == MAP_SKIP ? RUN_ITEM_SKIPPED : RUN_ITEM_ERROR, &vals[i],
+            list_value(r, res == MAP_SKIP ? RUN_ITEM_SKIPPED : RUN_ITEM_ERROR, &vals[i], &vals[i],
                        vals[i].data_element, vals[i].value, NULL, why.msg);
         }
         if ((i & 1023) == 1023)
@@ -523,7 +557,7 @@ static int send_sums(struct run_ctx *r, struct err *e)
     int rc = combine_sums(r, e);
     r->aggregate = false; /* route the combined values into batches */
     for (size_t i = 0; i < r->sums.n && rc == 0; i++)
-        rc = add_mapped(r, &r->sums.vals[i], e);
+        rc = add_mapped(r, &r->sums.vals[i], NULL, e);
     r->aggregate = true;
     r->sums.n = 0;
     return rc;
@@ -836,11 +870,8 @@ done_no_db:
 
     if (r->filling)
         batch_give_back(r, r->filling);
-    for (int i = 0; i < r->n_free; i++) {
-        arena_free(&r->free_batches[i]->arena);
-        free(r->free_batches[i]->vals);
-        free(r->free_batches[i]);
-    }
+    for (int i = 0; i < r->n_free; i++)
+        batch_free(r->free_batches[i]);
     arena_free(&r->sums.arena);
     free(r->sums.vals);
     run_items_free(r->items);

@@ -861,3 +861,91 @@ TEST_TIMEOUT(a_one_chunk_run_shows_values_rate_and_time_left_while_it_runs, 180)
     cJSON_Delete(run);
     emu_post(&dst, "/emulator/faults", "{\"reset\":true}", 200);
 }
+
+/* Values the target refuses after a mapping changed them: each entry shows the value as read
+ * beside the value as sent, the run counts them, the groups add up to the entries, and the CSV
+ * holds every entry. */
+TEST_TIMEOUT(refused_values_show_their_source_value_in_groups_and_csv, 180)
+{
+    struct spec_server s;
+    struct emu src, dst;
+    start_pair(&s, &src, &dst, "values=900,orgunits=30,seed=26", "values=0,orgunits=30,seed=26", NULL);
+    struct selection sel;
+    selection_of(&src, &sel);
+    cJSON *des = emu_get(&src, "/api/dataElements?fields=id,name&paging=false");
+    char scaled[16] = "";
+    const cJSON *de;
+    cJSON_ArrayForEach(de, cJSON_GetObjectItem(des, "dataElements"))
+        if (strcmp(str(de, "name"), "Malaria cases") == 0)
+            snprintf(scaled, sizeof scaled, "%s", str(de, "id"));
+    cJSON_Delete(des);
+    CHECK(scaled[0]);
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/mappings/scale.lua", s.dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "return { transform = function(dv)\n"
+               "  if dv.dataElement == \"%s\" then dv.value = tostring(math.tointeger(tonumber(dv.value) * 1000)) end\n"
+               "  return dv end }\n", scaled);
+    fclose(f);
+    wait_mapping(&s, "scale");
+    char faults[128];
+    snprintf(faults, sizeof faults, "{\"conflictIds\":[\"%s\"]}", scaled);
+    emu_post(&dst, "/emulator/faults", faults, 200);
+    add_job(&s, "refusing", &sel, "\"mapping\":\"scale\",\"importOptions\":{\"batchSize\":200}");
+    cJSON *run = run_job(&s, "refusing", NULL);
+    CHECK_STR(str(run, "status"), "partial");
+    long long refused = count(run, "refused");
+    CHECK(refused > 0);
+    int id = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(run, "id"));
+    cJSON_Delete(run);
+
+    snprintf(path, sizeof path, "/api/runs/%d/conflicts?kind=conflict&pageSize=1000", id);
+    cJSON *listed = api(&s, "GET", path, NULL, 200);
+    long long total = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(listed, "pager"), "total"));
+    CHECK_INT(total, refused);
+    const cJSON *entry;
+    cJSON_ArrayForEach(entry, cJSON_GetObjectItem(listed, "conflicts"))
+    {
+        const cJSON *sent = cJSON_GetObjectItem(entry, "dataValue"), *read = cJSON_GetObjectItem(entry, "source");
+        CHECK_STR(str(read, "dataElement"), scaled);
+        CHECK_STR(str(read, "orgUnit"), str(sent, "orgUnit"));
+        CHECK_INT(atoll(str(read, "value")) * 1000, atoll(str(sent, "value")));
+    }
+    cJSON_Delete(listed);
+
+    snprintf(path, sizeof path, "/api/runs/%d/conflicts/groups", id);
+    cJSON *groups = api(&s, "GET", path, NULL, 200);
+    /* one group per disaggregation of the element: their counts add up to the entries */
+    long long in_groups = 0;
+    const cJSON *g;
+    cJSON_ArrayForEach(g, cJSON_GetObjectItem(groups, "groups"))
+    {
+        CHECK_STR(str(g, "kind"), "refused");
+        CHECK_STR(str(g, "errorCode"), "E7610");
+        CHECK_STR(str(cJSON_GetObjectItem(g, "source"), "dataElement"), scaled);
+        CHECK_STR(str(cJSON_GetObjectItem(g, "target"), "dataElement"), scaled);
+        CHECK_STR(str(cJSON_GetObjectItem(g, "source"), "categoryOptionCombo"),
+                  str(cJSON_GetObjectItem(g, "target"), "categoryOptionCombo"));
+        double n_ou = cJSON_GetNumberValue(cJSON_GetObjectItem(g, "orgUnitCount"));
+        CHECK(n_ou >= 1);
+        CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(g, "orgUnits")), n_ou < 20 ? n_ou : 20);
+        CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(g, "periods")) >= 1);
+        CHECK(str(g, "firstSeen") && str(g, "lastSeen"));
+        in_groups += (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(g, "count"));
+    }
+    CHECK_INT(in_groups, refused);
+    cJSON_Delete(groups);
+
+    snprintf(path, sizeof path, "/api/runs/%d/conflicts?format=csv", id);
+    struct spec_resp r;
+    CHECK(spec_api(&s, "GET", path, NULL, &r) == 0);
+    CHECK_INT(r.status, 200);
+    CHECK_CONTAINS(r.headers, "text/csv");
+    CHECK(strncmp(r.body, "kind,errorCode,object,value,message,dataElement,", 48) == 0);
+    long long lines = 0;
+    for (const char *p = r.body; (p = strstr(p, "\r\n")); p += 2)
+        lines++;
+    CHECK_INT(lines, refused + 1);
+    CHECK_CONTAINS(r.body, "\r\nrefused,E7610,");
+    spec_resp_free(&r);
+}
