@@ -25,6 +25,8 @@ const struct route http_routes[] = {
     {"PATCH", "/api/jobs/{}", api_jobs_update, ROUTE_AUTH},
     {"DELETE", "/api/jobs/{}", api_jobs_delete, ROUTE_AUTH},
     {"POST", "/api/jobs/{}/run", api_jobs_run, ROUTE_AUTH},
+    {"POST", "/api/jobs/check", api_jobs_check, ROUTE_AUTH},
+    {"POST", "/api/jobs/{}/check", api_jobs_check_saved, ROUTE_AUTH},
 
     {"GET", "/api/runs", api_runs_list, ROUTE_AUTH},
     {"GET", "/api/runs/{}", api_runs_get, ROUTE_AUTH},

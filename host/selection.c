@@ -89,9 +89,7 @@ static int on_holder(void *ud, const cJSON *item, struct err *e)
     return 0;
 }
 
-/* GET /api/<kind>?filter=<path>:in:[…] over every id of items (objects with "id", or strings),
- * IDS_PER_REQUEST at a time. */
-static int list_in(struct dhis2_client *src, const char *kind, const char *fields, const char *path,
+int selection_list_in(struct dhis2_client *src, const char *kind, const char *fields, const char *path,
                    const cJSON *items, dhis2_item_fn fn, void *ud, struct err *e)
 {
     int n = cJSON_GetArraySize(items);
@@ -128,14 +126,14 @@ static int load_infos(struct dhis2_client *src, const cJSON *ids, bool groups, s
         out->v[i].id = cJSON_GetStringValue(cJSON_GetArrayItem(ids, (int)i));
     if (out->n == 0)
         return 0;
-    int rc = groups ? list_in(src, "dataElementGroups", "id,name,dataElements[id]", "id", ids, on_group, out, e)
-                    : list_in(src, "dataSets", "id,name,periodType", "id", ids, on_data_set, out, e);
+    int rc = groups ? selection_list_in(src, "dataElementGroups", "id,name,dataElements[id]", "id", ids, on_group, out, e)
+                    : selection_list_in(src, "dataSets", "id,name,periodType", "id", ids, on_data_set, out, e);
     for (size_t i = 0; rc == 0 && i < out->n; i++) {
         if (!out->v[i].found)
             return err_set(e, ERR_INPUT, "%s %s is not at the source", groups ? "data element group" : "data set",
                            out->v[i].id);
         if (groups)
-            rc = list_in(src, "dataSets", "id,periodType", "dataSetElements.dataElement.id",
+            rc = selection_list_in(src, "dataSets", "id,periodType", "dataSetElements.dataElement.id",
                          out->v[i].members, on_holder, &out->v[i], e);
     }
     return rc;
@@ -316,9 +314,7 @@ static int plan_fixed(struct selection *s, const cJSON *fixed, struct infos *ds,
                  in->name, in->id);
         cJSON *r = cJSON_CreateObject();
         if (!r || !cJSON_AddItemToArray(s->refusals, r) || !cJSON_AddStringToObject(r, "field", "periods.fixed") ||
-            !cJSON_AddStringToObject(r, "message", msg) ||
-            warn(s, "data set %s (%s) is %s and none of the fixed periods is: nothing of it is read", in->name,
-                 in->id, type) != 0)
+            !cJSON_AddStringToObject(r, "message", msg))
             goto oom;
     }
     for (size_t i = 0; i < groups->n; i++) {

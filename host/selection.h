@@ -24,9 +24,15 @@ struct selection {
     struct sel_part *parts;
     size_t n_parts;
     cJSON *warnings;  /* array of sentences for the run */
-    cJSON *refusals;  /* array of {"field","message"}: data sets a fixed list serves no period of */
+    cJSON *refusals;  /* array of {"field","message"}: data sets a fixed list serves no period
+                         of; each message reads after the words "Fixed periods" */
 };
 
+/* GET /api/<kind>?fields=…&filter=<path>:in:[…] over every id of items (objects with "id", or
+ * strings), a hundred at a time to keep URLs short; fn gets each item found. */
+int selection_list_in(struct dhis2_client *src, const char *kind, const char *fields,
+                      const char *path, const cJSON *items, dhis2_item_fn fn, void *ud,
+                      struct err *e);
 /* A NULL-terminated list of arr's strings (borrowed from arr); caller frees the list. */
 const char **selection_strings(const cJSON *arr);
 /* Plans spec's selection (a normalised job spec) as of `today`, asking src for the period types

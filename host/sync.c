@@ -676,6 +676,17 @@ static int fetch_all(struct run_ctx *r, const char *watermark_from, struct err *
     int rc = selection_plan(r->src_client, spec, date_today(), &sel, e);
     if (rc == 0 && !roots)
         rc = err_set(e, ERR_INTERNAL, "out of memory");
+    const cJSON *refusal;
+    cJSON_ArrayForEach(refusal, sel.refusals)
+    {
+        char said[600];
+        snprintf(said, sizeof said, "Fixed periods %s", cJSON_GetStringValue(cJSON_GetObjectItem(refusal, "message")));
+        cJSON *w = cJSON_CreateString(said);
+        if (!w || !cJSON_AddItemToArray(sel.warnings, w)) {
+            cJSON_Delete(w);
+            rc = rc ? rc : err_set(e, ERR_INTERNAL, "out of memory");
+        }
+    }
     if (rc == 0 && cJSON_GetArraySize(sel.warnings) > 0) {
         for (int i = 0; i < cJSON_GetArraySize(sel.warnings); i++)
             log_warn("run %lld: %s", r->run_id, cJSON_GetStringValue(cJSON_GetArrayItem(sel.warnings, i)));

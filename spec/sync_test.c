@@ -949,3 +949,79 @@ TEST_TIMEOUT(refused_values_show_their_source_value_in_groups_and_csv, 180)
     CHECK_CONTAINS(r.body, "\r\nrefused,E7610,");
     spec_resp_free(&r);
 }
+
+static const cJSON *problem_on(const cJSON *check, const char *level, const char *field)
+{
+    const cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItem(check, "problems"))
+        if (strcmp(str(p, "level"), level) == 0 && strcmp(str(p, "field"), field) == 0)
+            return p;
+    return NULL;
+}
+
+/* The preflight asks both instances what a run would meet: ids the mapping writes that the
+ * target lacks, data sets read in other periods than the window's, the same instance at both
+ * ends, an instance that does not answer; and estimates the chunks and (after a run) values. */
+TEST_TIMEOUT(the_preflight_names_each_problem_with_its_field_and_estimates_the_run, 180)
+{
+    struct spec_server s;
+    struct emu src, dst;
+    start_pair(&s, &src, &dst, "values=500,orgunits=30,seed=27", "values=0,orgunits=30,seed=27", NULL);
+    struct selection all;
+    selection_of(&src, &all);
+    cJSON *des = emu_get(&src, "/api/dataElements?fields=id&paging=false");
+    const char *de = str(cJSON_GetArrayItem(cJSON_GetObjectItem(des, "dataElements"), 0), "id");
+    char path[PATH_MAX + 64], body[1024];
+    snprintf(path, sizeof path, "%s/mappings/ghost.lua", s.dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "return { dataElements = { %s = \"Gh0stElemnt\" }, unmapped = \"keep\" }\n", de);
+    fclose(f);
+    cJSON_Delete(des);
+    wait_mapping(&s, "ghost");
+    const char *form = "{\"name\":\"pre\",\"source\":\"%s\",\"target\":\"%s\",\"dataSets\":%s,\"mapping\":\"ghost\","
+                       "\"orgUnits\":[\"%s\"],\"children\":true,\"periods\":{\"last\":12,\"type\":\"Monthly\"}}";
+    snprintf(body, sizeof body, form, "src", "dst", all.data_sets, all.root);
+    cJSON_Delete(api(&s, "POST", "/api/jobs", body, 201));
+
+    cJSON *check = api(&s, "POST", "/api/jobs/pre/check", "{}", 200);
+    const cJSON *p = problem_on(check, "error", "mapping");
+    CHECKF(p, "no mapping error in %s", cJSON_PrintUnformatted(check));
+    CHECK_CONTAINS(str(p, "message"), "Gh0stElemnt");
+    p = problem_on(check, "warning", "periods");
+    CHECK(p);
+    CHECK_CONTAINS(str(p, "message"), "selected for the window last 12 Monthly");
+    CHECK(!problem_on(check, "error", "source") && !problem_on(check, "error", "target"));
+    struct period months[12];
+    period_last_n(PERIOD_MONTHLY, date_today(), 12, months);
+    int quarters = period_overlapping(PERIOD_QUARTERLY, months[0].start, months[11].end, NULL, 0);
+    const cJSON *estimate = cJSON_GetObjectItem(check, "estimate");
+    CHECK_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(estimate, "chunks")), 12 + quarters);
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(estimate, "values")));
+    cJSON_Delete(check);
+
+    /* after a run, the estimate of values is what it read */
+    cJSON *run = run_job(&s, "pre", NULL);
+    long long fetched = count(run, "fetched");
+    cJSON_Delete(run);
+    check = api(&s, "POST", "/api/jobs/pre/check", NULL, 200);
+    CHECK_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(check, "estimate"), "values")), fetched);
+    cJSON_Delete(check);
+
+    /* an unsaved job: the same instance at both ends, and an instance that does not answer */
+    char dead[512];
+    snprintf(dead, sizeof dead,
+             "{\"name\":\"dead\",\"url\":\"http://127.0.0.1:%d\",\"auth\":{\"type\":\"basic\","
+             "\"username\":\"admin\",\"password\":\"district\"}}", spec_free_port());
+    cJSON_Delete(api(&s, "POST", "/api/instances", dead, 201));
+    snprintf(body, sizeof body, form, "src", "src", all.data_sets, all.root);
+    check = api(&s, "POST", "/api/jobs/check", body, 200);
+    CHECK_CONTAINS(str(problem_on(check, "error", "target"), "message"), "same DHIS2 instance");
+    cJSON_Delete(check);
+    snprintf(body, sizeof body, form, "dead", "dst", all.data_sets, all.root);
+    check = api(&s, "POST", "/api/jobs/check", body, 200);
+    CHECK(problem_on(check, "error", "source"));
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetObjectItem(check, "estimate"), "chunks")));
+    cJSON_Delete(check);
+    /* an invalid body is answered as a save would */
+    cJSON_Delete(api(&s, "POST", "/api/jobs/check", "{\"source\":\"src\"}", 422));
+}
