@@ -15,11 +15,11 @@ CREATE OR REPLACE FUNCTION run_counts(c jsonb) RETURNS json LANGUAGE sql IMMUTAB
         'refused', coalesce((c->>'refused')::bigint, 0))
 $$;
 
--- The values a running run should read in all: what the job's last complete read of the whole
--- selection read (an incremental run's size cannot be told in advance).
-CREATE FUNCTION run_values_expected(r runs) RETURNS bigint LANGUAGE sql STABLE AS $$
+-- What the job's last complete read of its whole selection before run `before` read: the
+-- values a run of it should read in all (an incremental run's size cannot be told in advance).
+CREATE FUNCTION job_last_read(job bigint, before bigint) RETURNS bigint LANGUAGE sql STABLE AS $$
     SELECT (p.counts->>'fetched')::bigint FROM runs p
-     WHERE r.watermark_from IS NULL AND p.job_id = r.job_id AND p.id < r.id
+     WHERE p.job_id = job AND p.id < before
        AND p.status IN ('succeeded', 'partial') AND p.watermark_from IS NULL
      ORDER BY p.id DESC LIMIT 1
 $$;
@@ -29,7 +29,7 @@ CREATE FUNCTION run_progress_json(r runs) RETURNS json LANGUAGE sql STABLE AS $$
         SELECT coalesce((r.counts->>'fetched')::bigint, 0) AS read,
                coalesce((r.counts->>'sent')::bigint, 0) AS sent,
                extract(epoch FROM coalesce(r.finished_at, now()) - r.started_at)::float8 AS secs,
-               CASE WHEN r.status = 'running' THEN run_values_expected(r) END AS expected),
+               CASE WHEN r.status = 'running' AND r.watermark_from IS NULL THEN job_last_read(r.job_id, r.id) END AS expected),
     rate AS (SELECT *, CASE WHEN secs > 0 AND read > 0 THEN read / secs END AS per_s FROM t)
     SELECT json_build_object(
         'done', r.progress_done, 'total', r.progress_total,

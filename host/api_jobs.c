@@ -83,16 +83,25 @@ static int check_fixed_periods(struct app *app, PGconn *c, const struct job_inpu
     return e->code;
 }
 
+/* Validates a posted job, answering 422 with every field error when it is not valid. */
+static int validated(PGconn *c, const cJSON *body, struct job_input *in, struct http_resp *rs)
+{
+    struct err_fields all = {.labels = job_field_labels};
+    struct err e = {.fields = &all};
+    if (job_validate(c, body, in, &e) == 0)
+        return 0;
+    http_reply_err(rs, &e);
+    return -1;
+}
+
 /* Stores a validated job: INSERT when id is 0, else UPDATE; answers the job. */
 static void store(struct app *app, PGconn *c, long long id, const cJSON *body, struct http_resp *rs)
 {
     struct err_fields all = {.labels = job_field_labels};
     struct err e = {.fields = &all};
     struct job_input in;
-    if (job_validate(c, body, &in, &e)) {
-        http_reply_err(rs, &e);
+    if (validated(c, body, &in, rs))
         return;
-    }
     if (check_fixed_periods(app, c, &in, &e)) {
         http_reply_err(rs, &e);
         cJSON_Delete(in.spec);
@@ -139,7 +148,9 @@ static void store(struct app *app, PGconn *c, long long id, const cJSON *body, s
     cJSON_Delete(in.spec);
 }
 
-void api_jobs_create(struct app *app, struct http_req *rq, struct http_resp *rs)
+/* Hands the posted job and a connection to fn. */
+static void with_posted_job(struct app *app, struct http_req *rq, struct http_resp *rs,
+                            void (*fn)(struct app *, PGconn *, const cJSON *, struct http_resp *))
 {
     cJSON *body = http_body_json(rq, rs);
     if (!body)
@@ -147,12 +158,22 @@ void api_jobs_create(struct app *app, struct http_req *rq, struct http_resp *rs)
     struct err e = {0};
     PGconn *c = db_acquire(app->db, &e);
     if (c) {
-        store(app, c, 0, body, rs);
+        fn(app, c, body, rs);
         db_release(app->db, c);
     } else {
         http_reply_err(rs, &e);
     }
     cJSON_Delete(body);
+}
+
+static void store_new(struct app *app, PGconn *c, const cJSON *body, struct http_resp *rs)
+{
+    store(app, c, 0, body, rs);
+}
+
+void api_jobs_create(struct app *app, struct http_req *rq, struct http_resp *rs)
+{
+    with_posted_job(app, rq, rs, store_new);
 }
 
 /* PUT and PATCH: the fields sent replace the stored ones (importOptions field by field), and
@@ -383,11 +404,7 @@ static long long last_read_values(PGconn *c, long long job_id)
     snprintf(id, sizeof id, "%lld", job_id);
     const char *params[] = {id};
     struct err e = {0};
-    PGresult *r = db_query(c,
-                           "SELECT (counts->>'fetched')::bigint FROM runs WHERE job_id = $1"
-                           " AND status IN ('succeeded', 'partial') AND watermark_from IS NULL"
-                           " ORDER BY id DESC LIMIT 1",
-                           1, params, &e);
+    PGresult *r = db_query(c, "SELECT job_last_read($1, 9223372036854775807)", 1, params, &e);
     long long n = r && PQntuples(r) == 1 && db_value(r, 0, 0) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : -1;
     PQclear(r);
     return n;
@@ -408,13 +425,10 @@ static long long chunks_of(const struct selection *sel, const cJSON *spec)
 /* Checks a job (body as posted) against its instances; job_id > 0 for a stored job. */
 static void preflight(struct app *app, PGconn *c, const cJSON *body, long long job_id, struct http_resp *rs)
 {
-    struct err_fields all = {.labels = job_field_labels};
-    struct err e = {.fields = &all};
+    struct err e = {0};
     struct job_input in;
-    if (job_validate(c, body, &in, &e)) {
-        http_reply_err(rs, &e);
+    if (validated(c, body, &in, rs))
         return;
-    }
     cJSON *out = cJSON_CreateObject(), *problems = cJSON_AddArrayToObject(out, "problems");
     struct instance src = {0}, dst = {0};
     struct dhis2_client *src_client = NULL, *dst_client = NULL;
@@ -424,8 +438,6 @@ static void preflight(struct app *app, PGconn *c, const cJSON *body, long long j
         http_reply_error(rs, 500, NULL, "out of memory");
         goto out;
     }
-    err_clear(&e);
-    e.fields = NULL;
     if (!(src_client = quick_client(app, c, in.source_id, &src, &e)))
         problem(problems, "error", "source", "Source cannot be used: %s", e.msg);
     err_clear(&e);
@@ -482,20 +494,14 @@ out:
     cJSON_Delete(in.spec);
 }
 
+static void preflight_new(struct app *app, PGconn *c, const cJSON *body, struct http_resp *rs)
+{
+    preflight(app, c, body, 0, rs);
+}
+
 void api_jobs_check(struct app *app, struct http_req *rq, struct http_resp *rs)
 {
-    cJSON *body = http_body_json(rq, rs);
-    if (!body)
-        return;
-    struct err e = {0};
-    PGconn *c = db_acquire(app->db, &e);
-    if (c) {
-        preflight(app, c, body, 0, rs);
-        db_release(app->db, c);
-    } else {
-        http_reply_err(rs, &e);
-    }
-    cJSON_Delete(body);
+    with_posted_job(app, rq, rs, preflight_new);
 }
 
 void api_jobs_check_saved(struct app *app, struct http_req *rq, struct http_resp *rs)
