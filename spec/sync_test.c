@@ -1025,3 +1025,44 @@ TEST_TIMEOUT(the_preflight_names_each_problem_with_its_field_and_estimates_the_r
     /* an invalid body is answered as a save would */
     cJSON_Delete(api(&s, "POST", "/api/jobs/check", "{\"source\":\"src\"}", 422));
 }
+
+/* A data element group has no period type of its own: its elements are read in the periods of
+ * the data sets holding them (here the quarterly HIV elements, for a monthly window). */
+TEST_TIMEOUT(a_relative_window_reads_a_group_in_its_data_sets_period_type, 180)
+{
+    struct spec_server s;
+    struct emu src, dst;
+    start_pair(&s, &src, &dst, "values=3000,orgunits=30,seed=28", "values=0,orgunits=30,seed=28", NULL);
+    struct selection all;
+    selection_of(&src, &all);
+    char quarterly[16], body[1024];
+    data_set_of_type(&src, "Quarterly", quarterly);
+    cJSON *groups = emu_get(&src, "/api/dataElementGroups?fields=id&filter=name:eq:HIV&paging=false");
+    const char *hiv = str(cJSON_GetArrayItem(cJSON_GetObjectItem(groups, "dataElementGroups"), 0), "id");
+    snprintf(body, sizeof body,
+             "{\"name\":\"grp\",\"source\":\"src\",\"target\":\"dst\",\"dataElementGroups\":[\"%s\"],"
+             "\"orgUnits\":[\"%s\"],\"children\":true,\"periods\":{\"last\":12,\"type\":\"Monthly\"}}",
+             hiv, all.root);
+    cJSON_Delete(api(&s, "POST", "/api/jobs", body, 201));
+    cJSON *run = run_job(&s, "grp", NULL);
+    CHECK_STR(str(run, "status"), "succeeded");
+    struct period months[12], first_q, last_q;
+    period_last_n(PERIOD_MONTHLY, date_today(), 12, months);
+    period_containing(PERIOD_QUARTERLY, months[0].start, &first_q);
+    period_containing(PERIOD_QUARTERLY, months[11].end, &last_q);
+    struct selection q_sel;
+    selection_between(&q_sel, quarterly, all.root, first_q.start, last_q.end);
+    int n_quarterly = 0, n_target = 0;
+    free(state_of(&src, &q_sel, &n_quarterly));
+    CHECK(n_quarterly > 0);
+    check_same_state(&src, &dst, &q_sel, n_quarterly);
+    free(state_of(&dst, &all, &n_target));
+    CHECK_INT(n_target, n_quarterly);
+    const cJSON *warnings = cJSON_GetObjectItem(run, "warnings");
+    CHECK_INT(cJSON_GetArraySize(warnings), 1);
+    char expect[128];
+    snprintf(expect, sizeof expect, "data element group HIV (%s): Quarterly periods", hiv);
+    CHECK_CONTAINS(cJSON_GetStringValue(cJSON_GetArrayItem(warnings, 0)), expect);
+    cJSON_Delete(groups);
+    cJSON_Delete(run);
+}
