@@ -734,6 +734,14 @@ static void data_set_of_type(struct emu *m, const char *pt, char out[16])
     CHECKF(out[0], "the source has no %s data set", pt);
 }
 
+/* The last 12 months before today, and the first and last quarter overlapping them. */
+static void last_12_months(struct period months[12], struct period *first_q, struct period *last_q)
+{
+    CHECK(period_last_n(PERIOD_MONTHLY, date_today(), 12, months) == 0);
+    period_containing(PERIOD_QUARTERLY, months[0].start, first_q);
+    period_containing(PERIOD_QUARTERLY, months[11].end, last_q);
+}
+
 /* A selection of one data set's values in periods wholly inside [start, end]. */
 static void selection_between(struct selection *s, const char *data_set, const char *root, int32_t start,
                               int32_t end)
@@ -769,9 +777,7 @@ TEST_TIMEOUT(a_relative_window_reads_each_data_set_in_its_own_period_type, 180)
     CHECK_STR(str(run, "status"), "succeeded");
 
     struct period months[12], first_q, last_q;
-    CHECK(period_last_n(PERIOD_MONTHLY, date_today(), 12, months) == 0);
-    period_containing(PERIOD_QUARTERLY, months[0].start, &first_q);
-    period_containing(PERIOD_QUARTERLY, months[11].end, &last_q);
+    last_12_months(months, &first_q, &last_q);
     struct selection m_sel, q_sel;
     selection_between(&m_sel, monthly, all.root, months[0].start, months[11].end);
     selection_between(&q_sel, quarterly, all.root, first_q.start, last_q.end);
@@ -1047,9 +1053,7 @@ TEST_TIMEOUT(a_relative_window_reads_a_group_in_its_data_sets_period_type, 180)
     cJSON *run = run_job(&s, "grp", NULL);
     CHECK_STR(str(run, "status"), "succeeded");
     struct period months[12], first_q, last_q;
-    period_last_n(PERIOD_MONTHLY, date_today(), 12, months);
-    period_containing(PERIOD_QUARTERLY, months[0].start, &first_q);
-    period_containing(PERIOD_QUARTERLY, months[11].end, &last_q);
+    last_12_months(months, &first_q, &last_q);
     struct selection q_sel;
     selection_between(&q_sel, quarterly, all.root, first_q.start, last_q.end);
     int n_quarterly = 0, n_target = 0;
