@@ -17,6 +17,9 @@ int api_paging_params(const struct http_req *rq, struct http_resp *rs, char limi
  * row shown by <row_json>(row), ordered by name. table and row_json are ours, never input. */
 void api_reply_page(struct app *app, struct http_req *rq, struct http_resp *rs, const char *table,
                     const char *row_json);
+/* The same under another key than the table's name. */
+void api_reply_page_as(struct app *app, struct http_req *rq, struct http_resp *rs,
+                       const char *key, const char *table, const char *row_json);
 
 void api_health(struct app *app, struct http_req *rq, struct http_resp *rs);
 /* api_index.c: GET /api/ and the OpenAPI document */
@@ -58,5 +61,10 @@ void api_mappings_put(struct app *app, struct http_req *rq, struct http_resp *rs
 void api_mappings_check(struct app *app, struct http_req *rq, struct http_resp *rs);
 
 void api_metrics(struct app *app, struct http_req *rq, struct http_resp *rs);
+
+/* api_tokens.c: the API tokens of `dhis2sync token`; a token is shown once, when made. */
+void api_tokens_list(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_tokens_create(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_tokens_delete(struct app *app, struct http_req *rq, struct http_resp *rs);
 
 #endif

@@ -41,17 +41,23 @@ int api_paging_params(const struct http_req *rq, struct http_resp *rs, char limi
 void api_reply_page(struct app *app, struct http_req *rq, struct http_resp *rs, const char *table,
                     const char *row_json)
 {
+    api_reply_page_as(app, rq, rs, table, table, row_json);
+}
+
+void api_reply_page_as(struct app *app, struct http_req *rq, struct http_resp *rs,
+                       const char *key, const char *table, const char *row_json)
+{
     char limit[24], offset[24], page[24], sql[1024];
     if (api_paging_params(rq, rs, limit, offset, page) != 0)
         return;
     snprintf(sql, sizeof sql,
              "SELECT json_build_object("
-             " '%1$s', coalesce((SELECT json_agg(%2$s(t) ORDER BY t.name, t.id)"
+             " '%3$s', coalesce((SELECT json_agg(%2$s(t) ORDER BY t.name, t.id)"
              "   FROM %1$s t WHERE t.id IN (SELECT id FROM %1$s ORDER BY name, id"
              "   LIMIT $1::bigint OFFSET $2::bigint)), '[]'),"
              " 'pager', json_build_object('page', $3::bigint, 'pageSize', $1::bigint,"
              "   'total', (SELECT count(*) FROM %1$s)))",
-             table, row_json);
+             table, row_json, key);
     const char *params[] = {limit, offset, page};
     api_reply_query(app, rs, 200, sql, 3, params, NULL);
 }

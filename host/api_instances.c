@@ -67,6 +67,36 @@ static int read_input(const cJSON *body, bool creating, struct instance_input *i
     return 0;
 }
 
+static bool same_text(const char *a, const char *b)
+{
+    return a && b ? strcmp(a, b) == 0 : a == b;
+}
+
+/* An update without a secret keeps the stored one, which was entered for this server with this
+ * trust: a new url or caFile could send it elsewhere (POST /test would hand it over at once),
+ * and a new kind of authentication has no secret of its kind yet. */
+static int check_kept_secret(PGconn *c, const char *idtext, const struct instance_input *in,
+                             struct err *e)
+{
+    const char *p[] = {idtext};
+    PGresult *cur = db_query(c, "SELECT auth_type, url, ca_file FROM instances WHERE id = $1", 1,
+                             p, e);
+    if (!cur)
+        return e->code;
+    int rc = 0;
+    if (PQntuples(cur) != 1)
+        rc = err_set(e, ERR_NOT_FOUND, "no such instance");
+    else if ((in->url && strcmp(in->url, PQgetvalue(cur, 0, 1)) != 0) ||
+             (in->has_ca_file && !same_text(in->ca_file, db_value(cur, 0, 2))))
+        rc = err_field(e, "auth", "is required with its password or token when url or caFile "
+                                  "changes: stored credentials are never sent to another server");
+    else if (in->has_auth && strcmp(PQgetvalue(cur, 0, 0), in->auth_type) != 0)
+        rc = err_field(e, strcmp(in->auth_type, "basic") == 0 ? "auth.password" : "auth.token",
+                       "is required when the authentication type changes");
+    PQclear(cur);
+    return rc;
+}
+
 static char *seal(struct app *app, const char *secret, struct err *e)
 {
     char *sealed = NULL;
@@ -142,20 +172,9 @@ void api_instances_update(struct app *app, struct http_req *rq, struct http_resp
         goto fail;
     char idtext[24];
     snprintf(idtext, sizeof idtext, "%lld", id);
-    if (in.has_auth && !in.secret) {
-        /* a secret may be left out only when the kind of authentication stays the same */
-        const char *p[] = {idtext};
-        PGresult *cur = db_query(c, "SELECT auth_type FROM instances WHERE id = $1", 1, p, &e);
-        if (!cur)
-            goto fail;
-        bool same = PQntuples(cur) == 1 && strcmp(PQgetvalue(cur, 0, 0), in.auth_type) == 0;
-        PQclear(cur);
-        if (!same) {
-            err_field(&e, strcmp(in.auth_type, "basic") == 0 ? "auth.password" : "auth.token",
-                      "is required when the authentication type changes");
-            goto fail;
-        }
-    }
+    if ((in.has_auth || in.url || in.has_ca_file) && !in.secret &&
+        check_kept_secret(c, idtext, &in, &e))
+        goto fail;
     if (in.secret && !(sealed = seal(app, in.secret, &e)))
         goto fail;
     const char *params[] = {idtext, in.name, in.url, in.auth_type, in.username, sealed,

@@ -80,15 +80,43 @@ static void reply_session(struct http_resp *rs, long long user_id, const char *n
     http_reply_json(rs, 200, o);
 }
 
+/* Login CSRF (another site logging the browser in as the attacker's user): browsers say where
+ * a request comes from. Sec-Fetch-Site is believed first (a proxy that rewrites Host leaves it
+ * alone); else Origin must name the host the request was sent to (Host, or a trusted proxy's
+ * X-Forwarded-Host). A caller sending neither is not a browser (curl, scripts). */
+static bool login_from_this_site(const struct app *app, const struct http_req *rq)
+{
+    const char *site = http_header(rq, "Sec-Fetch-Site");
+    if (site)
+        return strcasecmp(site, "same-origin") == 0 || strcasecmp(site, "none") == 0;
+    const char *origin = http_header(rq, "Origin");
+    if (!origin)
+        return true;
+    const char *authority = strstr(origin, "://"); /* none in "null": sandboxed and file: pages */
+    if (!authority)
+        return false;
+    authority += 3;
+    const char *host = http_header(rq, "Host");
+    const char *forwarded = http_from_trusted_proxy(app, rq) ? http_header(rq, "X-Forwarded-Host") : NULL;
+    return (host && strcasecmp(authority, host) == 0) ||
+           (forwarded && strcasecmp(authority, forwarded) == 0);
+}
+
+/* application/json, with or without parameters: the one type another origin cannot post
+ * without a CORS preflight (which this server never grants). */
+static bool is_json(const char *type)
+{
+    return type && strncasecmp(type, "application/json", 16) == 0 &&
+           (type[16] == '\0' || type[16] == ';' || type[16] == ' ');
+}
+
 void api_session_create(struct app *app, struct http_req *rq, struct http_resp *rs)
 {
-    /* Login CSRF (another site logging the browser in as the attacker's user): of the types
-     * another origin may post without a CORS preflight (which this server never grants),
-     * only text/plain can carry a JSON body unchanged (a form field named `{"username":…`);
-     * urlencoded forms percent-encode the braces and quotes and multipart adds boundaries.
-     * Refusing text/plain and multipart keeps `curl -d '{…}'` (urlencoded by default) working. */
-    const char *type = http_header(rq, "Content-Type");
-    if (type && (strncasecmp(type, "text/plain", 10) == 0 || strncasecmp(type, "multipart/", 10) == 0)) {
+    if (!login_from_this_site(app, rq)) {
+        http_reply_error(rs, 403, NULL, "log in from this server's own pages: this request comes from another site");
+        return;
+    }
+    if (!is_json(http_header(rq, "Content-Type"))) {
         http_reply_error(rs, 415, NULL, "send the login as Content-Type: application/json");
         return;
     }
@@ -110,8 +138,19 @@ void api_session_create(struct app *app, struct http_req *rq, struct http_resp *
 
     if (!(c = db_acquire(app->db, &e)))
         goto fail;
+    if (!rq->delayed) {
+        long delay = 0;
+        if (session_login_delay(c, username, &delay, &e))
+            goto fail;
+        if (delay > 0) {
+            log_info("login slowed down by %ld ms: many failed logins for this name (client %s)",
+                     delay, address);
+            rs->delay_ms = delay;
+            goto out;
+        }
+    }
     long retry_after = 0;
-    if (session_login_allowed(c, username, address, &retry_after, &e))
+    if (session_login_begin(c, username, address, &retry_after, &e))
         goto fail;
     if (retry_after > 0) {
         char secs[32];
@@ -139,14 +178,13 @@ void api_session_create(struct app *app, struct http_req *rq, struct http_resp *
     if (!(c = db_acquire(app->db, &e)))
         goto fail;
     if (!ok) {
-        if (session_login_failed(c, username, address, &e))
-            goto fail;
+        /* session_login_begin has counted it already */
         log_info("failed login (client %s)", address);
         http_reply_error(rs, 401, NULL, "%s", bad_login);
         goto out;
     }
     char cookie[CRYPTO_RANDOM_ID_LEN + 1], csrf[CRYPTO_RANDOM_ID_LEN + 1];
-    if (session_login_succeeded(c, username, &e) || session_create(c, user_id, cookie, csrf, &e))
+    if (session_login_succeeded(c, username, address, &e) || session_create(c, user_id, cookie, csrf, &e))
         goto fail;
     /* a session this browser had before is replaced, not left behind */
     const char *previous = auth_session_cookie(rq);

@@ -1,10 +1,13 @@
 /* auth.h — who is calling: `Authorization: Bearer TOKEN` (API tokens, stored as SHA-256
  * hashes) or a session cookie (with its CSRF token on unsafe methods). Also makes tokens for
- * `dhis2sync token add`. Never logs or returns a stored secret. */
+ * `dhis2sync token add`, lists, expires and revokes them. Never logs or returns a stored
+ * secret, and keeps no cache: a revoked or expired token is refused at its next request. */
 #ifndef DHIS2SYNC_AUTH_H
 #define DHIS2SYNC_AUTH_H
 
+#include <cJSON.h>
 #include <libpq-fe.h>
+#include <time.h>
 
 #include "err.h"
 
@@ -27,5 +30,20 @@ const char *auth_session_cookie(const struct http_req *rq);
 
 /* Creates an API token labelled name; *token_out (caller frees) is the only copy of it. */
 int auth_token_create(PGconn *c, const char *name, char **token_out, struct err *e);
+/* The same, expiring at expires_at (a time_t; 0 = never); *id_out (may be NULL) gets its id. */
+int auth_token_create_expiring(PGconn *c, const char *name, time_t expires_at, char **token_out,
+                               long long *id_out, struct err *e);
+/* When a token made at now with expiry spec expires: "90d", "12h", "30m" (days, hours,
+ * minutes from now), "2027-01-31" (that day's start, UTC) or "2027-01-31T12:00:00Z".
+ * ERR_INPUT for another form or a time that is not in the future; the message reads after
+ * the name of the option or field ("--expires: …"). */
+int auth_token_expiry(const char *spec, time_t now, time_t *out, struct err *e);
+/* Every token, oldest first: [{"id","name","createdAt","lastUsedAt","expiresAt","expired"}]
+ * (times ISO 8601 UTC or null); never the token nor its hash. NULL on error. */
+cJSON *auth_token_list(PGconn *c, struct err *e);
+/* Deletes the token whose id (digits) or label is ref; its next request is refused. A label
+ * that several tokens share is ERR_CONFLICT (revoke by id); none is ERR_NOT_FOUND.
+ * *revoked_id gets the id. */
+int auth_token_revoke(PGconn *c, const char *ref, long long *revoked_id, struct err *e);
 
 #endif

@@ -361,6 +361,11 @@ static void set_fixed_options(struct dhis2_client *c)
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, c->timeout_s);
     if (c->ca_file)
         curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+    /* A redirect is reported, never followed: following one would hand the credentials (our
+     * ApiToken header goes out with every request of this handle) to whatever host the
+     * Location names. Said explicitly so a later default or option cannot turn it on. */
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_UNRESTRICTED_AUTH, 0L);
     if (!c->pat) {
         curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         curl_easy_setopt(h, CURLOPT_USERNAME, c->username);
@@ -1077,13 +1082,34 @@ int dhis2_parse_import_summary(const char *body, struct dhis2_import_summary *ou
     return rc;
 }
 
-/* async=true: polls the task until DHIS2 says it completed, then reads its summary. */
-static int await_import(struct dhis2_client *c, const char *job, struct dhis2_import_summary *out,
-                        struct err *e)
+static long long monotonic_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* A 404 for the task means DHIS2 no longer knows it (it restarted, or dropped old tasks):
+ * polling on would never end, so say so at once. */
+static int task_lost(struct dhis2_client *c, const char *job, int rc, struct err *e)
+{
+    if (rc != ERR_NOT_FOUND)
+        return rc;
+    return err_set(e, ERR_NET,
+                   "instance '%s': DHIS2 lost import task %s (HTTP 404; was it restarted?): "
+                   "whether the chunk was imported is unknown",
+                   c->name, job);
+}
+
+/* async=true: polls the task until DHIS2 says it completed, then reads its summary; gives up
+ * after timeout_s, since a task DHIS2 forgot in a restart may answer as running forever. */
+static int await_import(struct dhis2_client *c, const char *job, long timeout_s,
+                        struct dhis2_import_summary *out, struct err *e)
 {
     char path[256], summary_path[256];
     int rc;
     long delay = 250;
+    long long deadline = monotonic_ms() + timeout_s * 1000LL;
     if (strlen(job) > 64 || strspn(job, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                         "0123456789-_") != strlen(job))
         return err_set(e, ERR_NET, "instance '%s': the async import's job id is not an id",
@@ -1094,7 +1120,7 @@ static int await_import(struct dhis2_client *c, const char *job, struct dhis2_im
     for (;;) {
         cJSON *tasks = NULL;
         if ((rc = get_json(c, path, NULL, true, &tasks, e)) != 0)
-            return rc;
+            return task_lost(c, job, rc, e);
         bool done = false;
         const cJSON *t;
         cJSON_ArrayForEach(t, tasks)
@@ -1104,7 +1130,13 @@ static int await_import(struct dhis2_client *c, const char *job, struct dhis2_im
         cJSON_Delete(tasks);
         if (done)
             break;
-        if (!wait_ms(c, delay))
+        long long left = deadline - monotonic_ms();
+        if (left <= 0)
+            return err_set(e, ERR_NET,
+                           "instance '%s': DHIS2 did not finish import task %s within %ld s "
+                           "(importOptions.asyncTimeout); it may have lost the task",
+                           c->name, job, timeout_s);
+        if (!wait_ms(c, delay < left ? delay : (long)left))
             return err_set(e, ERR_CANCELLED,
                            "instance '%s': cancelled while DHIS2 imports "
                            "(the import goes on there)",
@@ -1113,7 +1145,7 @@ static int await_import(struct dhis2_client *c, const char *job, struct dhis2_im
     }
     cJSON *summary = NULL;
     if ((rc = get_json(c, summary_path, NULL, false, &summary, e)) != 0)
-        return rc;
+        return task_lost(c, job, rc, e);
     struct err se = {0};
     rc = summary_from_json(summary, out, &se);
     if (rc)
@@ -1182,7 +1214,8 @@ int dhis2_post_datavalues(struct dhis2_client *c, const struct datavalue *vals, 
         const cJSON *resp = cJSON_GetObjectItemCaseSensitive(root, "response");
         const cJSON *job = cJSON_GetObjectItemCaseSensitive(resp, "id");
         if (opt->async && r.status / 100 == 2 && cJSON_IsString(job)) {
-            rc = await_import(c, job->valuestring, out, e);
+            rc = await_import(c, job->valuestring,
+                              opt->async_timeout_s > 0 ? opt->async_timeout_s : 1800, out, e);
             out->attempts = attempts;
             out->http_status = r.status;
         } else if (r.status / 100 == 2 || r.status == 409) {

@@ -120,6 +120,8 @@ struct dhis2_import_options {
     bool skip_existing_check; /* faster, for values known to be new */
     bool skip_audit;
     bool async;   /* async=true, then poll the task until its summary is ready */
+    long async_timeout_s; /* async: the chunk fails when the task has not finished by then
+                           * (DHIS2 may have lost it in a restart); 0 = 1800 */
     bool no_gzip; /* never compress the body (gzip is used above 64 KB) */
 };
 

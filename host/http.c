@@ -5,12 +5,14 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -18,16 +20,36 @@
 #include "log.h"
 #include "metrics.h"
 
-struct http_server {
-    struct MHD_Daemon *daemon;
-    struct app *app;
-};
-
-/* Per-request state kept by MHD between calls of the access handler. */
+/* Per-request state kept by MHD between calls of the access handler, for a request whose
+ * route was chosen (and its caller authenticated) from the headers, or whose answer waits for
+ * the end of a chunked body. */
 struct request_ctx {
+    struct http_req rq;
+    const struct route *route;
+    /* A chunked body may pass the cap only once it is under way, and that is 413 before
+     * anything else (PRODUCT.md): the answer decided from the headers waits while such a body
+     * is read and counted, none of it kept. */
+    struct http_resp early;
+    bool has_early;
+    size_t max;                 /* this request's body cap */
     char *body;
     size_t len, cap;
     bool too_large;
+    bool held;                  /* suspended for a handler's delay, now or before */
+    long long wake_ms;          /* while suspended: when to resume */
+    struct request_ctx *next_sleeper;
+};
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    struct app *app;
+    /* handlers' delays: suspended connections, resumed by the waker thread when due */
+    pthread_t waker;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    struct request_ctx *sleepers;
+    int held;                   /* requests suspended at some point and not yet completed */
+    bool stopping;
 };
 
 static const char *const security_headers[][2] = {
@@ -330,7 +352,22 @@ static void serve_static(struct app *app, const char *path, struct http_resp *rs
     http_add_header(rs, "Cache-Control", is_page ? "no-store" : "no-cache");
 }
 
-static void dispatch(struct app *app, struct http_req *rq, struct http_resp *rs)
+/* Authenticates rq for a route that needs it; on failure rs holds the answer. */
+static bool authenticated(struct app *app, struct http_req *rq, struct http_resp *rs)
+{
+    struct err e = {0};
+    if (auth_check(app, rq, &e) == 0)
+        return true;
+    http_reply_err(rs, &e);
+    if (e.code == ERR_AUTH)
+        http_add_header(rs, "WWW-Authenticate", "Bearer realm=\"dhis2sync\"");
+    return false;
+}
+
+/* Decides from the request line and headers alone: 0 and *route when a handler will answer
+ * once the body is in, 1 when rs already holds the whole answer (and no body is read). */
+static int route_request(struct app *app, struct http_req *rq, struct http_resp *rs,
+                         const struct route **route)
 {
     int path_matched = 0, path_needs_auth = 0;
     for (const struct route *r = http_routes; r->pattern; r++) {
@@ -341,36 +378,25 @@ static void dispatch(struct app *app, struct http_req *rq, struct http_resp *rs)
         if (strcmp(r->method, rq->method) != 0 &&
             !(strcmp(r->method, "GET") == 0 && strcmp(rq->method, "HEAD") == 0))
             continue;
-        if (r->auth == ROUTE_AUTH) {
-            struct err e = {0};
-            if (auth_check(app, rq, &e) != 0) {
-                http_reply_err(rs, &e);
-                if (e.code == ERR_AUTH)
-                    http_add_header(rs, "WWW-Authenticate", "Bearer realm=\"dhis2sync\"");
-                return;
-            }
-        }
-        r->handler(app, rq, rs);
-        return;
+        if (r->auth == ROUTE_AUTH && !authenticated(app, rq, rs))
+            return 1;
+        *route = r;
+        return 0;
     }
-    struct err e = {0};
     if (path_matched) {
         /* who may call comes before what they may call: no route list for strangers */
-        if (path_needs_auth && auth_check(app, rq, &e) != 0)
-            http_reply_err(rs, &e);
-        else
+        if (!path_needs_auth || authenticated(app, rq, rs))
             http_reply_error(rs, 405, NULL, "method %s is not allowed on %s", rq->method, rq->path);
     } else if (strncmp(rq->path, "/api/", 5) == 0 || strcmp(rq->path, "/api") == 0) {
         /* unknown API paths look the same as known ones to a caller without credentials */
-        if (auth_check(app, rq, &e) != 0)
-            http_reply_err(rs, &e);
-        else
+        if (authenticated(app, rq, rs))
             http_reply_error(rs, 404, NULL, "no such API route: %s %s", rq->method, rq->path);
     } else if (strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0) {
         serve_static(app, rq->path, rs);
     } else {
         http_reply_error(rs, 405, NULL, "method %s is not allowed on %s", rq->method, rq->path);
     }
+    return 1;
 }
 
 static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_resp *rs,
@@ -404,19 +430,155 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_re
     return ok;
 }
 
-static enum MHD_Result reply_now(struct MHD_Connection *conn, int status, const char *path,
-                                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static enum MHD_Result reply_now(struct MHD_Connection *conn, int status, const char *path,
-                                 const char *fmt, ...)
+/* Frees what an answer that is not sent holds. */
+static void resp_discard(struct http_resp *rs)
 {
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
+    free(rs->body);
+    rs->body = NULL;
+    for (int i = 0; i < rs->n_extra; i++)
+        free(rs->extra_headers[i]);
+    rs->n_extra = 0;
+}
+
+/* Every answer goes out here: logged, counted, sent. */
+static enum MHD_Result answer(struct MHD_Connection *conn, const char *method, const char *url,
+                              struct http_resp *rs)
+{
+    log_debug("%s %s -> %d", method, url, rs->status);
+    metrics_http_request(method, rs->status);
+    return send_response(conn, rs, url);
+}
+
+static enum MHD_Result too_large(struct MHD_Connection *conn, const char *method,
+                                 const char *url, size_t max)
+{
     struct http_resp rs = {0};
-    http_reply_error(&rs, status, NULL, "%s", msg);
-    return send_response(conn, &rs, path);
+    http_reply_error(&rs, 413, NULL, "request body over the %zu-byte limit", max);
+    return answer(conn, method, url, &rs);
+}
+
+static long long monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Suspends ctx's connection for delay_ms; -1 when the server is stopping (no more waits). */
+static int sleep_request(struct http_server *s, struct request_ctx *ctx, long delay_ms)
+{
+    pthread_mutex_lock(&s->lock);
+    int rc = -1;
+    if (!s->stopping) {
+        MHD_suspend_connection(ctx->rq.conn);
+        ctx->held = true;
+        s->held++;
+        ctx->wake_ms = monotonic_ms() + delay_ms;
+        ctx->next_sleeper = s->sleepers;
+        s->sleepers = ctx;
+        pthread_cond_broadcast(&s->changed);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+/* Resumes each suspended connection when its delay is over (all of them at once when the
+ * server stops); MHD then calls on_request for it again. */
+static void *waker_main(void *arg)
+{
+    struct http_server *s = arg;
+    pthread_mutex_lock(&s->lock);
+    while (!s->stopping || s->sleepers) {
+        long long now = monotonic_ms(), next = -1;
+        for (struct request_ctx **p = &s->sleepers; *p;) {
+            struct request_ctx *ctx = *p;
+            if (s->stopping || ctx->wake_ms <= now) {
+                *p = ctx->next_sleeper;
+                MHD_resume_connection(ctx->rq.conn);
+                continue;
+            }
+            if (next < 0 || ctx->wake_ms < next)
+                next = ctx->wake_ms;
+            p = &ctx->next_sleeper;
+        }
+        if (s->stopping)
+            continue;
+        if (next < 0) {
+            pthread_cond_wait(&s->changed, &s->lock);
+        } else {
+            struct timespec until = {.tv_sec = next / 1000, .tv_nsec = (next % 1000) * 1000000};
+            pthread_cond_timedwait(&s->changed, &s->lock, &until);
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/* Adds an upload chunk to ctx's body; false when out of memory. */
+static bool take_chunk(struct request_ctx *ctx, const char *upload, size_t size)
+{
+    if (!ctx->too_large && ctx->len + size > ctx->max) {
+        ctx->too_large = true;
+        free(ctx->body);
+        ctx->body = NULL;
+    }
+    if (ctx->too_large)
+        return true;
+    if (ctx->has_early) {
+        ctx->len += size;
+        return true;
+    }
+    if (ctx->len + size + 1 > ctx->cap) {
+        size_t want = (ctx->len + size + 1) * 2;
+        if (want > ctx->max + 1)
+            want = ctx->max + 1;
+        char *grown = realloc(ctx->body, want);
+        if (!grown)
+            return false;
+        ctx->body = grown;
+        ctx->cap = want;
+    }
+    memcpy(ctx->body + ctx->len, upload, size);
+    ctx->len += size;
+    return true;
+}
+
+/* The first call, with the headers only: a request is answered right here, before its body
+ * is read, unless a route was found and its caller (where the route needs one) authenticated;
+ * only then is a body buffered, up to the cap that route's kind allows. */
+static enum MHD_Result on_headers(struct http_server *s, struct MHD_Connection *conn,
+                                  const char *url, const char *method, void **con_cls)
+{
+    size_t max = s->app->cfg.max_body;
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    unsigned long long length = cl ? strtoull(cl, NULL, 10) : 0;
+    if (length > max)
+        return too_large(conn, method, url, max);
+    struct http_req rq = {.conn = conn, .method = method, .path = url, .body = ""};
+    const char *proto = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-Proto");
+    rq.secure = proto && strcasecmp(proto, "https") == 0 && http_from_trusted_proxy(s->app, &rq);
+    struct http_resp rs = {.status = 500};
+    const struct route *route = NULL;
+    bool early = route_request(s->app, &rq, &rs, &route);
+    if (early && !MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding"))
+        return answer(conn, method, url, &rs);
+    if (!early && route->auth == ROUTE_PUBLIC && max > HTTP_PUBLIC_MAX_BODY)
+        max = HTTP_PUBLIC_MAX_BODY;
+    if (length > max)
+        return too_large(conn, method, url, max);
+    struct request_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) {
+        resp_discard(&rs);
+        return MHD_NO;
+    }
+    ctx->rq = rq;
+    ctx->route = route;
+    ctx->early = rs;
+    ctx->has_early = early;
+    ctx->max = max;
+    *con_cls = ctx;
+    return MHD_YES;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -425,71 +587,84 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
     (void)version;
     struct http_server *s = cls;
-    size_t cap = s->app->cfg.max_body;
     struct request_ctx *ctx = *con_cls;
-    if (!ctx) {
-        /* the cap is decided from Content-Length before anything else looks at the request */
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > cap) {
-            metrics_http_request(method, 413);
-            return reply_now(conn, 413, url, "request body over the %zu-byte limit", cap);
-        }
-        if (!(ctx = calloc(1, sizeof *ctx)))
-            return MHD_NO;
-        *con_cls = ctx;
-        return MHD_YES;
-    }
+    if (!ctx)
+        return on_headers(s, conn, url, method, con_cls);
     if (*upload_size) {
-        if (!ctx->too_large && ctx->len + *upload_size > cap) {
-            ctx->too_large = true;
-            free(ctx->body);
-            ctx->body = NULL;
-        }
-        if (!ctx->too_large) {
-            if (ctx->len + *upload_size + 1 > ctx->cap) {
-                size_t want = (ctx->len + *upload_size + 1) * 2;
-                char *grown = realloc(ctx->body, want > cap + 1 ? cap + 1 : want);
-                if (!grown)
-                    return MHD_NO;
-                ctx->body = grown;
-                ctx->cap = want > cap + 1 ? cap + 1 : want;
-            }
-            memcpy(ctx->body + ctx->len, upload, *upload_size);
-            ctx->len += *upload_size;
-        }
+        if (!take_chunk(ctx, upload, *upload_size))
+            return MHD_NO;
         *upload_size = 0;
         return MHD_YES;
     }
-    if (ctx->too_large) {
-        metrics_http_request(method, 413);
-        return reply_now(conn, 413, url, "request body over the %zu-byte limit", cap);
+    if (ctx->too_large)
+        return too_large(conn, method, url, ctx->max);
+    if (ctx->has_early) {
+        ctx->has_early = false;
+        return answer(conn, method, url, &ctx->early);
     }
 
-    struct http_req rq = {.conn = conn, .method = method, .path = url,
-                          .body = ctx->body ? ctx->body : "", .body_len = ctx->len};
+    struct http_req *rq = &ctx->rq;
+    rq->body = ctx->body ? ctx->body : "";
+    rq->body_len = ctx->len;
     if (ctx->body)
         ctx->body[ctx->len] = '\0';
-    const char *proto = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-Proto");
-    rq.secure = proto && strcasecmp(proto, "https") == 0 && http_from_trusted_proxy(s->app, &rq);
     struct http_resp rs = {.status = 500};
-    dispatch(s->app, &rq, &rs);
-    log_debug("%s %s -> %d", method, url, rs.status);
-    metrics_http_request(method, rs.status);
-    return send_response(conn, &rs, url);
+    ctx->route->handler(s->app, rq, &rs);
+    if (rs.delay_ms > 0 && !rq->delayed) {
+        rq->delayed = true;
+        if (sleep_request(s, ctx, rs.delay_ms) == 0)
+            return MHD_YES;
+        /* stopping: the handler goes on without its wait */
+        rs = (struct http_resp){.status = 500};
+        ctx->route->handler(s->app, rq, &rs);
+    }
+    return answer(conn, method, url, &rs);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
+    struct http_server *s = cls;
     (void)conn;
     (void)toe;
     struct request_ctx *ctx = *con_cls;
+    if (ctx && ctx->held) {
+        pthread_mutex_lock(&s->lock);
+        s->held--;
+        pthread_cond_broadcast(&s->changed);
+        pthread_mutex_unlock(&s->lock);
+    }
     if (ctx) {
+        if (ctx->has_early)
+            resp_discard(&ctx->early);
         free(ctx->body);
         free(ctx);
         *con_cls = NULL;
     }
+}
+
+/* No more delays: the sleepers are resumed and the waker thread ends; then waits (10 s at
+ * most) until they are answered, since stopping the daemon would drop them unanswered. */
+static void waker_stop(struct http_server *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->stopping = true;
+    pthread_cond_broadcast(&s->changed);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->waker, NULL);
+    long long until = monotonic_ms() + 10000;
+    struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (until % 1000) * 1000000};
+    pthread_mutex_lock(&s->lock);
+    while (s->held > 0 && pthread_cond_timedwait(&s->changed, &s->lock, &ts) == 0)
+        ;
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void waker_free(struct http_server *s)
+{
+    pthread_cond_destroy(&s->changed);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
 }
 
 int http_start(struct http_server **out, struct app *app, struct err *e)
@@ -498,8 +673,19 @@ int http_start(struct http_server **out, struct app *app, struct err *e)
     if (!s)
         return err_set(e, ERR_INTERNAL, "out of memory");
     s->app = app;
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->changed, &attr);
+    pthread_condattr_destroy(&attr);
+    pthread_mutex_init(&s->lock, NULL);
+    if (pthread_create(&s->waker, NULL, waker_main, s) != 0) {
+        waker_free(s);
+        return err_set(e, ERR_INTERNAL, "cannot start the HTTP server's waker thread");
+    }
     s->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+            MHD_ALLOW_SUSPEND_RESUME,
         (uint16_t)app->cfg.port, NULL, NULL, on_request, s,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)app->cfg.http_threads,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
@@ -508,7 +694,8 @@ int http_start(struct http_server **out, struct app *app, struct err *e)
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_END);
     if (!s->daemon) {
-        free(s);
+        waker_stop(s);
+        waker_free(s);
         return err_set(e, ERR_INTERNAL, "cannot listen on port %d (in use, or not allowed)",
                        app->cfg.port);
     }
@@ -520,8 +707,10 @@ void http_stop(struct http_server *s)
 {
     if (!s)
         return;
-    /* stop accepting first; MHD_stop_daemon then waits for the requests in flight */
+    /* stop accepting first; delayed requests are resumed at once and answered; then
+     * MHD_stop_daemon waits for the requests in flight */
     MHD_quiesce_daemon(s->daemon);
+    waker_stop(s);
     MHD_stop_daemon(s->daemon);
-    free(s);
+    waker_free(s);
 }

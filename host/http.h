@@ -1,7 +1,11 @@
-/* http.h — the HTTP server (libmicrohttpd, thread pool): request bodies accumulated up to the
- * cap (413 beyond it, decided before authentication and routing), routing through the one
- * table in routes.c, authentication of every non-public route, JSON replies and errors,
- * static files of the web admin from web/. Handlers never write to the socket themselves. */
+/* http.h — the HTTP server (libmicrohttpd, thread pool): routing through the one table in
+ * routes.c and authentication of every non-public route, both decided from the request line
+ * and headers before any body is read (a stranger's body is never buffered; a chunked one is
+ * read and counted only, to tell whether it is over the cap); request bodies
+ * accumulated up to the cap (413 beyond it, decided from Content-Length before anything else;
+ * HTTP_PUBLIC_MAX_BODY for public routes), JSON replies and errors, static files of the web
+ * admin from web/, and handlers' delays (a suspended connection, not a sleeping thread).
+ * Handlers never write to the socket themselves. */
 #ifndef DHIS2SYNC_HTTP_H
 #define DHIS2SYNC_HTTP_H
 
@@ -15,6 +19,8 @@ struct app;
 struct MHD_Connection;
 
 #define HTTP_MAX_PARAMS 4
+/* The body cap of public routes: logging in needs a name and a password, no more. */
+#define HTTP_PUBLIC_MAX_BODY 4096
 
 struct http_req {
     struct MHD_Connection *conn;
@@ -29,6 +35,7 @@ struct http_req {
     long long user_id;          /* 0 for an API token */
     long long token_id;         /* 0 for a session */
     char csrf_token[80];        /* the session's, for GET /api/session */
+    bool delayed;               /* this call comes after the delay the handler asked for */
 };
 
 struct http_resp {
@@ -38,6 +45,9 @@ struct http_resp {
     const char *content_type;
     char *extra_headers[8];     /* "Name: value", malloc-ed */
     int n_extra;
+    /* Set by a handler instead of an answer (and nothing else): call it again with the same
+     * request, rq->delayed set, after this many milliseconds. No thread waits meanwhile. */
+    long delay_ms;
 };
 
 typedef void (*http_handler)(struct app *app, struct http_req *rq, struct http_resp *rs);

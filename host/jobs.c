@@ -36,13 +36,14 @@ static int normalise_import_options(const cJSON *body, cJSON *spec, struct err *
     static const char *const scheme_keys[] = {"idScheme", "dataElementIdScheme", "orgUnitIdScheme",
                                               "categoryOptionComboIdScheme"};
     bool dry_run = false, skip_existing = false, async = false;
-    long batch = 0;
+    long batch = 0, async_timeout = 0;
     int rc = v_enum(opts, "importOptions.", "importStrategy", import_strategies, "CREATE_AND_UPDATE",
                     &strategy, e);
     rc |= v_bool(opts, "importOptions.", "dryRun", false, &dry_run, e);
     rc |= v_bool(opts, "importOptions.", "skipExistingCheck", false, &skip_existing, e);
     rc |= v_bool(opts, "importOptions.", "async", false, &async, e);
     rc |= v_int(opts, "importOptions.", "batchSize", 5000, 1, 50000, &batch, e);
+    rc |= v_int(opts, "importOptions.", "asyncTimeout", 1800, 1, 7 * 86400, &async_timeout, e);
     for (int i = 0; i < 4; i++)
         rc |= check_id_scheme(opts, scheme_keys[i], &schemes[i], e);
     if (rc)
@@ -58,6 +59,7 @@ static int normalise_import_options(const cJSON *body, cJSON *spec, struct err *
     cJSON_AddNumberToObject(out, "batchSize", (double)batch);
     cJSON_AddBoolToObject(out, "skipExistingCheck", skip_existing);
     cJSON_AddBoolToObject(out, "async", async);
+    cJSON_AddNumberToObject(out, "asyncTimeout", (double)async_timeout);
     return 0;
 }
 
@@ -165,7 +167,8 @@ const char *const job_field_labels[][2] = {
     {"schedule", "Schedule"}, {"importOptions", "Import options"},
     {"importOptions.importStrategy", "Import strategy"}, {"importOptions.dryRun", "Dry run"},
     {"importOptions.skipExistingCheck", "Skip existing check"}, {"importOptions.async", "Async"},
-    {"importOptions.batchSize", "Batch size"}, {"importOptions.idScheme", "ID scheme"},
+    {"importOptions.batchSize", "Batch size"}, {"importOptions.asyncTimeout", "Async timeout"},
+    {"importOptions.idScheme", "ID scheme"},
     {"importOptions.dataElementIdScheme", "Data element ID scheme"},
     {"importOptions.orgUnitIdScheme", "Org unit ID scheme"},
     {"importOptions.categoryOptionComboIdScheme", "Category option combo ID scheme"},

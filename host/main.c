@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -36,7 +37,10 @@ static const char usage[] =
     "                           2 partial, 1 otherwise\n"
     "  check MAPPING [--sample FILE] [--json]\n"
     "                           try a mapping on sample values (no database needed)\n"
-    "  token add NAME           create an API token; prints it alone on stdout\n"
+    "  token add NAME [--expires 90d|12h|30m|DATE]\n"
+    "                           create an API token; prints it alone on stdout\n"
+    "  token list               id, label, created, last used, expires (never the token)\n"
+    "  token revoke NAME|ID     delete a token: refused from its next request on\n"
     "  user add NAME            create an admin user; the password is read from stdin\n"
     "  backup FILE              database + mappings into one archive\n"
     "  restore FILE [--force]   put an archive back (--force: replace a non-empty database)\n"
@@ -240,27 +244,72 @@ static int cmd_migrate(struct app *app)
     return rc;
 }
 
+static const char token_usage[] =
+    "usage: dhis2sync token add NAME [--expires 90d|12h|30m|2027-01-31|2027-01-31T12:00:00Z]\n"
+    "       dhis2sync token list\n"
+    "       dhis2sync token revoke NAME|ID\n";
+
+/* One token a line, tab-separated under a header; never the token itself. */
+static void print_tokens(const cJSON *tokens)
+{
+    static const char *const keys[] = {"createdAt", "lastUsedAt", "expiresAt"};
+    printf("ID\tNAME\tCREATED\tLAST USED\tEXPIRES\n");
+    const cJSON *t;
+    cJSON_ArrayForEach(t, tokens)
+    {
+        printf("%.0f\t%s", cJSON_GetNumberValue(cJSON_GetObjectItem(t, "id")),
+               cJSON_GetStringValue(cJSON_GetObjectItem(t, "name")));
+        for (int i = 0; i < 3; i++) {
+            const char *v = cJSON_GetStringValue(cJSON_GetObjectItem(t, keys[i]));
+            printf("\t%s", v ? v : "-");
+        }
+        printf("%s\n", cJSON_IsTrue(cJSON_GetObjectItem(t, "expired")) ? " (expired)" : "");
+    }
+}
+
 static int cmd_token(struct app *app, int argc, char **argv)
 {
-    if (argc != 2 || strcmp(argv[0], "add") != 0) {
-        fprintf(stderr, "usage: dhis2sync token add NAME\n");
+    const char *sub = argc > 0 ? argv[0] : "";
+    bool add = strcmp(sub, "add") == 0, list = strcmp(sub, "list") == 0,
+         revoke = strcmp(sub, "revoke") == 0;
+    struct err e = {0};
+    time_t expires = 0;
+    if (add && argc == 4 && strcmp(argv[2], "--expires") == 0) {
+        /* checked before the database is touched: a typo costs nothing */
+        if (auth_token_expiry(argv[3], time(NULL), &expires, &e)) {
+            log_error("--expires %s", e.msg);
+            return 2;
+        }
+    } else if (!(add && argc == 2) && !(list && argc == 1) && !(revoke && argc == 2)) {
+        fputs(token_usage, stderr);
         return 2;
     }
-    struct err e = {0};
     char *token = NULL;
+    cJSON *tokens = NULL;
+    long long id = 0;
     int rc = 1;
     if (app_open(app, 1, &e) == 0) {
         PGconn *c = db_acquire(app->db, &e);
         if (c) {
-            rc = auth_token_create(c, argv[1], &token, &e) ? 1 : 0;
+            if (add)
+                rc = auth_token_create_expiring(c, argv[1], expires, &token, NULL, &e) ? 1 : 0;
+            else if (list)
+                rc = (tokens = auth_token_list(c, &e)) ? 0 : 1;
+            else
+                rc = auth_token_revoke(c, argv[1], &id, &e) ? 1 : 0;
             db_release(app->db, c);
         }
     }
     if (rc)
         fail(&e);
-    else
+    else if (add)
         printf("%s\n", token);
+    else if (list)
+        print_tokens(tokens);
+    else
+        log_info("revoked API token %lld", id);
     free(token);
+    cJSON_Delete(tokens);
     app_close(app);
     return rc;
 }

@@ -4,6 +4,8 @@
 
 const struct route http_routes[] = {
     {"GET", "/health", api_health, ROUTE_PUBLIC},
+    /* the earlier app's URL: monitors probing it must see the database down, not a page */
+    {"GET", "/health/", api_health, ROUTE_PUBLIC},
     {"GET", "/api/openapi.json", api_openapi, ROUTE_PUBLIC},
     {"GET", "/api/", api_index, ROUTE_AUTH},
     /* logging in is public by nature; the session's own routes need it */
@@ -40,6 +42,10 @@ const struct route http_routes[] = {
     {"GET", "/api/mappings/{}", api_mappings_get, ROUTE_AUTH},
     {"PUT", "/api/mappings/{}", api_mappings_put, ROUTE_AUTH},
     {"POST", "/api/mappings/{}/check", api_mappings_check, ROUTE_AUTH},
+    {"GET", "/api/tokens", api_tokens_list, ROUTE_AUTH},
+    {"POST", "/api/tokens", api_tokens_create, ROUTE_AUTH},
+    {"DELETE", "/api/tokens/{}", api_tokens_delete, ROUTE_AUTH},
+
     /* not public unless DHIS2SYNC_METRICS_PUBLIC=1: api_metrics authenticates itself */
     {"GET", "/metrics", api_metrics, ROUTE_PUBLIC},
     {NULL, NULL, NULL, ROUTE_PUBLIC},

@@ -201,19 +201,33 @@ static int append(struct run_items *it, const char *s, size_t n)
     return 0;
 }
 
-/* Length of the valid UTF-8 sequence at p, or 0. */
+/* Length of the UTF-8 sequence at p that PostgreSQL accepts, or 0: RFC 3629's well-formed
+ * sequences, so no overlong forms, no encoded surrogates (U+D800-DFFF) and nothing past
+ * U+10FFFF. (A NUL cannot reach here: the fields are C strings.) */
 static int utf8_len(const unsigned char *p)
 {
-    int n = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 && *p >= 0xC2 ? 2 : (*p & 0xF0) == 0xE0 ? 3
-          : (*p & 0xF8) == 0xF0 && *p <= 0xF4 ? 4 : 0;
-    for (int i = 1; i < n; i++)
+    unsigned char lo = 0x80, hi = 0xBF;
+    int n;
+    if (p[0] < 0x80)
+        return 1;
+    if (p[0] >= 0xC2 && p[0] <= 0xDF)
+        n = 2;
+    else if (p[0] >= 0xE0 && p[0] <= 0xEF)
+        n = 3, lo = p[0] == 0xE0 ? 0xA0 : 0x80, hi = p[0] == 0xED ? 0x9F : 0xBF;
+    else if (p[0] >= 0xF0 && p[0] <= 0xF4)
+        n = 4, lo = p[0] == 0xF0 ? 0x90 : 0x80, hi = p[0] == 0xF4 ? 0x8F : 0xBF;
+    else
+        return 0;
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (int i = 2; i < n; i++)
         if ((p[i] & 0xC0) != 0x80)
             return 0;
     return n;
 }
 
 /* One COPY text-format field: \N for NULL, backslash escapes for the separators, and U+FFFD
- * for bytes that are not UTF-8: one bad byte in a comment must not lose the whole list. */
+ * for each byte PostgreSQL would refuse: one bad byte in a comment must not lose the list. */
 static int append_field(struct run_items *it, const char *v, bool last)
 {
     int rc = 0;

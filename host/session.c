@@ -62,54 +62,97 @@ int session_delete(PGconn *c, const char *cookie, struct err *e)
     return db_exec(c, "DELETE FROM sessions WHERE id_hash = decode($1, 'hex')", 1, params, e);
 }
 
-int session_login_allowed(PGconn *c, const char *username, const char *address,
-                          long *retry_after, struct err *e)
+/* The 15-minute window as SQL text parameters share. */
+static void window_text(char out[32])
 {
-    char user_key[CRYPTO_HASH_HEX_LEN + 1], window[32], max[32];
-    crypto_sha256_hex(username, user_key);
-    snprintf(window, sizeof window, "%d", SESSION_LOGIN_WINDOW_S);
-    snprintf(max, sizeof max, "%d", SESSION_LOGIN_MAX_FAILURES);
-    const char *params[] = {user_key, address, window, max};
-    /* for each kind with at least max failures in the window: when the max-th most recent one
-     * leaves the window, a login may be tried again */
-    PGresult *r = db_query(
-        c,
-        "SELECT coalesce(max(ceil(extract(epoch FROM at + $3::int * interval '1 second' - now()))), 0)::bigint "
-        "FROM (SELECT at, row_number() OVER (PARTITION BY kind ORDER BY at DESC) AS n "
-        "      FROM login_failures "
-        "      WHERE ((kind = 'user' AND key = $1) OR (kind = 'address' AND key = $2)) "
-        "        AND at > now() - $3::int * interval '1 second') recent "
-        "WHERE n = $4::int",
-        4, params, e);
-    if (!r)
-        return e->code;
-    long wait = strtol(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    *retry_after = wait > 0 ? wait : 0;
-    return 0;
+    snprintf(out, 32, "%d", SESSION_LOGIN_WINDOW_S);
 }
 
-int session_login_failed(PGconn *c, const char *username, const char *address, struct err *e)
+int session_login_delay(PGconn *c, const char *username, long *delay_ms, struct err *e)
 {
     char user_key[CRYPTO_HASH_HEX_LEN + 1], window[32];
     crypto_sha256_hex(username, user_key);
-    snprintf(window, sizeof window, "%d", SESSION_LOGIN_WINDOW_S);
-    const char *params[] = {user_key, address};
-    int rc = db_exec(c,
-                     "INSERT INTO login_failures (kind, key) VALUES ('user', $1), ('address', $2)",
-                     2, params, e);
-    if (rc)
-        return rc;
-    /* failures that no longer count are deleted as new ones come in: the table stays small */
-    const char *old[] = {window};
-    return db_exec(c, "DELETE FROM login_failures WHERE at <= now() - $1::int * interval '1 second'",
-                   1, old, e);
+    window_text(window);
+    const char *params[] = {user_key, window};
+    PGresult *r = db_query(c,
+                           "SELECT count(*) FROM login_failures "
+                           "WHERE user_key = $1 AND at > now() - $2::int * interval '1 second'",
+                           2, params, e);
+    if (!r)
+        return e->code;
+    long failures = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    /* doubling from the limit on: 250 ms, 500 ms, 1 s, ... (shifts past 10 are over the cap) */
+    long over = failures - SESSION_LOGIN_MAX_FAILURES;
+    *delay_ms = over < 0 ? 0 : over > 10 ? SESSION_LOGIN_DELAY_MAX_MS : SESSION_LOGIN_DELAY_MS << over;
+    if (*delay_ms > SESSION_LOGIN_DELAY_MAX_MS)
+        *delay_ms = SESSION_LOGIN_DELAY_MAX_MS;
+    return 0;
 }
 
-int session_login_succeeded(PGconn *c, const char *username, struct err *e)
+/* Any constant: the first key of the two-key advisory locks on login addresses (a key space
+ * apart from the one-key locks of migrate.c and scheduler.c). */
+#define LOGIN_LOCK_CLASS "1701"
+
+int session_login_begin(PGconn *c, const char *username, const char *address,
+                        long *retry_after, struct err *e)
+{
+    char user_key[CRYPTO_HASH_HEX_LEN + 1], window[32], pair_max[32], address_max[32];
+    crypto_sha256_hex(username, user_key);
+    window_text(window);
+    snprintf(pair_max, sizeof pair_max, "%d", SESSION_LOGIN_MAX_FAILURES);
+    snprintf(address_max, sizeof address_max, "%d", SESSION_LOGIN_ADDRESS_MAX_FAILURES);
+    const char *params[] = {user_key, address, window, pair_max, address_max};
+    PGresult *r = NULL;
+    int rc;
+    *retry_after = 0;
+    /* the lock makes count and insert one step for an address: the next attempt's count,
+     * taken after the lock, sees this one's row */
+    if ((rc = db_exec(c, "BEGIN", 0, NULL, e)) ||
+        (rc = db_exec(c, "SELECT pg_advisory_xact_lock(" LOGIN_LOCK_CLASS ", hashtext($1))", 1,
+                      params + 1, e)))
+        goto out;
+    /* for the pair and for the address: when the max-th most recent failure leaves the window,
+     * a login may be tried again */
+    r = db_query(c,
+                 "SELECT greatest("
+                 " (SELECT ceil(extract(epoch FROM at + $3::int * interval '1 second' - now())) "
+                 "  FROM login_failures WHERE user_key = $1 AND address = $2 "
+                 "   AND at > now() - $3::int * interval '1 second' "
+                 "  ORDER BY at DESC OFFSET $4::int - 1 LIMIT 1),"
+                 " (SELECT ceil(extract(epoch FROM at + $3::int * interval '1 second' - now())) "
+                 "  FROM login_failures WHERE address = $2 "
+                 "   AND at > now() - $3::int * interval '1 second' "
+                 "  ORDER BY at DESC OFFSET $5::int - 1 LIMIT 1),"
+                 " 0)::bigint",
+                 5, params, e);
+    if (!r) {
+        rc = e->code;
+        goto out;
+    }
+    *retry_after = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    if (*retry_after == 0 &&
+        (rc = db_exec(c, "INSERT INTO login_failures (user_key, address) VALUES ($1, $2)", 2,
+                      params, e)))
+        goto out;
+    /* failures that no longer count are deleted as new attempts come in: the table stays small */
+    if ((rc = db_exec(c, "DELETE FROM login_failures WHERE at <= now() - $1::int * interval '1 second'",
+                      1, params + 2, e)))
+        goto out;
+    rc = db_exec(c, "COMMIT", 0, NULL, e);
+out:
+    PQclear(r);
+    if (rc)
+        PQclear(PQexec(c, "ROLLBACK"));
+    return rc;
+}
+
+int session_login_succeeded(PGconn *c, const char *username, const char *address,
+                            struct err *e)
 {
     char user_key[CRYPTO_HASH_HEX_LEN + 1];
     crypto_sha256_hex(username, user_key);
-    const char *params[] = {user_key};
-    return db_exec(c, "DELETE FROM login_failures WHERE kind = 'user' AND key = $1", 1, params, e);
+    const char *params[] = {user_key, address};
+    return db_exec(c, "DELETE FROM login_failures WHERE user_key = $1 AND address = $2", 2,
+                   params, e);
 }

@@ -6,14 +6,17 @@
  * the cookie's Max-Age; then the user logs in again. Expired rows are deleted when one is met
  * and at each login.
  *
- * Rate limit: SESSION_LOGIN_MAX_FAILURES failed logins within SESSION_LOGIN_WINDOW_S for one
- * user name, or separately from one client address, refuse further logins for that name or
- * address (even with the right password) until the oldest of those failures leaves the
- * window. A successful login clears the name's failures (not the address's). Names that exist
- * and names that do not are counted alike, so a 429 reveals nothing about which exist. The
- * count is kept in the table login_failures, so all processes on one database share it;
- * concurrent attempts may pass the check together, so the bound is N plus the number of
- * requests in flight at once. Never logs a password, a cookie or a CSRF token. */
+ * Failed logins: each attempt is counted against the pair (user name, client address) and is
+ * refused with a wait (429 and Retry-After) when that pair has SESSION_LOGIN_MAX_FAILURES
+ * failures within SESSION_LOGIN_WINDOW_S, or the address has SESSION_LOGIN_ADDRESS_MAX_FAILURES
+ * (one address guessing many names). A name attacked from many addresses is never locked: its
+ * logins are only slowed down (session_login_delay), so the right password from an address that
+ * has not failed still gets in. An attempt is recorded as a failure before its password is
+ * checked, under a lock on its address, so concurrent attempts cannot pass the count together;
+ * a successful login deletes its pair's failures again. Names that exist and names that do
+ * not are counted alike, so a 429 or a delay reveals nothing about which exist. The counts
+ * live in the table login_failures, so all processes on one database share them. Never logs a
+ * password, a cookie or a CSRF token. */
 #ifndef DHIS2SYNC_SESSION_H
 #define DHIS2SYNC_SESSION_H
 
@@ -27,6 +30,9 @@
 #define SESSION_TTL_S (12 * 3600)
 #define SESSION_LOGIN_MAX_FAILURES 5
 #define SESSION_LOGIN_WINDOW_S (15 * 60)
+#define SESSION_LOGIN_ADDRESS_MAX_FAILURES 20
+#define SESSION_LOGIN_DELAY_MS 250
+#define SESSION_LOGIN_DELAY_MAX_MS 8000
 
 /* A new session for user_id: cookie (the only copy of the id) and csrf filled. */
 int session_create(PGconn *c, long long user_id, char cookie[CRYPTO_RANDOM_ID_LEN + 1],
@@ -38,13 +44,17 @@ int session_lookup(PGconn *c, const char *cookie, long long *user_id, char *csrf
 /* Ends the session of cookie (nothing to do is not an error). */
 int session_delete(PGconn *c, const char *cookie, struct err *e);
 
-/* 0 and *retry_after = 0 when a login for username from address may be tried; otherwise
- * *retry_after is the number of seconds until it may (at least 1). */
-int session_login_allowed(PGconn *c, const char *username, const char *address,
-                          long *retry_after, struct err *e);
-/* Records a failed login for username and for address. */
-int session_login_failed(PGconn *c, const char *username, const char *address, struct err *e);
-/* Clears username's failures after a successful login. */
-int session_login_succeeded(PGconn *c, const char *username, struct err *e);
+/* How long (ms) to hold a login for username before trying it: 0 below
+ * SESSION_LOGIN_MAX_FAILURES recent failures of the name from all addresses together, then
+ * SESSION_LOGIN_DELAY_MS doubling with each further failure, at most SESSION_LOGIN_DELAY_MAX_MS. */
+int session_login_delay(PGconn *c, const char *username, long *delay_ms, struct err *e);
+/* Counts and claims an attempt at once: *retry_after > 0 (seconds until a login may be tried)
+ * when the pair or the address is over its limit; else *retry_after = 0 and the attempt is
+ * recorded as a failure until session_login_succeeded says otherwise. */
+int session_login_begin(PGconn *c, const char *username, const char *address,
+                        long *retry_after, struct err *e);
+/* The login of username from address succeeded: forgets that pair's failures. */
+int session_login_succeeded(PGconn *c, const char *username, const char *address,
+                            struct err *e);
 
 #endif

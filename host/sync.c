@@ -645,6 +645,9 @@ static int load(struct run_ctx *r, struct err *e)
         cJSON_GetStringValue(cJSON_GetObjectItem(opts, "categoryOptionComboIdScheme"));
     r->import.skip_existing_check = cJSON_IsTrue(cJSON_GetObjectItem(opts, "skipExistingCheck"));
     r->import.async = cJSON_IsTrue(cJSON_GetObjectItem(opts, "async"));
+    /* jobs saved before asyncTimeout existed have none: the client's default applies */
+    double async_timeout = cJSON_GetNumberValue(cJSON_GetObjectItem(opts, "asyncTimeout"));
+    r->import.async_timeout_s = async_timeout >= 1 ? (long)async_timeout : 0;
     r->import.dry_run = r->dry_run;
     double batch = cJSON_GetNumberValue(cJSON_GetObjectItem(opts, "batchSize"));
     if (!(batch >= 1 && batch <= 50000))

@@ -49,11 +49,17 @@ TEST_TIMEOUT(health_is_503_while_postgres_is_down_and_recovers_without_restart, 
 
     CHECK(pgembed_stop(&pg, &e) == 0);
     struct spec_resp r;
-    CHECK(spec_http("GET", health, NULL, NULL, 0, &r) == 0);
-    CHECK_INT(r.status, 503);
-    cJSON *j = spec_resp_json(&r);
-    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "db")), "unreachable");
-    spec_resp_free(&r);
+    /* /health/ too: the earlier app's URL, which monitors may still probe */
+    char *with_slash = server_url(&s, "/health/");
+    const char *urls[] = {health, with_slash};
+    for (int i = 0; i < 2; i++) {
+        CHECK(spec_http("GET", urls[i], NULL, NULL, 0, &r) == 0);
+        CHECKF(r.status == 503, "%s: expected 503, saw %ld", urls[i], r.status);
+        cJSON *j = spec_resp_json(&r);
+        CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "db")), "unreachable");
+        cJSON_Delete(j);
+        spec_resp_free(&r);
+    }
 
     CHECK(pgembed_start(&pg, &e) == 0);
     CHECKF(spec_wait_status(health, 200, 15000) == 0, "health did not come back to 200");

@@ -27,9 +27,10 @@ TEST(every_route_but_the_public_ones_answers_401_without_credentials)
             CHECKF(resp.status == 401, "%s %s without credentials: expected 401, saw %ld", r->method,
                    path, resp.status);
         } else {
-            /* public: /health, logging in, and /metrics (which checks credentials itself
-             * unless DHIS2SYNC_METRICS_PUBLIC=1) */
-            CHECKF(strcmp(path, "/health") == 0 || strcmp(path, "/api/session") == 0 ||
+            /* public: /health (also as /health/), logging in, the API's description, and
+             * /metrics (which checks credentials itself unless DHIS2SYNC_METRICS_PUBLIC=1) */
+            CHECKF(strcmp(path, "/health") == 0 || strcmp(path, "/health/") == 0 ||
+                       strcmp(path, "/api/session") == 0 || strcmp(path, "/api/openapi.json") == 0 ||
                        (strcmp(path, "/metrics") == 0 && resp.status == 401),
                    "%s %s is public and answered %ld", r->method, path, resp.status);
         }

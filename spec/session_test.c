@@ -1,12 +1,15 @@
 /* Sessions for people from outside: logging in and out, the cookie's attributes, CSRF on
- * cookie requests, Bearer tokens beside sessions, expiry, and the failed-login rate limit. */
+ * cookie requests, Bearer tokens beside sessions, expiry, the failed-login rate limit, and
+ * login CSRF. */
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
+#include "session.h"
 #include "test.h"
 
 #define ADMIN_PASSWORD "spec-admin-password"
@@ -171,10 +174,11 @@ TEST(wrong_password_and_unknown_user_get_the_same_401)
     char url[256];
     snprintf(url, sizeof url, "%s/api/session", s.base);
     struct spec_resp r;
-    spec_http("POST", url, NULL, "{\"username\":\"admin\"}", 20, &r);
+    const char *json[] = {"Content-Type: application/json", NULL};
+    spec_http("POST", url, json, "{\"username\":\"admin\"}", 20, &r);
     CHECK_INT(r.status, 422);
     spec_resp_free(&r);
-    spec_http("POST", url, NULL, "not json", 8, &r);
+    spec_http("POST", url, json, "not json", 8, &r);
     CHECK_INT(r.status, 400);
     spec_resp_free(&r);
     /* what an HTML form on another site could send (login CSRF) is refused */
@@ -188,10 +192,6 @@ TEST(wrong_password_and_unknown_user_get_the_same_401)
     const char *multipart[] = {"Content-Type: multipart/form-data; boundary=x", NULL};
     spec_http("POST", url, multipart, body, strlen(body), &r);
     CHECK_INT(r.status, 415);
-    spec_resp_free(&r);
-    /* `curl -d` without a type (urlencoded) still works */
-    spec_http("POST", url, NULL, body, strlen(body), &r);
-    CHECK_INT(r.status, 200);
     spec_resp_free(&r);
     spec_server_stop(&s);
 }
@@ -360,47 +360,143 @@ static void check_429(struct spec_resp *r)
     CHECK(!set_cookie_line(r));
 }
 
-TEST(five_failed_logins_for_a_user_refuse_even_the_right_password_until_the_window_passes)
+TEST(failed_logins_for_a_user_from_many_addresses_slow_it_down_but_never_lock_it_out)
 {
     struct spec_server s;
     CHECK(spec_server_start(&s, spec_new_db(), NULL) == 0);
-    /* each failure from its own address: this is the per-user limit */
     char xff[64];
     const char *headers[] = {xff, NULL};
     struct spec_resp r;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < SESSION_LOGIN_MAX_FAILURES + 1; i++) {
         snprintf(xff, sizeof xff, "X-Forwarded-For: 198.51.100.%d", i + 1);
         login(&s, "admin", "wrong-password", headers, &r);
         CHECKF(r.status == 401, "failure %d: expected 401, saw %ld", i + 1, r.status);
         spec_resp_free(&r);
     }
+    /* the right password from an address that has not failed gets in, after a wait */
     snprintf(xff, sizeof xff, "X-Forwarded-For: 198.51.100.99");
     login(&s, "admin", ADMIN_PASSWORD, headers, &r);
+    CHECKF(r.status == 200, "expected 200, saw %ld %s", r.status, r.body);
+    spec_resp_free(&r);
+    char *cat[] = {"/bin/cat", s.log_path, NULL};
+    char *log = NULL;
+    spec_run(cat, NULL, NULL, &log);
+    CHECK_CONTAINS(log, "login slowed down by 250 ms");
+    CHECK_CONTAINS(log, "login slowed down by 500 ms");
+    CHECK(!strstr(log, "login refused"));
+    free(log);
+    spec_server_stop(&s);
+}
+
+TEST(five_failed_logins_for_a_name_from_an_address_refuse_that_pair_until_the_window_passes)
+{
+    struct spec_server s;
+    CHECK(spec_server_start(&s, spec_new_db(), NULL) == 0);
+    const char *attacker[] = {"X-Forwarded-For: 203.0.113.5", NULL};
+    const char *other[] = {"X-Forwarded-For: 203.0.113.6", NULL};
+    struct spec_resp r;
+    for (int i = 0; i < 5; i++) {
+        login(&s, "admin", "wrong-password", attacker, &r);
+        CHECKF(r.status == 401, "failure %d: expected 401, saw %ld", i + 1, r.status);
+        spec_resp_free(&r);
+    }
+    login(&s, "admin", ADMIN_PASSWORD, attacker, &r);
     check_429(&r);
+    spec_resp_free(&r);
+    login(&s, "admin", ADMIN_PASSWORD, other, &r);
+    CHECKF(r.status == 200, "another address: expected 200, saw %ld %s", r.status, r.body);
     spec_resp_free(&r);
     /* an unknown name gets the same treatment: 429 says nothing about which names exist */
     for (int i = 0; i < 5; i++) {
-        snprintf(xff, sizeof xff, "X-Forwarded-For: 198.51.100.%d", i + 10);
-        login(&s, "ghost", "wrong-password", headers, &r);
+        login(&s, "ghost", "wrong-password", attacker, &r);
         spec_resp_free(&r);
     }
-    login(&s, "ghost", "wrong-password", headers, &r);
+    login(&s, "ghost", "wrong-password", attacker, &r);
     check_429(&r);
     spec_resp_free(&r);
 
     /* names are not stored in clear in the failures table */
     PGconn *c = db_of(&s);
-    CHECK_STR(sql_value(c, "SELECT count(*) FROM login_failures WHERE key IN ('admin', 'ghost')"), "0");
+    CHECK_STR(sql_value(c, "SELECT count(*) FROM login_failures WHERE user_key IN ('admin', 'ghost')"), "0");
     /* the window passes */
     sql_exec(c, "UPDATE login_failures SET at = at - interval '16 minutes'");
-    login(&s, "admin", ADMIN_PASSWORD, headers, &r);
+    login(&s, "admin", ADMIN_PASSWORD, attacker, &r);
     CHECKF(r.status == 200, "after the window: expected 200, saw %ld %s", r.status, r.body);
     spec_resp_free(&r);
     PQfinish(c);
     spec_server_stop(&s);
 }
 
-TEST(five_failed_logins_from_an_address_refuse_it_but_not_other_addresses)
+TEST(concurrent_failed_logins_pass_the_limit_no_more_than_it)
+{
+    struct spec_server s;
+    CHECK(spec_server_start(&s, spec_new_db(), NULL) == 0);
+    char url[256];
+    snprintf(url, sizeof url, "%s/api/session", s.base);
+    enum { N = 12 };
+    pid_t kids[N];
+    for (int i = 0; i < N; i++) {
+        CHECK((kids[i] = fork()) >= 0);
+        if (kids[i] == 0) {
+            const char *h[] = {"Content-Type: application/json", "X-Forwarded-For: 192.0.2.77", NULL};
+            const char *body = "{\"username\":\"ghost\",\"password\":\"wrong-password\"}";
+            struct spec_resp r;
+            spec_http("POST", url, h, body, strlen(body), &r);
+            _exit(r.status == 401 ? 0 : r.status == 429 ? 1 : 2);
+        }
+    }
+    int refused = 0, failed = 0;
+    for (int i = 0; i < N; i++) {
+        int st;
+        CHECK(waitpid(kids[i], &st, 0) == kids[i] && WIFEXITED(st));
+        failed += WEXITSTATUS(st) == 0;
+        refused += WEXITSTATUS(st) == 1;
+    }
+    CHECKF(failed == SESSION_LOGIN_MAX_FAILURES && refused == N - failed,
+           "%d concurrent attempts: expected %d tried (401) and the rest 429, saw %d and %d", N,
+           SESSION_LOGIN_MAX_FAILURES, failed, refused);
+    spec_server_stop(&s);
+}
+
+TEST(login_takes_only_json_and_only_from_this_site)
+{
+    struct spec_server s;
+    CHECK(spec_server_start(&s, spec_new_db(), NULL) == 0);
+    char url[256], own[128];
+    snprintf(url, sizeof url, "%s/api/session", s.base);
+    snprintf(own, sizeof own, "Origin: %s", s.base);
+    char body[128];
+    snprintf(body, sizeof body, "{\"username\":\"admin\",\"password\":\"%s\"}", ADMIN_PASSWORD);
+    struct {
+        const char *headers[3];
+        long status;
+    } cases[] = {
+        /* what any page can post cross-site without a preflight */
+        {{NULL}, 415}, /* curl -d: urlencoded */
+        {{"Content-Type: application/x-www-form-urlencoded"}, 415},
+        {{"Content-Type: application/json; charset=utf-8"}, 200},
+        /* browsers say where a request comes from */
+        {{"Content-Type: application/json", "Origin: http://evil.example"}, 403},
+        {{"Content-Type: application/json", "Origin: null"}, 403},
+        {{"Content-Type: application/json", "Sec-Fetch-Site: cross-site"}, 403},
+        {{"Content-Type: application/json", "Sec-Fetch-Site: same-site"}, 403},
+        {{"Content-Type: application/json", "Sec-Fetch-Site: same-origin"}, 200},
+        {{"Content-Type: application/json", "Sec-Fetch-Site: none"}, 200},
+        {{"Content-Type: application/json", own}, 200},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct spec_resp r;
+        spec_http("POST", url, cases[i].headers, body, strlen(body), &r);
+        CHECKF(r.status == cases[i].status, "%s %s: expected %ld, saw %ld %s",
+               cases[i].headers[0] ? cases[i].headers[0] : "(no Content-Type)",
+               cases[i].headers[1] ? cases[i].headers[1] : "", cases[i].status, r.status, r.body);
+        CHECK((r.status == 200) == (set_cookie_line(&r) != NULL));
+        spec_resp_free(&r);
+    }
+    spec_server_stop(&s);
+}
+
+TEST(twenty_failed_logins_from_an_address_for_any_names_refuse_it_but_not_other_addresses)
 {
     struct spec_server s;
     CHECK(spec_server_start(&s, spec_new_db(), NULL) == 0);
@@ -409,7 +505,7 @@ TEST(five_failed_logins_from_an_address_refuse_it_but_not_other_addresses)
     const char *attacker[] = {"X-Forwarded-For: 10.9.9.9, 203.0.113.7", NULL};
     const char *bystander[] = {"X-Forwarded-For: 203.0.113.7, 203.0.113.8", NULL};
     struct spec_resp r;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < SESSION_LOGIN_ADDRESS_MAX_FAILURES; i++) {
         char name[32];
         snprintf(name, sizeof name, "guess-%d", i);
         login(&s, name, "wrong-password", attacker, &r);
@@ -423,7 +519,7 @@ TEST(five_failed_logins_from_an_address_refuse_it_but_not_other_addresses)
     CHECKF(r.status == 200, "another address: expected 200, saw %ld %s", r.status, r.body);
     spec_resp_free(&r);
     PGconn *c = db_of(&s);
-    CHECK_STR(sql_value(c, "SELECT count(*) FROM login_failures WHERE kind = 'address' AND key = '203.0.113.7'"), "5");
+    CHECK_STR(sql_value(c, "SELECT count(*) FROM login_failures WHERE address = '203.0.113.7'"), "20");
     PQfinish(c);
     spec_server_stop(&s);
 }
@@ -486,10 +582,8 @@ TEST(x_forwarded_for_is_ignored_unless_the_peer_is_on_loopback)
     const char *headers[] = {xff, NULL};
     struct spec_resp r;
     for (int i = 0; i < 5; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "guess-%d", i);
         snprintf(xff, sizeof xff, "X-Forwarded-For: 203.0.113.%d", i + 1);
-        login(&s, name, "wrong-password", headers, &r);
+        login(&s, "admin", "wrong-password", headers, &r);
         CHECKF(r.status == 401, "failure %d over %s: expected 401, saw %ld", i + 1, base, r.status);
         spec_resp_free(&r);
     }
@@ -499,7 +593,7 @@ TEST(x_forwarded_for_is_ignored_unless_the_peer_is_on_loopback)
     spec_resp_free(&r);
     PGconn *c = db_of(&s);
     const char *params[] = {ip};
-    PGresult *q = PQexecParams(c, "SELECT count(*) FROM login_failures WHERE kind = 'address' AND key = $1",
+    PGresult *q = PQexecParams(c, "SELECT count(*) FROM login_failures WHERE address = $1",
                                1, NULL, params, NULL, NULL, 0);
     CHECK_STR(PQgetvalue(q, 0, 0), "5");
     PQclear(q);
@@ -526,9 +620,7 @@ TEST(x_forwarded_headers_count_from_a_proxy_listed_in_trusted_proxies)
     struct spec_resp r;
     for (int i = 0; i < 5; i++) {
         snprintf(xff, sizeof xff, "X-Forwarded-For: 198.51.100.%d", 7);
-        char name[32];
-        snprintf(name, sizeof name, "guess-%d", i);
-        login(&s, name, "wrong-password", headers, &r);
+        login(&s, "admin", "wrong-password", headers, &r);
         CHECK_INT(r.status, 401);
         spec_resp_free(&r);
     }

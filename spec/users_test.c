@@ -20,7 +20,8 @@ static long login_status(struct spec_server *s, const char *user, const char *pa
     char *body = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     struct spec_resp r;
-    CHECK(spec_http("POST", url, NULL, body, strlen(body), &r) == 0);
+    const char *json[] = {"Content-Type: application/json", NULL};
+    CHECK(spec_http("POST", url, json, body, strlen(body), &r) == 0);
     long status = r.status;
     spec_resp_free(&r);
     free(body);

@@ -71,6 +71,8 @@ async function call(opId, path, { method, body, contentType = "application/json"
 
 await call("getHealth", "/health", { expect: 200 });
 await call("headHealth", "/health", { expect: 200 });
+await call("getHealthSlash", "/health/", { expect: 200 });
+await call("headHealthSlash", "/health/", { expect: 200 });
 const served = await call("getOpenApi", "/api/openapi.json", { expect: 200 });
 if (JSON.stringify(served.json) !== JSON.stringify(doc)) fail("/api/openapi.json is not the document");
 const index = await call("getApiIndex", "/api/", { expect: 200 });
@@ -126,6 +128,10 @@ await call("putMapping", "/api/mappings/oa_check", { body: "return { dataElement
 await call("getMapping", "/api/mappings/oa_check", { accept: "application/json", expect: 200 });
 await call("checkMapping", "/api/mappings/oa_check/check", { expect: 200, body: { dataValues: [
   { dataElement: "a", period: "202401", orgUnit: "o", categoryOptionCombo: "c", attributeOptionCombo: "x", value: "1" }] } });
+
+const made = (await call("createToken", "/api/tokens", { body: { name: "oa token", expires: "1d" }, expect: 201 })).json;
+await call("listTokens", "/api/tokens?page=1&pageSize=10", { expect: 200 });
+await call("deleteToken", `/api/tokens/${made.id}`, { expect: 204 });
 
 await call("deleteJob", `/api/jobs/${job.id}`, { expect: 204 });
 await call("deleteInstance", `/api/instances/${dst.id}`, { expect: 204 });

@@ -205,6 +205,8 @@ struct faults {
     int delay_ms;         /* every request waits this long first */
     int drop_next;        /* the next N responses are cut mid-body */
     int hang_next;        /* the next N requests never get an answer */
+    int lose_tasks;       /* async import tasks are lost: 404 answers 404 for them, 200
+                           * answers as if they never finished; 0 = off */
     char **conflict_ids;  /* ids an import refuses as if unknown */
     int n_conflict_ids;
     uint64_t rng;
@@ -217,6 +219,8 @@ char *faults_to_json(struct faults *f);
 /* Decides what happens to this request; *delay_ms gets the delay to apply first. */
 enum fault_action faults_decide(struct faults *f, bool is_import, int *status, int *delay_ms);
 bool faults_conflict_id(struct faults *f, const char *id);
+/* The lose_tasks setting: 0, 200 or 404. */
+int faults_lose_tasks(struct faults *f);
 
 /* ---- the emulator as a whole ---- */
 struct emu_config {

@@ -2,11 +2,13 @@
  *   GET    /emulator/faults   the current settings
  *   POST   /emulator/faults   {"failRate":0.3,"failNext":2,"failStatus":503,"importOnly":true,
  *                              "delayMs":200,"dropNext":1,"hangNext":1,
- *                              "conflictIds":["fbfJHSPpUQD"],"reset":true}
+ *                              "conflictIds":["fbfJHSPpUQD"],"loseTasks":404,"reset":true}
  *                             (fields absent keep their value; "reset" clears all first)
  *   DELETE /emulator/faults   clears everything
  *   GET    /emulator/state    {"values":N,"live":N,"deleted":N,"requests":N,"imports":N,...}
- * Order of precedence for one request: hang, then a failing status, then a dropped body. */
+ * Order of precedence for one request: hang, then a failing status, then a dropped body.
+ * loseTasks plays a DHIS2 that restarted during async imports: 404 answers 404 for every
+ * import task, 200 answers as if no task ever finished; 0 turns it off. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,7 +36,7 @@ static void reset(struct faults *f)
 {
     clear_ids(f);
     f->fail_rate = 0;
-    f->fail_next = f->drop_next = f->hang_next = f->delay_ms = 0;
+    f->fail_next = f->drop_next = f->hang_next = f->delay_ms = f->lose_tasks = 0;
     f->fail_status = 503;
     f->import_only = false;
 }
@@ -78,6 +80,14 @@ int faults_apply_json(struct faults *f, const cJSON *o, struct err *e)
         (rc = int_field(o, "dropNext", &f->drop_next, 0, 1000000, e)) ||
         (rc = int_field(o, "hangNext", &f->hang_next, 0, 1000000, e)))
         goto out;
+    int lose = f->lose_tasks;
+    if ((rc = int_field(o, "loseTasks", &lose, 0, 404, e)))
+        goto out;
+    if (lose != 0 && lose != 200 && lose != 404) {
+        rc = err_set(e, ERR_INPUT, "loseTasks must be 0, 200 or 404");
+        goto out;
+    }
+    f->lose_tasks = lose;
     f->fail_status = status;
     const cJSON *io = cJSON_GetObjectItemCaseSensitive(o, "importOnly");
     if (io)
@@ -111,9 +121,10 @@ char *faults_to_json(struct faults *f)
     struct buf b = {0};
     pthread_mutex_lock(&f->mu);
     buf_printf(&b, "{\"failRate\":%g,\"failNext\":%d,\"failStatus\":%d,\"importOnly\":%s,"
-                   "\"delayMs\":%d,\"dropNext\":%d,\"hangNext\":%d,\"conflictIds\":[",
+                   "\"delayMs\":%d,\"dropNext\":%d,\"hangNext\":%d,\"loseTasks\":%d,"
+                   "\"conflictIds\":[",
                f->fail_rate, f->fail_next, f->fail_status, f->import_only ? "true" : "false",
-               f->delay_ms, f->drop_next, f->hang_next);
+               f->delay_ms, f->drop_next, f->hang_next, f->lose_tasks);
     for (int i = 0; i < f->n_conflict_ids; i++) {
         if (i)
             buf_putc(&b, ',');
@@ -169,6 +180,14 @@ bool faults_conflict_id(struct faults *f, const char *id)
         hit = strcmp(f->conflict_ids[i], id) == 0;
     pthread_mutex_unlock(&f->mu);
     return hit;
+}
+
+int faults_lose_tasks(struct faults *f)
+{
+    pthread_mutex_lock(&f->mu);
+    int lose = f->lose_tasks;
+    pthread_mutex_unlock(&f->mu);
+    return lose;
 }
 
 static int send_text_json(struct request *r, int status, char *text)

@@ -1,7 +1,8 @@
 /* tasks.c — async imports (POST /api/dataValueSets?async=true): each job runs in its own
  * thread; GET /api/system/tasks/DATAVALUE_IMPORT[/<id>] answers its notifications (newest
  * first, the first one "completed":true when done) and
- * GET /api/system/taskSummaries/DATAVALUE_IMPORT/<id> its ImportSummary. */
+ * GET /api/system/taskSummaries/DATAVALUE_IMPORT/<id> its ImportSummary. The loseTasks
+ * fault (faults.c) makes every task unknown, as after a DHIS2 restart. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +140,9 @@ int api_tasks(struct request *r)
         return empty ? http_send(r, 200, "application/json", empty, 2) : 0;
     }
     const char *id = rest[16] ? rest + 17 : "";
+    int lose = faults_lose_tasks(&emu->faults);
+    if (*id && lose == 404)
+        return http_webmessage(r, 404, "ERROR", "Task not found", NULL);
     struct buf b = {0};
     pthread_mutex_lock(&emu->jobs_mu);
     if (!*id) {
@@ -154,7 +158,7 @@ int api_tasks(struct request *r)
         }
         buf_putc(&b, '}');
     } else {
-        struct job *j = emu->jobs;
+        struct job *j = lose ? NULL : emu->jobs;
         while (j && strcmp(j->id, id) != 0)
             j = j->next;
         if (summaries)
