@@ -572,7 +572,7 @@ int mapping_canary(struct mapping *m, struct err *why)
         /* a value whose ids the tables know, so it reaches transform */
         for (int k = 0; k < MAP_KINDS; k++) {
             const struct strmap *t = m->tables[k];
-            for (size_t i = 0; t && t->slots && i <= t->mask; i++) {
+            for (size_t i = 0; t && i <= t->mask; i++) {
                 if (t->slots[i].key && t->slots[i].val) {
                     *kind_field(&in, k) = t->slots[i].key;
                     break;
