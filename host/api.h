@@ -46,11 +46,14 @@ void api_jobs_get(struct app *app, struct http_req *rq, struct http_resp *rs);
 void api_jobs_update(struct app *app, struct http_req *rq, struct http_resp *rs);
 void api_jobs_delete(struct app *app, struct http_req *rq, struct http_resp *rs);
 void api_jobs_run(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_jobs_check(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_jobs_check_saved(struct app *app, struct http_req *rq, struct http_resp *rs);
 
 void api_runs_list(struct app *app, struct http_req *rq, struct http_resp *rs);
 void api_runs_get(struct app *app, struct http_req *rq, struct http_resp *rs);
 void api_runs_cancel(struct app *app, struct http_req *rq, struct http_resp *rs);
 void api_runs_conflicts(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_runs_conflict_groups(struct app *app, struct http_req *rq, struct http_resp *rs);
 
 void api_mappings_list(struct app *app, struct http_req *rq, struct http_resp *rs);
 void api_mappings_get(struct app *app, struct http_req *rq, struct http_resp *rs);

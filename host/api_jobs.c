@@ -1,5 +1,7 @@
 /* /api/jobs — sync jobs, addressed by id or name; POST /api/jobs/{id}/run queues a run. */
+#include <stdarg.h>
 #include <stdio.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -7,6 +9,13 @@
 #include "api.h"
 #include "app.h"
 #include "db.h"
+#include "instances.h"
+#include "log.h"
+#include "mapping.h"
+#include "mapping_registry.h"
+#include "period.h"
+#include "selection.h"
+#include "validate.h"
 #include "jobs.h"
 #include "runs.h"
 #include "worker.h"
@@ -26,13 +35,76 @@ void api_jobs_get(struct app *app, struct http_req *rq, struct http_resp *rs)
     api_reply_query(app, rs, 200, job_by_ref, 1, params, "no such job");
 }
 
-/* Stores a validated job: INSERT when id is 0, else UPDATE; answers the job. */
-static void store(PGconn *c, long long id, const cJSON *body, struct http_resp *rs)
+/* A client for a stored instance, with a short timeout and no retries: a person is waiting. */
+static struct dhis2_client *quick_client(struct app *app, PGconn *c, long long instance_id,
+                                         struct instance *in, struct err *e)
 {
-    struct err e = {0};
+    if (instance_load(c, &app->secret_key, instance_id, in, e))
+        return NULL;
+    struct dhis2_config cfg;
+    instance_dhis2_config(in, &cfg);
+    cfg.timeout_s = 20;
+    cfg.max_retries = 0;
+    return dhis2_client_new(&cfg, e);
+}
+
+/* Plans the job's selection against its source. */
+static int plan_at_source(struct app *app, PGconn *c, long long source_id, const cJSON *spec,
+                          struct selection *sel, struct err *e)
+{
+    struct instance in = {0};
+    struct dhis2_client *src = quick_client(app, c, source_id, &in, e);
+    int rc = src ? selection_plan(src, spec, date_today(), sel, e) : e->code;
+    dhis2_client_free(src);
+    instance_free(&in);
+    return rc;
+}
+
+/* A fixed period list that serves no period of one of the job's data sets would read nothing
+ * of it: refused, naming the data set. A source that cannot be asked now does not stop the
+ * save; the run says what it could not read. */
+static int check_fixed_periods(struct app *app, PGconn *c, const struct job_input *in, struct err *e)
+{
+    if (!cJSON_GetObjectItem(cJSON_GetObjectItem(in->spec, "periods"), "fixed"))
+        return 0;
+    struct selection sel = {0};
+    struct err why = {0};
+    if (plan_at_source(app, c, in->source_id, in->spec, &sel, &why) != 0) {
+        log_info("job '%s': the fixed periods were not checked against the source: %s", in->name, why.msg);
+    } else {
+        const cJSON *r;
+        cJSON_ArrayForEach(r, sel.refusals)
+        {
+            err_field(e, cJSON_GetStringValue(cJSON_GetObjectItem(r, "field")), "%s",
+                      cJSON_GetStringValue(cJSON_GetObjectItem(r, "message")));
+        }
+    }
+    selection_free(&sel);
+    return e->code;
+}
+
+/* Validates a posted job, answering 422 with every field error when it is not valid. */
+static int validated(PGconn *c, const cJSON *body, struct job_input *in, struct http_resp *rs)
+{
+    struct err_fields all = {.labels = job_field_labels};
+    struct err e = {.fields = &all};
+    if (job_validate(c, body, in, &e) == 0)
+        return 0;
+    http_reply_err(rs, &e);
+    return -1;
+}
+
+/* Stores a validated job: INSERT when id is 0, else UPDATE; answers the job. */
+static void store(struct app *app, PGconn *c, long long id, const cJSON *body, struct http_resp *rs)
+{
+    struct err_fields all = {.labels = job_field_labels};
+    struct err e = {.fields = &all};
     struct job_input in;
-    if (job_validate(c, body, &in, &e)) {
+    if (validated(c, body, &in, rs))
+        return;
+    if (check_fixed_periods(app, c, &in, &e)) {
         http_reply_err(rs, &e);
+        cJSON_Delete(in.spec);
         return;
     }
     char *spec = cJSON_PrintUnformatted(in.spec);
@@ -76,7 +148,9 @@ static void store(PGconn *c, long long id, const cJSON *body, struct http_resp *
     cJSON_Delete(in.spec);
 }
 
-void api_jobs_create(struct app *app, struct http_req *rq, struct http_resp *rs)
+/* Hands the posted job and a connection to fn. */
+static void with_posted_job(struct app *app, struct http_req *rq, struct http_resp *rs,
+                            void (*fn)(struct app *, PGconn *, const cJSON *, struct http_resp *))
 {
     cJSON *body = http_body_json(rq, rs);
     if (!body)
@@ -84,12 +158,22 @@ void api_jobs_create(struct app *app, struct http_req *rq, struct http_resp *rs)
     struct err e = {0};
     PGconn *c = db_acquire(app->db, &e);
     if (c) {
-        store(c, 0, body, rs);
+        fn(app, c, body, rs);
         db_release(app->db, c);
     } else {
         http_reply_err(rs, &e);
     }
     cJSON_Delete(body);
+}
+
+static void store_new(struct app *app, PGconn *c, const cJSON *body, struct http_resp *rs)
+{
+    store(app, c, 0, body, rs);
+}
+
+void api_jobs_create(struct app *app, struct http_req *rq, struct http_resp *rs)
+{
+    with_posted_job(app, rq, rs, store_new);
 }
 
 /* PUT and PATCH: the fields sent replace the stored ones (importOptions field by field), and
@@ -123,7 +207,7 @@ void api_jobs_update(struct app *app, struct http_req *rq, struct http_resp *rs)
             cJSON_AddItemToObject(merged, item->string, cJSON_Duplicate(item, 1));
         }
     }
-    store(c, id, merged, rs);
+    store(app, c, id, merged, rs);
 out:
     if (c)
         db_release(app->db, c);
@@ -208,4 +292,229 @@ void api_jobs_run(struct app *app, struct http_req *rq, struct http_resp *rs)
     snprintf(idtext, sizeof idtext, "%lld", run_id);
     const char *params[] = {idtext};
     api_reply_query(app, rs, 202, "SELECT run_json(r) FROM runs r WHERE r.id = $1", 1, params, NULL);
+}
+
+/* ---- preflight: POST /api/jobs/check and /api/jobs/{id}/check ------------------------------ */
+
+static void problem(cJSON *problems, const char *level, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void problem(cJSON *problems, const char *level, const char *field, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cJSON *p = cJSON_CreateObject();
+    if (!p || !cJSON_AddItemToArray(problems, p)) {
+        cJSON_Delete(p);
+        return;
+    }
+    cJSON_AddStringToObject(p, "level", level);
+    cJSON_AddStringToObject(p, "field", field);
+    cJSON_AddStringToObject(p, "message", msg);
+}
+
+/* Two base URLs naming one server: the same but for case and a trailing slash. */
+static bool same_url(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    while (la && a[la - 1] == '/')
+        la--;
+    while (lb && b[lb - 1] == '/')
+        lb--;
+    return la == lb && strncasecmp(a, b, la) == 0;
+}
+
+/* The distinct ids one kind of a mapping's tables writes, as a JSON array. */
+static int add_target(void *ud, const char *id)
+{
+    cJSON *ids = ud;
+    if (!uid_valid(id))
+        return 0; /* a code or a name: the import's id scheme decides what it means */
+    const cJSON *it;
+    cJSON_ArrayForEach(it, ids)
+    {
+        if (strcmp(it->valuestring, id) == 0)
+            return 0;
+    }
+    cJSON *s = cJSON_CreateString(id);
+    return s && cJSON_AddItemToArray(ids, s) ? 0 : -1;
+}
+
+static int drop_found(void *ud, const cJSON *item, struct err *e)
+{
+    (void)e;
+    cJSON *ids = ud;
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(item, "id"));
+    for (int i = 0; id && i < cJSON_GetArraySize(ids); i++)
+        if (strcmp(cJSON_GetArrayItem(ids, i)->valuestring, id) == 0)
+            cJSON_DeleteItemFromArray(ids, i--);
+    return 0;
+}
+
+/* Every id the job's mapping writes must exist at the target; asked in batches. */
+static void check_mapping_ids(struct app *app, const struct job_input *in, struct dhis2_client *dst,
+                              cJSON *problems)
+{
+    static const struct {
+        enum map_kind kind;
+        const char *collection, *what;
+    } kinds[] = {
+        {MAP_DE, "dataElements", "data elements"},
+        {MAP_COC, "categoryOptionCombos", "category option combos"},
+        {MAP_AOC, "categoryOptionCombos", "attribute option combos"},
+        {MAP_OU, "organisationUnits", "org units"},
+    };
+    struct err e = {0};
+    struct mapping *m = app->mappings ? mapping_registry_acquire(app->mappings, in->mapping, &e) : NULL;
+    if (!m) {
+        problem(problems, "error", "mapping", "Mapping '%s' cannot be used: %s", in->mapping,
+                e.msg[0] ? e.msg : "no mappings in this process");
+        return;
+    }
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        cJSON *ids = cJSON_CreateArray();
+        int rc = ids ? mapping_table_targets(m, kinds[k].kind, add_target, ids) : -1;
+        if (rc == 0 && cJSON_GetArraySize(ids) > 0)
+            rc = selection_list_in(dst, kinds[k].collection, "id", "id", ids, drop_found, ids, &e);
+        if (rc == 0 && cJSON_GetArraySize(ids) > 0) {
+            char some[200] = "";
+            for (int i = 0; i < cJSON_GetArraySize(ids) && i < 5; i++)
+                snprintf(some + strlen(some), sizeof some - strlen(some), "%s%s", i ? ", " : "",
+                         cJSON_GetArrayItem(ids, i)->valuestring);
+            int more = cJSON_GetArraySize(ids) - 5;
+            problem(problems, "error", "mapping", "Mapping '%s' writes %d %s the target does not have: %s%s",
+                    in->mapping, cJSON_GetArraySize(ids), kinds[k].what, some, more > 0 ? ", ..." : "");
+        } else if (rc) {
+            problem(problems, "error", "target", "Target cannot be asked for %s: %s", kinds[k].what,
+                    e.msg[0] ? e.msg : "out of memory");
+        }
+        cJSON_Delete(ids);
+        if (rc)
+            break;
+    }
+    mapping_release(m);
+}
+
+/* The values the job's last complete read of its whole selection read, or -1. */
+static long long last_read_values(PGconn *c, long long job_id)
+{
+    char id[24];
+    snprintf(id, sizeof id, "%lld", job_id);
+    const char *params[] = {id};
+    struct err e = {0};
+    PGresult *r = db_query(c, "SELECT job_last_read($1, 9223372036854775807)", 1, params, &e);
+    long long n = r && PQntuples(r) == 1 && db_value(r, 0, 0) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : -1;
+    PQclear(r);
+    return n;
+}
+
+static long long chunks_of(const struct selection *sel, const cJSON *spec)
+{
+    long long per_root = 0;
+    for (size_t k = 0; k < sel->n_parts; k++) {
+        long long n = sel->parts[k].periods ? 0 : 1;
+        while (sel->parts[k].periods && sel->parts[k].periods[n])
+            n++;
+        per_root += n;
+    }
+    return per_root * cJSON_GetArraySize(cJSON_GetObjectItem(spec, "orgUnits"));
+}
+
+/* Checks a job (body as posted) against its instances; job_id > 0 for a stored job. */
+static void preflight(struct app *app, PGconn *c, const cJSON *body, long long job_id, struct http_resp *rs)
+{
+    struct err e = {0};
+    struct job_input in;
+    if (validated(c, body, &in, rs))
+        return;
+    cJSON *out = cJSON_CreateObject(), *problems = cJSON_AddArrayToObject(out, "problems");
+    struct instance src = {0}, dst = {0};
+    struct dhis2_client *src_client = NULL, *dst_client = NULL;
+    struct selection sel = {0};
+    bool planned = false;
+    if (!problems) {
+        http_reply_error(rs, 500, NULL, "out of memory");
+        goto out;
+    }
+    if (!(src_client = quick_client(app, c, in.source_id, &src, &e)))
+        problem(problems, "error", "source", "Source cannot be used: %s", e.msg);
+    err_clear(&e);
+    if (!(dst_client = quick_client(app, c, in.target_id, &dst, &e)))
+        problem(problems, "error", "target", "Target cannot be used: %s", e.msg);
+    if (in.source_id == in.target_id || (src.url && dst.url && same_url(src.url, dst.url)))
+        problem(problems, "error", "target", "Target is the same DHIS2 instance as the source");
+    if (src_client) {
+        err_clear(&e);
+        int rc = selection_plan(src_client, in.spec, date_today(), &sel, &e);
+        if (rc == ERR_INPUT)
+            problem(problems, "error", "dataSets", "%s", e.msg);
+        else if (rc)
+            problem(problems, "error", "source", "Source cannot be reached: %s", e.msg);
+        planned = rc == 0;
+        const cJSON *it;
+        cJSON_ArrayForEach(it, sel.refusals)
+        {
+            problem(problems, "error", cJSON_GetStringValue(cJSON_GetObjectItem(it, "field")), "Fixed periods %s",
+                    cJSON_GetStringValue(cJSON_GetObjectItem(it, "message")));
+        }
+        cJSON_ArrayForEach(it, sel.warnings)
+        {
+            problem(problems, "warning", "periods", "%s", it->valuestring);
+        }
+    }
+    if (dst_client) {
+        struct dhis2_system_info info;
+        err_clear(&e);
+        if (dhis2_system_info(dst_client, &info, &e) != 0)
+            problem(problems, "error", "target", "Target cannot be reached: %s", e.msg);
+        else if (in.mapping)
+            check_mapping_ids(app, &in, dst_client, problems);
+    }
+    cJSON *estimate = cJSON_AddObjectToObject(out, "estimate");
+    long long values = job_id > 0 ? last_read_values(c, job_id) : -1;
+    if (values >= 0)
+        cJSON_AddNumberToObject(estimate, "values", (double)values);
+    else
+        cJSON_AddNullToObject(estimate, "values");
+    if (planned)
+        cJSON_AddNumberToObject(estimate, "chunks", (double)chunks_of(&sel, in.spec));
+    else
+        cJSON_AddNullToObject(estimate, "chunks");
+    http_reply_json(rs, 200, out);
+    out = NULL;
+out:
+    cJSON_Delete(out);
+    selection_free(&sel);
+    dhis2_client_free(src_client);
+    dhis2_client_free(dst_client);
+    instance_free(&src);
+    instance_free(&dst);
+    cJSON_Delete(in.spec);
+}
+
+static void preflight_new(struct app *app, PGconn *c, const cJSON *body, struct http_resp *rs)
+{
+    preflight(app, c, body, 0, rs);
+}
+
+void api_jobs_check(struct app *app, struct http_req *rq, struct http_resp *rs)
+{
+    with_posted_job(app, rq, rs, preflight_new);
+}
+
+void api_jobs_check_saved(struct app *app, struct http_req *rq, struct http_resp *rs)
+{
+    struct err e = {0};
+    long long id;
+    cJSON *body = NULL;
+    PGconn *c = db_acquire(app->db, &e);
+    if (!c || job_resolve(c, rq->params[0], &id, &e) || !(body = job_as_input(c, id, &e)))
+        http_reply_err(rs, &e);
+    else
+        preflight(app, c, body, id, rs);
+    if (c)
+        db_release(app->db, c);
+    cJSON_Delete(body);
 }

@@ -1,6 +1,7 @@
 #include "err.h"
 
 #include <stdio.h>
+#include <string.h>
 
 int err_set(struct err *e, int code, const char *fmt, ...)
 {
@@ -15,17 +16,35 @@ int err_set(struct err *e, int code, const char *fmt, ...)
     return code;
 }
 
+static const char *label_of(const struct err_fields *all, const char *field)
+{
+    for (int i = 0; all && all->labels && all->labels[i][0]; i++)
+        if (strcmp(all->labels[i][0], field) == 0)
+            return all->labels[i][1];
+    return NULL;
+}
+
 int err_field(struct err *e, const char *field, const char *fmt, ...)
 {
-    if (e) {
-        char problem[200];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(problem, sizeof problem, fmt, ap);
-        va_end(ap);
+    if (!e)
+        return ERR_INPUT;
+    char problem[200], msg[sizeof e->msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(problem, sizeof problem, fmt, ap);
+    va_end(ap);
+    const char *label = label_of(e->fields, field);
+    snprintf(msg, sizeof msg, label ? "%s %s" : "%s: %s", label ? label : field, problem);
+    struct err_fields *all = e->fields;
+    if (!all || all->n == 0) {
         e->code = ERR_INPUT;
         snprintf(e->field, sizeof e->field, "%s", field);
-        snprintf(e->msg, sizeof e->msg, "%s: %s", field, problem);
+        snprintf(e->msg, sizeof e->msg, "%s", msg);
+    }
+    if (all && all->n < ERR_FIELDS_MAX) {
+        snprintf(all->v[all->n].field, sizeof all->v[all->n].field, "%s", field);
+        snprintf(all->v[all->n].msg, sizeof all->v[all->n].msg, "%s", msg);
+        all->n++;
     }
     return ERR_INPUT;
 }

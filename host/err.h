@@ -21,10 +21,25 @@ enum err_code {
     ERR_CANCELLED = -11, /* stopped on request */
 };
 
+/* Every field error of one input, for a form that shows each beside its field. A caller that
+ * wants them all points err.fields at one before validating: err_field then adds each error to
+ * it and keeps the first in the err. With labels ({field, label} pairs, NULL-terminated), a
+ * message reads "Batch size must be ..." rather than "importOptions.batchSize: must be ...". */
+enum { ERR_FIELDS_MAX = 32 };
+struct err_fields {
+    const char *const (*labels)[2];
+    int n;
+    struct {
+        char field[64];
+        char msg[256];
+    } v[ERR_FIELDS_MAX];
+};
+
 struct err {
     int code;
     char msg[256];
     char field[64];  /* for ERR_INPUT: the input field at fault ("importOptions.batchSize"), or "" */
+    struct err_fields *fields; /* borrowed; NULL: only the last error is kept */
 };
 
 /* Sets e->code and formats e->msg; returns code so callers can `return err_set(...)`.

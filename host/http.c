@@ -217,6 +217,16 @@ void http_reply_err(struct http_resp *rs, const struct err *e)
     cJSON *detail = NULL;
     if (e->field[0] && (detail = cJSON_CreateObject()))
         cJSON_AddStringToObject(detail, "field", e->field);
+    cJSON *list = detail && e->fields && e->fields->n ? cJSON_AddArrayToObject(detail, "errors") : NULL;
+    for (int i = 0; list && i < e->fields->n; i++) {
+        cJSON *one = cJSON_CreateObject();
+        if (one && cJSON_AddItemToArray(list, one)) {
+            cJSON_AddStringToObject(one, "field", e->fields->v[i].field);
+            cJSON_AddStringToObject(one, "message", e->fields->v[i].msg);
+        } else {
+            cJSON_Delete(one);
+        }
+    }
     http_reply_error(rs, status, detail, "%s", e->msg[0] ? e->msg : "internal error");
 }
 

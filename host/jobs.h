@@ -31,7 +31,10 @@ struct job_input {
     time_t next_run; /* from schedule, 0 = none */
 };
 
-/* Validates body (a complete job). Resolves source/target names through c. */
+/* The words a person reads for each field of a job, for struct err_fields. */
+extern const char *const job_field_labels[][2];
+/* Validates body (a complete job). Resolves source/target names through c. With e->fields set,
+ * every field error is listed there, not only the first. */
 int job_validate(PGconn *c, const cJSON *body, struct job_input *out, struct err *e);
 /* The stored job in the shape a user posts, to merge a PATCH onto; caller deletes. */
 cJSON *job_as_input(PGconn *c, long long id, struct err *e);

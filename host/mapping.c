@@ -107,6 +107,18 @@ const char *mapping_source(const struct mapping *m, size_t *len)
     return m->source;
 }
 
+int mapping_table_targets(const struct mapping *m, enum map_kind k,
+                          int (*fn)(void *ud, const char *target), void *ud)
+{
+    const struct strmap *t = (unsigned)k < MAP_KINDS ? m->tables[k] : NULL;
+    for (size_t i = 0; t && t->slots && i <= t->mask; i++) {
+        int rc = t->slots[i].key && t->slots[i].val ? fn(ud, t->slots[i].val) : 0;
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 void mapping_stats(const struct mapping *m, struct mapping_stats *st)
 {
     for (int k = 0; k < MAP_KINDS; k++)

@@ -63,6 +63,10 @@ struct mapping_stats {
     size_t lua_memory;           /* bytes held by the Lua state */
 };
 void mapping_stats(const struct mapping *m, struct mapping_stats *st);
+/* Calls fn with each target id the table of kind k maps to (repeats included; none when the
+ * table is not declared), stopping at fn's first non-zero return, which it returns. */
+int mapping_table_targets(const struct mapping *m, enum map_kind k,
+                          int (*fn)(void *ud, const char *target), void *ud);
 /* "dataElements", "categoryOptionCombos", ... */
 const char *mapping_kind_name(enum map_kind k);
 

@@ -377,6 +377,22 @@ int period_last_n(enum period_type type, int32_t today, int n, struct period *ou
     return 0;
 }
 
+int period_overlapping(enum period_type type, int32_t start, int32_t end, struct period *out,
+                       int max)
+{
+    struct period p;
+    if (end < start || period_containing(type, start, &p) != 0)
+        return -1;
+    int n = 0;
+    for (; p.start <= end; n++) {
+        if (n < max)
+            out[n] = p;
+        if (period_next(&p, &p) != 0)
+            return -1;
+    }
+    return n;
+}
+
 bool period_within(const struct period *p, int32_t start, int32_t end)
 {
     return p && p->start >= start && p->end <= end;

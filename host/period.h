@@ -78,6 +78,11 @@ int period_prev(const struct period *p, struct period *out);
 /* The n periods of `type` that precede the one containing `today`, oldest first, into out[n]
  * (DHIS2's LAST_12_MONTHS and friends leave the current period out). Returns 0 or -1. */
 int period_last_n(enum period_type type, int32_t today, int n, struct period *out);
+/* The periods of `type` that overlap [start, end] (days, inclusive), oldest first, into out
+ * (at most max of them). Returns how many overlap, which may exceed max, or -1 for an invalid
+ * type or an empty range. */
+int period_overlapping(enum period_type type, int32_t start, int32_t end, struct period *out,
+                       int max);
 /* Whether p lies wholly inside [start, end] (days, inclusive). */
 bool period_within(const struct period *p, int32_t start, int32_t end);
 

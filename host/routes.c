@@ -30,11 +30,14 @@ const struct route http_routes[] = {
     {"DELETE", "/api/jobs/{}", api_jobs_delete, ROUTE_AUTH},
     {"POST", "/api/jobs/{}/run", api_jobs_run, ROUTE_AUTH},
     {"GET", "/api/jobs/{}/sample", api_jobs_sample, ROUTE_AUTH},
+    {"POST", "/api/jobs/check", api_jobs_check, ROUTE_AUTH},
+    {"POST", "/api/jobs/{}/check", api_jobs_check_saved, ROUTE_AUTH},
 
     {"GET", "/api/runs", api_runs_list, ROUTE_AUTH},
     {"GET", "/api/runs/{}", api_runs_get, ROUTE_AUTH},
     {"POST", "/api/runs/{}/cancel", api_runs_cancel, ROUTE_AUTH},
     {"GET", "/api/runs/{}/conflicts", api_runs_conflicts, ROUTE_AUTH},
+    {"GET", "/api/runs/{}/conflicts/groups", api_runs_conflict_groups, ROUTE_AUTH},
 
     {"GET", "/api/mappings", api_mappings_list, ROUTE_AUTH},
     {"GET", "/api/mappings/{}", api_mappings_get, ROUTE_AUTH},

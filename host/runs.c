@@ -63,7 +63,7 @@ cJSON *run_counts_json(const struct run_counts *k)
         {"fetched", k->fetched}, {"mapped", k->mapped}, {"skipped", k->skipped},
         {"errors", k->errors}, {"sent", k->sent}, {"imported", k->imported},
         {"updated", k->updated}, {"ignored", k->ignored}, {"deleted", k->deleted},
-        {"conflicts", k->conflicts},
+        {"conflicts", k->conflicts}, {"refused", k->refused},
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         if (!cJSON_AddNumberToObject(o, fields[i].name, (double)fields[i].v)) {
@@ -120,6 +120,19 @@ int run_set_info(PGconn *c, long long run_id, const char *mapping_version,
                    "UPDATE runs SET mapping_version = $2, watermark_from = $3, watermark_to = $4"
                    " WHERE id = $1",
                    4, params, e);
+}
+
+int run_set_warnings(PGconn *c, long long run_id, const cJSON *warnings, struct err *e)
+{
+    char id[24];
+    snprintf(id, sizeof id, "%lld", run_id);
+    char *text = cJSON_PrintUnformatted(warnings);
+    if (!text)
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    const char *params[] = {id, text};
+    int rc = db_exec(c, "UPDATE runs SET warnings = $2::jsonb WHERE id = $1", 2, params, e);
+    free(text);
+    return rc;
 }
 
 int run_finish(PGconn *c, long long run_id, const char *worker, const char *status,
@@ -246,13 +259,13 @@ static int append_field(struct run_items *it, const char *v, bool last)
 
 int run_items_add(struct run_items *items, enum run_item_kind kind, const char *object,
                   const char *value, const char *error_code, const char *message,
-                  const char *data_value_json, struct err *e)
+                  const char *data_value_json, const char *source_json, struct err *e)
 {
     static const char *const kinds[] = {"conflict", "skipped", "error"};
     const char *fields[] = {items->run_id, kinds[kind], object, value, error_code, message,
-                            data_value_json};
-    for (int i = 0; i < 7; i++)
-        if (append_field(items, fields[i], i == 6) != 0)
+                            data_value_json, source_json};
+    for (int i = 0; i < 8; i++)
+        if (append_field(items, fields[i], i == 7) != 0)
             return err_set(e, ERR_INTERNAL, "out of memory listing a refused value");
     items->rows++;
     return 0;
@@ -265,7 +278,7 @@ int run_items_flush(PGconn *c, struct run_items *items, struct err *e)
     if (!items->rows)
         return 0;
     PGresult *r = PQexec(c, "COPY run_conflicts (run_id, kind, object, value, error_code, message,"
-                            " data_value) FROM STDIN");
+                            " data_value, source) FROM STDIN");
     int ok = PQresultStatus(r) == PGRES_COPY_IN;
     PQclear(r);
     if (!ok)

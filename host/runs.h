@@ -14,6 +14,7 @@
 /* Everything a run counts; the API shows the same keys. */
 struct run_counts {
     long long fetched, mapped, skipped, errors, sent, imported, updated, ignored, deleted, conflicts;
+    long long refused; /* values the target refused (conflicts counts DHIS2's conflict entries) */
 };
 
 /* Queues a run. dry_run: 1 or 0 to override the job's importOptions.dryRun, -1 to keep it.
@@ -33,6 +34,9 @@ int run_progress(PGconn *c, long long run_id, const char *worker, long long done
                  long long total, const struct run_counts *counts, bool *cancel, struct err *e);
 int run_set_info(PGconn *c, long long run_id, const char *mapping_version,
                  const char *watermark_from, const char *watermark_to, struct err *e);
+/* What the run selects beyond or apart from its job's literal window, or leaves out: a JSON
+ * array of sentences, shown as the run's `warnings`. */
+int run_set_warnings(PGconn *c, long long run_id, const cJSON *warnings, struct err *e);
 /* Sets the final status, counts and error (NULL for none) of a run `worker` is running;
  * ERR_CONFLICT when it is no longer this worker's. */
 int run_finish(PGconn *c, long long run_id, const char *worker, const char *status,
@@ -46,10 +50,12 @@ int run_requeue_once(PGconn *c, long long run_id, struct err *e);
 enum run_item_kind { RUN_ITEM_CONFLICT, RUN_ITEM_SKIPPED, RUN_ITEM_ERROR };
 struct run_items;
 struct run_items *run_items_new(long long run_id);
-/* Any argument but kind may be NULL. Flush when run_items_pending grows large. */
+/* Any argument but kind may be NULL. data_value_json is the value as sent (or as read, for a
+ * value the mapping skipped or failed on), source_json the value as read from the source.
+ * Flush when run_items_pending grows large. */
 int run_items_add(struct run_items *items, enum run_item_kind kind, const char *object,
                   const char *value, const char *error_code, const char *message,
-                  const char *data_value_json, struct err *e);
+                  const char *data_value_json, const char *source_json, struct err *e);
 size_t run_items_pending(const struct run_items *items);
 int run_items_flush(PGconn *c, struct run_items *items, struct err *e);
 void run_items_free(struct run_items *items);

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "mapping_registry.h"
 #include "period.h"
+#include "selection.h"
 #include "strmap.h"
 #include "worker.h"
 
@@ -30,6 +31,7 @@ enum stop_reason { STOP_NONE, STOP_CANCEL, STOP_SHUTDOWN, STOP_FAILED, STOP_LOST
 
 struct batch {
     struct datavalue *vals;
+    struct datavalue *srcs; /* each value as read, to show beside a refusal; zeroed for a sum */
     size_t n, cap;
     struct arena arena;
 };
@@ -116,17 +118,26 @@ static int should_stop(void *ud)
 
 /* ---- refused, skipped and failed values ----------------------------------------------- */
 
-static void list_value(struct run_ctx *r, enum run_item_kind kind, const struct datavalue *dv,
-                       const char *object, const char *value, const char *code, const char *msg)
+static char *datavalue_text(const struct datavalue *dv)
 {
     cJSON *j = dv ? check_datavalue_json(dv) : NULL;
     char *text = j ? cJSON_PrintUnformatted(j) : NULL;
     cJSON_Delete(j);
+    return text;
+}
+
+/* dv: the value concerned; src: the same value as read from the source, before the mapping. */
+static void list_value(struct run_ctx *r, enum run_item_kind kind, const struct datavalue *dv,
+                       const struct datavalue *src, const char *object, const char *value,
+                       const char *code, const char *msg)
+{
+    char *text = datavalue_text(dv), *src_text = datavalue_text(src);
     struct err e = {0};
     pthread_mutex_lock(&r->lock);
-    int rc = run_items_add(r->items, kind, object, value, code, msg, text, &e);
+    int rc = run_items_add(r->items, kind, object, value, code, msg, text, src_text, &e);
     pthread_mutex_unlock(&r->lock);
     free(text);
+    free(src_text);
     if (rc)
         fail(r, &e);
 }
@@ -146,7 +157,10 @@ static struct batch *batch_take(struct run_ctx *r)
     pthread_mutex_lock(&r->qlock);
     struct batch *b = r->n_free ? r->free_batches[--r->n_free] : NULL;
     pthread_mutex_unlock(&r->qlock);
-    if (!b && (b = calloc(1, sizeof *b)) && !(b->vals = malloc(r->batch_size * sizeof *b->vals))) {
+    if (!b && (b = calloc(1, sizeof *b)) &&
+        (!(b->vals = malloc(r->batch_size * sizeof *b->vals)) ||
+         !(b->srcs = malloc(r->batch_size * sizeof *b->srcs)))) {
+        free(b->vals);
         free(b);
         b = NULL;
     }
@@ -158,6 +172,16 @@ static struct batch *batch_take(struct run_ctx *r)
     return b;
 }
 
+static void batch_free(struct batch *b)
+{
+    if (b) {
+        arena_free(&b->arena);
+        free(b->vals);
+        free(b->srcs);
+        free(b);
+    }
+}
+
 static void batch_give_back(struct run_ctx *r, struct batch *b)
 {
     pthread_mutex_lock(&r->qlock);
@@ -166,11 +190,7 @@ static void batch_give_back(struct run_ctx *r, struct batch *b)
         b = NULL;
     }
     pthread_mutex_unlock(&r->qlock);
-    if (b) {
-        arena_free(&b->arena);
-        free(b->vals);
-        free(b);
-    }
+    batch_free(b);
 }
 
 static void report_progress(struct run_ctx *r, bool force);
@@ -209,6 +229,21 @@ static void enqueue(struct run_ctx *r, struct batch *b)
     pthread_mutex_unlock(&r->qlock);
 }
 
+/* How many of a batch's n values the target refused: the rejected indexes when DHIS2 lists
+ * them, else one per value a conflict names (one for a conflict naming none), or all of them
+ * when the batch was refused whole. */
+static size_t refused_values(const struct dhis2_import_summary *s, size_t n)
+{
+    if (s->n_rejected)
+        return s->n_rejected;
+    if (s->status == DHIS2_IMPORT_ERROR && s->n_conflicts == 0)
+        return n;
+    size_t k = 0;
+    for (size_t i = 0; i < s->n_conflicts; i++)
+        k += s->conflicts[i].n_indexes ? s->conflicts[i].n_indexes : 1;
+    return k < n ? k : n;
+}
+
 static void record_summary(struct run_ctx *r, const struct batch *b,
                            const struct dhis2_import_summary *s)
 {
@@ -219,16 +254,19 @@ static void record_summary(struct run_ctx *r, const struct batch *b,
     r->counts.ignored += s->ignored;
     r->counts.deleted += s->deleted;
     r->counts.conflicts += (long long)s->n_conflicts;
+    r->counts.refused += (long long)refused_values(s, b->n);
     pthread_mutex_unlock(&r->lock);
     for (size_t i = 0; i < s->n_conflicts; i++) {
         const struct dhis2_conflict *c = &s->conflicts[i];
         if (c->n_indexes == 0) {
-            list_value(r, RUN_ITEM_CONFLICT, NULL, c->object, c->value, c->error_code, c->value);
+            list_value(r, RUN_ITEM_CONFLICT, NULL, NULL, c->object, c->value, c->error_code, c->value);
             continue;
         }
         for (size_t k = 0; k < c->n_indexes; k++) {
-            const struct datavalue *dv = c->indexes[k] < b->n ? &b->vals[c->indexes[k]] : NULL;
-            list_value(r, RUN_ITEM_CONFLICT, dv, c->object, dv ? dv->value : NULL, c->error_code,
+            size_t at = c->indexes[k];
+            const struct datavalue *dv = at < b->n ? &b->vals[at] : NULL;
+            const struct datavalue *src = dv && b->srcs[at].data_element ? &b->srcs[at] : NULL;
+            list_value(r, RUN_ITEM_CONFLICT, dv, src, c->object, dv ? dv->value : NULL, c->error_code,
                        c->value);
         }
     }
@@ -236,7 +274,7 @@ static void record_summary(struct run_ctx *r, const struct batch *b,
         /* the whole batch was refused without a conflict to show for it */
         char msg[300];
         snprintf(msg, sizeof msg, "the target refused the batch: %s", s->description);
-        list_value(r, RUN_ITEM_CONFLICT, NULL, NULL, NULL, NULL, msg);
+        list_value(r, RUN_ITEM_CONFLICT, NULL, NULL, NULL, NULL, NULL, msg);
         pthread_mutex_lock(&r->lock);
         r->counts.conflicts++;
         pthread_mutex_unlock(&r->lock);
@@ -317,19 +355,30 @@ static void report_progress(struct run_ctx *r, bool force)
         r->opt->on_progress(r->opt->ud, &p);
 }
 
-/* Copies a mapped value into b (its strings into b's arena). */
-static int keep(struct batch *b, const struct datavalue *dv)
+/* Copies in to out, its strings into a; sent: without the timestamps, which the target sets. */
+static int copy_value(struct arena *a, struct datavalue *out, const struct datavalue *in, bool sent)
 {
-    struct datavalue *out = &b->vals[b->n];
-    *out = *dv;
+    *out = *in;
     for (int i = 0; i < DV_STRINGS; i++) {
         const char **f = datavalue_string(out, (enum datavalue_string)i);
-        /* the target sets its own timestamps: created and lastUpdated are never sent */
-        if (i == DV_CREATED || i == DV_LAST_UPDATED)
+        if (sent && (i == DV_CREATED || i == DV_LAST_UPDATED))
             *f = NULL;
-        else if (*f && !(*f = arena_strdup(&b->arena, *f)))
+        else if (*f && !(*f = arena_strdup(a, *f)))
             return -1;
     }
+    return 0;
+}
+
+/* Copies a mapped value into b, and the value it was read as (src, NULL for a sum) when b keeps
+ * those. */
+static int keep(struct batch *b, const struct datavalue *dv, const struct datavalue *src)
+{
+    if (copy_value(&b->arena, &b->vals[b->n], dv, true) != 0)
+        return -1;
+    if (b->srcs && src && copy_value(&b->arena, &b->srcs[b->n], src, false) != 0)
+        return -1;
+    if (b->srcs && !src)
+        memset(&b->srcs[b->n], 0, sizeof b->srcs[b->n]);
     b->n++;
     return 0;
 }
@@ -349,7 +398,7 @@ static int combine_sums(struct run_ctx *r, struct err *e)
     if (!fresh.vals)
         return err_set(e, ERR_INTERNAL, "out of memory combining values");
     for (size_t i = 0; i < b->n; i++) {
-        if (keep(&fresh, &b->vals[i]) != 0) {
+        if (keep(&fresh, &b->vals[i], NULL) != 0) {
             arena_free(&fresh.arena);
             free(fresh.vals);
             return err_set(e, ERR_INTERNAL, "out of memory combining values");
@@ -377,16 +426,18 @@ static int add_to_sums(struct run_ctx *r, const struct datavalue *dv, struct err
             b->cap = cap;
         }
     }
-    return keep(b, dv) ? err_set(e, ERR_INTERNAL, "out of memory holding values to sum") : 0;
+    return keep(b, dv, NULL) ? err_set(e, ERR_INTERNAL, "out of memory holding values to sum") : 0;
 }
 
-static int add_mapped(struct run_ctx *r, const struct datavalue *dv, struct err *e)
+/* src: the value as read from the source, NULL for a sum. */
+static int add_mapped(struct run_ctx *r, const struct datavalue *dv, const struct datavalue *src,
+                      struct err *e)
 {
     if (r->aggregate)
         return add_to_sums(r, dv, e);
     if (!r->filling && !(r->filling = batch_take(r)))
         return err_set(e, ERR_INTERNAL, "out of memory for a batch");
-    if (keep(r->filling, dv) != 0)
+    if (keep(r->filling, dv, src) != 0)
         return err_set(e, ERR_INTERNAL, "out of memory for a batch");
     if (r->filling->n == r->filling->cap) {
         enqueue(r, r->filling);
@@ -481,10 +532,10 @@ static int on_values(void *ud, const struct datavalue *vals, size_t n, struct er
             r->counts.errors++;
         pthread_mutex_unlock(&r->lock);
         if (res == MAP_OK) {
-            if (add_mapped(r, &out, e) != 0)
+            if (add_mapped(r, &out, &vals[i], e) != 0)
                 goto fail;
         } else {
-            list_value(r, res == MAP_SKIP ? RUN_ITEM_SKIPPED : RUN_ITEM_ERROR, &vals[i],
+            list_value(r, res == MAP_SKIP ? RUN_ITEM_SKIPPED : RUN_ITEM_ERROR, &vals[i], &vals[i],
                        vals[i].data_element, vals[i].value, NULL, why.msg);
         }
         if ((i & 1023) == 1023)
@@ -509,73 +560,10 @@ static int send_sums(struct run_ctx *r, struct err *e)
     int rc = combine_sums(r, e);
     r->aggregate = false; /* route the combined values into batches */
     for (size_t i = 0; i < r->sums.n && rc == 0; i++)
-        rc = add_mapped(r, &r->sums.vals[i], e);
+        rc = add_mapped(r, &r->sums.vals[i], NULL, e);
     r->aggregate = true;
     r->sums.n = 0;
     return rc;
-}
-
-/* ---- the selection ------------------------------------------------------------------------ */
-
-static const char **string_list(const cJSON *arr)
-{
-    int n = cJSON_GetArraySize(arr);
-    const char **out = calloc((size_t)n + 1, sizeof *out);
-    if (!out)
-        return NULL;
-    int i = 0;
-    const cJSON *item;
-    cJSON_ArrayForEach(item, arr) out[i++] = cJSON_GetStringValue(item);
-    return out;
-}
-
-/* The run's periods as ISO strings (NULL-terminated, malloc'd with their text), or NULL with
- * *window set when the job asks for a date window. */
-static char **period_list(const cJSON *periods, bool *window, struct err *e)
-{
-    *window = false;
-    const cJSON *last = cJSON_GetObjectItem(periods, "last");
-    const cJSON *fixed = cJSON_GetObjectItem(periods, "fixed");
-    int n = last ? (int)last->valuedouble : fixed ? cJSON_GetArraySize(fixed) : 0;
-    if (!last && !fixed) {
-        *window = true;
-        return NULL;
-    }
-    char **out = calloc((size_t)n + 1, sizeof *out);
-    struct period *ps = last ? calloc((size_t)n, sizeof *ps) : NULL;
-    if (!out || (last && !ps))
-        goto oom;
-    if (last) {
-        enum period_type t = period_type_from_name(cJSON_GetStringValue(cJSON_GetObjectItem(periods, "type")));
-        if (period_last_n(t, date_today(), n, ps) != 0) {
-            err_set(e, ERR_INPUT, "the job's periods cannot be computed");
-            goto fail;
-        }
-        for (int i = 0; i < n; i++) {
-            char iso[PERIOD_ISO_MAX];
-            period_format(&ps[i], iso, sizeof iso);
-            if (!(out[i] = strdup(iso)))
-                goto oom;
-        }
-    } else {
-        int i = 0;
-        const cJSON *item;
-        cJSON_ArrayForEach(item, fixed)
-        {
-            if (!(out[i++] = strdup(cJSON_GetStringValue(item))))
-                goto oom;
-        }
-    }
-    free(ps);
-    return out;
-oom:
-    err_set(e, ERR_INTERNAL, "out of memory");
-fail:
-    for (int i = 0; out && out[i]; i++)
-        free(out[i]);
-    free(out);
-    free(ps);
-    return NULL;
 }
 
 /* Subtracts the overlap from a DHIS2 timestamp ("2024-02-03T10:11:12.000", maybe with a zone).
@@ -665,7 +653,9 @@ static int load(struct run_ctx *r, struct err *e)
     r->import.async_timeout_s = async_timeout >= 1 ? (long)async_timeout : 0;
     r->import.dry_run = r->dry_run;
     double batch = cJSON_GetNumberValue(cJSON_GetObjectItem(opts, "batchSize"));
-    r->batch_size = batch >= 1 ? (size_t)batch : 5000;
+    if (!(batch >= 1 && batch <= 50000))
+        return err_set(e, ERR_INPUT, "job '%s' has no valid batch size; save it again", r->job.name);
+    r->batch_size = (size_t)batch;
     return 0;
 }
 
@@ -686,46 +676,66 @@ static const char *decide_status(struct run_ctx *r)
 static int fetch_all(struct run_ctx *r, const char *watermark_from, struct err *e)
 {
     const cJSON *spec = r->job.spec;
-    const char **data_sets = string_list(cJSON_GetObjectItem(spec, "dataSets"));
-    const char **groups = string_list(cJSON_GetObjectItem(spec, "dataElementGroups"));
-    const char **roots = string_list(cJSON_GetObjectItem(spec, "orgUnits"));
-    bool window;
     const cJSON *periods = cJSON_GetObjectItem(spec, "periods");
-    char **period_strs = period_list(periods, &window, e);
-    int rc = 0;
-    if (!data_sets || !groups || !roots || (!window && !period_strs)) {
-        rc = e->code ? e->code : err_set(e, ERR_INTERNAL, "out of memory");
-        goto out;
+    const char **roots = selection_strings(cJSON_GetObjectItem(spec, "orgUnits"));
+    struct selection sel;
+    int rc = selection_plan(r->src_client, spec, date_today(), &sel, e);
+    if (rc == 0 && !roots)
+        rc = err_set(e, ERR_INTERNAL, "out of memory");
+    const cJSON *refusal;
+    cJSON_ArrayForEach(refusal, sel.refusals)
+    {
+        char said[600];
+        snprintf(said, sizeof said, "Fixed periods %s", cJSON_GetStringValue(cJSON_GetObjectItem(refusal, "message")));
+        cJSON *w = cJSON_CreateString(said);
+        if (!w || !cJSON_AddItemToArray(sel.warnings, w)) {
+            cJSON_Delete(w);
+            rc = rc ? rc : err_set(e, ERR_INTERNAL, "out of memory");
+        }
     }
-    size_t n_periods = 0;
-    while (!window && period_strs[n_periods])
-        n_periods++;
+    if (rc == 0 && cJSON_GetArraySize(sel.warnings) > 0) {
+        for (int i = 0; i < cJSON_GetArraySize(sel.warnings); i++)
+            log_warn("run %lld: %s", r->run_id, cJSON_GetStringValue(cJSON_GetArrayItem(sel.warnings, i)));
+        rc = run_set_warnings(r->conn, r->run_id, sel.warnings, e);
+    }
+    if (rc)
+        goto out;
     size_t n_roots = 0;
     while (roots[n_roots])
         n_roots++;
-    r->chunks_total = (long long)(n_roots * (window ? 1 : n_periods));
+    r->chunks_total = 0;
+    for (size_t k = 0; k < sel.n_parts; k++) {
+        size_t n = sel.parts[k].periods ? 0 : 1; /* a date window is one chunk per root */
+        while (sel.parts[k].periods && sel.parts[k].periods[n])
+            n++;
+        r->chunks_total += (long long)(n_roots * n);
+    }
     report_progress(r, true);
-    for (size_t o = 0; o < n_roots && rc == 0; o++) {
-        for (size_t p = 0; p < (window ? 1 : n_periods) && rc == 0; p++) {
-            const char *one_period[] = {window ? NULL : period_strs[p], NULL};
-            const char *one_root[] = {roots[o], NULL};
-            struct dhis2_dv_query q = {
-                .data_sets = data_sets[0] ? data_sets : NULL,
-                .data_element_groups = groups[0] ? groups : NULL,
-                .org_units = one_root,
-                .children = cJSON_IsTrue(cJSON_GetObjectItem(spec, "children")),
-                .periods = window ? NULL : one_period,
-                .start_date = window ? cJSON_GetStringValue(cJSON_GetObjectItem(periods, "start")) : NULL,
-                .end_date = window ? cJSON_GetStringValue(cJSON_GetObjectItem(periods, "end")) : NULL,
-                .last_updated = watermark_from,
-                .include_deleted = cJSON_IsTrue(cJSON_GetObjectItem(spec, "deletions")),
-                .batch = 1000,
-            };
-            rc = dhis2_fetch_datavalues(r->src_client, &q, on_values, r, NULL, e);
-            r->chunks_done++;
-            report_progress(r, true);
-            if (should_stop(r))
-                rc = rc ? rc : ERR_CANCELLED;
+    for (size_t k = 0; k < sel.n_parts && rc == 0; k++) {
+        const struct sel_part *part = &sel.parts[k];
+        bool window = !part->periods;
+        for (size_t o = 0; o < n_roots && rc == 0; o++) {
+            for (size_t p = 0; (window ? p < 1 : part->periods[p] != NULL) && rc == 0; p++) {
+                const char *one_period[] = {window ? NULL : part->periods[p], NULL};
+                const char *one_root[] = {roots[o], NULL};
+                struct dhis2_dv_query q = {
+                    .data_sets = part->data_sets[0] ? part->data_sets : NULL,
+                    .data_element_groups = part->groups[0] ? part->groups : NULL,
+                    .org_units = one_root,
+                    .children = cJSON_IsTrue(cJSON_GetObjectItem(spec, "children")),
+                    .periods = window ? NULL : one_period,
+                    .start_date = window ? cJSON_GetStringValue(cJSON_GetObjectItem(periods, "start")) : NULL,
+                    .end_date = window ? cJSON_GetStringValue(cJSON_GetObjectItem(periods, "end")) : NULL,
+                    .last_updated = watermark_from,
+                    .include_deleted = cJSON_IsTrue(cJSON_GetObjectItem(spec, "deletions")),
+                    .batch = 1000,
+                };
+                rc = dhis2_fetch_datavalues(r->src_client, &q, on_values, r, NULL, e);
+                r->chunks_done++;
+                report_progress(r, true);
+                if (should_stop(r))
+                    rc = rc ? rc : ERR_CANCELLED;
+            }
         }
     }
     if (rc == 0)
@@ -735,12 +745,8 @@ static int fetch_all(struct run_ctx *r, const char *watermark_from, struct err *
         r->filling = NULL;
     }
 out:
-    free(data_sets);
-    free(groups);
     free(roots);
-    for (size_t i = 0; period_strs && period_strs[i]; i++)
-        free(period_strs[i]);
-    free(period_strs);
+    selection_free(&sel);
     return rc;
 }
 
@@ -881,11 +887,8 @@ done_no_db:
 
     if (r->filling)
         batch_give_back(r, r->filling);
-    for (int i = 0; i < r->n_free; i++) {
-        arena_free(&r->free_batches[i]->arena);
-        free(r->free_batches[i]->vals);
-        free(r->free_batches[i]);
-    }
+    for (int i = 0; i < r->n_free; i++)
+        batch_free(r->free_batches[i]);
     arena_free(&r->sums.arena);
     free(r->sums.vals);
     run_items_free(r->items);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "period.h"
 #include "test.h"
 
 struct emu {
@@ -718,4 +719,354 @@ TEST_TIMEOUT(a_run_stuck_on_a_silent_source_can_still_be_cancelled, 120)
     cJSON *run = wait_run(&s, id, 60);
     CHECK_STR(str(run, "status"), "cancelled");
     emu_post(&src, "/emulator/faults", "{\"reset\":true}", 200);
+}
+
+/* The data set of the source whose period type is pt; its id into out. */
+static void data_set_of_type(struct emu *m, const char *pt, char out[16])
+{
+    cJSON *ds = emu_get(m, "/api/dataSets?fields=id,periodType&paging=false");
+    const cJSON *item;
+    out[0] = '\0';
+    cJSON_ArrayForEach(item, cJSON_GetObjectItem(ds, "dataSets"))
+        if (strcmp(str(item, "periodType"), pt) == 0)
+            snprintf(out, 16, "%s", str(item, "id"));
+    cJSON_Delete(ds);
+    CHECKF(out[0], "the source has no %s data set", pt);
+}
+
+/* The last 12 months before today, and the first and last quarter overlapping them. */
+static void last_12_months(struct period months[12], struct period *first_q, struct period *last_q)
+{
+    CHECK(period_last_n(PERIOD_MONTHLY, date_today(), 12, months) == 0);
+    period_containing(PERIOD_QUARTERLY, months[0].start, first_q);
+    period_containing(PERIOD_QUARTERLY, months[11].end, last_q);
+}
+
+/* A selection of one data set's values in periods wholly inside [start, end]. */
+static void selection_between(struct selection *s, const char *data_set, const char *root, int32_t start,
+                              int32_t end)
+{
+    char a[11], b[11];
+    date_format(start, a);
+    date_format(end, b);
+    snprintf(s->root, sizeof s->root, "%s", root);
+    snprintf(s->query, sizeof s->query,
+             "/api/dataValueSets?dataSet=%s&orgUnit=%s&children=true&startDate=%s&endDate=%s", data_set,
+             root, a, b);
+}
+
+/* "last 12 Monthly" over a Monthly and a Quarterly data set: DHIS2 answers a quarterly data set
+ * asked for months with nothing, so the run must ask it for the quarters overlapping the window,
+ * say so on the run, and leave the target equal to the source in every period overlapping it. */
+TEST_TIMEOUT(a_relative_window_reads_each_data_set_in_its_own_period_type, 180)
+{
+    struct spec_server s;
+    struct emu src, dst;
+    start_pair(&s, &src, &dst, "values=6000,orgunits=30,seed=23", "values=0,orgunits=30,seed=23", NULL);
+    struct selection all;
+    selection_of(&src, &all);
+    char monthly[16], quarterly[16], body[1024];
+    data_set_of_type(&src, "Monthly", monthly);
+    data_set_of_type(&src, "Quarterly", quarterly);
+    snprintf(body, sizeof body,
+             "{\"name\":\"rel\",\"source\":\"src\",\"target\":\"dst\",\"dataSets\":%s,"
+             "\"orgUnits\":[\"%s\"],\"children\":true,\"periods\":{\"last\":12,\"type\":\"Monthly\"}}",
+             all.data_sets, all.root);
+    cJSON_Delete(api(&s, "POST", "/api/jobs", body, 201));
+    cJSON *run = run_job(&s, "rel", NULL);
+    CHECK_STR(str(run, "status"), "succeeded");
+
+    struct period months[12], first_q, last_q;
+    last_12_months(months, &first_q, &last_q);
+    struct selection m_sel, q_sel;
+    selection_between(&m_sel, monthly, all.root, months[0].start, months[11].end);
+    selection_between(&q_sel, quarterly, all.root, first_q.start, last_q.end);
+    int n_monthly = 0, n_quarterly = 0, n_target = 0;
+    free(state_of(&src, &m_sel, &n_monthly));
+    free(state_of(&src, &q_sel, &n_quarterly));
+    CHECKF(n_monthly > 0 && n_quarterly > 0, "the source has %d monthly and %d quarterly values in the window",
+           n_monthly, n_quarterly);
+    check_same_state(&src, &dst, &m_sel, n_monthly);
+    check_same_state(&src, &dst, &q_sel, n_quarterly);
+    /* and nothing beyond: the target holds exactly those */
+    free(state_of(&dst, &all, &n_target));
+    CHECK_INT(n_target, n_monthly + n_quarterly);
+    CHECK_INT(count(run, "sent"), n_monthly + n_quarterly);
+
+    const cJSON *warnings = cJSON_GetObjectItem(run, "warnings");
+    CHECK_INT(cJSON_GetArraySize(warnings), 1);
+    char first[PERIOD_ISO_MAX], last[PERIOD_ISO_MAX], expect[256];
+    period_format(&first_q, first, sizeof first);
+    period_format(&last_q, last, sizeof last);
+    snprintf(expect, sizeof expect, "(%s): periods %s\xe2\x80\x93%s selected for the window last 12 Monthly",
+             quarterly, first, last);
+    CHECK_CONTAINS(cJSON_GetStringValue(cJSON_GetArrayItem(warnings, 0)), expect);
+    cJSON_Delete(run);
+}
+
+/* A fixed list naming no period of a selected data set's type would read nothing of it: the
+ * job is refused at save, naming the data set; a list that serves every data set is kept. */
+TEST_TIMEOUT(a_fixed_list_that_serves_no_period_of_a_data_set_is_refused_at_save, 120)
+{
+    struct spec_server s;
+    struct emu src, dst;
+    start_pair(&s, &src, &dst, "values=100,orgunits=30,seed=24", "values=0,orgunits=30,seed=24", NULL);
+    struct selection all;
+    selection_of(&src, &all);
+    char quarterly[16], body[1024];
+    data_set_of_type(&src, "Quarterly", quarterly);
+    const char *form = "{\"name\":\"fixed\",\"source\":\"src\",\"target\":\"dst\",\"dataSets\":%s,"
+                       "\"orgUnits\":[\"%s\"],\"periods\":{\"fixed\":[%s]}}";
+    snprintf(body, sizeof body, form, all.data_sets, all.root, "\"202401\",\"202402\"");
+    cJSON *refused = api(&s, "POST", "/api/jobs", body, 422);
+    CHECK_CONTAINS(str(refused, "error"), quarterly);
+    CHECK_CONTAINS(str(refused, "error"), "Quarterly Programme Report");
+    CHECK_STR(str(cJSON_GetObjectItem(refused, "detail"), "field"), "periods.fixed");
+    cJSON_Delete(refused);
+    snprintf(body, sizeof body, form, all.data_sets, all.root, "\"202401\",\"2024Q1\"");
+    cJSON_Delete(api(&s, "POST", "/api/jobs", body, 201));
+}
+
+/* A date window is one chunk: while it runs, its progress moves in values read and sent, with a
+ * rate, and (once a previous run says how many values the selection holds) a time left. */
+TEST_TIMEOUT(a_one_chunk_run_shows_values_rate_and_time_left_while_it_runs, 180)
+{
+    struct spec_server s;
+    struct emu src, dst;
+    start_pair(&s, &src, &dst, "values=2400,orgunits=30,seed=25", "values=0,orgunits=30,seed=25", NULL);
+    struct selection sel;
+    selection_of(&src, &sel);
+    add_job(&s, "slow", &sel, "\"importOptions\":{\"batchSize\":100}");
+    cJSON_Delete(run_job(&s, "slow", NULL));
+    emu_post(&dst, "/emulator/faults", "{\"delayMs\":250,\"importOnly\":true}", 200);
+    int id = start_run(&s, "slow", true);
+    char path[64];
+    snprintf(path, sizeof path, "/api/runs/%d", id);
+    bool seen = false;
+    for (int i = 0; i < 200 && !seen; i++) {
+        cJSON *run = api(&s, "GET", path, NULL, 200);
+        const cJSON *p = cJSON_GetObjectItem(run, "progress");
+        double sent = cJSON_GetNumberValue(cJSON_GetObjectItem(p, "valuesSent"));
+        CHECKF(strcmp(str(run, "status"), "running") == 0, "the run ended before its progress was seen: %s",
+               str(run, "status"));
+        seen = cJSON_GetNumberValue(cJSON_GetObjectItem(p, "done")) == 0 &&
+               cJSON_GetNumberValue(cJSON_GetObjectItem(p, "total")) == 1 && sent > 0 && sent < 2400 &&
+               cJSON_GetNumberValue(cJSON_GetObjectItem(p, "valuesRead")) >= sent &&
+               cJSON_GetNumberValue(cJSON_GetObjectItem(p, "valuesPerSecond")) > 0 &&
+               cJSON_GetNumberValue(cJSON_GetObjectItem(p, "etaSeconds")) > 0;
+        cJSON_Delete(run);
+        if (!seen)
+            usleep(100000);
+    }
+    CHECKF(seen, "no snapshot of the running run showed values read and sent, a rate and a time left");
+    cJSON *run = wait_run(&s, id, 120);
+    CHECK_STR(str(run, "status"), "succeeded");
+    const cJSON *p = cJSON_GetObjectItem(run, "progress");
+    CHECK_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(p, "valuesSent")), 2400);
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(p, "etaSeconds")));
+    cJSON_Delete(run);
+    emu_post(&dst, "/emulator/faults", "{\"reset\":true}", 200);
+}
+
+/* Values the target refuses after a mapping changed them: each entry shows the value as read
+ * beside the value as sent, the run counts them, the groups add up to the entries, and the CSV
+ * holds every entry. */
+TEST_TIMEOUT(refused_values_show_their_source_value_in_groups_and_csv, 180)
+{
+    struct spec_server s;
+    struct emu src, dst;
+    start_pair(&s, &src, &dst, "values=900,orgunits=30,seed=26", "values=0,orgunits=30,seed=26", NULL);
+    struct selection sel;
+    selection_of(&src, &sel);
+    cJSON *des = emu_get(&src, "/api/dataElements?fields=id,name&paging=false");
+    char scaled[16] = "";
+    const cJSON *de;
+    cJSON_ArrayForEach(de, cJSON_GetObjectItem(des, "dataElements"))
+        if (strcmp(str(de, "name"), "Malaria cases") == 0)
+            snprintf(scaled, sizeof scaled, "%s", str(de, "id"));
+    cJSON_Delete(des);
+    CHECK(scaled[0]);
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/mappings/scale.lua", s.dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "return { transform = function(dv)\n"
+               "  if dv.dataElement == \"%s\" then dv.value = tostring(math.tointeger(tonumber(dv.value) * 1000)) end\n"
+               "  return dv end }\n", scaled);
+    fclose(f);
+    wait_mapping(&s, "scale");
+    char faults[128];
+    snprintf(faults, sizeof faults, "{\"conflictIds\":[\"%s\"]}", scaled);
+    emu_post(&dst, "/emulator/faults", faults, 200);
+    add_job(&s, "refusing", &sel, "\"mapping\":\"scale\",\"importOptions\":{\"batchSize\":200}");
+    cJSON *run = run_job(&s, "refusing", NULL);
+    CHECK_STR(str(run, "status"), "partial");
+    long long refused = count(run, "refused");
+    CHECK(refused > 0);
+    int id = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(run, "id"));
+    cJSON_Delete(run);
+
+    snprintf(path, sizeof path, "/api/runs/%d/conflicts?kind=conflict&pageSize=1000", id);
+    cJSON *listed = api(&s, "GET", path, NULL, 200);
+    long long total = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(listed, "pager"), "total"));
+    CHECK_INT(total, refused);
+    const cJSON *entry;
+    cJSON_ArrayForEach(entry, cJSON_GetObjectItem(listed, "conflicts"))
+    {
+        const cJSON *sent = cJSON_GetObjectItem(entry, "dataValue"), *read = cJSON_GetObjectItem(entry, "source");
+        CHECK_STR(str(read, "dataElement"), scaled);
+        CHECK_STR(str(read, "orgUnit"), str(sent, "orgUnit"));
+        CHECK_INT(atoll(str(read, "value")) * 1000, atoll(str(sent, "value")));
+    }
+    cJSON_Delete(listed);
+
+    snprintf(path, sizeof path, "/api/runs/%d/conflicts/groups", id);
+    cJSON *groups = api(&s, "GET", path, NULL, 200);
+    /* one group per disaggregation of the element: their counts add up to the entries */
+    long long in_groups = 0;
+    const cJSON *g;
+    cJSON_ArrayForEach(g, cJSON_GetObjectItem(groups, "groups"))
+    {
+        CHECK_STR(str(g, "kind"), "refused");
+        CHECK_STR(str(g, "errorCode"), "E7610");
+        CHECK_STR(str(cJSON_GetObjectItem(g, "source"), "dataElement"), scaled);
+        CHECK_STR(str(cJSON_GetObjectItem(g, "target"), "dataElement"), scaled);
+        CHECK_STR(str(cJSON_GetObjectItem(g, "source"), "categoryOptionCombo"),
+                  str(cJSON_GetObjectItem(g, "target"), "categoryOptionCombo"));
+        double n_ou = cJSON_GetNumberValue(cJSON_GetObjectItem(g, "orgUnitCount"));
+        CHECK(n_ou >= 1);
+        CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(g, "orgUnits")), n_ou < 20 ? n_ou : 20);
+        CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(g, "periods")) >= 1);
+        CHECK(str(g, "firstSeen") && str(g, "lastSeen"));
+        in_groups += (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(g, "count"));
+    }
+    CHECK_INT(in_groups, refused);
+    cJSON_Delete(groups);
+
+    snprintf(path, sizeof path, "/api/runs/%d/conflicts?format=csv", id);
+    struct spec_resp r;
+    CHECK(spec_api(&s, "GET", path, NULL, &r) == 0);
+    CHECK_INT(r.status, 200);
+    CHECK_CONTAINS(r.headers, "text/csv");
+    CHECK(strncmp(r.body, "kind,errorCode,object,value,message,dataElement,", 48) == 0);
+    long long lines = 0;
+    for (const char *p = r.body; (p = strstr(p, "\r\n")); p += 2)
+        lines++;
+    CHECK_INT(lines, refused + 1);
+    CHECK_CONTAINS(r.body, "\r\nrefused,E7610,");
+    spec_resp_free(&r);
+}
+
+static const cJSON *problem_on(const cJSON *check, const char *level, const char *field)
+{
+    const cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItem(check, "problems"))
+        if (strcmp(str(p, "level"), level) == 0 && strcmp(str(p, "field"), field) == 0)
+            return p;
+    return NULL;
+}
+
+/* The preflight asks both instances what a run would meet: ids the mapping writes that the
+ * target lacks, data sets read in other periods than the window's, the same instance at both
+ * ends, an instance that does not answer; and estimates the chunks and (after a run) values. */
+TEST_TIMEOUT(the_preflight_names_each_problem_with_its_field_and_estimates_the_run, 180)
+{
+    struct spec_server s;
+    struct emu src, dst;
+    start_pair(&s, &src, &dst, "values=500,orgunits=30,seed=27", "values=0,orgunits=30,seed=27", NULL);
+    struct selection all;
+    selection_of(&src, &all);
+    cJSON *des = emu_get(&src, "/api/dataElements?fields=id&paging=false");
+    const char *de = str(cJSON_GetArrayItem(cJSON_GetObjectItem(des, "dataElements"), 0), "id");
+    char path[PATH_MAX + 64], body[1024];
+    snprintf(path, sizeof path, "%s/mappings/ghost.lua", s.dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "return { dataElements = { %s = \"Gh0stElemnt\" }, unmapped = \"keep\" }\n", de);
+    fclose(f);
+    cJSON_Delete(des);
+    wait_mapping(&s, "ghost");
+    const char *form = "{\"name\":\"pre\",\"source\":\"%s\",\"target\":\"%s\",\"dataSets\":%s,\"mapping\":\"ghost\","
+                       "\"orgUnits\":[\"%s\"],\"children\":true,\"periods\":{\"last\":12,\"type\":\"Monthly\"}}";
+    snprintf(body, sizeof body, form, "src", "dst", all.data_sets, all.root);
+    cJSON_Delete(api(&s, "POST", "/api/jobs", body, 201));
+
+    cJSON *check = api(&s, "POST", "/api/jobs/pre/check", "{}", 200);
+    const cJSON *p = problem_on(check, "error", "mapping");
+    CHECKF(p, "no mapping error in %s", cJSON_PrintUnformatted(check));
+    CHECK_CONTAINS(str(p, "message"), "Gh0stElemnt");
+    p = problem_on(check, "warning", "periods");
+    CHECK(p);
+    CHECK_CONTAINS(str(p, "message"), "selected for the window last 12 Monthly");
+    CHECK(!problem_on(check, "error", "source") && !problem_on(check, "error", "target"));
+    struct period months[12];
+    period_last_n(PERIOD_MONTHLY, date_today(), 12, months);
+    int quarters = period_overlapping(PERIOD_QUARTERLY, months[0].start, months[11].end, NULL, 0);
+    const cJSON *estimate = cJSON_GetObjectItem(check, "estimate");
+    CHECK_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(estimate, "chunks")), 12 + quarters);
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(estimate, "values")));
+    cJSON_Delete(check);
+
+    /* after a run, the estimate of values is what it read */
+    cJSON *run = run_job(&s, "pre", NULL);
+    long long fetched = count(run, "fetched");
+    cJSON_Delete(run);
+    check = api(&s, "POST", "/api/jobs/pre/check", NULL, 200);
+    CHECK_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(check, "estimate"), "values")), fetched);
+    cJSON_Delete(check);
+
+    /* an unsaved job: the same instance at both ends, and an instance that does not answer */
+    char dead[512];
+    snprintf(dead, sizeof dead,
+             "{\"name\":\"dead\",\"url\":\"http://127.0.0.1:%d\",\"auth\":{\"type\":\"basic\","
+             "\"username\":\"admin\",\"password\":\"district\"}}", spec_free_port());
+    cJSON_Delete(api(&s, "POST", "/api/instances", dead, 201));
+    snprintf(body, sizeof body, form, "src", "src", all.data_sets, all.root);
+    check = api(&s, "POST", "/api/jobs/check", body, 200);
+    CHECK_CONTAINS(str(problem_on(check, "error", "target"), "message"), "same DHIS2 instance");
+    cJSON_Delete(check);
+    snprintf(body, sizeof body, form, "dead", "dst", all.data_sets, all.root);
+    check = api(&s, "POST", "/api/jobs/check", body, 200);
+    CHECK(problem_on(check, "error", "source"));
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetObjectItem(check, "estimate"), "chunks")));
+    cJSON_Delete(check);
+    /* an invalid body is answered as a save would */
+    cJSON_Delete(api(&s, "POST", "/api/jobs/check", "{\"source\":\"src\"}", 422));
+}
+
+/* A data element group has no period type of its own: its elements are read in the periods of
+ * the data sets holding them (here the quarterly HIV elements, for a monthly window). */
+TEST_TIMEOUT(a_relative_window_reads_a_group_in_its_data_sets_period_type, 180)
+{
+    struct spec_server s;
+    struct emu src, dst;
+    start_pair(&s, &src, &dst, "values=3000,orgunits=30,seed=28", "values=0,orgunits=30,seed=28", NULL);
+    struct selection all;
+    selection_of(&src, &all);
+    char quarterly[16], body[1024];
+    data_set_of_type(&src, "Quarterly", quarterly);
+    cJSON *groups = emu_get(&src, "/api/dataElementGroups?fields=id&filter=name:eq:HIV&paging=false");
+    const char *hiv = str(cJSON_GetArrayItem(cJSON_GetObjectItem(groups, "dataElementGroups"), 0), "id");
+    snprintf(body, sizeof body,
+             "{\"name\":\"grp\",\"source\":\"src\",\"target\":\"dst\",\"dataElementGroups\":[\"%s\"],"
+             "\"orgUnits\":[\"%s\"],\"children\":true,\"periods\":{\"last\":12,\"type\":\"Monthly\"}}",
+             hiv, all.root);
+    cJSON_Delete(api(&s, "POST", "/api/jobs", body, 201));
+    cJSON *run = run_job(&s, "grp", NULL);
+    CHECK_STR(str(run, "status"), "succeeded");
+    struct period months[12], first_q, last_q;
+    last_12_months(months, &first_q, &last_q);
+    struct selection q_sel;
+    selection_between(&q_sel, quarterly, all.root, first_q.start, last_q.end);
+    int n_quarterly = 0, n_target = 0;
+    free(state_of(&src, &q_sel, &n_quarterly));
+    CHECK(n_quarterly > 0);
+    check_same_state(&src, &dst, &q_sel, n_quarterly);
+    free(state_of(&dst, &all, &n_target));
+    CHECK_INT(n_target, n_quarterly);
+    const cJSON *warnings = cJSON_GetObjectItem(run, "warnings");
+    CHECK_INT(cJSON_GetArraySize(warnings), 1);
+    char expect[128];
+    snprintf(expect, sizeof expect, "data element group HIV (%s): Quarterly periods", hiv);
+    CHECK_CONTAINS(cJSON_GetStringValue(cJSON_GetArrayItem(warnings, 0)), expect);
+    cJSON_Delete(groups);
+    cJSON_Delete(run);
 }

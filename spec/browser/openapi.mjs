@@ -116,6 +116,13 @@ for (let i = 0; i < 300 && ["queued", "running"].includes(state.status); i++) {
 if (state.status !== "succeeded") fail("the run did not succeed: " + JSON.stringify(state));
 await call("listRuns", `/api/runs?job=${job.id}&status=succeeded`, { expect: 200 });
 await call("listRunConflicts", `/api/runs/${run.id}/conflicts?kind=conflict`, { expect: 200 });
+const csv = await call("listRunConflicts", `/api/runs/${run.id}/conflicts?format=csv`, { expect: 200 });
+if (!csv.text.startsWith("kind,errorCode,")) fail("the conflicts CSV has no header row: " + csv.text.slice(0, 200));
+await call("listRunConflictGroups", `/api/runs/${run.id}/conflicts/groups`, { expect: 200 });
+await call("checkJob", `/api/jobs/${job.id}/check`, { expect: 200 });
+await call("checkNewJob", "/api/jobs/check", { expect: 200, body: {
+  name: "oa check", source: src.id, target: dst.id, dataSets: dataSets.map((d) => d.id),
+  orgUnits: [roots[0].id], periods: { last: 12, type: "Monthly" } } });
 await call("cancelRun", `/api/runs/${run.id}/cancel`, { expect: 409 });
 
 await call("getJobSample", `/api/jobs/${job.id}/sample?n=5`, { expect: 200 });
