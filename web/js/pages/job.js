@@ -1,13 +1,13 @@
 // /jobs/new and /jobs/{id} — a job's settings, with pickers filled from the source instance,
 // and (for a saved job) run now, dry run, enable/disable, delete and its latest runs.
 import { api } from '../api.js';
-import { h, replace, statusBadge } from '../dom.js';
+import { h, replace } from '../dom.js';
 import {
   busy, button, checkbox, clearFormErrors, confirmButton, errorText, field, link, message, pageHeader,
   select, showFormError, table, toast,
 } from '../ui.js';
 import { picker } from '../picker.js';
-import { ACTIVE, pollRun, runCell } from '../runs-common.js';
+import { ACTIVE, lastRunLine, pollRun, runCell } from '../runs-common.js';
 
 export const title = 'Job';
 
@@ -243,7 +243,7 @@ export async function render(ctx) {
       job.incremental ? button('Full run', startRun('full'), { class: 'btn', title: 'Send everything selected, ignoring the incremental watermark' }) : null,
       toggle),
     h('p', { class: 'lead' }, stateTag, ' ', job.source ?? '?', ' → ', job.target ?? '?',
-      job.lastRun ? [' · last run ', statusBadge(job.lastRun.status)] : null),
+      lastRunLine(ctx, job)),
     actStatus,
     h('section', { class: 'card', 'aria-labelledby': 'runs-h' }, h('h2', { id: 'runs-h' }, 'Latest runs'), runsBox),
     h('h2', {}, 'Settings'),
