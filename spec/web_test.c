@@ -136,6 +136,25 @@ TEST_TIMEOUT(web_mapping_editor_checks_drafts_and_marks_compile_errors, 120)
     free(db);
 }
 
+TEST_TIMEOUT(web_org_unit_picker_is_a_lazy_tree_over_20000_units, 180)
+{
+    require_browser();
+    char *dir = spec_test_dir("emu");
+    struct emulator source;
+    emulator_start(&source, "values=0,orgunits=20000,seed=5", dir);
+    struct spec_server s;
+    char *db = spec_new_db();
+    CHECK(spec_server_start(&s, db, NULL) == 0);
+    char src[96];
+    snprintf(src, sizeof src, "SOURCE_URL=%s", source.base);
+    char *extra[] = {src, NULL};
+    run_browser_script("picker.mjs", &s, extra);
+    spec_server_stop(&s);
+    spec_stop(source.pid, 5000);
+    free(db);
+    free(dir);
+}
+
 /* The route behind the job pickers, without a browser. */
 TEST_TIMEOUT(web_metadata_route_lists_what_a_job_can_select, 60)
 {

@@ -29,17 +29,17 @@ export function picker(options) {
   let sourceId = null;
   let loadSeq = 0;
   const id = `pk${++seq}`;
-  const tree = options.tree ? orgUnitTree() : null;
 
   const search = h('input', {
-    type: 'search', class: 'picker-search', placeholder: tree ? 'Search by name…' : 'Type to filter…',
-    'aria-label': `${tree ? 'Search' : 'Filter'} ${options.label.toLowerCase()}`, 'aria-controls': `${id}-list`,
+    type: 'search', class: 'picker-search', placeholder: options.tree ? 'Search by name…' : 'Type to filter…',
+    'aria-label': `${options.tree ? 'Search' : 'Filter'} ${options.label.toLowerCase()}`, 'aria-controls': `${id}-list`,
   });
-  const list = h('div', tree
+  const list = h('div', options.tree
     ? { class: 'picker-list picker-tree', id: `${id}-list`, role: 'tree', 'aria-multiselectable': 'true', 'aria-label': options.label }
     : { class: 'picker-list', id: `${id}-list`, role: 'group', 'aria-label': options.label });
   const chosen = h('div', { class: 'picker-chosen', 'aria-live': 'polite' });
   const note = h('div', { class: 'small' });
+  const tree = options.tree ? orgUnitTree() : null;
   const manual = h('input', { type: 'text', class: 'picker-manual', placeholder: 'or paste ids, separated by commas', 'aria-label': `${options.label}: add ids by hand` });
   manual.addEventListener('change', () => {
     manual.value.split(/[\s,]+/).filter((x) => UID.test(x)).forEach((x) => selected.add(x));
