@@ -92,6 +92,32 @@ static void run_browser_script(const char *script, struct spec_server *s, char *
                     "artifacts directory, kept with SPEC_KEEP=1)", script);
 }
 
+/* Runs spec/browser/<script> against a fresh server and a source emulator made by
+ * source_gen (SOURCE_URL), plus a target made by target_gen (TARGET_URL) unless NULL. */
+static void run_with_emulators(const char *script, const char *source_gen, const char *target_gen)
+{
+    require_browser();
+    char *dir = spec_test_dir("emu");
+    struct emulator source, target = {0};
+    emulator_start(&source, source_gen, dir);
+    if (target_gen)
+        emulator_start(&target, target_gen, dir);
+    struct spec_server s;
+    char *db = spec_new_db();
+    CHECK(spec_server_start(&s, db, NULL) == 0);
+    char src[96], tgt[96];
+    snprintf(src, sizeof src, "SOURCE_URL=%s", source.base);
+    snprintf(tgt, sizeof tgt, "TARGET_URL=%s", target.base);
+    char *extra[] = {src, target_gen ? tgt : NULL, NULL};
+    run_browser_script(script, &s, extra);
+    spec_server_stop(&s);
+    spec_stop(source.pid, 5000);
+    if (target_gen)
+        spec_stop(target.pid, 5000);
+    free(db);
+    free(dir);
+}
+
 TEST_TIMEOUT(web_login_redirects_errors_csrf_and_logout, 120)
 {
     require_browser();
@@ -105,24 +131,7 @@ TEST_TIMEOUT(web_login_redirects_errors_csrf_and_logout, 120)
 
 TEST_TIMEOUT(web_full_flow_instances_job_run_conflicts_dashboard, 180)
 {
-    require_browser();
-    char *dir = spec_test_dir("emu");
-    struct emulator source, target;
-    emulator_start(&source, "values=2000,orgunits=50,seed=5", dir);
-    emulator_start(&target, "values=0,orgunits=50,seed=5", dir);
-    struct spec_server s;
-    char *db = spec_new_db();
-    CHECK(spec_server_start(&s, db, NULL) == 0);
-    char src[96], tgt[96];
-    snprintf(src, sizeof src, "SOURCE_URL=%s", source.base);
-    snprintf(tgt, sizeof tgt, "TARGET_URL=%s", target.base);
-    char *extra[] = {src, tgt, NULL};
-    run_browser_script("flow.mjs", &s, extra);
-    spec_server_stop(&s);
-    spec_stop(source.pid, 5000);
-    spec_stop(target.pid, 5000);
-    free(db);
-    free(dir);
+    run_with_emulators("flow.mjs", "values=2000,orgunits=50,seed=5", "values=0,orgunits=50,seed=5");
 }
 
 TEST_TIMEOUT(web_mapping_editor_checks_drafts_and_marks_compile_errors, 120)
@@ -136,23 +145,14 @@ TEST_TIMEOUT(web_mapping_editor_checks_drafts_and_marks_compile_errors, 120)
     free(db);
 }
 
+TEST_TIMEOUT(web_runs_progress_refused_groups_csv_warnings_and_chart, 240)
+{
+    run_with_emulators("runs.mjs", "values=2000,orgunits=50,seed=5", "values=0,orgunits=50,seed=5");
+}
+
 TEST_TIMEOUT(web_org_unit_picker_is_a_lazy_tree_over_20000_units, 180)
 {
-    require_browser();
-    char *dir = spec_test_dir("emu");
-    struct emulator source;
-    emulator_start(&source, "values=0,orgunits=20000,seed=5", dir);
-    struct spec_server s;
-    char *db = spec_new_db();
-    CHECK(spec_server_start(&s, db, NULL) == 0);
-    char src[96];
-    snprintf(src, sizeof src, "SOURCE_URL=%s", source.base);
-    char *extra[] = {src, NULL};
-    run_browser_script("picker.mjs", &s, extra);
-    spec_server_stop(&s);
-    spec_stop(source.pid, 5000);
-    free(db);
-    free(dir);
+    run_with_emulators("picker.mjs", "values=0,orgunits=20000,seed=5", NULL);
 }
 
 /* The route behind the job pickers, without a browser. */

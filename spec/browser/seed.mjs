@@ -31,14 +31,18 @@ export async function addJob(page, name, source, target, extra = {}) {
   });
 }
 
-// Runs the job and waits for its run to end; -> the run, whose status must be `expected`
-export async function runJob(page, job, expected) {
-  const run = await apiCall(page, 'POST', `/api/jobs/${job.id}/run`, {});
+// Waits for the run to end; -> the run, whose status must be `expected` (any when null)
+export async function runEnds(page, run, expected) {
   let r = run;
   for (let i = 0; i < 600 && ['queued', 'running'].includes(r.status); i++) {
     await page.waitForTimeout(200);
     r = await apiCall(page, 'GET', `/api/runs/${run.id}`);
   }
-  check(r.status === expected, `run ${run.id} of "${job.name}" to end ${expected}, saw ${r.status} (${r.error ?? ''})`);
+  check(expected ? r.status === expected : !['queued', 'running'].includes(r.status),
+    `run ${run.id} of "${run.job}" to end ${expected ?? ''}, saw ${r.status} (${r.error ?? ''})`);
   return r;
+}
+
+export async function runJob(page, job, expected) {
+  return runEnds(page, await apiCall(page, 'POST', `/api/jobs/${job.id}/run`, {}), expected);
 }
