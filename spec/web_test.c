@@ -150,6 +150,11 @@ TEST_TIMEOUT(web_runs_progress_refused_groups_csv_warnings_and_chart, 240)
     run_with_emulators("runs.mjs", "values=2000,orgunits=50,seed=5", "values=0,orgunits=50,seed=5");
 }
 
+TEST_TIMEOUT(web_every_page_works_at_390_by_844, 180)
+{
+    run_with_emulators("narrow.mjs", "values=2000,orgunits=50,seed=5", "values=0,orgunits=50,seed=5");
+}
+
 TEST_TIMEOUT(web_org_unit_picker_is_a_lazy_tree_over_20000_units, 180)
 {
     run_with_emulators("picker.mjs", "values=0,orgunits=20000,seed=5", NULL);

@@ -2,14 +2,16 @@
 // page itself (its session cookie and CSRF token), so the test spends its steps on the page.
 import { check } from './lib.mjs';
 
-// -> the answer's JSON; throws with the server's error on a non-2xx answer
+// -> the answer's JSON; throws with the server's error on a non-2xx answer. A string body is
+// sent as a Lua source, anything else as JSON.
 export async function apiCall(page, method, path, body) {
   const r = await page.evaluate(async ({ method: m, path: p, body: b }) => {
     const s = await (await fetch('/api/session')).json();
+    const lua = typeof b === 'string';
     const res = await fetch(p, {
       method: m,
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-CSRF-Token': s.csrfToken },
-      body: b === undefined ? undefined : JSON.stringify(b),
+      headers: { 'Content-Type': lua ? 'text/x-lua' : 'application/json', Accept: 'application/json', 'X-CSRF-Token': s.csrfToken },
+      body: b === undefined || lua ? b : JSON.stringify(b),
     });
     return { status: res.status, text: await res.text() };
   }, { method, path, body });
