@@ -28,7 +28,7 @@ export function countsLine(counts) {
   if (counts.skipped) parts.push([fmtNumber(counts.skipped), 'skipped']);
   if (counts.errors) parts.push([fmtNumber(counts.errors), 'mapping errors', true]);
   return h('span', { class: 'counts small' },
-    parts.map(([n, k, bad], i) => h('span', { class: ['count', bad ? 'count-bad' : null] },
+    parts.map(([n, k, bad], i) => h('span', { class: ['count', bad ? 'count-bad' : null, n ? null : 'count-words'] },
       i ? ' · ' : '', n ? `${n} ${k}` : k)));
 }
 

@@ -136,13 +136,19 @@ export async function render(ctx) {
         data: mine.map((r) => ({ x: Date.parse(r.finishedAt), y: Math.max(1, r.counts?.fetched ?? 0), run: r })),
       };
     });
-    const when = (ms) => new Date(ms).toLocaleString('en-GB', { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+    // ticks as fine as the span needs, so that two ticks never read the same
+    const span = last - first + 2 * pad;
+    const tickFormat = span < 15 * 60000 ? { hour: '2-digit', minute: '2-digit', second: '2-digit' }
+      : span < 3 * 86400000 ? { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' }
+        : { year: 'numeric', month: 'short', day: 'numeric' };
+    const tick = (ms) => new Date(ms).toLocaleString('en-GB', tickFormat);
+    const when = (ms) => new Date(ms).toLocaleString('en-GB', { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
     chart = new window.Chart(canvas, {
       data: { datasets },
       options: {
         responsive: true, maintainAspectRatio: false, animation: false,
         scales: {
-          x: { type: 'linear', min: first - pad, max: last + pad, ticks: { maxTicksLimit: 6, callback: when }, title: { display: true, text: 'finished' } },
+          x: { type: 'linear', min: first - pad, max: last + pad, ticks: { maxTicksLimit: 6, callback: tick }, title: { display: true, text: 'finished' } },
           y: {
             type: 'logarithmic', min: 0.5, title: { display: true, text: 'values read (log scale)' },
             ticks: { callback: (v) => (Math.log10(v) % 1 === 0 ? fmtNumber(v) : null) },
