@@ -206,6 +206,35 @@ TEST_TIMEOUT(web_metadata_route_lists_what_a_job_can_select, 60)
     cJSON_Delete(j);
     spec_resp_free(&r);
 
+    /* parent= lists the units right below one: the regions below the root */
+    spec_api(&s, "GET", "/api/instances/district/metadata/organisationUnits?filter=level:eq:1", NULL, &r);
+    j = spec_resp_json(&r);
+    char parent[128];
+    snprintf(parent, sizeof parent, "/api/instances/district/metadata/organisationUnits?parent=%s",
+             cJSON_GetObjectItemCaseSensitive(
+                 cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "organisationUnits"), 0), "id")
+                 ->valuestring);
+    cJSON_Delete(j);
+    spec_resp_free(&r);
+    spec_api(&s, "GET", parent, NULL, &r);
+    CHECK_INT(r.status, 200);
+    j = spec_resp_json(&r);
+    list = cJSON_GetObjectItemCaseSensitive(j, "organisationUnits");
+    CHECKF(cJSON_GetArraySize(list) >= 1, "the regions below the root, saw %s", r.body);
+    cJSON_ArrayForEach(ou, list)
+    {
+        CHECK_INT(cJSON_GetObjectItemCaseSensitive(ou, "level")->valuedouble, 2);
+    }
+    cJSON_Delete(j);
+    spec_resp_free(&r);
+    spec_api(&s, "GET", "/api/instances/district/metadata/organisationUnits?parent=x%27%20or", NULL, &r);
+    CHECK_INT(r.status, 400);
+    CHECK_CONTAINS(r.body, "parent");
+    spec_resp_free(&r);
+    spec_api(&s, "GET", "/api/instances/district/metadata/dataSets?parent=ImspTQPwCqd", NULL, &r);
+    CHECK_INT(r.status, 400);
+    spec_resp_free(&r);
+
     spec_api(&s, "GET", "/api/instances/district/metadata/dataElementGroups?fields=id", NULL, &r);
     CHECK_INT(r.status, 200);
     CHECK(!strstr(r.body, "displayName"));
