@@ -145,21 +145,6 @@ TEST_TIMEOUT(web_mapping_editor_checks_drafts_and_marks_compile_errors, 120)
     free(db);
 }
 
-TEST_TIMEOUT(web_runs_progress_refused_groups_csv_warnings_and_chart, 240)
-{
-    run_with_emulators("runs.mjs", "values=2000,orgunits=50,seed=5", "values=0,orgunits=50,seed=5");
-}
-
-TEST_TIMEOUT(web_every_page_works_at_390_by_844, 180)
-{
-    run_with_emulators("narrow.mjs", "values=2000,orgunits=50,seed=5", "values=0,orgunits=50,seed=5");
-}
-
-TEST_TIMEOUT(web_org_unit_picker_is_a_lazy_tree_over_20000_units, 180)
-{
-    run_with_emulators("picker.mjs", "values=0,orgunits=20000,seed=5", NULL);
-}
-
 /* The route behind the job pickers, without a browser. */
 TEST_TIMEOUT(web_metadata_route_lists_what_a_job_can_select, 60)
 {
@@ -266,4 +251,19 @@ TEST_TIMEOUT(web_metadata_route_lists_what_a_job_can_select, 60)
     spec_server_stop(&s);
     free(db);
     free(dir);
+}
+
+TEST_TIMEOUT(web_runs_progress_refused_groups_csv_warnings_and_chart, 240)
+{
+    run_with_emulators("runs.mjs", "values=2000,orgunits=50,seed=5", "values=0,orgunits=50,seed=5");
+}
+
+TEST_TIMEOUT(web_every_page_works_at_390_by_844, 180)
+{
+    run_with_emulators("narrow.mjs", "values=2000,orgunits=50,seed=5", "values=0,orgunits=50,seed=5");
+}
+
+TEST_TIMEOUT(web_org_unit_picker_is_a_lazy_tree_over_20000_units, 180)
+{
+    run_with_emulators("picker.mjs", "values=0,orgunits=20000,seed=5", NULL);
 }
