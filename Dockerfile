@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # dhis2sync image: a build stage with the compilers, a runtime stage with only the libraries.
 #   docker build -t dhis2sync .
 #   docker run -e DATABASE_URL=postgresql://user:pass@host/db -p 4999:4999 dhis2sync
@@ -9,20 +8,26 @@ FROM debian:12-slim AS build
 WORKDIR /src
 # The same script as `make deps` and CI, so the three never disagree on packages.
 COPY .ci/deps.sh .ci/deps.sh
-RUN bash .ci/deps.sh --build && rm -rf /var/lib/apt/lists/*
+# postgresql-client-15 only to copy its pg_dump, pg_restore and psql into the runtime stage:
+# the package itself drags perl and postgresql-client-common into the image
+RUN bash .ci/deps.sh --build \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql-client-15 \
+ && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN make -j"$(nproc)" build/dhis2sync
 
 # ---- runtime -------------------------------------------------------------------------------
 FROM debian:12-slim
-# Runtime libraries of build/dhis2sync; curl for HEALTHCHECK; postgresql-client-15 gives
-# pg_dump/pg_restore to `dhis2sync backup|restore` (it must be >= the server's major version,
-# which is why docker-compose.yml pins postgres:15).
+# Runtime libraries of build/dhis2sync; curl for HEALTHCHECK; libreadline8 for psql.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       liblua5.4-0 libcurl4 libpq5 libmicrohttpd12 libcjson1 libssl3 zlib1g libcrypt1 \
-      ca-certificates curl postgresql-client-15 \
- && rm -rf /var/lib/apt/lists/*
+      libreadline8 ca-certificates curl \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log
+# pg_dump, pg_restore and psql for `dhis2sync backup|restore`, where backup.c looks for them.
+# They must be >= the server's major version, which is why docker-compose.yml pins postgres:15.
+COPY --from=build /usr/lib/postgresql/15/bin/pg_dump /usr/lib/postgresql/15/bin/pg_restore \
+     /usr/lib/postgresql/15/bin/psql /usr/lib/postgresql/15/bin/
 
 # A fixed, non-root uid/gid; build with --build-arg UID=$(id -u) --build-arg GID=$(id -g) to
 # match the owner of the host folders you bind-mount (mappings/, backups/).

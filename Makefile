@@ -6,10 +6,20 @@
 #   make deps       installs every package the build, the server and the tests need (apt-get, npm)
 #   make bench      benchmarks; they print figures, they assert nothing
 #   make long-test  the 10-minute scheduling acceptance run (not part of `make test`)
+#   make docker-test  builds the image and runs it (needs root and docker.io; not part of `make test`)
+#   make demo       two DHIS2 emulators and dhis2sync between them, a job run once; Ctrl-C stops it
 
 PKGS     := lua5.4 libcurl libpq libmicrohttpd libcjson libcrypto zlib
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcrypt -lpthread -lm
+# pkg-config is asked when a recipe first needs its answer ($@ is set), not when make reads
+# this file: `make deps run` reads it before deps has installed anything. Only a good answer is
+# kept; keep PKG_CFLAGS and PKG_LIBS out of `:=`, which would ask while reading.
+pkg_config = $(or $(pkg_$1),$(eval pkg_$1 := $(shell pkg-config --$1 $(PKGS)))$(if \
+  $(filter-out 0,$(.SHELLSTATUS)),$(eval pkg_$1 :=)$(if $@,$(error pkg-config does not find \
+  all of $(PKGS): run `make deps`)))$(pkg_$1))
+PKG_CFLAGS = $(call pkg_config,cflags)
+PKG_LIBS   = $(call pkg_config,libs) -lcrypt -lpthread -lm
+# `make deps run` (even with -j): nothing is compiled before deps has finished
+DEPS_FIRST := $(filter deps,$(MAKECMDGOALS))
 
 ifneq ($(filter asan,$(MAKECMDGOALS)),)
 BUILD    := build/asan
@@ -23,7 +33,7 @@ endif
 
 CC       ?= cc
 # snprintf truncation is how we bound every path and message, so that warning is off
-CFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-format-truncation -MMD -MP $(OPT) -Ihost $(PKG_CFLAGS)
+CFLAGS   = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-format-truncation -MMD -MP $(OPT) -Ihost $(PKG_CFLAGS)
 LDFLAGS  := $(LDOPT)
 
 HOST_SRC := $(filter-out host/main.c,$(wildcard host/*.c))
@@ -34,11 +44,11 @@ SPEC_SRC := $(wildcard spec/*.c)
 SPEC_OBJ := $(SPEC_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC := $(wildcard bench/*.c)
 
-.PHONY: all asan test long-test run deps bench clean
+.PHONY: all asan test long-test docker-test demo run deps bench clean
 all: $(BUILD)/dhis2sync $(if $(EMU_SRC),$(BUILD)/dhis2-emulator) $(BUILD)/spec/run
 asan: all
 
-$(BUILD)/%.o: %.c
+$(BUILD)/%.o: %.c | $(DEPS_FIRST)
 	@mkdir -p $(dir $@)
 	@echo "  CC    $<"
 	@$(CC) $(CFLAGS) -c $< -o $@
@@ -59,7 +69,7 @@ $(BUILD)/spec/run: $(SPEC_OBJ) $(BUILD)/libhost.a
 	@echo "  LINK  $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/libhost.a
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libhost.a | $(DEPS_FIRST)
 	@mkdir -p $(dir $@)
 	@echo "  LINK  $@"
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(PKG_LIBS)
@@ -71,6 +81,13 @@ test: all
 # Outside the normal suite (about 10 minutes): a */1 schedule across serve and two workers.
 long-test: all
 	BUILD=$(BUILD) sh spec/long/run.sh
+
+# The image built from Debian's packages alone and run: health, non-root, a sync, backup/restore.
+docker-test: all
+	BUILD=$(BUILD) bash spec/docker/test.sh
+
+demo: all
+	BUILD=$(BUILD) bash spec/demo/run.sh
 
 run: $(BUILD)/dhis2sync
 	$(BUILD)/dhis2sync serve

@@ -19,6 +19,9 @@ void api_reply_page(struct app *app, struct http_req *rq, struct http_resp *rs, 
                     const char *row_json);
 
 void api_health(struct app *app, struct http_req *rq, struct http_resp *rs);
+/* api_index.c: GET /api/ and the OpenAPI document */
+void api_index(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_openapi(struct app *app, struct http_req *rq, struct http_resp *rs);
 /* api_session.c */
 void api_session_create(struct app *app, struct http_req *rq, struct http_resp *rs);
 void api_session_get(struct app *app, struct http_req *rq, struct http_resp *rs);

@@ -61,8 +61,8 @@ static int others_connected(struct app *app)
     PGconn *c = db_acquire(app->db, &e);
     if (!c)
         return 0;
-    char mine[40];
-    snprintf(mine, sizeof mine, "dhis2sync:%d", (int)getpid());
+    char mine[DB_APPLICATION_NAME_SIZE];
+    db_application_name(mine);
     const char *params[] = {mine};
     PGresult *r = db_query(c,
                            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"

@@ -1124,6 +1124,42 @@ static int restore_mappings(const struct config *cfg, const struct archive *a, i
 
 /* Rows in the tables a user fills; 0 and *summary "" when there are none. Tables that do not
  * exist yet (a database never migrated) count as empty. */
+/* Refuses while dhis2sync processes (serve, workers, a run) are connected to the database:
+ * their idle connections hold no lock that would stop the restore, so it would replace the
+ * tables under a live server. Each process is named by its connections' application_name
+ * (db_set_command); our own connection does not count. */
+static int refuse_when_in_use(PGconn *c, const struct config *cfg, struct err *e)
+{
+    PGresult *r = PQexec(c,
+        "SELECT application_name, coalesce(host(client_addr), 'the local socket'), "
+        "       coalesce(to_char(min(backend_start), 'YYYY-MM-DD HH24:MI:SS TZ'), '?'), "
+        "       count(*) "
+        "  FROM pg_stat_activity "
+        " WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "   AND application_name LIKE 'dhis2sync%' "
+        " GROUP BY 1, 2 ORDER BY min(backend_start)");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        int rc = err_set(e, ERR_DB, "cannot see who uses %s: %s", where(cfg), PQerrorMessage(c));
+        PQclear(r);
+        return rc;
+    }
+    int n = PQntuples(r), rc = 0;
+    if (n > 0) {
+        /* the advice first: the list may be cut at the message's end */
+        char who[256] = "";
+        size_t used = 0;
+        for (int i = 0; i < n && used < sizeof who; i++)
+            used += (size_t)snprintf(who + used, sizeof who - used, "%s%s from %s since %s "
+                                     "(%s connection%s)", i ? "; " : "", PQgetvalue(r, i, 0),
+                                     PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3),
+                                     strcmp(PQgetvalue(r, i, 3), "1") ? "s" : "");
+        rc = err_set(e, ERR_CONFLICT, "%s is in use: stop dhis2sync (serve, workers, runs), then "
+                     "restore again; nothing was changed. Connected: %s", where(cfg), who);
+    }
+    PQclear(r);
+    return rc;
+}
+
 static int count_rows(PGconn *c, char *summary, size_t size, struct err *e)
 {
     summary[0] = '\0';
@@ -1334,7 +1370,7 @@ int backup_restore(const struct config *cfg, const char *file, int force, struct
         goto out;
     }
     char rows[256];
-    if ((rc = count_rows(c, rows, sizeof rows, e)))
+    if ((rc = refuse_when_in_use(c, cfg, e)) || (rc = count_rows(c, rows, sizeof rows, e)))
         goto out;
     PQfinish(c);
     c = NULL;

@@ -56,12 +56,22 @@ static void notice_to_debug_log(void *arg, const char *message)
     log_debug("postgres: %.*s", (int)strcspn(message, "\n"), message);
 }
 
+static const char *command_name;
+
+void db_set_command(const char *command) { command_name = command; }
+
+void db_application_name(char out[DB_APPLICATION_NAME_SIZE])
+{
+    /* the pid tells this process's connections from other processes' */
+    snprintf(out, DB_APPLICATION_NAME_SIZE, "dhis2sync%s%.32s:%d", command_name ? " " : "",
+             command_name ? command_name : "", (int)getpid());
+}
+
 PGconn *db_connect(const struct db *db, struct err *e)
 {
     /* connect_timeout first: the conninfo's own settings, expanded after it, win */
-    /* the pid in the name tells this process's connections from other processes' */
-    char name[40];
-    snprintf(name, sizeof name, "dhis2sync:%d", (int)getpid());
+    char name[DB_APPLICATION_NAME_SIZE];
+    db_application_name(name);
     const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
     const char *vals[] = {"5", name, db->conninfo, NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);

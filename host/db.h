@@ -11,6 +11,8 @@
 
 struct db;
 
+#define DB_APPLICATION_NAME_SIZE 64
+
 /* Opens a pool of `size` connections lazily (none is made until needed). conninfo is a libpq
  * URI or keyword string; connect_timeout defaults to 5 s unless it sets its own. */
 int db_open(struct db **out, const char *conninfo, int size, struct err *e);
@@ -19,6 +21,13 @@ void db_close(struct db *db);
 /* Takes a connection (waits when all are busy), reconnecting it if it is broken. */
 PGconn *db_acquire(struct db *db, struct err *e);
 void db_release(struct db *db, PGconn *conn);
+
+/* Names this process's connections in pg_stat_activity after its command ("dhis2sync
+ * serve:PID"), so that restore can say which process uses a database. main sets it once, before
+ * any connection; command must live as long as the process. */
+void db_set_command(const char *command);
+/* The application_name of this process's connections. */
+void db_application_name(char out[DB_APPLICATION_NAME_SIZE]);
 
 /* A fresh connection outside the pool (for long-lived listeners or locks); caller PQfinish-es. */
 PGconn *db_connect(const struct db *db, struct err *e);

@@ -283,6 +283,20 @@ static int read_whole(const char *path, char **out, size_t *len)
     return rc;
 }
 
+int http_reply_file(struct http_resp *rs, const char *file)
+{
+    char *body;
+    size_t len;
+    if (read_whole(file, &body, &len) != 0)
+        return -1;
+    free(rs->body);
+    rs->status = 200;
+    rs->body = body;
+    rs->len = len;
+    rs->content_type = content_type_for(file);
+    return 0;
+}
+
 /* The web admin: a file of web/ when the path names one, else index.html for page routes
  * (paths without an extension), so the single-page app can route in the browser. */
 static void serve_static(struct app *app, const char *path, struct http_resp *rs)
@@ -298,17 +312,10 @@ static void serve_static(struct app *app, const char *path, struct http_resp *rs
         snprintf(file, sizeof file, "%s/index.html", app->cfg.web_dir);
     else
         snprintf(file, sizeof file, "%s%s", app->cfg.web_dir, path);
-    char *body;
-    size_t len;
-    if (read_whole(file, &body, &len) != 0) {
+    if (http_reply_file(rs, file) != 0) {
         http_reply_error(rs, 404, NULL, "not found: %s", path);
         return;
     }
-    free(rs->body);
-    rs->status = 200;
-    rs->body = body;
-    rs->len = len;
-    rs->content_type = content_type_for(file);
     /* pages must always be fresh (they name the current assets); assets may be revalidated */
     http_add_header(rs, "Cache-Control", is_page ? "no-store" : "no-cache");
 }

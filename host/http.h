@@ -78,6 +78,8 @@ void http_reply_error(struct http_resp *rs, int status, cJSON *detail, const cha
 /* Maps an err code to its HTTP status and replies with e->msg. */
 void http_reply_err(struct http_resp *rs, const struct err *e);
 void http_add_header(struct http_resp *rs, const char *name, const char *value);
+/* 200 with the whole file, typed by its extension; -1 (rs untouched) if it cannot be read. */
+int http_reply_file(struct http_resp *rs, const char *file);
 /* A reply whose JSON text was made elsewhere (by PostgreSQL's json functions); copied. */
 void http_reply_json_text(struct http_resp *rs, int status, const char *json);
 

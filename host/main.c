@@ -370,6 +370,7 @@ int main(int argc, char **argv)
         log_warn("DHIS2SYNC_LOG must be debug, info, warn or error and DHIS2SYNC_LOG_FORMAT text "
                  "or json; using the defaults");
     const char *cmd = argv[1];
+    db_set_command(cmd);
     if (strcmp(cmd, "check") == 0)
         return check_command(argc - 1, argv + 1);
     curl_global_init(CURL_GLOBAL_ALL);

@@ -8,7 +8,9 @@
 #include <time.h>
 
 #include "config.h"
+#include "cron.h"
 #include "db.h"
+#include "scheduler.h"
 
 static const char *const http_methods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE",
                                            "OPTIONS", "other"};
@@ -181,13 +183,96 @@ static int render_db(PGconn *c, struct buf *b, struct err *e)
     return 0;
 }
 
+/* The longest gap between the next few slots of a schedule: what "twice its schedule" means
+ * for an alert on a stale job, even for schedules with uneven gaps (weekdays only, say). */
+static long long schedule_interval(const char *expr, time_t now)
+{
+    struct cron cr;
+    if (!expr || !*expr || cron_parse(expr, &cr, NULL) != 0)
+        return 0;
+    long long widest = 0;
+    time_t t = cron_next(&cr, now);
+    for (int i = 0; i < 8 && t > 0; i++) {
+        time_t next = cron_next(&cr, t);
+        if (next <= t)
+            break;
+        if (next - t > widest)
+            widest = next - t;
+        t = next;
+    }
+    return widest;
+}
+
+/* One series set per job, labelled by its name, and the scheduler leader as pg_locks sees
+ * it, so that alerts can find a stale job or a database with no scheduler from any scrape. */
+static int render_jobs(PGconn *c, struct buf *b, struct err *e)
+{
+    static const char sql[] =
+        "SELECT j.name, j.enabled AND j.schedule IS NOT NULL, j.schedule,"
+        "       extract(epoch FROM coalesce((SELECT max(r.finished_at) FROM runs r"
+        "                                     WHERE r.job_id = j.id AND r.status = 'succeeded'"
+        "                                       AND NOT r.dry_run), j.created_at))::bigint,"
+        "       (SELECT r.status FROM runs r WHERE r.job_id = j.id AND r.finished_at IS NOT NULL"
+        "         ORDER BY r.finished_at DESC, r.id DESC LIMIT 1)"
+        "  FROM jobs j ORDER BY j.name";
+    static const char leader_sql[] =
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        "   AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = " SCHED_LOCK_KEY;
+    PGresult *r = db_query(c, sql, 0, NULL, e);
+    if (!r)
+        return e->code;
+    PGresult *leader = db_query(c, leader_sql, 0, NULL, e);
+    if (!leader) {
+        PQclear(r);
+        return e->code;
+    }
+    time_t now = time(NULL);
+    int n = PQntuples(r);
+    family(b, "dhis2sync_job_last_success_timestamp_seconds", "gauge",
+           "When the job's last run that was not a dry run succeeded (its creation if none has).");
+    for (int i = 0; i < n; i++) {
+        buf_printf(b, "dhis2sync_job_last_success_timestamp_seconds{job_name=\"");
+        buf_label_value(b, db_value(r, i, 0));
+        buf_printf(b, "\"} %s\n", db_value(r, i, 3) ? db_value(r, i, 3) : "0");
+    }
+    family(b, "dhis2sync_job_schedule_interval_seconds", "gauge",
+           "The widest gap between the next slots of an enabled job's schedule (absent if none).");
+    for (int i = 0; i < n; i++) {
+        const char *scheduled = db_value(r, i, 1);
+        long long every = scheduled && *scheduled == 't' ? schedule_interval(db_value(r, i, 2), now) : 0;
+        if (every <= 0)
+            continue;
+        buf_printf(b, "dhis2sync_job_schedule_interval_seconds{job_name=\"");
+        buf_label_value(b, db_value(r, i, 0));
+        buf_printf(b, "\"} %lld\n", every);
+    }
+    family(b, "dhis2sync_job_last_run_status", "gauge",
+           "1 for the status of the job's latest finished run (absent before its first).");
+    for (int i = 0; i < n; i++) {
+        const char *status = db_value(r, i, 4);
+        if (!status)
+            continue;
+        buf_printf(b, "dhis2sync_job_last_run_status{job_name=\"");
+        buf_label_value(b, db_value(r, i, 0));
+        buf_printf(b, "\",status=\"");
+        buf_label_value(b, status);
+        buf_printf(b, "\"} 1\n");
+    }
+    family(b, "dhis2sync_scheduler_leader", "gauge",
+           "Processes holding the scheduler lock on this database: 1 is healthy, 0 queues nothing.");
+    buf_printf(b, "dhis2sync_scheduler_leader %s\n", db_value(leader, 0, 0) ? db_value(leader, 0, 0) : "0");
+    PQclear(leader);
+    PQclear(r);
+    return 0;
+}
+
 int metrics_render(PGconn *c, char **out, size_t *len, struct err *e)
 {
     struct buf b = {0};
     int db_ok = 0;
     if (c) {
         struct err dbe = {0};
-        db_ok = render_db(c, &b, &dbe) == 0;
+        db_ok = render_db(c, &b, &dbe) == 0 && render_jobs(c, &b, &dbe) == 0;
         if (!db_ok) {
             /* keep the process's own figures: a scrape during a database outage still answers */
             free(b.data);

@@ -4,6 +4,8 @@
 
 const struct route http_routes[] = {
     {"GET", "/health", api_health, ROUTE_PUBLIC},
+    {"GET", "/api/openapi.json", api_openapi, ROUTE_PUBLIC},
+    {"GET", "/api/", api_index, ROUTE_AUTH},
     /* logging in is public by nature; the session's own routes need it */
     {"POST", "/api/session", api_session_create, ROUTE_PUBLIC},
     {"GET", "/api/session", api_session_get, ROUTE_AUTH},

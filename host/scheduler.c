@@ -14,8 +14,6 @@
 #include "log.h"
 #include "worker.h"
 
-/* The advisory lock that makes one process the scheduler (any constant; per database). */
-#define SCHED_LOCK_KEY "7235419734212143459"
 /* A job whose stored schedule does not parse is looked at again after this long. */
 enum { BAD_SCHEDULE_RETRY_S = 3600, MAX_JOBS_PER_TICK = 500, MISSED_COUNT_CAP = 10000 };
 

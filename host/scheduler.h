@@ -24,6 +24,10 @@
 
 struct app;
 
+/* The advisory lock that makes one process the scheduler (any constant; per database). Also
+ * read by /metrics, which finds the leader of every process in pg_locks. */
+#define SCHED_LOCK_KEY "7235419734212143459"
+
 /* Starts the scheduler thread; it looks every app->cfg.sched_tick_ms. */
 int sched_start(struct app *app, struct err *e);
 /* Stops the thread and closes its connection (which gives up the lock). Safe if not started. */

@@ -301,6 +301,35 @@ TEST_TIMEOUT(restore_refuses_a_non_empty_db_unless_forced, 180)
     check_same_tables(db, other, running);
 }
 
+/* Idle connections of a live server hold no lock that would stop a restore: it is refused,
+ * naming the server, for as long as the server is connected. */
+TEST_TIMEOUT(restore_is_refused_while_a_server_is_connected, 180)
+{
+    struct spec_server s;
+    char *mappings = NULL;
+    long long running = 0;
+    char *db = make_data(&s, &mappings, &running);
+    char *file = backup_of(db, mappings);
+    PGconn *c = connect_db(db);
+    sql(c, "INSERT INTO users (name, password_hash) VALUES ('after-backup', 'x')");
+    PQfinish(c);
+
+    char *out = NULL, serve_name[64];
+    CHECK_INT(dhis2sync(db, mappings, NULL, &out, "restore", file, "--force"), 1);
+    snprintf(serve_name, sizeof serve_name, "dhis2sync serve:%d ", (int)s.pid);
+    CHECK_CONTAINS(out, "is in use: stop dhis2sync");
+    CHECK_CONTAINS(out, serve_name);
+    CHECK_CONTAINS(out, "nothing was changed");
+    free(out);
+    CHECK_INT(count(db, "SELECT count(*) FROM users WHERE name = 'after-backup'"), 1);
+
+    spec_server_stop(&s);
+    int rc = dhis2sync(db, mappings, NULL, &out, "restore", file, "--force");
+    CHECKF(rc == 0, "restore after the server stopped exited %d: %s", rc, out);
+    free(out);
+    CHECK_INT(count(db, "SELECT count(*) FROM users WHERE name = 'after-backup'"), 0);
+}
+
 TEST_TIMEOUT(backup_and_restore_failures_change_nothing, 180)
 {
     struct spec_server s;

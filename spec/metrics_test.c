@@ -2,9 +2,11 @@
  * the reference Python parser (python3-prometheus-client), and counters that move when runs
  * finish and requests are answered. */
 #include <libpq-fe.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "metrics.h"
+#include "sched_util.h"
 #include "test.h"
 
 /* Debian's python, where python3-prometheus-client installs (.ci/deps.sh). Prints one line
@@ -203,4 +205,125 @@ TEST(metrics_render_without_a_database_keeps_process_counters)
     free(text);
     free(parsed);
     CHECK_NO_LEAKS();
+}
+
+/* A database with one scheduled job (name with a quote, to check label escaping) that
+ * succeeded at a known time and then failed, so that every per-job family has a sample. */
+static void insert_scheduled_job(const char *db)
+{
+    PGconn *c = PQconnectdb(db);
+    CHECK(PQstatus(c) == CONNECTION_OK);
+    exec_sql(c, "INSERT INTO instances (name, url, auth_type, username, secret) VALUES "
+                "('a', 'http://a', 'basic', 'u', 'x'), ('b', 'http://b', 'pat', NULL, 'y')");
+    exec_sql(c, "INSERT INTO jobs (name, source_id, target_id, spec, schedule) "
+                "SELECT 'nightly \"x\"', a.id, b.id, '{}', '0 2 * * *' "
+                "FROM instances a, instances b WHERE a.name = 'a' AND b.name = 'b'");
+    exec_sql(c, "INSERT INTO runs (job_id, status, finished_at) SELECT id, 'succeeded', "
+                "'2026-01-02 03:04:05+00' FROM jobs");
+    exec_sql(c, "INSERT INTO runs (job_id, status, finished_at) SELECT id, 'failed', "
+                "'2026-01-03 03:04:05+00' FROM jobs");
+    PQfinish(c);
+}
+
+TEST(metrics_per_job_series_and_the_scheduler_leader)
+{
+    struct spec_server s;
+    char *db = spec_new_db();
+    CHECK(spec_server_start(&s, db, NULL) == 0);
+    insert_scheduled_job(db);
+    char *m = NULL;
+    /* the server's scheduler takes its lock on its first tick */
+    for (int i = 0; i < 50; i++) {
+        free(m);
+        m = fetch(&s);
+        if (sample(m, "dhis2sync_scheduler_leader{}") == 1)
+            break;
+        usleep(100 * 1000);
+    }
+    CHECK(sample(m, "dhis2sync_scheduler_leader{}") == 1);
+    CHECK(sample(m, "dhis2sync_job_last_success_timestamp_seconds{job_name=nightly \"x\"}") ==
+          1767323045);
+    CHECK(sample(m, "dhis2sync_job_schedule_interval_seconds{job_name=nightly \"x\"}") == 86400);
+    CHECK(sample(m, "dhis2sync_job_last_run_status{job_name=nightly \"x\",status=failed}") == 1);
+    free(m);
+
+    /* the leader is read from the database, so a process that is not the scheduler (this
+     * one) renders 0 once the only serve is gone */
+    CHECK(spec_server_stop(&s) == 0);
+    PGconn *c = PQconnectdb(db);
+    CHECK(PQstatus(c) == CONNECTION_OK);
+    char *text = NULL;
+    size_t len = 0;
+    struct err e = {0};
+    CHECK(metrics_render(c, &text, &len, &e) == 0);
+    CHECK_CONTAINS(text, "\ndhis2sync_scheduler_leader 0\n");
+    free(text);
+    PQfinish(c);
+    free(db);
+}
+
+/* Runs a command from the repository root; fails the test with its output unless it exits 0. */
+static void run_ok(char *const argv[])
+{
+    char *out = NULL;
+    int rc = spec_run(argv, NULL, NULL, &out);
+    CHECKF(rc == 0, "%s %s exited %d:\n%s", argv[0], argv[1], rc, out ? out : "");
+    free(out);
+}
+
+/* Every dhis2sync_* or process_* name in text is a family of the parsed exposition. */
+static void check_metrics_exist(const char *what, const char *text, const char *parsed)
+{
+    for (const char *p = text; (p = strpbrk(p, "dp")); ) {
+        size_t len = strspn(p, "abcdefghijklmnopqrstuvwxyz_0123456789");
+        /* a name ending in _ is a prefix in prose ("the dhis2sync_job_* series") */
+        if ((strncmp(p, "dhis2sync_", 10) == 0 || strncmp(p, "process_", 8) == 0) && p[len - 1] != '_' &&
+            (p == text || !strchr("abcdefghijklmnopqrstuvwxyz_0123456789", p[-1]))) {
+            /* the parser names a counter's family without _total, its samples with it */
+            char family[128], samples[128];
+            snprintf(family, sizeof family, "F %.*s ", (int)len, p);
+            snprintf(samples, sizeof samples, "S %.*s{", (int)len, p);
+            CHECKF(strstr(parsed, family) || strstr(parsed, samples),
+                   "%s uses %.*s, which /metrics does not have", what, (int)len, p);
+        }
+        p += len ? len : 1;
+    }
+}
+
+TEST(monitoring_rules_and_dashboard_load_and_use_only_metrics_that_exist)
+{
+    char *check[] = {"/usr/bin/promtool", "check", "rules", "docs/monitoring/alerts.yml", NULL};
+    run_ok(check);
+    char *unit[] = {"/usr/bin/promtool", "test", "rules", "docs/monitoring/alerts_test.yml", NULL};
+    run_ok(unit);
+
+    char *rules = su_read_file("docs/monitoring/alerts.yml");
+    char *dashboard = su_read_file("docs/monitoring/grafana-dashboard.json");
+    CHECK(rules && dashboard);
+    cJSON *d = cJSON_Parse(dashboard);
+    CHECKF(d, "grafana-dashboard.json is not JSON");
+    const cJSON *panels = cJSON_GetObjectItem(d, "panels");
+    CHECK(cJSON_IsArray(panels) && cJSON_GetArraySize(panels) > 0);
+    const cJSON *panel;
+    cJSON_ArrayForEach(panel, panels) {
+        const cJSON *targets = cJSON_GetObjectItem(panel, "targets");
+        CHECKF(cJSON_IsArray(targets) && cJSON_GetArraySize(targets) > 0, "panel %s has no query",
+               cJSON_GetStringValue(cJSON_GetObjectItem(panel, "title")));
+        const cJSON *t;
+        cJSON_ArrayForEach(t, targets)
+            CHECK(cJSON_IsString(cJSON_GetObjectItem(t, "expr")));
+    }
+    cJSON_Delete(d);
+
+    struct spec_server s;
+    char *db = spec_new_db();
+    CHECK(spec_server_start(&s, db, NULL) == 0);
+    insert_scheduled_job(db);
+    char *parsed = fetch(&s);
+    check_metrics_exist("alerts.yml", rules, parsed);
+    check_metrics_exist("grafana-dashboard.json", dashboard, parsed);
+    free(parsed);
+    free(rules);
+    free(dashboard);
+    free(db);
 }
