@@ -92,6 +92,32 @@ static void run_browser_script(const char *script, struct spec_server *s, char *
                     "artifacts directory, kept with SPEC_KEEP=1)", script);
 }
 
+/* Runs spec/browser/<script> against a fresh server and a source emulator made by
+ * source_gen (SOURCE_URL), plus a target made by target_gen (TARGET_URL) unless NULL. */
+static void run_with_emulators(const char *script, const char *source_gen, const char *target_gen)
+{
+    require_browser();
+    char *dir = spec_test_dir("emu");
+    struct emulator source, target = {0};
+    emulator_start(&source, source_gen, dir);
+    if (target_gen)
+        emulator_start(&target, target_gen, dir);
+    struct spec_server s;
+    char *db = spec_new_db();
+    CHECK(spec_server_start(&s, db, NULL) == 0);
+    char src[96], tgt[96];
+    snprintf(src, sizeof src, "SOURCE_URL=%s", source.base);
+    snprintf(tgt, sizeof tgt, "TARGET_URL=%s", target.base);
+    char *extra[] = {src, target_gen ? tgt : NULL, NULL};
+    run_browser_script(script, &s, extra);
+    spec_server_stop(&s);
+    spec_stop(source.pid, 5000);
+    if (target_gen)
+        spec_stop(target.pid, 5000);
+    free(db);
+    free(dir);
+}
+
 TEST_TIMEOUT(web_login_redirects_errors_csrf_and_logout, 120)
 {
     require_browser();
@@ -105,24 +131,7 @@ TEST_TIMEOUT(web_login_redirects_errors_csrf_and_logout, 120)
 
 TEST_TIMEOUT(web_full_flow_instances_job_run_conflicts_dashboard, 180)
 {
-    require_browser();
-    char *dir = spec_test_dir("emu");
-    struct emulator source, target;
-    emulator_start(&source, "values=2000,orgunits=50,seed=5", dir);
-    emulator_start(&target, "values=0,orgunits=50,seed=5", dir);
-    struct spec_server s;
-    char *db = spec_new_db();
-    CHECK(spec_server_start(&s, db, NULL) == 0);
-    char src[96], tgt[96];
-    snprintf(src, sizeof src, "SOURCE_URL=%s", source.base);
-    snprintf(tgt, sizeof tgt, "TARGET_URL=%s", target.base);
-    char *extra[] = {src, tgt, NULL};
-    run_browser_script("flow.mjs", &s, extra);
-    spec_server_stop(&s);
-    spec_stop(source.pid, 5000);
-    spec_stop(target.pid, 5000);
-    free(db);
-    free(dir);
+    run_with_emulators("flow.mjs", "values=2000,orgunits=50,seed=5", "values=0,orgunits=50,seed=5");
 }
 
 TEST_TIMEOUT(web_mapping_editor_checks_drafts_and_marks_compile_errors, 120)
@@ -215,6 +224,35 @@ TEST_TIMEOUT(web_metadata_route_lists_what_a_job_can_select, 60)
     cJSON_Delete(j);
     spec_resp_free(&r);
 
+    /* parent= lists the units right below one: the regions below the root */
+    spec_api(&s, "GET", "/api/instances/district/metadata/organisationUnits?filter=level:eq:1", NULL, &r);
+    j = spec_resp_json(&r);
+    char parent[128];
+    snprintf(parent, sizeof parent, "/api/instances/district/metadata/organisationUnits?parent=%s",
+             cJSON_GetObjectItemCaseSensitive(
+                 cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "organisationUnits"), 0), "id")
+                 ->valuestring);
+    cJSON_Delete(j);
+    spec_resp_free(&r);
+    spec_api(&s, "GET", parent, NULL, &r);
+    CHECK_INT(r.status, 200);
+    j = spec_resp_json(&r);
+    list = cJSON_GetObjectItemCaseSensitive(j, "organisationUnits");
+    CHECKF(cJSON_GetArraySize(list) >= 1, "the regions below the root, saw %s", r.body);
+    cJSON_ArrayForEach(ou, list)
+    {
+        CHECK_INT(cJSON_GetObjectItemCaseSensitive(ou, "level")->valuedouble, 2);
+    }
+    cJSON_Delete(j);
+    spec_resp_free(&r);
+    spec_api(&s, "GET", "/api/instances/district/metadata/organisationUnits?parent=x%27%20or", NULL, &r);
+    CHECK_INT(r.status, 400);
+    CHECK_CONTAINS(r.body, "parent");
+    spec_resp_free(&r);
+    spec_api(&s, "GET", "/api/instances/district/metadata/dataSets?parent=ImspTQPwCqd", NULL, &r);
+    CHECK_INT(r.status, 400);
+    spec_resp_free(&r);
+
     spec_api(&s, "GET", "/api/instances/district/metadata/dataElementGroups?fields=id", NULL, &r);
     CHECK_INT(r.status, 200);
     CHECK(!strstr(r.body, "displayName"));
@@ -271,4 +309,19 @@ TEST_TIMEOUT(openapi_document_validates_and_every_operation_answers_as_documente
     spec_stop(dst.pid, 5000);
     free(dir);
     free(db);
+}
+
+TEST_TIMEOUT(web_runs_progress_refused_groups_csv_warnings_and_chart, 240)
+{
+    run_with_emulators("runs.mjs", "values=2000,orgunits=50,seed=5", "values=0,orgunits=50,seed=5");
+}
+
+TEST_TIMEOUT(web_every_page_works_at_390_by_844, 180)
+{
+    run_with_emulators("narrow.mjs", "values=2000,orgunits=50,seed=5", "values=0,orgunits=50,seed=5");
+}
+
+TEST_TIMEOUT(web_org_unit_picker_is_a_lazy_tree_over_20000_units, 180)
+{
+    run_with_emulators("picker.mjs", "values=0,orgunits=20000,seed=5", NULL);
 }

@@ -169,6 +169,9 @@ run('flow', async (browser, setPage) => {
     const id = await row.getAttribute('data-run');
     await page.locator(`a[href="/runs/${id}"]`).first().click();
     await ready(page, `/runs/${id}`);
+    // the page opens on the conflicts grouped by cause (runs.mjs); this looks at every entry
+    const everyEntry = page.getByRole('button', { name: 'Every entry' });
+    if (await everyEntry.count()) await everyEntry.click();
     const conflicts = page.locator('table.conflicts-table tbody tr');
     await conflicts.first().waitFor();
     const n = Number((await page.locator('[data-count=conflicts] dd').innerText()).replace(/,/g, ''));

@@ -1,22 +1,97 @@
 // runs-common.js — how a run is shown wherever it appears: its status, counts, progress, and
 // polling of the ones still queued or running.
 import { api } from './api.js';
-import { fmtNumber, h, progressBar, statusBadge, timeEl } from './dom.js';
+import { fmtDuration, fmtNumber, h, progressBar, replace, statusBadge, timeEl } from './dom.js';
 
 export const ACTIVE = new Set(['queued', 'running']);
 export const STATUSES = ['queued', 'running', 'succeeded', 'partial', 'failed', 'cancelled', 'interrupted'];
 
+const plural = (n, one, many) => `${fmtNumber(n)} ${n === 1 ? one : many}`;
+
+// "1,832 values refused, in 9 conflict entries": what the target refused, in words, since the
+// refused values are also inside the target's "ignored" count and one entry can cover many.
+export function refusedWords(counts) {
+  if (!counts || !(counts.refused || counts.conflicts)) return null;
+  const entries = plural(counts.conflicts ?? 0, 'conflict entry', 'conflict entries');
+  return counts.refused === undefined || counts.refused === null ? entries
+    : `${plural(counts.refused, 'value', 'values')} refused, in ${entries}`;
+}
+
 export function countsLine(counts) {
   if (!counts) return null;
   const parts = [
-    ['fetched', counts.fetched], ['imported', counts.imported], ['updated', counts.updated],
-    ['ignored', counts.ignored], ['conflicts', counts.conflicts],
+    [fmtNumber(counts.fetched), 'fetched'], [fmtNumber(counts.imported), 'imported'],
+    [fmtNumber(counts.updated), 'updated'], [fmtNumber(counts.ignored), 'ignored'],
   ];
-  if (counts.skipped) parts.push(['skipped', counts.skipped]);
-  if (counts.errors) parts.push(['mapping errors', counts.errors]);
+  const refused = refusedWords(counts);
+  if (refused) parts.push(['', refused, true]);
+  if (counts.skipped) parts.push([fmtNumber(counts.skipped), 'skipped']);
+  if (counts.errors) parts.push([fmtNumber(counts.errors), 'mapping errors', true]);
   return h('span', { class: 'counts small' },
-    parts.map(([k, v], i) => h('span', { class: ['count', (k === 'conflicts' || k === 'mapping errors') && v ? 'count-bad' : null] },
-      i ? ' · ' : '', fmtNumber(v), ' ', k)));
+    parts.map(([n, k, bad], i) => h('span', { class: ['count', bad ? 'count-bad' : null, n ? null : 'count-words'] },
+      i ? ' · ' : '', n ? `${n} ${k}` : k)));
+}
+
+// "12,400 values read · 12,000 sent · 3,100 values/s · about 4 s left", from what the run
+// reports while it reads a window that may be one single chunk.
+export function valuesLine(progress) {
+  if (!progress || progress.valuesRead === undefined || progress.valuesRead === null) return null;
+  const parts = [`${plural(progress.valuesRead, 'value', 'values')} read`, `${fmtNumber(progress.valuesSent ?? 0)} sent`];
+  if (progress.valuesPerSecond !== null && progress.valuesPerSecond !== undefined) {
+    parts.push(`${fmtNumber(Math.round(progress.valuesPerSecond))} values/s`);
+  }
+  if (progress.etaSeconds !== null && progress.etaSeconds !== undefined) {
+    parts.push(`about ${fmtDuration(progress.etaSeconds * 1000)} left`);
+  }
+  return h('div', { class: 'values-line small' }, parts.join(' · '));
+}
+
+export function runProgress(progress, status) {
+  const values = valuesLine(progress);
+  if (!values || progress.total > 1) return h('div', { class: 'run-progress' }, progressBar(progress, status), values);
+  // a single chunk (a date window) would read "0 of 1" until its end: the values left, as far
+  // as the rate and the ETA tell them, measure it instead
+  const { valuesRead: read, valuesPerSecond: rate, etaSeconds: eta } = progress;
+  const bar = h('progress', { max: 100, class: 'progress', 'aria-label': `Progress: ${values.textContent}` });
+  if (rate && eta !== null && eta !== undefined) bar.value = Math.min(100, Math.round((100 * read) / (read + rate * eta)));
+  else bar.removeAttribute('value');
+  return h('div', { class: 'run-progress' }, h('div', { class: 'progress-wrap' }, bar), values);
+}
+
+// One line for the latest run of a job: its status and what came of it.
+export function outcome(run) {
+  if (!run) return h('span', { class: 'muted' }, 'never run');
+  const c = run.counts || {};
+  let words;
+  if (ACTIVE.has(run.status)) words = valuesLine(run.progress);
+  else if (run.status === 'failed' || run.status === 'interrupted') words = run.error;
+  else if (refusedWords(c)) words = refusedWords(c);
+  else words = `${plural(c.fetched ?? 0, 'value', 'values')} read, ${fmtNumber((c.imported ?? 0) + (c.updated ?? 0))} imported or updated`;
+  return h('span', { class: 'run-outcome' }, h('a', { href: `/runs/${run.id}`, 'data-link': '' }, statusBadge(run.status)),
+    run.dryRun ? h('span', { class: 'tag' }, 'dry run') : null, ' ',
+    words ? h('span', { class: ['outcome-words', run.status === 'failed' || refusedWords(c) ? 'error-text' : null] }, words) : null,
+    ' ', timeEl(run.finishedAt || run.startedAt || run.createdAt));
+}
+
+// The job page's "last run" line: kept current by asking for the job's newest run now and then,
+// so a run started from the page (or by the schedule) shows there as it goes and as it ends.
+export function lastRunLine(ctx, job) {
+  const el = h('span', { class: 'last-run' }, ' · last run ', outcome(job.lastRun));
+  if (!job.id) return el;
+  let inFlight = false;
+  ctx.every(2000, async () => {
+    if (inFlight) return;
+    inFlight = true;
+    try {
+      const r = await api.get(`/api/runs?job=${encodeURIComponent(job.id)}&pageSize=1`);
+      if (ctx.alive && r.runs.length) replace(el, ' · last run ', outcome(r.runs[0]));
+    } catch {
+      // shown again at the next beat
+    } finally {
+      inFlight = false;
+    }
+  });
+  return el;
 }
 
 // The cell that describes a run: status, when, counts or live progress.
@@ -27,7 +102,7 @@ export function runCell(run) {
     h('div', {}, h('a', { href: `/runs/${run.id}`, 'data-link': '' }, statusBadge(run.status)),
       run.dryRun ? h('span', { class: 'tag' }, 'dry run') : null,
       ' ', timeEl(when)),
-    ACTIVE.has(run.status) ? progressBar(run.progress, run.status) : countsLine(run.counts),
+    ACTIVE.has(run.status) ? runProgress(run.progress, run.status) : countsLine(run.counts),
     run.error && !ACTIVE.has(run.status) ? h('div', { class: 'small error-text' }, run.error) : null);
 }
 

@@ -133,7 +133,19 @@ export function confirmButton(text, question, onConfirm, attrs = {}) {
   return wrap;
 }
 
+// On a narrow screen each row shows as a card and each cell names its column (data-label).
+function labelCells(headers, rows) {
+  for (const tr of rows.flat(Infinity)) {
+    if (!(tr instanceof Element)) continue;
+    [...tr.children].forEach((cell, i) => {
+      if (headers[i] && !cell.dataset.label) cell.dataset.label = headers[i];
+    });
+  }
+  return rows;
+}
+
 export function table(headers, rows, options = {}) {
+  labelCells(headers, rows);
   return h('div', { class: 'table-wrap' },
     h('table', { class: ['table', options.class] },
       options.caption ? h('caption', { class: 'sr-only' }, options.caption) : null,

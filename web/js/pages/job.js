@@ -8,7 +8,7 @@ import {
 } from '../ui.js';
 import { jobProblems } from '../checks.js';
 import { picker } from '../picker.js';
-import { ACTIVE, pollRun, runCell } from '../runs-common.js';
+import { ACTIVE, lastRunLine, pollRun, runCell } from '../runs-common.js';
 
 export const title = 'Job';
 
@@ -317,7 +317,7 @@ export async function render(ctx) {
       }, { class: 'btn', title: 'Check the saved job against its source, target and mapping' }),
       toggle),
     h('p', { class: 'lead' }, stateTag, ' ', job.source ?? '?', ' → ', job.target ?? '?',
-      job.lastRun ? [' · last run ', statusBadge(job.lastRun.status)] : null),
+      lastRunLine(ctx, job)),
     actStatus,
     h('section', { class: 'card', 'aria-labelledby': 'runs-h' }, h('h2', { id: 'runs-h' }, 'Latest runs'), runsBox),
     h('h2', {}, 'Settings'),
