@@ -1,7 +1,7 @@
 // /jobs/new and /jobs/{id} — a job's settings, with pickers filled from the source instance,
 // and (for a saved job) run now, dry run, enable/disable, delete and its latest runs.
 import { api } from '../api.js';
-import { fmtNumber, h, replace, statusBadge, timeEl } from '../dom.js';
+import { fmtNumber, h, replace, timeEl } from '../dom.js';
 import {
   busy, button, checkbox, clearFormErrors, confirmButton, errorText, field, link, message, pageHeader,
   select, showFieldErrors, showFormErrors, table, toast,
