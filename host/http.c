@@ -24,6 +24,8 @@
  * route was chosen (and its caller authenticated) from the headers, or whose answer waits for
  * the end of a chunked body. */
 struct request_ctx {
+    char *raw_path;             /* the request's path before MHD decoded it; routes match this */
+    bool begun;                 /* its headers were taken and its body is being read */
     struct http_req rq;
     const struct route *route;
     /* A chunked body may pass the cap only once it is under way, and that is 413 before
@@ -249,17 +251,52 @@ cJSON *http_body_json(const struct http_req *rq, struct http_resp *rs)
     return json;
 }
 
-/* "/api/jobs/{}/run" against "/api/jobs/7/run": 1 and params = {"7"}. */
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char)(c | 0x20);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* A raw path segment, percent-decoded into out: 1, 0 when it does not fit, -1 when it is not
+ * valid percent-encoding or decodes to a NUL byte. */
+static int segment_decode(const char *seg, size_t len, char *out, size_t size)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        int c = (unsigned char)seg[i];
+        if (c == '%') {
+            int hi = i + 2 < len ? hex_digit(seg[i + 1]) : -1;
+            int lo = hi >= 0 ? hex_digit(seg[i + 2]) : -1;
+            if (lo < 0 || (hi == 0 && lo == 0))
+                return -1;
+            c = hi * 16 + lo;
+            i += 2;
+        }
+        if (n + 1 >= size)
+            return 0;
+        out[n++] = (char)c;
+    }
+    out[n] = '\0';
+    return 1;
+}
+
+/* "/api/jobs/{}/run" against the raw (still percent-encoded) path "/api/jobs/a%2Fb/run": 1 and
+ * params = {"a/b"}; -1 when the shape matches but a segment is not valid percent-encoding.
+ * Matching before decoding is what lets a name hold a '/'. */
 static int route_matches(const char *pattern, const char *path, struct http_req *rq)
 {
-    int n = 0;
+    int n = 0, bad = 0;
     while (*pattern && *path) {
         if (pattern[0] == '{' && pattern[1] == '}') {
             size_t seg = strcspn(path, "/");
-            if (seg == 0 || seg >= sizeof rq->params[0] || n >= HTTP_MAX_PARAMS)
+            if (seg == 0 || n >= HTTP_MAX_PARAMS)
                 return 0;
-            memcpy(rq->params[n], path, seg);
-            rq->params[n][seg] = '\0';
+            int ok = segment_decode(path, seg, rq->params[n], sizeof rq->params[n]);
+            if (ok == 0)
+                return 0;
+            bad |= ok < 0;
             n++;
             path += seg;
             pattern += 2;
@@ -270,7 +307,7 @@ static int route_matches(const char *pattern, const char *path, struct http_req 
     if (*pattern || *path)
         return 0;
     rq->n_params = n;
-    return 1;
+    return bad ? -1 : 1;
 }
 
 static const char *content_type_for(const char *path)
@@ -366,12 +403,13 @@ static bool authenticated(struct app *app, struct http_req *rq, struct http_resp
 
 /* Decides from the request line and headers alone: 0 and *route when a handler will answer
  * once the body is in, 1 when rs already holds the whole answer (and no body is read). */
-static int route_request(struct app *app, struct http_req *rq, struct http_resp *rs,
-                         const struct route **route)
+static int route_request(struct app *app, struct http_req *rq, const char *raw_path,
+                         struct http_resp *rs, const struct route **route)
 {
     int path_matched = 0, path_needs_auth = 0;
     for (const struct route *r = http_routes; r->pattern; r++) {
-        if (!route_matches(r->pattern, rq->path, rq))
+        int m = route_matches(r->pattern, raw_path, rq);
+        if (!m)
             continue;
         path_matched = 1;
         path_needs_auth |= r->auth == ROUTE_AUTH;
@@ -380,6 +418,11 @@ static int route_request(struct app *app, struct http_req *rq, struct http_resp 
             continue;
         if (r->auth == ROUTE_AUTH && !authenticated(app, rq, rs))
             return 1;
+        if (m < 0) {
+            http_reply_error(rs, 400, NULL, "a name in the path is not valid percent-encoding "
+                                            "(%%XX, two hex digits, not %%00)");
+            return 1;
+        }
         *route = r;
         return 0;
     }
@@ -548,7 +591,7 @@ static bool take_chunk(struct request_ctx *ctx, const char *upload, size_t size)
  * is read, unless a route was found and its caller (where the route needs one) authenticated;
  * only then is a body buffered, up to the cap that route's kind allows. */
 static enum MHD_Result on_headers(struct http_server *s, struct MHD_Connection *conn,
-                                  const char *url, const char *method, void **con_cls)
+                                  const char *url, const char *method, struct request_ctx *ctx)
 {
     size_t max = s->app->cfg.max_body;
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
@@ -560,25 +603,34 @@ static enum MHD_Result on_headers(struct http_server *s, struct MHD_Connection *
     rq.secure = proto && strcasecmp(proto, "https") == 0 && http_from_trusted_proxy(s->app, &rq);
     struct http_resp rs = {.status = 500};
     const struct route *route = NULL;
-    bool early = route_request(s->app, &rq, &rs, &route);
+    bool early = route_request(s->app, &rq, ctx->raw_path, &rs, &route);
     if (early && !MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding"))
         return answer(conn, method, url, &rs);
     if (!early && route->auth == ROUTE_PUBLIC && max > HTTP_PUBLIC_MAX_BODY)
         max = HTTP_PUBLIC_MAX_BODY;
     if (length > max)
         return too_large(conn, method, url, max);
-    struct request_ctx *ctx = calloc(1, sizeof *ctx);
-    if (!ctx) {
-        resp_discard(&rs);
-        return MHD_NO;
-    }
+    ctx->begun = true;
     ctx->rq = rq;
     ctx->route = route;
     ctx->early = rs;
     ctx->has_early = early;
     ctx->max = max;
-    *con_cls = ctx;
     return MHD_YES;
+}
+
+/* MHD's first look at a request: the request line's target as sent, before it decodes it (so
+ * "a%2Fb" is still one segment). What it returns is the request's context from then on. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    struct request_ctx *ctx = calloc(1, sizeof *ctx);
+    if (ctx && !(ctx->raw_path = strndup(uri, strcspn(uri, "?")))) {
+        free(ctx);
+        ctx = NULL;
+    }
+    return ctx;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -589,7 +641,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct http_server *s = cls;
     struct request_ctx *ctx = *con_cls;
     if (!ctx)
-        return on_headers(s, conn, url, method, con_cls);
+        return MHD_NO; /* out of memory in on_uri */
+    if (!ctx->begun)
+        return on_headers(s, conn, url, method, ctx);
     if (*upload_size) {
         if (!take_chunk(ctx, upload, *upload_size))
             return MHD_NO;
@@ -638,6 +692,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         if (ctx->has_early)
             resp_discard(&ctx->early);
         free(ctx->body);
+        free(ctx->raw_path);
         free(ctx);
         *con_cls = NULL;
     }
@@ -692,6 +747,7 @@ int http_start(struct http_server **out, struct app *app, struct err *e)
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
         MHD_OPTION_END);
     if (!s->daemon) {
         waker_stop(s);

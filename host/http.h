@@ -25,7 +25,8 @@ struct MHD_Connection;
 struct http_req {
     struct MHD_Connection *conn;
     const char *method;
-    const char *path;
+    const char *path;           /* decoded by MHD (static files, messages); routes match the
+                                 * path as sent, so that a name's %2F stays inside its {} */
     const char *body;           /* NUL-terminated; "" when there is none */
     size_t body_len;
     char params[HTTP_MAX_PARAMS][256]; /* the {} segments of the route pattern, decoded */

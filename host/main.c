@@ -12,6 +12,7 @@
 #include "app.h"
 #include "auth.h"
 #include "check.h"
+#include "cli.h"
 #include "backup.h"
 #include "config.h"
 #include "db.h"
@@ -27,27 +28,15 @@
 #include "users.h"
 #include "metrics.h"
 
-static const char usage[] =
-    "usage: dhis2sync COMMAND [ARGS]\n"
-    "  serve [--port N]         HTTP admin + JSON API + scheduler + workers\n"
-    "  worker                   workers only: run queued runs from the database\n"
-    "  migrate                  apply the db/ migrations\n"
-    "  run JOB [--dry-run] [--full]\n"
-    "                           one run of a job in the foreground; exit 0 succeeded,\n"
-    "                           2 partial, 1 otherwise\n"
-    "  check MAPPING [--sample FILE] [--json]\n"
-    "                           try a mapping on sample values (no database needed)\n"
-    "  token add NAME [--expires 90d|12h|30m|DATE]\n"
-    "                           create an API token; prints it alone on stdout\n"
-    "  token list               id, label, created, last used, expires (never the token)\n"
-    "  token revoke NAME|ID     delete a token: refused from its next request on\n"
-    "  user add NAME            create an admin user; the password is read from stdin\n"
-    "  backup FILE              database + mappings into one archive\n"
-    "  restore FILE [--force]   put an archive back (--force: replace a non-empty database)\n"
-    "Environment: DATABASE_URL, DHIS2SYNC_PORT, DHIS2SYNC_MAPPINGS, DHIS2SYNC_SECRET_KEY,\n"
-    "DHIS2SYNC_ADMIN_USER, DHIS2SYNC_ADMIN_PASSWORD, DHIS2SYNC_LOG, DHIS2SYNC_LOG_FORMAT,\n"
-    "DHIS2SYNC_MAX_BODY, DHIS2SYNC_WORKERS, DHIS2SYNC_SCHED_TICK_MS, DHIS2SYNC_SMTP_URL ...\n"
-    "(see README.md and docs/scaling.md)\n";
+/* A command's arguments are wrong: why, then its usage, on stderr; exit status 2. */
+static int bad_usage(const char *command, const char *fmt, const char *arg)
+{
+    fprintf(stderr, "dhis2sync %s: ", command);
+    fprintf(stderr, fmt, arg);
+    fputc('\n', stderr);
+    cli_help(command, stderr);
+    return 2;
+}
 
 static int fail(const struct err *e)
 {
@@ -122,14 +111,11 @@ static int cmd_serve(struct app *app, int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
             int port = atoi(argv[++i]);
-            if (port < 1 || port > 65535) {
-                fprintf(stderr, "--port takes a number from 1 to 65535\n");
-                return 2;
-            }
+            if (port < 1 || port > 65535)
+                return bad_usage("serve", "--port takes a number from 1 to 65535, not '%s'", argv[i]);
             app->cfg.port = port;
         } else {
-            fprintf(stderr, "serve: unknown argument '%s'\n%s", argv[i], usage);
-            return 2;
+            return bad_usage("serve", "unknown argument '%s'", argv[i]);
         }
     }
     return run_until_signal(app, 1);
@@ -167,26 +153,38 @@ static void print_progress(void *ud, const struct sync_progress *p)
     fflush(stderr);
 }
 
+/* For --json: stdout holds one document even when there is no run to print, shaped like the
+ * API's errors. */
+static void print_error_json(const struct err *e)
+{
+    cJSON *o = cJSON_CreateObject();
+    char *text = NULL;
+    if (o && cJSON_AddStringToObject(o, "error", e->msg) && cJSON_AddNullToObject(o, "detail"))
+        text = cJSON_PrintUnformatted(o);
+    if (text)
+        printf("%s\n", text);
+    free(text);
+    cJSON_Delete(o);
+}
+
 static int cmd_run(struct app *app, int argc, char **argv)
 {
     const char *job_ref = NULL;
-    int dry_run = -1, full = 0;
+    int dry_run = -1, full = 0, json = 0;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--dry-run") == 0)
             dry_run = 1;
         else if (strcmp(argv[i], "--full") == 0)
             full = 1;
+        else if (strcmp(argv[i], "--json") == 0)
+            json = 1;
         else if (!job_ref && argv[i][0] != '-')
             job_ref = argv[i];
-        else {
-            fprintf(stderr, "usage: dhis2sync run JOB [--dry-run] [--full]\n");
-            return 2;
-        }
+        else
+            return bad_usage("run", "unexpected argument '%s'", argv[i]);
     }
-    if (!job_ref) {
-        fprintf(stderr, "usage: dhis2sync run JOB [--dry-run] [--full]\n");
-        return 2;
-    }
+    if (!job_ref)
+        return bad_usage("run", "which job? (%s)", "its name or id");
     struct sigaction sa = {.sa_handler = on_interrupt};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
@@ -205,7 +203,7 @@ static int cmd_run(struct app *app, int argc, char **argv)
     if (worker_start(app, 0, &e))
         goto out;
     worker_track(run_id);
-    struct progress_bar bar = {.tty = isatty(STDERR_FILENO)};
+    struct progress_bar bar = {.tty = !json && isatty(STDERR_FILENO)};
     struct sync_options opt = {.shutdown = &worker_shutdown, .on_progress = print_progress, .ud = &bar};
     sync_run(app, run_id, &opt, &status, &e);
     if (bar.tty)
@@ -227,6 +225,8 @@ static int cmd_run(struct app *app, int argc, char **argv)
     goto done; /* sync_run logged how it ended */
 out:
     fail(&e);
+    if (json)
+        print_error_json(&e);
 done:
     if (c)
         db_release(app->db, c);
@@ -234,8 +234,10 @@ done:
     return rc;
 }
 
-static int cmd_migrate(struct app *app)
+static int cmd_migrate(struct app *app, int argc, char **argv)
 {
+    if (argc > 0)
+        return bad_usage("migrate", "unexpected argument '%s'", argv[0]);
     struct err e = {0};
     int rc = app_open(app, 1, &e) ? fail(&e) : 0;
     if (!rc)
@@ -243,11 +245,6 @@ static int cmd_migrate(struct app *app)
     app_close(app);
     return rc;
 }
-
-static const char token_usage[] =
-    "usage: dhis2sync token add NAME [--expires 90d|12h|30m|2027-01-31|2027-01-31T12:00:00Z]\n"
-    "       dhis2sync token list\n"
-    "       dhis2sync token revoke NAME|ID\n";
 
 /* One token a line, tab-separated under a header; never the token itself. */
 static void print_tokens(const cJSON *tokens)
@@ -281,8 +278,8 @@ static int cmd_token(struct app *app, int argc, char **argv)
             return 2;
         }
     } else if (!(add && argc == 2) && !(list && argc == 1) && !(revoke && argc == 2)) {
-        fputs(token_usage, stderr);
-        return 2;
+        return bad_usage("token", "'%s' is not add NAME, list or revoke NAME|ID",
+                         argc > 0 ? argv[0] : "");
     }
     char *token = NULL;
     cJSON *tokens = NULL;
@@ -343,10 +340,8 @@ static char *read_password(void)
 
 static int cmd_user(struct app *app, int argc, char **argv)
 {
-    if (argc != 2 || strcmp(argv[0], "add") != 0) {
-        fprintf(stderr, "usage: dhis2sync user add NAME   (the password is read from stdin)\n");
-        return 2;
-    }
+    if (argc != 2 || strcmp(argv[0], "add") != 0)
+        return bad_usage("user", "%s", "the one subcommand is add NAME");
     struct err e = {0};
     /* checked before the database is touched: a typo costs nothing */
     if (users_check_name(argv[1], &e))
@@ -376,10 +371,8 @@ static int cmd_user(struct app *app, int argc, char **argv)
 
 static int cmd_backup(struct app *app, int argc, char **argv)
 {
-    if (argc != 1 || argv[0][0] == '-') {
-        fprintf(stderr, "usage: dhis2sync backup FILE\n");
-        return 2;
-    }
+    if (argc != 1 || argv[0][0] == '-')
+        return bad_usage("backup", "%s", "one argument: the archive to write");
     struct err e = {0};
     return backup_create(&app->cfg, argv[0], &e) ? fail(&e) : 0;
 }
@@ -396,20 +389,41 @@ static int cmd_restore(struct app *app, int argc, char **argv)
         else
             bad = 1;
     }
-    if (!file || bad) {
-        fprintf(stderr, "usage: dhis2sync restore FILE [--force]\n");
-        return 2;
-    }
+    if (!file || bad)
+        return bad_usage("restore", "%s", "one archive, and --force at most");
     struct err e = {0};
     return backup_restore(&app->cfg, file, force, &e) ? fail(&e) : 0;
 }
 
+static bool is_help(const char *arg) { return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0; }
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        fputs(usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    if (argc < 2) {
+        cli_usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    /* help needs nothing else, not even a valid environment */
+    if (strcmp(cmd, "help") == 0 || is_help(cmd)) {
+        if (argc < 3) {
+            cli_usage(stdout);
+            return 0;
+        }
+        cmd = argv[2];
+    }
+    if (!cli_known(cmd)) {
+        fprintf(stderr, "dhis2sync: unknown command '%s'\n", cmd);
+        cli_usage(stderr);
+        return 2;
+    }
+    bool want_help = cmd != argv[1];
+    for (int i = 2; i < argc; i++)
+        want_help |= is_help(argv[i]);
+    if (want_help) {
+        cli_help(cmd, stdout);
+        return 0;
     }
     struct app app = {0};
     struct err e = {0};
@@ -418,7 +432,6 @@ int main(int argc, char **argv)
     if (log_configure(app.cfg.log_level, app.cfg.log_format) != 0)
         log_warn("DHIS2SYNC_LOG must be debug, info, warn or error and DHIS2SYNC_LOG_FORMAT text "
                  "or json; using the defaults");
-    const char *cmd = argv[1];
     db_set_command(cmd);
     if (strcmp(cmd, "check") == 0)
         return check_command(argc - 1, argv + 1);
@@ -426,11 +439,11 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "serve") == 0)
         return cmd_serve(&app, argc - 2, argv + 2);
     if (strcmp(cmd, "worker") == 0)
-        return argc == 2 ? run_until_signal(&app, 0) : (fputs(usage, stderr), 2);
+        return argc == 2 ? run_until_signal(&app, 0) : bad_usage("worker", "unexpected argument '%s'", argv[2]);
     if (strcmp(cmd, "run") == 0)
         return cmd_run(&app, argc - 2, argv + 2);
     if (strcmp(cmd, "migrate") == 0)
-        return cmd_migrate(&app);
+        return cmd_migrate(&app, argc - 2, argv + 2);
     if (strcmp(cmd, "token") == 0)
         return cmd_token(&app, argc - 2, argv + 2);
     if (strcmp(cmd, "user") == 0)
@@ -439,6 +452,7 @@ int main(int argc, char **argv)
         return cmd_backup(&app, argc - 2, argv + 2);
     if (strcmp(cmd, "restore") == 0)
         return cmd_restore(&app, argc - 2, argv + 2);
-    fprintf(stderr, "unknown command '%s'\n%s", cmd, usage);
-    return 2;
+    if (strcmp(cmd, "status") == 0)
+        return cli_status(&app, argc - 2, argv + 2);
+    return 2; /* cli_known() knows no other command */
 }
