@@ -29,8 +29,7 @@ static const char status_sql[] =
     " 'leader', (SELECT json_build_object('process', a.application_name,"
     "                   'since', iso_utc(a.backend_start))"
     "              FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-    "             WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
-    "               AND ((l.classid::bigint << 32) | l.objid::bigint) = " SCHED_LOCK_KEY
+    "             WHERE " SCHED_LEADER_LOCK_SQL("l")
     "             LIMIT 1),"
     " 'processes', coalesce((SELECT json_agg(json_build_object('process', p.name,"
     "                   'address', p.address, 'connections', p.n, 'since', iso_utc(p.since))"

@@ -216,8 +216,7 @@ static int render_jobs(PGconn *c, struct buf *b, struct err *e)
         "         ORDER BY r.finished_at DESC, r.id DESC LIMIT 1)"
         "  FROM jobs j ORDER BY j.name";
     static const char leader_sql[] =
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-        "   AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = " SCHED_LOCK_KEY;
+        "SELECT count(*) FROM pg_locks l WHERE " SCHED_LEADER_LOCK_SQL("l");
     PGresult *r = db_query(c, sql, 0, NULL, e);
     if (!r)
         return e->code;

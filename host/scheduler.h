@@ -27,6 +27,10 @@ struct app;
 /* The advisory lock that makes one process the scheduler (any constant; per database). Also
  * read by /metrics, which finds the leader of every process in pg_locks. */
 #define SCHED_LOCK_KEY "7235419734212143459"
+/* SQL: true for the pg_locks row (alias l) of the process holding that lock. */
+#define SCHED_LEADER_LOCK_SQL(l)                                                            \
+    l ".locktype = 'advisory' AND " l ".granted AND " l ".objsubid = 1 AND ((" l              \
+    ".classid::bigint << 32) | " l ".objid::bigint) = " SCHED_LOCK_KEY
 
 /* Starts the scheduler thread; it looks every app->cfg.sched_tick_ms. */
 int sched_start(struct app *app, struct err *e);
