@@ -26,6 +26,23 @@ static void reply_user(struct app *app, struct http_resp *rs, int status, long l
                     "no such user");
 }
 
+/* Ends a handler: gives c back, then answers e's error, or else status with user id (no body
+ * for 204). */
+static void answer(struct app *app, struct http_resp *rs, PGconn *c, const struct err *e,
+                   int status, long long id)
+{
+    if (c)
+        db_release(app->db, c);
+    if (e->code) {
+        http_reply_err(rs, e);
+    } else if (status == 204) {
+        rs->status = 204;
+        rs->content_type = "application/json";
+    } else {
+        reply_user(app, rs, status, id);
+    }
+}
+
 /* {"name","password"}: 201 with the user; 409 when the name is taken. */
 void api_users_create(struct app *app, struct http_req *rq, struct http_resp *rs)
 {
@@ -37,25 +54,13 @@ void api_users_create(struct app *app, struct http_req *rq, struct http_resp *rs
     PGconn *c = NULL;
     const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "name"));
     const char *password = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "password"));
-    if (users_check_name(name, &why)) {
+    if (users_check_name(name, &why))
         err_field(&e, "name", "%s", why.msg);
-        goto fail;
-    }
-    if (users_check_password(password, &why)) {
+    else if (users_check_password(password, &why))
         err_field(&e, "password", "%s", why.msg);
-        goto fail;
-    }
-    if (!(c = db_acquire(app->db, &e)) || users_create(c, name, password, &id, &e))
-        goto fail;
-    db_release(app->db, c);
-    log_info("user %lld created user %lld", rq->user_id, id);
-    reply_user(app, rs, 201, id);
-    cJSON_Delete(body);
-    return;
-fail:
-    if (c)
-        db_release(app->db, c);
-    http_reply_err(rs, &e);
+    else if ((c = db_acquire(app->db, &e)) && !users_create(c, name, password, &id, &e))
+        log_info("user %lld created user %lld", rq->user_id, id);
+    answer(app, rs, c, &e, 201, id);
     cJSON_Delete(body);
 }
 
@@ -79,23 +84,13 @@ void api_users_update(struct app *app, struct http_req *rq, struct http_resp *rs
     long long id = 0;
     PGconn *c = NULL;
     const cJSON *enabled = cJSON_GetObjectItemCaseSensitive(body, "enabled");
-    if (!cJSON_IsBool(enabled)) {
-        err_field(&e, "enabled", "enabled: send true or false");
-        goto fail;
-    }
     bool on = cJSON_IsTrue(enabled);
-    if (!(c = db_acquire(app->db, &e)) || other_user(c, rq, on ? "enable" : "disable", &id, &e) ||
-        users_set_enabled(c, id, on, &e))
-        goto fail;
-    db_release(app->db, c);
-    log_info("user %lld %s user %lld", rq->user_id, on ? "enabled" : "disabled", id);
-    reply_user(app, rs, 200, id);
-    cJSON_Delete(body);
-    return;
-fail:
-    if (c)
-        db_release(app->db, c);
-    http_reply_err(rs, &e);
+    if (!cJSON_IsBool(enabled))
+        err_field(&e, "enabled", "enabled: send true or false");
+    else if ((c = db_acquire(app->db, &e)) && !other_user(c, rq, on ? "enable" : "disable", &id, &e) &&
+             !users_set_enabled(c, id, on, &e))
+        log_info("user %lld %s user %lld", rq->user_id, on ? "enabled" : "disabled", id);
+    answer(app, rs, c, &e, 200, id);
     cJSON_Delete(body);
 }
 
@@ -104,18 +99,9 @@ void api_users_delete(struct app *app, struct http_req *rq, struct http_resp *rs
     struct err e = {0};
     long long id = 0;
     PGconn *c = db_acquire(app->db, &e);
-    int rc = c ? other_user(c, rq, "remove", &id, &e) : e.code;
-    if (!rc)
-        rc = users_delete(c, id, &e);
-    if (c)
-        db_release(app->db, c);
-    if (rc) {
-        http_reply_err(rs, &e);
-        return;
-    }
-    log_info("user %lld removed user %lld", rq->user_id, id);
-    rs->status = 204;
-    rs->content_type = "application/json";
+    if (c && !other_user(c, rq, "remove", &id, &e) && !users_delete(c, id, &e))
+        log_info("user %lld removed user %lld", rq->user_id, id);
+    answer(app, rs, c, &e, 204, id);
 }
 
 /* POST /api/users/me/password {"oldPassword","newPassword"}: the session's user changes its
@@ -137,35 +123,26 @@ void api_users_password(struct app *app, struct http_req *rq, struct http_resp *
     const char *fresh = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "newPassword"));
     if (!old || !*old) {
         err_field(&e, "oldPassword", "enter your current password");
-        goto fail;
+        goto out;
     }
     if (users_check_password(fresh, &why)) {
         err_field(&e, "newPassword", "%s", why.msg);
-        goto fail;
+        goto out;
     }
     if (!(c = db_acquire(app->db, &e)) || users_hash(c, rq->user_id, hash, &e))
-        goto fail;
+        goto out;
     /* yescrypt takes a while: the connection goes back to the pool meanwhile */
     db_release(app->db, c);
     c = NULL;
-    bool ok = crypto_password_verify(old, hash);
-    if (!ok) {
+    if (!crypto_password_verify(old, hash)) {
         log_info("user %lld: password not changed, the current password was wrong", rq->user_id);
         err_field(&e, "oldPassword", "this is not your current password");
-        goto fail;
+        goto out;
     }
-    if (!(c = db_acquire(app->db, &e)) ||
-        users_set_password(c, rq->user_id, fresh, auth_session_cookie(rq), &e))
-        goto fail;
-    db_release(app->db, c);
-    log_info("user %lld changed their password; their other sessions ended", rq->user_id);
-    rs->status = 204;
-    rs->content_type = "application/json";
-    cJSON_Delete(body);
-    return;
-fail:
-    if (c)
-        db_release(app->db, c);
-    http_reply_err(rs, &e);
+    if ((c = db_acquire(app->db, &e)) &&
+        !users_set_password(c, rq->user_id, fresh, auth_session_cookie(rq), &e))
+        log_info("user %lld changed their password; their other sessions ended", rq->user_id);
+out:
+    answer(app, rs, c, &e, 204, 0);
     cJSON_Delete(body);
 }
