@@ -1,6 +1,9 @@
 /* Accounts from outside, through /api/users: adding users, disabling (its sessions end, its
  * logins answer as a wrong password), removing, one's own password change (other sessions
  * end, this one stays), and that at least one enabled user always remains. */
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "harness.h"
 #include "test.h"
 
@@ -257,5 +260,38 @@ TEST(api_index_links_users_and_tokens)
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(links, "users")), "/api/users");
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(links, "tokens")), "/api/tokens");
     cJSON_Delete(j);
+    spec_server_stop(&s);
+}
+
+/* Two requests at once, each disabling one of the two enabled users: one of them must lose. */
+TEST(disabling_the_last_two_enabled_users_at_once_leaves_one_enabled)
+{
+    struct spec_server s;
+    CHECK(spec_server_start(&s, spec_new_db(), NULL) == 0);
+    cJSON_Delete(api_expect(&s, "POST", "/api/users", "{\"name\":\"fay\",\"password\":\"fay-password\"}", 201));
+    const char *const names[] = {"/api/users/admin", "/api/users/fay"};
+    for (int round = 0; round < 10; round++) {
+        pid_t kids[2];
+        for (int i = 0; i < 2; i++) {
+            kids[i] = fork();
+            CHECK(kids[i] >= 0);
+            if (kids[i] == 0) {
+                struct spec_resp r;
+                int ok = spec_api(&s, "PATCH", names[i], "{\"enabled\":false}", &r) == 0;
+                _exit(!ok ? 1 : r.status == 200 ? 20 : r.status == 409 ? 40 : 2);
+            }
+        }
+        int outcomes[2];
+        for (int i = 0; i < 2; i++) {
+            int status;
+            CHECK(waitpid(kids[i], &status, 0) == kids[i] && WIFEXITED(status));
+            outcomes[i] = WEXITSTATUS(status);
+        }
+        CHECKF((outcomes[0] == 20 && outcomes[1] == 40) || (outcomes[0] == 40 && outcomes[1] == 20),
+               "round %d: one 200 and one 409, saw exits %d and %d (20 = 200, 40 = 409)", round,
+               outcomes[0], outcomes[1]);
+        for (int i = 0; i < 2; i++)
+            cJSON_Delete(api_expect(&s, "PATCH", names[i], "{\"enabled\":true}", 200));
+    }
     spec_server_stop(&s);
 }
