@@ -70,4 +70,11 @@ void api_tokens_list(struct app *app, struct http_req *rq, struct http_resp *rs)
 void api_tokens_create(struct app *app, struct http_req *rq, struct http_resp *rs);
 void api_tokens_delete(struct app *app, struct http_req *rq, struct http_resp *rs);
 
+/* api_users.c: the people who log in; at least one enabled user always remains. */
+void api_users_list(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_users_create(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_users_update(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_users_delete(struct app *app, struct http_req *rq, struct http_resp *rs);
+void api_users_password(struct app *app, struct http_req *rq, struct http_resp *rs);
+
 #endif

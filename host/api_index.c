@@ -13,6 +13,7 @@ void api_index(struct app *app, struct http_req *rq, struct http_resp *rs)
     http_reply_json_text(rs, 200,
                          "{\"links\":{\"instances\":\"/api/instances\",\"jobs\":\"/api/jobs\","
                          "\"runs\":\"/api/runs\",\"mappings\":\"/api/mappings\","
+                         "\"users\":\"/api/users\",\"tokens\":\"/api/tokens\","
                          "\"openapi\":\"/api/openapi.json\"}}");
 }
 

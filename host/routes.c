@@ -46,6 +46,11 @@ const struct route http_routes[] = {
     {"GET", "/api/tokens", api_tokens_list, ROUTE_AUTH},
     {"POST", "/api/tokens", api_tokens_create, ROUTE_AUTH},
     {"DELETE", "/api/tokens/{}", api_tokens_delete, ROUTE_AUTH},
+    {"GET", "/api/users", api_users_list, ROUTE_AUTH},
+    {"POST", "/api/users", api_users_create, ROUTE_AUTH},
+    {"PATCH", "/api/users/{}", api_users_update, ROUTE_AUTH},
+    {"DELETE", "/api/users/{}", api_users_delete, ROUTE_AUTH},
+    {"POST", "/api/users/me/password", api_users_password, ROUTE_AUTH},
 
     {"GET", "/docs/mappings.md", api_mappings_help, ROUTE_AUTH},
     {"GET", "/api/schedule", api_schedule, ROUTE_AUTH},

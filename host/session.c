@@ -20,7 +20,8 @@ int session_create(PGconn *c, long long user_id, char cookie[CRYPTO_RANDOM_ID_LE
     if ((rc = db_exec(c,
                       "INSERT INTO sessions (id_hash, user_id, csrf_token, expires_at) "
                       "VALUES (decode($1, 'hex'), $2, $3, now() + $4::int * interval '1 second')",
-                      4, params, e)))
+                      4, params, e)) ||
+        (rc = db_exec(c, "UPDATE users SET last_login_at = now() WHERE id = $1", 1, params + 1, e)))
         return rc;
     /* a login is a good moment to forget sessions nobody will use again */
     return db_exec(c, "DELETE FROM sessions WHERE expires_at <= now()", 0, NULL, e);
@@ -33,8 +34,11 @@ int session_lookup(PGconn *c, const char *cookie, long long *user_id, char *csrf
     crypto_sha256_hex(cookie, hash);
     const char *params[] = {hash};
     PGresult *r = db_query(c,
-                           "SELECT user_id, csrf_token, expires_at > now() FROM sessions "
-                           "WHERE id_hash = decode($1, 'hex')",
+                           /* a user disabled while logging in may have got a session
+                            * after its sessions were ended: it is refused all the same */
+                           "SELECT s.user_id, s.csrf_token, s.expires_at > now() FROM sessions s "
+                           "JOIN users u ON u.id = s.user_id AND u.disabled_at IS NULL "
+                           "WHERE s.id_hash = decode($1, 'hex')",
                            1, params, e);
     if (!r)
         return e->code;
@@ -60,6 +64,18 @@ int session_delete(PGconn *c, const char *cookie, struct err *e)
     crypto_sha256_hex(cookie, hash);
     const char *params[] = {hash};
     return db_exec(c, "DELETE FROM sessions WHERE id_hash = decode($1, 'hex')", 1, params, e);
+}
+
+int session_end_user(PGconn *c, long long user_id, const char *keep_cookie, struct err *e)
+{
+    char uid[32], hash[CRYPTO_HASH_HEX_LEN + 1] = "";
+    snprintf(uid, sizeof uid, "%lld", user_id);
+    if (keep_cookie)
+        crypto_sha256_hex(keep_cookie, hash);
+    const char *params[] = {uid, hash};
+    return db_exec(c,
+                   "DELETE FROM sessions WHERE user_id = $1 AND id_hash <> decode($2, 'hex')",
+                   2, params, e);
 }
 
 /* The 15-minute window as SQL text parameters share. */

@@ -38,11 +38,15 @@
 int session_create(PGconn *c, long long user_id, char cookie[CRYPTO_RANDOM_ID_LEN + 1],
                    char csrf[CRYPTO_RANDOM_ID_LEN + 1], struct err *e);
 /* The live session whose cookie value is cookie: *user_id and csrf (csrf_size bytes) filled.
- * ERR_AUTH when there is none or it has expired (expired rows are deleted then). */
+ * ERR_AUTH when there is none, it has expired (expired rows are deleted then) or its user is
+ * disabled. A new session marks its user's last login. */
 int session_lookup(PGconn *c, const char *cookie, long long *user_id, char *csrf,
                    size_t csrf_size, struct err *e);
 /* Ends the session of cookie (nothing to do is not an error). */
 int session_delete(PGconn *c, const char *cookie, struct err *e);
+/* Ends every session of user_id but the one of keep_cookie (NULL: every one), at once: their
+ * next request is refused. */
+int session_end_user(PGconn *c, long long user_id, const char *keep_cookie, struct err *e);
 
 /* How long (ms) to hold a login for username before trying it: 0 below
  * SESSION_LOGIN_MAX_FAILURES recent failures of the name from all addresses together, then

@@ -11,6 +11,7 @@
 #include "crypto.h"
 #include "db.h"
 #include "log.h"
+#include "session.h"
 
 /* Characters (code points) in s, or -1 when s is not valid UTF-8 or holds a control
  * character (a name with a newline or an escape sequence would garble logs and lists). */
@@ -106,11 +107,12 @@ int users_create(PGconn *c, const char *name, const char *password, long long *i
     return 0;
 }
 
-int users_find(PGconn *c, const char *name, long long *id, char hash[CRYPTO_PWHASH_MAX],
-               struct err *e)
+/* One row of (id, password_hash) from sql with its one parameter. */
+static int find_hash(PGconn *c, const char *sql, const char *param, long long *id,
+                     char hash[CRYPTO_PWHASH_MAX], struct err *e)
 {
-    const char *params[] = {name};
-    PGresult *r = db_query(c, "SELECT id, password_hash FROM users WHERE name = $1", 1, params, e);
+    const char *params[] = {param};
+    PGresult *r = db_query(c, sql, 1, params, e);
     if (!r)
         return e->code;
     int rc = 0;
@@ -122,6 +124,113 @@ int users_find(PGconn *c, const char *name, long long *id, char hash[CRYPTO_PWHA
     }
     PQclear(r);
     return rc;
+}
+
+int users_find(PGconn *c, const char *name, long long *id, char hash[CRYPTO_PWHASH_MAX],
+               struct err *e)
+{
+    return find_hash(c, "SELECT id, password_hash FROM users WHERE name = $1 AND disabled_at IS NULL",
+                     name, id, hash, e);
+}
+
+int users_hash(PGconn *c, long long id, char hash[CRYPTO_PWHASH_MAX], struct err *e)
+{
+    char idtext[32];
+    long long found;
+    snprintf(idtext, sizeof idtext, "%lld", id);
+    return find_hash(c, "SELECT id, password_hash FROM users WHERE id = $1", idtext, &found, hash, e);
+}
+
+int users_resolve(PGconn *c, const char *ref, long long *id, struct err *e)
+{
+    /* an id wins over a name made of digits, as for instances */
+    return db_find_id(c,
+                      "SELECT id FROM users WHERE name = $1 OR "
+                      "(id::text = $1 AND $1 ~ '^[0-9]{1,18}$') "
+                      "ORDER BY (id::text = $1) DESC LIMIT 1",
+                      ref, "user", id, e);
+}
+
+/* Ends a transaction: COMMIT when rc is 0, else ROLLBACK; returns rc or COMMIT's failure. */
+static int finish(PGconn *c, int rc, struct err *e)
+{
+    if (rc) {
+        PQclear(PQexec(c, "ROLLBACK"));
+        return rc;
+    }
+    return db_exec(c, "COMMIT", 0, NULL, e);
+}
+
+int users_set_password(PGconn *c, long long id, const char *password, const char *keep_cookie,
+                       struct err *e)
+{
+    char hash[CRYPTO_PWHASH_MAX], idtext[32];
+    int rc;
+    if ((rc = users_check_password(password, e)) || (rc = crypto_password_hash(password, hash, e)))
+        return rc;
+    snprintf(idtext, sizeof idtext, "%lld", id);
+    const char *params[] = {hash, idtext};
+    if ((rc = db_exec(c, "BEGIN", 0, NULL, e)))
+        return rc;
+    rc = db_exec(c, "UPDATE users SET password_hash = $1 WHERE id = $2", 2, params, e);
+    if (!rc)
+        rc = session_end_user(c, id, keep_cookie, e);
+    return finish(c, rc, e);
+}
+
+/* In a new transaction, locks every enabled user (in id order, so that two callers cannot
+ * deadlock) and refuses with ERR_CONFLICT when user id is the only one: taking it away would
+ * leave nobody who can log in. A caller that waited for the lock counts what the other one
+ * left. On failure the transaction is rolled back. */
+static int begin_keeping_one_enabled(PGconn *c, long long id, const char *doing, struct err *e)
+{
+    char idtext[32];
+    snprintf(idtext, sizeof idtext, "%lld", id);
+    const char *params[] = {idtext};
+    int rc = db_exec(c, "BEGIN", 0, NULL, e);
+    if (rc)
+        return rc;
+    PGresult *r = db_query(c,
+                           "SELECT bool_or(id = $1::bigint) AND count(*) = 1 FROM "
+                           "(SELECT id FROM users WHERE disabled_at IS NULL ORDER BY id FOR UPDATE) u",
+                           1, params, e);
+    if (!r)
+        return finish(c, e->code, e);
+    if (strcmp(PQgetvalue(r, 0, 0), "t") == 0)
+        rc = err_set(e, ERR_CONFLICT,
+                     "cannot %s the last enabled user: nobody could log in any more; add or "
+                     "enable another user first", doing);
+    PQclear(r);
+    return rc ? finish(c, rc, e) : 0;
+}
+
+int users_set_enabled(PGconn *c, long long id, bool enabled, struct err *e)
+{
+    char idtext[32];
+    snprintf(idtext, sizeof idtext, "%lld", id);
+    const char *params[] = {idtext};
+    if (enabled)
+        return db_exec(c, "UPDATE users SET disabled_at = NULL WHERE id = $1", 1, params, e);
+    int rc = begin_keeping_one_enabled(c, id, "disable", e);
+    if (rc)
+        return rc;
+    rc = db_exec(c, "UPDATE users SET disabled_at = coalesce(disabled_at, now()) WHERE id = $1", 1,
+                 params, e);
+    if (!rc)
+        rc = session_end_user(c, id, NULL, e);
+    return finish(c, rc, e);
+}
+
+int users_delete(PGconn *c, long long id, struct err *e)
+{
+    char idtext[32];
+    snprintf(idtext, sizeof idtext, "%lld", id);
+    const char *params[] = {idtext};
+    int rc = begin_keeping_one_enabled(c, id, "remove", e);
+    if (rc)
+        return rc;
+    /* its sessions go with it (ON DELETE CASCADE) */
+    return finish(c, db_exec(c, "DELETE FROM users WHERE id = $1", 1, params, e), e);
 }
 
 int users_name(PGconn *c, long long id, char *out, size_t size, struct err *e)

@@ -1,10 +1,11 @@
 /* users.h — the people who log in to the web admin: names (free text, 1–200 characters,
- * unique) and yescrypt password hashes (crypto.h). Creates the first admin at start-up and
- * users for `dhis2sync user add`. Never logs, stores or returns a password. */
+ * unique), yescrypt password hashes (crypto.h), enabled or not; at least one stays enabled.
+ * Creates the first admin at start-up and users for `dhis2sync user add` and /api/users. Never logs, stores or returns a password. */
 #ifndef DHIS2SYNC_USERS_H
 #define DHIS2SYNC_USERS_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 
 #include "crypto.h"
 #include "err.h"
@@ -26,9 +27,24 @@ int users_check_password(const char *password, struct err *e);
 int users_create(PGconn *c, const char *name, const char *password, long long *id,
                  struct err *e);
 
-/* The user called name: *id and hash filled; ERR_NOT_FOUND when there is none. */
+/* The enabled user called name: *id and hash filled; ERR_NOT_FOUND when there is none (a
+ * disabled user is not found: it cannot log in). */
 int users_find(PGconn *c, const char *name, long long *id, char hash[CRYPTO_PWHASH_MAX],
                struct err *e);
+/* The password hash of user id; ERR_NOT_FOUND when there is none. */
+int users_hash(PGconn *c, long long id, char hash[CRYPTO_PWHASH_MAX], struct err *e);
+/* The user whose id (digits) or name is ref; ERR_NOT_FOUND when there is none. */
+int users_resolve(PGconn *c, const char *ref, long long *id, struct err *e);
+
+/* Checks and sets the password of user id and ends its sessions but keep_cookie's (NULL:
+ * all), in one transaction. */
+int users_set_password(PGconn *c, long long id, const char *password, const char *keep_cookie,
+                       struct err *e);
+/* Enables or disables user id; disabling ends its sessions at once. Disabling and deleting
+ * refuse (ERR_CONFLICT) to leave no enabled user, also when two requests race: each locks
+ * the enabled users before it counts them. */
+int users_set_enabled(PGconn *c, long long id, bool enabled, struct err *e);
+int users_delete(PGconn *c, long long id, struct err *e);
 /* The name of user id into out (size bytes); ERR_NOT_FOUND when there is none. */
 int users_name(PGconn *c, long long id, char *out, size_t size, struct err *e);
 

@@ -178,6 +178,17 @@ TEST_TIMEOUT(web_forms_show_every_problem_keep_instance_health_and_ask_before_le
     free(dir);
 }
 
+TEST_TIMEOUT(web_accounts_tokens_shown_once_and_revoked_users_added_disabled_removed_password_changed, 120)
+{
+    require_browser();
+    struct spec_server s;
+    char *db = spec_new_db();
+    CHECK(spec_server_start(&s, db, NULL) == 0);
+    run_browser_script("accounts.mjs", &s, NULL);
+    spec_server_stop(&s);
+    free(db);
+}
+
 /* The route behind the job pickers, without a browser. */
 TEST_TIMEOUT(web_metadata_route_lists_what_a_job_can_select, 60)
 {

@@ -142,6 +142,13 @@ const made = (await call("createToken", "/api/tokens", { body: { name: "oa token
 await call("listTokens", "/api/tokens?page=1&pageSize=10", { expect: 200 });
 await call("deleteToken", `/api/tokens/${made.id}`, { expect: 204 });
 
+const user = (await call("createUser", "/api/users", { body: { name: "oa user", password: "oa-user-password" }, expect: 201 })).json;
+await call("listUsers", "/api/users?page=1&pageSize=10", { expect: 200 });
+await call("patchUser", `/api/users/${user.id}`, { body: { enabled: false }, expect: 200 });
+await call("changeMyPassword", "/api/users/me/password", { session: true,
+  body: { oldPassword: adminPassword, newPassword: "oa-new-admin-password" }, expect: 204 });
+await call("deleteUser", "/api/users/" + encodeURIComponent(user.name), { expect: 204 });
+
 await call("deleteJob", `/api/jobs/${job.id}`, { expect: 204 });
 await call("deleteInstance", `/api/instances/${dst.id}`, { expect: 204 });
 await call("deleteSession", "/api/session", { session: true, expect: 204 });

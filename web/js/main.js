@@ -13,6 +13,8 @@ import * as runsPage from './pages/runs.js';
 import * as runPage from './pages/run.js';
 import * as mappingsPage from './pages/mappings.js';
 import * as mappingPage from './pages/mapping.js';
+import * as usersPage from './pages/users.js';
+import * as tokensPage from './pages/tokens.js';
 
 const routes = [
   { re: /^\/login$/, page: loginPage, public: true },
@@ -24,6 +26,8 @@ const routes = [
   { re: /^\/runs\/(\d+)$/, page: runPage, nav: 'runs' },
   { re: /^\/mappings$/, page: mappingsPage, nav: 'mappings' },
   { re: /^\/mappings\/([A-Za-z0-9_-]+)$/, page: mappingPage, nav: 'mappings' },
+  { re: /^\/users$/, page: usersPage, nav: 'users' },
+  { re: /^\/tokens$/, page: tokensPage, nav: 'tokens' },
 ];
 
 const notFound = {
