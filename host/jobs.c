@@ -127,21 +127,30 @@ static int normalise_periods(const cJSON *body, cJSON *spec, struct err *e)
     return 0;
 }
 
+/* The name or id given for key, into ref (kept in body or ref). */
+static int instance_ref(const cJSON *body, const char *key, char ref[32], const char **text,
+                        struct err *e)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, key);
+    *text = NULL;
+    if (cJSON_IsString(v)) {
+        *text = v->valuestring;
+    } else if (cJSON_IsNumber(v) && v->valuedouble >= 1) {
+        snprintf(ref, 32, "%.0f", v->valuedouble);
+        *text = ref;
+    }
+    return *text ? 0 : err_field(e, key, "is required: an instance's name or id");
+}
+
 static int resolve_instance_field(PGconn *c, const cJSON *body, const char *key, long long *id,
                                   struct err *e)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, key);
     char ref[32];
-    const char *text = NULL;
-    if (cJSON_IsString(v)) {
-        text = v->valuestring;
-    } else if (cJSON_IsNumber(v) && v->valuedouble >= 1) {
-        snprintf(ref, sizeof ref, "%.0f", v->valuedouble);
-        text = ref;
-    }
-    if (!text)
-        return err_field(e, key, "is required: an instance's name or id");
-    int rc = instance_resolve(c, text, id, e);
+    const char *text;
+    int rc = instance_ref(body, key, ref, &text, e);
+    if (rc)
+        return rc;
+    rc = instance_resolve(c, text, id, e);
     if (rc == ERR_NOT_FOUND)
         return err_field(e, key, "no instance '%.100s'", text);
     return rc;
@@ -149,16 +158,29 @@ static int resolve_instance_field(PGconn *c, const cJSON *body, const char *key,
 
 int job_validate(PGconn *c, const cJSON *body, struct job_input *out, struct err *e)
 {
+    int rc = job_validate_body(body, out, e);
+    if (!rc && ((rc = resolve_instance_field(c, body, "source", &out->source_id, e)) ||
+                (rc = resolve_instance_field(c, body, "target", &out->target_id, e)))) {
+        cJSON_Delete(out->spec);
+        out->spec = NULL;
+    }
+    return rc;
+}
+
+int job_validate_body(const cJSON *body, struct job_input *out, struct err *e)
+{
     memset(out, 0, sizeof *out);
     cJSON *spec = cJSON_CreateObject();
     if (!spec)
         return err_set(e, ERR_INTERNAL, "out of memory");
     const cJSON *data_sets, *groups, *org_units;
     bool children, incremental, deletions, enabled;
+    char ref[32];
+    const char *text;
     int rc;
     if ((rc = v_string(body, "", "name", true, 1, 200, &out->name, e)) ||
-        (rc = resolve_instance_field(c, body, "source", &out->source_id, e)) ||
-        (rc = resolve_instance_field(c, body, "target", &out->target_id, e)) ||
+        (rc = instance_ref(body, "source", ref, &text, e)) ||
+        (rc = instance_ref(body, "target", ref, &text, e)) ||
         (rc = v_string(body, "", "mapping", false, 1, 100, &out->mapping, e)))
         goto fail;
     if (out->mapping && !mapping_name_valid(out->mapping)) {
