@@ -1013,7 +1013,8 @@ static int manifest_check(const struct config *cfg, const char *file, struct arc
                          file, name);
             goto out;
         }
-        if (have_size != (unsigned long long)size->valuedouble || strcmp(have_sha, sha) != 0) {
+        /* compared as doubles: casting any number to an integer type could be undefined */
+        if ((double)have_size != size->valuedouble || strcmp(have_sha, sha) != 0) {
             rc = err_set(e, ERR_INPUT, "%s in %s does not match its checksum: the archive is damaged",
                          name, file);
             goto out;
