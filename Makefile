@@ -23,8 +23,8 @@ DEPS_FIRST := $(filter deps,$(MAKECMDGOALS))
 
 ifneq ($(filter asan,$(MAKECMDGOALS)),)
 BUILD    := build/asan
-OPT      := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
-LDOPT    := -fsanitize=address,undefined
+OPT      := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=undefined,float-cast-overflow
+LDOPT    := -fsanitize=address,undefined,float-cast-overflow
 else
 BUILD    := build
 OPT      := -O2 -g

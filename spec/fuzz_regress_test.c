@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "backup.h"
+#include "dhis2.h"
 #include "fuzz/fuzz.h"
 #include "test.h"
 
@@ -63,4 +64,29 @@ TEST(fuzz_backup_seed_is_a_whole_archive)
     struct err e = {0};
     int rc = backup_check(&cfg, "spec/fuzz/corpus/backup/valid", &e);
     CHECKF(rc == 0, "backup_check: %s", e.msg);
+}
+
+/* Found by the import_summary harness: a count or index beyond what an integer holds was cast
+ * anyway (undefined; on x86 a count read as LONG_MIN, an index as 2^63). Now such a number is
+ * no count (0) and no index (left out). */
+TEST(fuzz_import_summary_numbers_out_of_range)
+{
+    struct dhis2_import_summary s;
+    struct err e = {0};
+    CHECK_INT(dhis2_parse_import_summary(
+                  "{\"responseType\":\"ImportSummary\",\"status\":\"WARNING\","
+                  "\"importCount\":{\"imported\":1e300,\"updated\":-1e300,\"ignored\":2,\"deleted\":0},"
+                  "\"conflicts\":[{\"object\":\"x\",\"value\":\"v\",\"indexes\":[0,1.1e120,2]}],"
+                  "\"rejectedIndexes\":[-1,1e20,3]}",
+                  &s, &e),
+              0);
+    CHECK_INT(s.imported, 0);
+    CHECK_INT(s.updated, 0);
+    CHECK_INT(s.ignored, 2);
+    CHECK_INT(s.n_conflicts, 1);
+    CHECK_INT(s.conflicts[0].n_indexes, 2);
+    CHECK_INT(s.conflicts[0].indexes[1], 2);
+    CHECK_INT(s.n_rejected, 1);
+    CHECK_INT(s.rejected_indexes[0], 3);
+    dhis2_import_summary_free(&s);
 }
