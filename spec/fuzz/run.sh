@@ -23,7 +23,7 @@ printf '%s\n' "$@" | xargs -P 2 -I NAME sh -c '
 status=0
 for name in "$@"; do
   cat "build/fuzz/$name.result"
-  grep -h -E '^(stat::number_of_executed_units|stat::peak_rss_mb)|^#[0-9]+ +DONE' "build/fuzz/$name.log" |
+  grep -h -E '^(stat::number_of_executed_units|stat::peak_rss_mb)|DONE' "build/fuzz/$name.log" |
     sed 's/^/      /'
   grep -q '^ok' "build/fuzz/$name.result" || status=1
 done
