@@ -34,30 +34,21 @@ static void fix_checksums(uint8_t *a, size_t size)
     }
 }
 
-static char path[64];
-
-static void remove_archive(void)
-{
-    unlink(path);
-}
-
 int fuzz_backup(const uint8_t *data, size_t size)
 {
-    if (!path[0]) {
-        snprintf(path, sizeof path, "/tmp/dhis2sync-fuzz-backup-XXXXXX");
-        int fd = mkstemp(path);
-        FUZZ_ASSERT(fd >= 0 && atexit(remove_archive) == 0);
-        close(fd);
-    }
+    /* a file per input, removed after it: the suite's test processes end without atexit */
+    char path[] = "/tmp/dhis2sync-fuzz-backup-XXXXXX";
+    int fd = mkstemp(path);
+    FUZZ_ASSERT(fd >= 0);
     uint8_t *archive = malloc(size ? size : 1);
     FUZZ_ASSERT(archive);
     memcpy(archive, data, size);
     fix_checksums(archive, size);
-    FILE *f = fopen(path, "wb");
-    FUZZ_ASSERT(f && (size == 0 || fwrite(archive, 1, size, f) == size) && fclose(f) == 0);
+    FUZZ_ASSERT(write(fd, archive, size) == (ssize_t)size && close(fd) == 0);
     free(archive);
     struct config cfg = {.db_dir = "db"};
     struct err e = {0};
     FUZZ_ASSERT(backup_check(&cfg, path, &e) == 0 || e.msg[0]);
+    unlink(path);
     return 0;
 }

@@ -3,32 +3,24 @@
  * come from mapping authors, who are trusted to run sandboxed code but whose tables may be
  * exported from anywhere; a table must fail with a message, never crash or hang the host.
  * Runs from the repository's root (scripts/ is read from there). */
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fuzz.h"
 #include "lua_host.h"
 
+/* The mapping's folder: named once, made again for each input and removed after it (the
+ * suite's test processes end without atexit); mkdir fails if anyone else took the name. */
 static char dir[64], path[96];
-
-static void remove_dir(void)
-{
-    unlink(path);
-    rmdir(dir);
-}
-
-static struct lua_host *h;
-
-static void free_host(void)
-{
-    lua_host_free(h);
-}
 
 static void write_table(const uint8_t *data, size_t size)
 {
     if (!dir[0]) {
         snprintf(dir, sizeof dir, "/tmp/dhis2sync-fuzz-csv-XXXXXX");
-        FUZZ_ASSERT(mkdtemp(dir) && atexit(remove_dir) == 0);
+        FUZZ_ASSERT(mkdtemp(dir));
         snprintf(path, sizeof path, "%s/t.csv", dir);
+    } else {
+        FUZZ_ASSERT(mkdir(dir, 0700) == 0);
     }
     FILE *f = fopen(path, "wb");
     FUZZ_ASSERT(f);
@@ -54,13 +46,14 @@ int fuzz_csv(const uint8_t *data, size_t size)
     write_table(data + 1, size - 1);
     struct err e = {0};
     /* one state for every input, as a mapping's state serves a whole run */
+    static struct lua_host *h;
     if (!h) {
         struct lua_host_limits lim;
         lua_host_default_limits(&lim);
         /* well inside libFuzzer's -timeout, so that a slow table is a script error, as in a run */
         lim.load_instructions = 20000000;
         lim.load_ms = 2000;
-        FUZZ_ASSERT((h = lua_host_new("fuzz", dir, "scripts", &lim, &e)) && atexit(free_host) == 0);
+        FUZZ_ASSERT((h = lua_host_new("fuzz", dir, "scripts", &lim, &e)));
     }
     if (lua_host_run_chunk(h, "fuzz.lua", src, strlen(src), &e) == 0)
         lua_pop(lua_host_state(h), 1);
@@ -69,5 +62,7 @@ int fuzz_csv(const uint8_t *data, size_t size)
     /* frees this input's garbage now: libFuzzer looks for leaks after any input that mallocs
      * more than it frees, and that search is slow */
     lua_gc(lua_host_state(h), LUA_GCCOLLECT);
+    unlink(path);
+    rmdir(dir);
     return 0;
 }
