@@ -107,8 +107,8 @@ clean:
 # into build/fuzz/ and runs each for FUZZ_S seconds, two at a time (see spec/fuzz/run.sh).
 FUZZ_S      ?= 60
 FUZZ_CC     ?= clang
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP -g -O1 -fno-omit-frame-pointer \
-               -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -Ihost $(PKG_CFLAGS)
+FUZZ_CFLAGS  = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP -g -O1 -fno-omit-frame-pointer \
+              -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -Ihost $(PKG_CFLAGS)
 FUZZ_NAMES  := $(patsubst spec/fuzz/%_fuzz.c,%,$(wildcard spec/fuzz/*_fuzz.c))
 FUZZ_OBJ    := $(HOST_SRC:%.c=build/fuzz/%.o)
 
