@@ -23,8 +23,8 @@ DEPS_FIRST := $(filter deps,$(MAKECMDGOALS))
 
 ifneq ($(filter asan,$(MAKECMDGOALS)),)
 BUILD    := build/asan
-OPT      := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
-LDOPT    := -fsanitize=address,undefined
+OPT      := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=undefined,float-cast-overflow
+LDOPT    := -fsanitize=address,undefined,float-cast-overflow
 else
 BUILD    := build
 OPT      := -O2 -g
@@ -40,7 +40,7 @@ HOST_SRC := $(filter-out host/main.c,$(wildcard host/*.c))
 HOST_OBJ := $(HOST_SRC:%.c=$(BUILD)/%.o)
 EMU_SRC  := $(wildcard spec/emulator/*.c)
 EMU_OBJ  := $(EMU_SRC:%.c=$(BUILD)/%.o)
-SPEC_SRC := $(wildcard spec/*.c)
+SPEC_SRC := $(wildcard spec/*.c spec/fuzz/*_fuzz.c)
 SPEC_OBJ := $(SPEC_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC := $(wildcard bench/*.c)
 
@@ -102,3 +102,29 @@ clean:
 	rm -rf build
 
 -include $(HOST_OBJ:.o=.d) $(EMU_OBJ:.o=.d) $(SPEC_OBJ:.o=.d) $(BUILD)/host/main.d
+
+# ---- fuzzing: `make fuzz [FUZZ_S=60]` builds the libFuzzer harnesses of spec/fuzz/ with clang
+# into build/fuzz/ and runs each for FUZZ_S seconds, two at a time (see spec/fuzz/run.sh).
+FUZZ_S      ?= 60
+FUZZ_CC     ?= clang
+FUZZ_CFLAGS  = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP -g -O1 -fno-omit-frame-pointer \
+              -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -Ihost $(PKG_CFLAGS)
+FUZZ_NAMES  := $(patsubst spec/fuzz/%_fuzz.c,%,$(wildcard spec/fuzz/*_fuzz.c))
+FUZZ_OBJ    := $(HOST_SRC:%.c=build/fuzz/%.o)
+
+build/fuzz/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC    $< (fuzz)"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+build/fuzz/%_fuzz: build/fuzz/spec/fuzz/%_fuzz.o spec/fuzz/libfuzzer.c $(FUZZ_OBJ)
+	@echo "  LINK  $@"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -DFUZZ_ENTRY=fuzz_$* -o $@ spec/fuzz/libfuzzer.c \
+		$(filter %.o,$^) $(PKG_LIBS)
+
+.PHONY: fuzz
+.PRECIOUS: build/fuzz/%.o
+fuzz: $(FUZZ_NAMES:%=build/fuzz/%_fuzz)
+	sh spec/fuzz/run.sh $(FUZZ_S) $(FUZZ_NAMES)
+
+-include $(wildcard build/fuzz/host/*.d build/fuzz/spec/fuzz/*.d)

@@ -14,7 +14,7 @@ BUILD_PKGS="build-essential pkg-config liblua5.4-dev libcurl4-openssl-dev libpq-
 # the private cluster (no DATABASE_URL) and the test suite need the server binaries
 RUN_PKGS="postgresql-15 postgresql-client-15 curl"
 # prometheus brings promtool, which checks docs/monitoring/alerts.yml (spec/metrics_test.c)
-TEST_PKGS="python3 python3-prometheus-client docker-compose prometheus"
+TEST_PKGS="python3 python3-prometheus-client docker-compose prometheus clang libclang-rt-14-dev"
 # the web admin's browser tests (spec/web_test.c): Debian's Chromium, driven from node by
 # playwright-core (spec/browser/package.json), which never downloads a browser of its own
 BROWSER_PKGS="chromium fonts-dejavu-core"

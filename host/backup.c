@@ -1013,7 +1013,8 @@ static int manifest_check(const struct config *cfg, const char *file, struct arc
                          file, name);
             goto out;
         }
-        if (have_size != (unsigned long long)size->valuedouble || strcmp(have_sha, sha) != 0) {
+        /* compared as doubles: casting any number to an integer type could be undefined */
+        if ((double)have_size != size->valuedouble || strcmp(have_sha, sha) != 0) {
             rc = err_set(e, ERR_INPUT, "%s in %s does not match its checksum: the archive is damaged",
                          name, file);
             goto out;
@@ -1024,6 +1025,31 @@ static int manifest_check(const struct config *cfg, const char *file, struct arc
                      file);
 out:
     cJSON_Delete(m);
+    return rc;
+}
+
+/* Everything restore checks in the archive itself, before it looks at the database. */
+static int archive_load(const struct config *cfg, const char *file, int dump_fd, struct archive *a,
+                        char *created, size_t created_size, struct err *e)
+{
+    int rc = archive_read(file, dump_fd, a, e);
+    if (rc)
+        return rc;
+    if (!a->have_dump)
+        return err_set(e, ERR_INPUT, "%s holds no database dump: not a dhis2sync backup", file);
+    return manifest_check(cfg, file, a, created, created_size, e);
+}
+
+int backup_check(const struct config *cfg, const char *file, struct err *e)
+{
+    int dump_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (dump_fd < 0)
+        return err_set(e, ERR_INTERNAL, "cannot open /dev/null: %s", strerror(errno));
+    struct archive a = {0};
+    char created[64];
+    int rc = archive_load(cfg, file, dump_fd, &a, created, sizeof created, e);
+    archive_free(&a);
+    close(dump_fd);
     return rc;
 }
 
@@ -1338,13 +1364,7 @@ int backup_restore(const struct config *cfg, const char *file, int force, struct
         goto out;
     }
     /* the private cluster's server (user postgres) does not read it: pg_restore, run by us, does */
-    if ((rc = archive_read(file, dump_fd, &a, e)))
-        goto out;
-    if (!a.have_dump) {
-        rc = err_set(e, ERR_INPUT, "%s holds no database dump: not a dhis2sync backup", file);
-        goto out;
-    }
-    if ((rc = manifest_check(cfg, file, &a, created, sizeof created, e)))
+    if ((rc = archive_load(cfg, file, dump_fd, &a, created, sizeof created, e)))
         goto out;
     close(dump_fd);
     dump_fd = -1;

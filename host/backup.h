@@ -24,4 +24,9 @@ int backup_create(const struct config *cfg, const char *file, struct err *e);
  * files they replace are kept in MAPPINGS/.before-restore-<UTC time>/. */
 int backup_restore(const struct config *cfg, const char *file, int force, struct err *e);
 
+/* The checks backup_restore makes of the archive itself (members, paths, sizes, manifest,
+ * checksums, known migrations) with no database and nothing written: the dump is read and
+ * discarded. The fuzz harness's entry into the archive reader. */
+int backup_check(const struct config *cfg, const char *file, struct err *e);
+
 #endif

@@ -979,10 +979,16 @@ void dhis2_import_summary_free(struct dhis2_import_summary *s)
     memset(s, 0, sizeof *s);
 }
 
+/* Whether v is a number a count or an index can be: casting one out of range is undefined. */
+static bool countable(const cJSON *v)
+{
+    return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 9007199254740992.0;
+}
+
 static long count_of(const cJSON *obj, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsNumber(v) ? (long)v->valuedouble : 0;
+    return countable(v) ? (long)v->valuedouble : 0;
 }
 
 static char *str_of(const cJSON *obj, const char *key, bool *oom)
@@ -1006,7 +1012,7 @@ static size_t *indexes_of(const cJSON *arr, size_t *n, bool *oom)
     const cJSON *it;
     cJSON_ArrayForEach(it, arr)
     {
-        if (cJSON_IsNumber(it) && it->valuedouble >= 0)
+        if (countable(it))
             out[(*n)++] = (size_t)it->valuedouble;
     }
     return out;

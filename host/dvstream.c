@@ -297,9 +297,13 @@ static int scan_string(struct cursor *c, struct span *sp)
     return 0;
 }
 
-/* Skips a nested object or array (not expected in a data value, but harmless). */
-static int skip_nested(struct cursor *c)
+/* Skips a nested object or array (not expected in a data value, but harmless). Each bracket
+ * must close with its own kind: the stream finds the end of an object that straddles chunks
+ * by counting braces alone, so a `{` closed by `]` here would end the object at one place when
+ * it is parsed in place and at another when it straddles. */
+static int skip_nested(struct cursor *c, struct err *e)
 {
+    uint64_t arrays = 0; /* bit d set: nesting level d is an array */
     int depth = 0;
     while (c->p < c->end) {
         char ch = *c->p;
@@ -309,10 +313,18 @@ static int skip_nested(struct cursor *c)
                 return INCOMPLETE;
             continue;
         }
-        c->p++;
-        if (ch == '{' || ch == '[')
+        if (ch == '{' || ch == '[') {
+            if (depth == 64)
+                return syntax(c, e, "nested too deeply");
+            arrays = ch == '[' ? arrays | 1ull << depth : arrays & ~(1ull << depth);
             depth++;
-        else if ((ch == '}' || ch == ']') && --depth == 0)
+        } else if (ch == '}' || ch == ']') {
+            if ((ch == ']') != (bool)(arrays >> (depth - 1) & 1))
+                return syntax(c, e, "mismatched bracket");
+            depth--;
+        }
+        c->p++;
+        if (depth == 0)
             return 0;
     }
     return INCOMPLETE;
@@ -392,8 +404,9 @@ static int parse_flat(struct cursor *c, struct parsed *out, struct err *e)
             if (slot) /* numbers belong in strings, but keep the text of one anyway */
                 *slot = (struct span){start, (size_t)(c->p - start), false};
         } else if (ch == '{' || ch == '[') {
-            if (skip_nested(c))
-                return INCOMPLETE;
+            int rc = skip_nested(c, e);
+            if (rc)
+                return rc;
         } else {
             return syntax(c, e, "unexpected character");
         }

@@ -146,6 +146,8 @@ static int resolve_instance_field(PGconn *c, const cJSON *body, const char *key,
     }
     if (!text)
         return err_field(e, key, "is required: an instance's name or id");
+    if (!c)
+        return 0;  /* job_validate_body: the shape only */
     struct err why = {0};
     int rc = instance_resolve(c, text, id, &why);
     if (rc == ERR_NOT_FOUND)
@@ -184,7 +186,8 @@ static int worse(int a, int b)
     return b ? b : a;
 }
 
-int job_validate(PGconn *c, const cJSON *body, struct job_input *out, struct err *e)
+/* c NULL: source and target are checked to be a name or an id, not looked up. */
+static int validate(PGconn *c, const cJSON *body, struct job_input *out, struct err *e)
 {
     memset(out, 0, sizeof *out);
     cJSON *spec = cJSON_CreateObject();
@@ -247,6 +250,16 @@ int job_validate(PGconn *c, const cJSON *body, struct job_input *out, struct err
 fail:
     cJSON_Delete(spec);
     return rc;
+}
+
+int job_validate(PGconn *c, const cJSON *body, struct job_input *out, struct err *e)
+{
+    return validate(c, body, out, e);
+}
+
+int job_validate_body(const cJSON *body, struct job_input *out, struct err *e)
+{
+    return validate(NULL, body, out, e);
 }
 
 cJSON *job_as_input(PGconn *c, long long id, struct err *e)

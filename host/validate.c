@@ -93,7 +93,8 @@ int v_int(const cJSON *o, const char *prefix, const char *key, long fallback, lo
         return 0;
     }
     double d = cJSON_IsNumber(v) ? v->valuedouble : 0;
-    if (!cJSON_IsNumber(v) || d != (double)(long)d || d < (double)min || d > (double)max) {
+    /* the range first: casting a number beyond long's is undefined */
+    if (!cJSON_IsNumber(v) || !(d >= (double)min && d <= (double)max) || d != (double)(long)d) {
         char problem[96];
         snprintf(problem, sizeof problem, "must be a whole number from %ld to %ld", min, max);
         return bad(e, prefix, key, problem);
