@@ -19,17 +19,8 @@ struct session {
 static long login(struct spec_server *s, const char *user, const char *password,
                   struct session *ss, char **body)
 {
-    char url[256];
-    snprintf(url, sizeof url, "%s/api/session", s->base);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "username", user);
-    cJSON_AddStringToObject(o, "password", password);
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
     struct spec_resp r;
-    const char *json[] = {"Content-Type: application/json", NULL};
-    CHECK(spec_http("POST", url, json, text, strlen(text), &r) == 0);
-    free(text);
+    spec_login(s, user, password, NULL, &r);
     if (r.status == 200 && ss) {
         const char *v = strstr(r.headers, "Set-Cookie: dhis2sync_session=");
         CHECKF(v, "no session cookie in %s", r.headers);

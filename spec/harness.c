@@ -400,6 +400,25 @@ void spec_test_cleanup(void)
             spec_server_stop(live_servers[i]);
 }
 
+void spec_login(struct spec_server *s, const char *user, const char *password,
+                const char *const extra[], struct spec_resp *out)
+{
+    char url[256];
+    snprintf(url, sizeof url, "%s/api/session", s->base);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "username", user);
+    cJSON_AddStringToObject(o, "password", password);
+    char *body = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    const char *headers[8] = {"Content-Type: application/json"};
+    int n = 1;
+    for (int i = 0; extra && extra[i] && n < 7; i++)
+        headers[n++] = extra[i];
+    headers[n] = NULL;
+    CHECK(body && spec_http("POST", url, headers, body, strlen(body), out) == 0);
+    free(body);
+}
+
 int spec_api(struct spec_server *s, const char *method, const char *path, const char *json_body,
              struct spec_resp *out)
 {

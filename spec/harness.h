@@ -67,6 +67,10 @@ int spec_server_stop(struct spec_server *s);
 void spec_test_cleanup(void);
 /* Waits up to timeout_ms for GET url to answer `status`. Returns 0 when it does. */
 int spec_wait_status(const char *url, long status, int timeout_ms);
+/* POST /api/session as a browser logs in (JSON body); extra: more headers (NULL-terminated,
+ * may be NULL). Fails the test if no answer comes. */
+void spec_login(struct spec_server *s, const char *user, const char *password,
+                const char *const extra[], struct spec_resp *out);
 /* GET/POST/... against the server with its Bearer token. */
 int spec_api(struct spec_server *s, const char *method, const char *path, const char *json_body,
              struct spec_resp *out);

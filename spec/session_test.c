@@ -19,26 +19,6 @@ struct session {
     char csrf[128];
 };
 
-/* POST /api/session; extra: more headers (NULL-terminated, may be NULL). */
-static void login(struct spec_server *s, const char *user, const char *password,
-                  const char *const extra[], struct spec_resp *r)
-{
-    char url[256];
-    snprintf(url, sizeof url, "%s/api/session", s->base);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "username", user);
-    cJSON_AddStringToObject(o, "password", password);
-    char *body = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    const char *headers[8] = {"Content-Type: application/json"};
-    int n = 1;
-    for (int i = 0; extra && extra[i] && n < 7; i++)
-        headers[n++] = extra[i];
-    headers[n] = NULL;
-    CHECK(spec_http("POST", url, headers, body, strlen(body), r) == 0);
-    free(body);
-}
-
 /* The Set-Cookie line for the session cookie, without its line end; NULL if there is none. */
 static char *set_cookie_line(const struct spec_resp *r)
 {
@@ -51,7 +31,7 @@ static char *set_cookie_line(const struct spec_resp *r)
 static void login_ok(struct spec_server *s, struct session *out)
 {
     struct spec_resp r;
-    login(s, "admin", ADMIN_PASSWORD, NULL, &r);
+    spec_login(s, "admin", ADMIN_PASSWORD, NULL, &r);
     CHECKF(r.status == 200, "login: expected 200, saw %ld %s", r.status, r.body);
     char *line = set_cookie_line(&r);
     CHECKF(line, "no session cookie in %s", r.headers);
@@ -108,7 +88,7 @@ TEST(login_answers_the_user_and_a_csrf_token_and_sets_a_strict_httponly_cookie)
     struct spec_server s;
     CHECK(spec_server_start(&s, spec_new_db(), NULL) == 0);
     struct spec_resp r;
-    login(&s, "admin", ADMIN_PASSWORD, NULL, &r);
+    spec_login(&s, "admin", ADMIN_PASSWORD, NULL, &r);
     CHECK_INT(r.status, 200);
     cJSON *j = spec_resp_json(&r);
     cJSON *user = cJSON_GetObjectItem(j, "user");
@@ -129,7 +109,7 @@ TEST(login_answers_the_user_and_a_csrf_token_and_sets_a_strict_httponly_cookie)
 
     /* behind a TLS proxy the cookie is Secure */
     const char *https[] = {"X-Forwarded-Proto: https", NULL};
-    login(&s, "admin", ADMIN_PASSWORD, https, &r);
+    spec_login(&s, "admin", ADMIN_PASSWORD, https, &r);
     CHECK_INT(r.status, 200);
     line = set_cookie_line(&r);
     CHECK(line);
@@ -160,8 +140,8 @@ TEST(wrong_password_and_unknown_user_get_the_same_401)
     struct spec_server s;
     CHECK(spec_server_start(&s, spec_new_db(), NULL) == 0);
     struct spec_resp wrong, unknown;
-    login(&s, "admin", "not-the-password", NULL, &wrong);
-    login(&s, "nobody-by-this-name", "not-the-password", NULL, &unknown);
+    spec_login(&s, "admin", "not-the-password", NULL, &wrong);
+    spec_login(&s, "nobody-by-this-name", "not-the-password", NULL, &unknown);
     CHECK_INT(wrong.status, 401);
     CHECK_INT(unknown.status, 401);
     CHECK_STR(wrong.body, unknown.body);
@@ -369,13 +349,13 @@ TEST(failed_logins_for_a_user_from_many_addresses_slow_it_down_but_never_lock_it
     struct spec_resp r;
     for (int i = 0; i < SESSION_LOGIN_MAX_FAILURES + 1; i++) {
         snprintf(xff, sizeof xff, "X-Forwarded-For: 198.51.100.%d", i + 1);
-        login(&s, "admin", "wrong-password", headers, &r);
+        spec_login(&s, "admin", "wrong-password", headers, &r);
         CHECKF(r.status == 401, "failure %d: expected 401, saw %ld", i + 1, r.status);
         spec_resp_free(&r);
     }
     /* the right password from an address that has not failed gets in, after a wait */
     snprintf(xff, sizeof xff, "X-Forwarded-For: 198.51.100.99");
-    login(&s, "admin", ADMIN_PASSWORD, headers, &r);
+    spec_login(&s, "admin", ADMIN_PASSWORD, headers, &r);
     CHECKF(r.status == 200, "expected 200, saw %ld %s", r.status, r.body);
     spec_resp_free(&r);
     char *cat[] = {"/bin/cat", s.log_path, NULL};
@@ -396,22 +376,22 @@ TEST(five_failed_logins_for_a_name_from_an_address_refuse_that_pair_until_the_wi
     const char *other[] = {"X-Forwarded-For: 203.0.113.6", NULL};
     struct spec_resp r;
     for (int i = 0; i < 5; i++) {
-        login(&s, "admin", "wrong-password", attacker, &r);
+        spec_login(&s, "admin", "wrong-password", attacker, &r);
         CHECKF(r.status == 401, "failure %d: expected 401, saw %ld", i + 1, r.status);
         spec_resp_free(&r);
     }
-    login(&s, "admin", ADMIN_PASSWORD, attacker, &r);
+    spec_login(&s, "admin", ADMIN_PASSWORD, attacker, &r);
     check_429(&r);
     spec_resp_free(&r);
-    login(&s, "admin", ADMIN_PASSWORD, other, &r);
+    spec_login(&s, "admin", ADMIN_PASSWORD, other, &r);
     CHECKF(r.status == 200, "another address: expected 200, saw %ld %s", r.status, r.body);
     spec_resp_free(&r);
     /* an unknown name gets the same treatment: 429 says nothing about which names exist */
     for (int i = 0; i < 5; i++) {
-        login(&s, "ghost", "wrong-password", attacker, &r);
+        spec_login(&s, "ghost", "wrong-password", attacker, &r);
         spec_resp_free(&r);
     }
-    login(&s, "ghost", "wrong-password", attacker, &r);
+    spec_login(&s, "ghost", "wrong-password", attacker, &r);
     check_429(&r);
     spec_resp_free(&r);
 
@@ -420,7 +400,7 @@ TEST(five_failed_logins_for_a_name_from_an_address_refuse_that_pair_until_the_wi
     CHECK_STR(sql_value(c, "SELECT count(*) FROM login_failures WHERE user_key IN ('admin', 'ghost')"), "0");
     /* the window passes */
     sql_exec(c, "UPDATE login_failures SET at = at - interval '16 minutes'");
-    login(&s, "admin", ADMIN_PASSWORD, attacker, &r);
+    spec_login(&s, "admin", ADMIN_PASSWORD, attacker, &r);
     CHECKF(r.status == 200, "after the window: expected 200, saw %ld %s", r.status, r.body);
     spec_resp_free(&r);
     PQfinish(c);
@@ -508,14 +488,14 @@ TEST(twenty_failed_logins_from_an_address_for_any_names_refuse_it_but_not_other_
     for (int i = 0; i < SESSION_LOGIN_ADDRESS_MAX_FAILURES; i++) {
         char name[32];
         snprintf(name, sizeof name, "guess-%d", i);
-        login(&s, name, "wrong-password", attacker, &r);
+        spec_login(&s, name, "wrong-password", attacker, &r);
         CHECK_INT(r.status, 401);
         spec_resp_free(&r);
     }
-    login(&s, "admin", ADMIN_PASSWORD, attacker, &r);
+    spec_login(&s, "admin", ADMIN_PASSWORD, attacker, &r);
     check_429(&r);
     spec_resp_free(&r);
-    login(&s, "admin", ADMIN_PASSWORD, bystander, &r);
+    spec_login(&s, "admin", ADMIN_PASSWORD, bystander, &r);
     CHECKF(r.status == 200, "another address: expected 200, saw %ld %s", r.status, r.body);
     spec_resp_free(&r);
     PGconn *c = db_of(&s);
@@ -535,11 +515,11 @@ TEST(a_successful_login_resets_the_user_failure_count)
     for (int round = 0; round < 2; round++) {
         snprintf(xff, sizeof xff, "X-Forwarded-For: 192.0.2.%d", round + 1);
         for (int i = 0; i < 4; i++) {
-            login(&s, "admin", "wrong-password", headers, &r);
+            spec_login(&s, "admin", "wrong-password", headers, &r);
             CHECK_INT(r.status, 401);
             spec_resp_free(&r);
         }
-        login(&s, "admin", ADMIN_PASSWORD, headers, &r);
+        spec_login(&s, "admin", ADMIN_PASSWORD, headers, &r);
         CHECKF(r.status == 200, "round %d: expected 200, saw %ld %s", round, r.status, r.body);
         spec_resp_free(&r);
     }
@@ -583,12 +563,12 @@ TEST(x_forwarded_for_is_ignored_unless_the_peer_is_on_loopback)
     struct spec_resp r;
     for (int i = 0; i < 5; i++) {
         snprintf(xff, sizeof xff, "X-Forwarded-For: 203.0.113.%d", i + 1);
-        login(&s, "admin", "wrong-password", headers, &r);
+        spec_login(&s, "admin", "wrong-password", headers, &r);
         CHECKF(r.status == 401, "failure %d over %s: expected 401, saw %ld", i + 1, base, r.status);
         spec_resp_free(&r);
     }
     snprintf(xff, sizeof xff, "X-Forwarded-For: 203.0.113.99");
-    login(&s, "admin", ADMIN_PASSWORD, headers, &r);
+    spec_login(&s, "admin", ADMIN_PASSWORD, headers, &r);
     check_429(&r);
     spec_resp_free(&r);
     PGconn *c = db_of(&s);
@@ -620,16 +600,16 @@ TEST(x_forwarded_headers_count_from_a_proxy_listed_in_trusted_proxies)
     struct spec_resp r;
     for (int i = 0; i < 5; i++) {
         snprintf(xff, sizeof xff, "X-Forwarded-For: 198.51.100.%d", 7);
-        login(&s, "admin", "wrong-password", headers, &r);
+        spec_login(&s, "admin", "wrong-password", headers, &r);
         CHECK_INT(r.status, 401);
         spec_resp_free(&r);
     }
     /* the client behind the proxy is limited; another client of the same proxy is not */
-    login(&s, "admin", ADMIN_PASSWORD, headers, &r);
+    spec_login(&s, "admin", ADMIN_PASSWORD, headers, &r);
     check_429(&r);
     spec_resp_free(&r);
     snprintf(xff, sizeof xff, "X-Forwarded-For: 198.51.100.8");
-    login(&s, "admin", ADMIN_PASSWORD, headers, &r);
+    spec_login(&s, "admin", ADMIN_PASSWORD, headers, &r);
     CHECK_INT(r.status, 200);
     CHECK_CONTAINS(r.headers, "; Secure");
     spec_resp_free(&r);

@@ -12,19 +12,10 @@
 
 static long login_status(struct spec_server *s, const char *user, const char *password)
 {
-    char url[256];
-    snprintf(url, sizeof url, "%s/api/session", s->base);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "username", user);
-    cJSON_AddStringToObject(o, "password", password);
-    char *body = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
     struct spec_resp r;
-    const char *json[] = {"Content-Type: application/json", NULL};
-    CHECK(spec_http("POST", url, json, body, strlen(body), &r) == 0);
+    spec_login(s, user, password, NULL, &r);
     long status = r.status;
     spec_resp_free(&r);
-    free(body);
     return status;
 }
 
