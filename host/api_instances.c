@@ -35,130 +35,59 @@ static int check_url(const char *url, struct err *e)
 static const char *const auth_types[] = {"basic", "pat", NULL};
 
 /* The words the form uses for each field, so that a message reads "Base URL is required". */
-static const char *field_label(const char *field)
-{
-    static const char *const labels[][2] = {
-        {"name", "Name"}, {"url", "Base URL"}, {"caFile", "CA file"}, {"auth", "Authentication"},
-        {"auth.type", "Authentication type"}, {"auth.username", "User name"},
-        {"auth.password", "Password"}, {"auth.token", "Token"}};
-    for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++)
-        if (strcmp(labels[i][0], field) == 0)
-            return labels[i][1];
-    return field;
-}
-
-/* Adds e (an err_field: "field: problem") to errors as {"field","message":"Label problem"}. */
-static void note(cJSON *errors, const struct err *e)
-{
-    const char *problem = e->msg;
-    size_t n = strlen(e->field);
-    if (n && strncmp(problem, e->field, n) == 0 && strncmp(problem + n, ": ", 2) == 0)
-        problem += n + 2;
-    char message[300];
-    snprintf(message, sizeof message, "%s %s", field_label(e->field), problem);
-    cJSON *item = cJSON_CreateObject();
-    if (!item)
-        return;
-    cJSON_AddStringToObject(item, "field", e->field);
-    cJSON_AddStringToObject(item, "message", message);
-    cJSON_AddItemToArray(errors, item);
-}
+static const char *const instance_field_labels[][2] = {
+    {"name", "Name"}, {"url", "Base URL"}, {"caFile", "CA file"}, {"auth", "Authentication"},
+    {"auth.type", "Authentication type"}, {"auth.username", "User name"},
+    {"auth.password", "Password"}, {"auth.token", "Token"}, {NULL, NULL}};
 
 /* A string field: required means present and not blank (a blank name is no name). */
 static void text_field(const cJSON *o, const char *prefix, const char *key, bool required,
-                       size_t max_chars, const char **out, cJSON *errors)
+                       size_t max_chars, const char **out, struct err *e)
 {
-    struct err e = {0};
-    if (v_string(o, prefix, key, false, required ? 0 : 1, max_chars, out, &e) != 0) {
-        note(errors, &e);
+    if (v_string(o, prefix, key, false, required ? 0 : 1, max_chars, out, e) != 0)
         return;
-    }
     if (required && (!*out || !(*out)[strspn(*out, " \t")])) {
         char name[64];
         snprintf(name, sizeof name, "%s%s", prefix, key);
-        err_field(&e, name, "is required");
-        note(errors, &e);
+        err_field(e, name, "is required");
         *out = NULL;
     }
 }
 
-/* Reads the body; on update (creating false) every field is optional. Every problem is added
- * to errors (a form shows them all at once); 0 when there is none. */
-static int read_input(const cJSON *body, bool creating, struct instance_input *in, cJSON *errors)
+/* Reads the body; on update (creating false) every field is optional. Every problem goes to
+ * e's field list (a form shows them all at once); 0 when there is none. */
+static int read_input(const cJSON *body, bool creating, struct instance_input *in, struct err *e)
 {
     memset(in, 0, sizeof *in);
-    struct err e = {0};
     bool has_name = cJSON_GetObjectItemCaseSensitive(body, "name") != NULL;
     bool has_url = cJSON_GetObjectItemCaseSensitive(body, "url") != NULL;
-    text_field(body, "", "name", creating || has_name, 200, &in->name, errors);
-    text_field(body, "", "url", creating || has_url, 2000, &in->url, errors);
-    if (in->url && check_url(in->url, &e) != 0)
-        note(errors, &e);
+    text_field(body, "", "name", creating || has_name, 200, &in->name, e);
+    text_field(body, "", "url", creating || has_url, 2000, &in->url, e);
+    if (in->url)
+        check_url(in->url, e);
     const cJSON *ca = cJSON_GetObjectItemCaseSensitive(body, "caFile");
     in->has_ca_file = ca != NULL;
-    if (v_string(body, "", "caFile", false, 1, 1000, &in->ca_file, &e) != 0)
-        note(errors, &e);
+    v_string(body, "", "caFile", false, 1, 1000, &in->ca_file, e);
     const cJSON *auth = cJSON_GetObjectItemCaseSensitive(body, "auth");
     if (!auth || cJSON_IsNull(auth)) {
-        if (creating) {
-            err_field(&e, "auth", "is required: a user name and password, or a personal access token");
-            note(errors, &e);
-        }
+        if (creating)
+            err_field(e, "auth", "is required: a user name and password, or a personal access token");
     } else if (!cJSON_IsObject(auth)) {
-        err_field(&e, "auth", "must be an object");
-        note(errors, &e);
+        err_field(e, "auth", "must be an object");
     } else {
         in->has_auth = true;
-        if (v_enum(auth, "auth.", "type", auth_types, NULL, &in->auth_type, &e) != 0) {
-            note(errors, &e);
+        if (v_enum(auth, "auth.", "type", auth_types, NULL, &in->auth_type, e) != 0) {
+            in->auth_type = NULL;
         } else if (!in->auth_type) {
-            err_field(&e, "auth.type", "is required (basic or pat)");
-            note(errors, &e);
+            err_field(e, "auth.type", "is required (basic or pat)");
         } else if (strcmp(in->auth_type, "basic") == 0) {
-            text_field(auth, "auth.", "username", creating, 255, &in->username, errors);
-            text_field(auth, "auth.", "password", creating, 1024, &in->secret, errors);
+            text_field(auth, "auth.", "username", creating, 255, &in->username, e);
+            text_field(auth, "auth.", "password", creating, 1024, &in->secret, e);
         } else {
-            text_field(auth, "auth.", "token", creating, 1024, &in->secret, errors);
+            text_field(auth, "auth.", "token", creating, 1024, &in->secret, e);
         }
     }
-    return cJSON_GetArraySize(errors) ? ERR_INPUT : 0;
-}
-
-/* 422 with every field error: {"error":"<first>","detail":{"field":"<first>","errors":[…]}}.
- * Takes errors over. */
-static void reply_fields(struct http_resp *rs, cJSON *errors)
-{
-    cJSON *first = cJSON_GetArrayItem(errors, 0);
-    char message[300];
-    snprintf(message, sizeof message, "%s",
-             first ? cJSON_GetStringValue(cJSON_GetObjectItem(first, "message")) : "invalid");
-    cJSON *detail = cJSON_CreateObject();
-    if (!detail) {
-        cJSON_Delete(errors);
-        http_reply_error(rs, 422, NULL, "%s", message);
-        return;
-    }
-    cJSON_AddStringToObject(detail, "field",
-                            first ? cJSON_GetStringValue(cJSON_GetObjectItem(first, "field")) : "");
-    cJSON_AddItemToObject(detail, "errors", errors);
-    http_reply_error(rs, 422, detail, "%s", message);
-}
-
-/* read_input, answering 422 with every problem (or 500) itself: 0 to go on, -1 when answered. */
-static int read_body(const cJSON *body, bool creating, struct instance_input *in,
-                     struct http_resp *rs)
-{
-    cJSON *errors = cJSON_CreateArray();
-    if (!errors) {
-        http_reply_error(rs, 500, NULL, "out of memory");
-        return -1;
-    }
-    if (read_input(body, creating, in, errors)) {
-        reply_fields(rs, errors);
-        return -1;
-    }
-    cJSON_Delete(errors);
-    return 0;
+    return e->fields->n ? ERR_INPUT : 0;
 }
 
 static bool same_text(const char *a, const char *b)
@@ -189,19 +118,6 @@ static int check_kept_secret(PGconn *c, const char *idtext, const struct instanc
                        "is required when the authentication type changes");
     PQclear(cur);
     return rc;
-}
-
-/* An error that is not about the body's fields as read: a field error (a name taken, a
- * secret needed) in the same shape as the others, anything else as it is. */
-static void reply_failure(struct http_resp *rs, const struct err *e)
-{
-    cJSON *errors;
-    if (e->code == ERR_INPUT && e->field[0] && (errors = cJSON_CreateArray())) {
-        note(errors, e);
-        reply_fields(rs, errors);
-    } else {
-        http_reply_err(rs, e);
-    }
 }
 
 static char *seal(struct app *app, const char *secret, struct err *e)
@@ -287,12 +203,11 @@ void api_instances_create(struct app *app, struct http_req *rq, struct http_resp
     cJSON *body = http_body_json(rq, rs);
     if (!body)
         return;
-    struct err e = {0};
+    struct err_fields all = {.labels = instance_field_labels};
+    struct err e = {.fields = &all};
     struct instance_input in;
     char *sealed = NULL;
-    if (read_body(body, true, &in, rs))
-        goto out;
-    if (!(sealed = seal(app, in.secret, &e))) {
+    if (read_input(body, true, &in, &e) || !(sealed = seal(app, in.secret, &e))) {
         http_reply_err(rs, &e);
         goto out;
     }
@@ -310,7 +225,7 @@ void api_instances_create(struct app *app, struct http_req *rq, struct http_resp
     if (!r) {
         if (e.code == ERR_CONFLICT)
             err_name_taken(&e, "an instance", in.name);
-        reply_failure(rs, &e);
+        http_reply_err(rs, &e);
     } else {
         reply_tested(app, rs, 201, PQgetvalue(r, 0, 0));
     }
@@ -325,15 +240,14 @@ void api_instances_update(struct app *app, struct http_req *rq, struct http_resp
     cJSON *body = http_body_json(rq, rs);
     if (!body)
         return;
-    struct err e = {0};
+    struct err_fields all = {.labels = instance_field_labels};
+    struct err e = {.fields = &all};
     struct instance_input in;
     char *sealed = NULL;
     PGconn *c = NULL;
     PGresult *r = NULL;
     long long id;
-    if (read_body(body, false, &in, rs))
-        goto out;
-    if (!(c = db_acquire(app->db, &e)) || instance_resolve(c, rq->params[0], &id, &e))
+    if (read_input(body, false, &in, &e) || !(c = db_acquire(app->db, &e)) || instance_resolve(c, rq->params[0], &id, &e))
         goto fail;
     char idtext[24];
     snprintf(idtext, sizeof idtext, "%lld", id);
@@ -367,7 +281,7 @@ void api_instances_update(struct app *app, struct http_req *rq, struct http_resp
         http_reply_json_text(rs, 200, PQgetvalue(r, 0, 0));
     goto out;
 fail:
-    reply_failure(rs, &e);
+    http_reply_err(rs, &e);
 out:
     PQclear(r);
     if (c)
