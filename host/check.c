@@ -2,6 +2,7 @@
 #include "check.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,8 +41,9 @@ static int parse_value(const cJSON *j, size_t index, struct datavalue *dv, struc
             *dst = arena_strdup(a, f->valuestring);
         } else if (cJSON_IsNumber(f) && i == 5) {
             char buf[64];
-            if (f->valuedouble == (double)(long long)f->valuedouble)
-                snprintf(buf, sizeof buf, "%lld", (long long)f->valuedouble);
+            /* whole numbers print whole; compared, not cast, since a cast of 1e300 is undefined */
+            if (fabs(f->valuedouble) <= 9007199254740992.0 && f->valuedouble == floor(f->valuedouble))
+                snprintf(buf, sizeof buf, "%.0f", f->valuedouble + 0.0);  /* + 0.0: no "-0" */
             else
                 snprintf(buf, sizeof buf, "%.15g", f->valuedouble);
             *dst = arena_strdup(a, buf);

@@ -734,6 +734,12 @@ int dhis2_me(struct dhis2_client *c, struct dhis2_me *out, struct err *e)
     return 0;
 }
 
+/* Whether v is a number a count or an index can be: casting one out of range is undefined. */
+static bool countable(const cJSON *v)
+{
+    return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 9007199254740992.0;
+}
+
 int dhis2_list(struct dhis2_client *c, const char *kind, const char *fields,
                const char *const *filters, int page_size, dhis2_item_fn fn, void *ud, struct err *e)
 {
@@ -779,7 +785,7 @@ int dhis2_list(struct dhis2_client *c, const char *kind, const char *fields,
         }
         const cJSON *pager = cJSON_GetObjectItemCaseSensitive(j, "pager");
         const cJSON *count = cJSON_GetObjectItemCaseSensitive(pager, "pageCount");
-        bool more = page_size > 0 && cJSON_GetArraySize(items) > 0 && cJSON_IsNumber(count) &&
+        bool more = page_size > 0 && cJSON_GetArraySize(items) > 0 && countable(count) &&
                     page < (long)count->valuedouble;
         cJSON_Delete(j);
         if (rc || !more)
@@ -977,12 +983,6 @@ void dhis2_import_summary_free(struct dhis2_import_summary *s)
     free(s->conflicts);
     free(s->rejected_indexes);
     memset(s, 0, sizeof *s);
-}
-
-/* Whether v is a number a count or an index can be: casting one out of range is undefined. */
-static bool countable(const cJSON *v)
-{
-    return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 9007199254740992.0;
 }
 
 static long count_of(const cJSON *obj, const char *key)

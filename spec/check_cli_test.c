@@ -64,3 +64,34 @@ TEST(check_names_file_and_line_of_a_broken_mapping_and_exits_1)
     CHECK_INT(check(args2, &out), 1);
     CHECK_CONTAINS(out, "some.lua:3: eight is not allowed");
 }
+
+/* Sample values given as JSON numbers: whole ones print whole, and one far past any integer
+ * (1e300) prints as it is, where a cast to an integer would be undefined (UBSan catches it). */
+TEST(check_takes_sample_values_given_as_numbers_of_any_size)
+{
+    char *dir = spec_test_dir("numbers");
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/numbers.json", dir);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    fputs("{\"dataValues\":["
+          "{\"dataElement\":\"a\",\"period\":\"202401\",\"orgUnit\":\"o\",\"value\":1e300},"
+          "{\"dataElement\":\"b\",\"period\":\"202401\",\"orgUnit\":\"o\",\"value\":12.0},"
+          "{\"dataElement\":\"c\",\"period\":\"202401\",\"orgUnit\":\"o\",\"value\":-0.0}]}", f);
+    fclose(f);
+    char *out = NULL;
+    char *args[] = {"mappings/identity.lua", "--sample", path, "--json", NULL};
+    CHECK_INT(check(args, &out), 0);
+    cJSON *j = cJSON_Parse(strchr(out, '{'));
+    const cJSON *results = cJSON_GetObjectItem(j, "results");
+    const char *want[] = {"1e+300", "12", "0"};
+    for (int i = 0; i < 3; i++) {
+        const cJSON *value = cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetArrayItem(results, i), "output"), "value");
+        CHECKF(cJSON_IsString(value) && strcmp(value->valuestring, want[i]) == 0,
+               "value %d: expected \"%s\" in %s", i, want[i], out);
+    }
+    cJSON_Delete(j);
+    free(out);
+    free(dir);
+}
