@@ -763,9 +763,10 @@ void http_stop(struct http_server *s)
 {
     if (!s)
         return;
-    /* stop accepting first; delayed requests are resumed at once and answered; then
-     * MHD_stop_daemon waits for the requests in flight */
-    MHD_quiesce_daemon(s->daemon);
+    /* delayed requests are resumed at once and answered; then MHD_stop_daemon waits for the
+     * requests in flight. No MHD_quiesce_daemon first: with a thread pool on epoll it races a
+     * worker taking the listen socket out of its epoll set and aborts the process
+     * (libmicrohttpd 0.9.75 "Failed to remove listen FD from epoll set") */
     waker_stop(s);
     MHD_stop_daemon(s->daemon);
     waker_free(s);

@@ -27,10 +27,12 @@ struct app;
 /* The advisory lock that makes one process the scheduler (any constant; per database). Also
  * read by /metrics, which finds the leader of every process in pg_locks. */
 #define SCHED_LOCK_KEY "7235419734212143459"
-/* SQL: true for the pg_locks row (alias l) of the process holding that lock. */
+/* SQL: true for the pg_locks row (alias l) of the process holding that lock on this database
+ * (advisory locks are per database, but pg_locks shows the whole cluster's). */
 #define SCHED_LEADER_LOCK_SQL(l)                                                            \
     l ".locktype = 'advisory' AND " l ".granted AND " l ".objsubid = 1 AND ((" l              \
-    ".classid::bigint << 32) | " l ".objid::bigint) = " SCHED_LOCK_KEY
+    ".classid::bigint << 32) | " l ".objid::bigint) = " SCHED_LOCK_KEY " AND " l                \
+    ".database = (SELECT oid FROM pg_database WHERE datname = current_database())"
 
 /* Starts the scheduler thread; it looks every app->cfg.sched_tick_ms. */
 int sched_start(struct app *app, struct err *e);
