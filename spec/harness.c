@@ -255,6 +255,10 @@ int spec_http(const char *method, const char *url, const char *const headers[], 
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    /* a large body waits for the server's go-ahead (Expect: 100-continue) however slow the
+     * server is: one answered from its headers alone (401, 413) then arrives before the body
+     * is sent, not lost to the reset of a connection closed while the body was still coming */
+    curl_easy_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 30000L);
     if (body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
