@@ -1,4 +1,5 @@
-/* deadline.h — absolute times for pthread_cond_timedwait, which counts on CLOCK_REALTIME. */
+/* deadline.h — absolute times for pthread_cond_timedwait, which counts on CLOCK_REALTIME, and
+ * the monotonic milliseconds that timeouts and latencies are measured in. */
 #ifndef DHIS2SYNC_DEADLINE_H
 #define DHIS2SYNC_DEADLINE_H
 
@@ -15,6 +16,14 @@ static inline struct timespec deadline_after_ms(long ms)
         t.tv_nsec -= 1000000000L;
     }
     return t;
+}
+
+/* Milliseconds on CLOCK_MONOTONIC: for durations, never for dates. */
+static inline long long monotonic_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "deadline.h"
 #include "dvstream.h"
 #include "log.h"
 
@@ -1086,13 +1087,6 @@ int dhis2_parse_import_summary(const char *body, struct dhis2_import_summary *ou
     int rc = summary_from_json(root, out, e);
     cJSON_Delete(root);
     return rc;
-}
-
-static long long monotonic_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 /* A 404 for the task means DHIS2 no longer knows it (it restarted, or dropped old tasks):

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "deadline.h"
 #include "auth.h"
 #include "log.h"
 #include "metrics.h"
@@ -498,13 +499,6 @@ static enum MHD_Result too_large(struct MHD_Connection *conn, const char *method
     struct http_resp rs = {0};
     http_reply_error(&rs, 413, NULL, "request body over the %zu-byte limit", max);
     return answer(conn, method, url, &rs);
-}
-
-static long long monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Suspends ctx's connection for delay_ms; -1 when the server is stopping (no more waits). */
