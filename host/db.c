@@ -186,6 +186,15 @@ const char *db_value(const PGresult *res, int row, int col)
     return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
 }
 
+int db_finish(PGconn *c, int rc, struct err *e)
+{
+    if (rc) {
+        PQclear(PQexec(c, "ROLLBACK"));
+        return rc;
+    }
+    return db_exec(c, "COMMIT", 0, NULL, e);
+}
+
 int db_find_id(PGconn *c, const char *sql, const char *ref, const char *what, long long *id,
                struct err *e)
 {

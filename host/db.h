@@ -39,6 +39,9 @@ PGresult *db_query(PGconn *c, const char *sql, int nparams, const char *const *p
                    struct err *e);
 /* db_query for statements whose result is not needed. */
 int db_exec(PGconn *c, const char *sql, int nparams, const char *const *params, struct err *e);
+/* Ends the transaction on c: COMMIT when rc is 0, else ROLLBACK; returns rc or COMMIT's
+ * failure. */
+int db_finish(PGconn *c, int rc, struct err *e);
 
 /* SELECT 1 on a pooled connection: 0 when the database answers. */
 int db_ping(struct db *db, struct err *e);

@@ -155,12 +155,9 @@ int session_login_begin(PGconn *c, const char *username, const char *address,
     if ((rc = db_exec(c, "DELETE FROM login_failures WHERE at <= now() - $1::int * interval '1 second'",
                       1, params + 2, e)))
         goto out;
-    rc = db_exec(c, "COMMIT", 0, NULL, e);
 out:
     PQclear(r);
-    if (rc)
-        PQclear(PQexec(c, "ROLLBACK"));
-    return rc;
+    return db_finish(c, rc, e);
 }
 
 int session_login_succeeded(PGconn *c, const char *username, const char *address,

@@ -151,16 +151,6 @@ int users_resolve(PGconn *c, const char *ref, long long *id, struct err *e)
                       ref, "user", id, e);
 }
 
-/* Ends a transaction: COMMIT when rc is 0, else ROLLBACK; returns rc or COMMIT's failure. */
-static int finish(PGconn *c, int rc, struct err *e)
-{
-    if (rc) {
-        PQclear(PQexec(c, "ROLLBACK"));
-        return rc;
-    }
-    return db_exec(c, "COMMIT", 0, NULL, e);
-}
-
 int users_set_password(PGconn *c, long long id, const char *password, const char *keep_cookie,
                        struct err *e)
 {
@@ -175,7 +165,7 @@ int users_set_password(PGconn *c, long long id, const char *password, const char
     rc = db_exec(c, "UPDATE users SET password_hash = $1 WHERE id = $2", 2, params, e);
     if (!rc)
         rc = session_end_user(c, id, keep_cookie, e);
-    return finish(c, rc, e);
+    return db_finish(c, rc, e);
 }
 
 /* In a new transaction, locks every enabled user (in id order, so that two callers cannot
@@ -195,13 +185,13 @@ static int begin_keeping_one_enabled(PGconn *c, long long id, const char *doing,
                            "(SELECT id FROM users WHERE disabled_at IS NULL ORDER BY id FOR UPDATE) u",
                            1, params, e);
     if (!r)
-        return finish(c, e->code, e);
+        return db_finish(c, e->code, e);
     if (strcmp(PQgetvalue(r, 0, 0), "t") == 0)
         rc = err_set(e, ERR_CONFLICT,
                      "cannot %s the last enabled user: nobody could log in any more; add or "
                      "enable another user first", doing);
     PQclear(r);
-    return rc ? finish(c, rc, e) : 0;
+    return rc ? db_finish(c, rc, e) : 0;
 }
 
 int users_set_enabled(PGconn *c, long long id, bool enabled, struct err *e)
@@ -218,7 +208,7 @@ int users_set_enabled(PGconn *c, long long id, bool enabled, struct err *e)
                  params, e);
     if (!rc)
         rc = session_end_user(c, id, NULL, e);
-    return finish(c, rc, e);
+    return db_finish(c, rc, e);
 }
 
 int users_delete(PGconn *c, long long id, struct err *e)
@@ -230,7 +220,7 @@ int users_delete(PGconn *c, long long id, struct err *e)
     if (rc)
         return rc;
     /* its sessions go with it (ON DELETE CASCADE) */
-    return finish(c, db_exec(c, "DELETE FROM users WHERE id = $1", 1, params, e), e);
+    return db_finish(c, db_exec(c, "DELETE FROM users WHERE id = $1", 1, params, e), e);
 }
 
 int users_name(PGconn *c, long long id, char *out, size_t size, struct err *e)
