@@ -431,7 +431,7 @@ static uint64_t next_random(struct dhis2_client *c)
 }
 
 /* Sleeps ms in slices, watching the cancellation hook. Returns false when cancelled. */
-static bool wait_ms(struct dhis2_client *c, long ms)
+bool dhis2_wait(struct dhis2_client *c, long ms)
 {
     while (ms > 0) {
         if (stopped(c))
@@ -611,7 +611,7 @@ static int request(struct dhis2_client *c, const struct request *rq, struct resp
         long delay = backoff_delay(c, attempt, (long)retry_after);
         log_debug("instance '%s': %s %s failed (%s), retrying in %ld ms", c->name, rq->method,
                   msg_url, cc != CURLE_OK ? curl_easy_strerror(cc) : "HTTP error", delay);
-        if (!wait_ms(c, delay)) {
+        if (!dhis2_wait(c, delay)) {
             rc = err_set(e, ERR_CANCELLED, "instance '%s': cancelled", c->name);
             goto out;
         }
@@ -1136,7 +1136,7 @@ static int await_import(struct dhis2_client *c, const char *job, long timeout_s,
                            "instance '%s': DHIS2 did not finish import task %s within %ld s "
                            "(importOptions.asyncTimeout); it may have lost the task",
                            c->name, job, timeout_s);
-        if (!wait_ms(c, delay < left ? delay : (long)left))
+        if (!dhis2_wait(c, delay < left ? delay : (long)left))
             return err_set(e, ERR_CANCELLED,
                            "instance '%s': cancelled while DHIS2 imports "
                            "(the import goes on there)",
@@ -1154,6 +1154,29 @@ static int await_import(struct dhis2_client *c, const char *job, long timeout_s,
     return rc;
 }
 
+/* POSTs a JSON body (gzipped above GZIP_ABOVE unless no_gzip: proxies commonly cap bodies at
+ * 10 MB and JSON shrinks ~10x); the answer, whatever its status, is left in r; url gets the
+ * URL for messages. */
+static int post_json(struct dhis2_client *c, const char *path, const char *query, const char *json,
+                     size_t len, bool no_gzip, struct response *r, char url[512], int *attempts,
+                     struct err *e)
+{
+    char *gz = NULL;
+    size_t gz_len = 0;
+    if (len > GZIP_ABOVE && !no_gzip && !(gz = gzip_body(json, len, &gz_len)))
+        return err_set(e, ERR_INTERNAL, "out of memory compressing a request body");
+    struct request rq = {.method = "POST",
+                         .path = path,
+                         .query = query,
+                         .body = gz ? gz : json,
+                         .body_len = gz ? gz_len : len,
+                         .body_cap = JSON_BODY_CAP};
+    url_of(c, &rq, url, 512);
+    int rc = request(c, &rq, r, attempts, e);
+    free(gz);
+    return rc;
+}
+
 int dhis2_post_datavalues(struct dhis2_client *c, const struct datavalue *vals, size_t n,
                           const struct dhis2_import_options *opt, struct dhis2_import_summary *out,
                           struct err *e)
@@ -1161,8 +1184,8 @@ int dhis2_post_datavalues(struct dhis2_client *c, const struct datavalue *vals, 
     static const struct dhis2_import_options defaults = {0};
     struct sbuf qs = {0};
     struct response r = {0};
-    char *json = NULL, *gz = NULL, url[512];
-    size_t json_len = 0, gz_len = 0;
+    char *json = NULL, url[512];
+    size_t json_len = 0;
     int attempts = 0, rc = 0;
     cJSON *root = NULL;
     memset(out, 0, sizeof *out);
@@ -1185,19 +1208,7 @@ int dhis2_post_datavalues(struct dhis2_client *c, const struct datavalue *vals, 
         rc = err_set(e, ERR_INTERNAL, "out of memory");
         goto out;
     }
-    /* proxies commonly cap bodies at 10 MB and JSON shrinks ~10x */
-    if (json_len > GZIP_ABOVE && !opt->no_gzip && !(gz = gzip_body(json, json_len, &gz_len))) {
-        rc = err_set(e, ERR_INTERNAL, "out of memory compressing the data values");
-        goto out;
-    }
-    struct request rq = {.method = "POST",
-                         .path = "/api/dataValueSets",
-                         .query = qs.p,
-                         .body = gz ? gz : json,
-                         .body_len = gz ? gz_len : json_len,
-                         .body_cap = JSON_BODY_CAP};
-    url_of(c, &rq, url, sizeof url);
-    rc = request(c, &rq, &r, &attempts, e);
+    rc = post_json(c, "/api/dataValueSets", qs.p, json, json_len, opt->no_gzip, &r, url, &attempts, e);
     out->attempts = attempts;
     if (rc)
         goto out;
@@ -1236,6 +1247,44 @@ out:
     response_clear(&r);
     free(qs.p);
     free(json);
-    free(gz);
     return rc;
+}
+
+/* ---- any JSON resource ---------------------------------------------------------------------- */
+
+int dhis2_get(struct dhis2_client *c, const char *path, const char *query, cJSON **out,
+              struct err *e)
+{
+    return get_json(c, path, query, false, out, e);
+}
+
+int dhis2_post(struct dhis2_client *c, const char *path, const char *query, const char *json,
+               size_t len, long *status, cJSON **out, struct err *e)
+{
+    struct response r = {0};
+    char url[512];
+    int attempts = 0;
+    *out = NULL;
+    *status = 0;
+    int rc = post_json(c, path, query, json, len, false, &r, url, &attempts, e);
+    if (rc == 0) {
+        *status = r.status;
+        bool answer = r.status / 100 == 2 || r.status == 409;
+        if (!answer)
+            rc = http_error(c, &r, url, attempts, e);
+        else if (!is_json(r.content_type))
+            rc = not_json_error(c, &r, url, e);
+        else if (!(*out = cJSON_ParseWithLength(r.body.p ? r.body.p : "", r.body.len)))
+            rc = err_set(e, ERR_NET, "instance '%s': the answer from %s is not valid JSON", c->name, url);
+    }
+    response_clear(&r);
+    return rc;
+}
+
+int dhis2_query_add(char **q, const char *name, const char *value)
+{
+    struct sbuf b = {.p = *q, .len = *q ? strlen(*q) : 0, .cap = *q ? strlen(*q) + 1 : 0};
+    q_add(&b, name, value);
+    *q = b.p; /* realloc may have moved it even when a later step ran out of memory */
+    return b.oom ? -1 : 0;
 }

@@ -74,6 +74,26 @@ int dhis2_list(struct dhis2_client *c, const char *kind, const char *fields,
                const char *const *filters, int page_size, dhis2_item_fn fn, void *ud,
                struct err *e);
 
+/* ---- any JSON resource (metadata, tracker) ------------------------------------------------- */
+
+/* GET path?query (query URL-encoded already, NULL = none), expecting 200 with JSON, parsed into
+ * *out (caller deletes). Retried as every request is. A 404 is ERR_NOT_FOUND. */
+int dhis2_get(struct dhis2_client *c, const char *path, const char *query, cJSON **out,
+              struct err *e);
+/* POST a JSON body of len bytes to path?query (gzipped above 64 KB). An answer of 2xx or 409
+ * with a JSON body is an answer, not an error: it is parsed into *out (caller deletes) and its
+ * status stored in *status. Anything else (other statuses, no JSON) is an error that quotes the
+ * answer. Network errors, 5xx and 429 are retried: post only what may safely arrive twice (an
+ * import by UID with CREATE_AND_UPDATE or DELETE does). */
+int dhis2_post(struct dhis2_client *c, const char *path, const char *query, const char *json,
+               size_t len, long *status, cJSON **out, struct err *e);
+/* Appends "&name=value" to a query being built in *q (malloc'd, grown; NULL to start), value
+ * URL-encoded; NULL or empty values are left out. -1 when out of memory (*q is still the
+ * caller's to free). */
+int dhis2_query_add(char **q, const char *name, const char *value);
+/* Sleeps ms, or less if the run must stop (the cancel hook): false when it must. */
+bool dhis2_wait(struct dhis2_client *c, long ms);
+
 /* ---- reading data values --------------------------------------------------------------- */
 
 /* Lists are NULL-terminated; NULL = none. */

@@ -15,6 +15,8 @@
 #ifndef DHIS2SYNC_MAPPING_H
 #define DHIS2SYNC_MAPPING_H
 
+#include <cJSON.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "datavalue.h"
@@ -81,6 +83,32 @@ enum map_result { MAP_OK, MAP_SKIP, MAP_ERROR };
 enum map_result mapping_apply(struct mapping *m, const struct datavalue *in, struct datavalue *out,
                               struct arena *a, const struct mapping_lookup *lookup,
                               struct err *why);
+
+/* ---- objects: metadata and tracker data ---------------------------------------------------
+ * The same file may declare, beside the data value keys, the id tables programs,
+ * programStages, trackedEntityAttributes, options (dataElements, orgUnits and
+ * categoryOptionCombos apply to every kind) and the functions metadata(obj, type, ctx),
+ * event(ev, ctx) and trackedEntity(te, ctx). */
+
+/* The target id of source id `id` in the table named `table` ("programs", "dataElements",
+ * "orgUnits", "categoryOptionCombos", ...). MAP_OK with *out set: the table maps it, or it is not
+ * declared (*out = id), or unmapped = "keep". MAP_SKIP: unmapped = "skip" (the default) or an
+ * id mapped to false. MAP_ERROR: unmapped = "error"; why names the table and the id. *out
+ * points into the version's tables or is id. Lock-free. */
+enum map_result mapping_map_id(const struct mapping *m, const char *table, const char *id,
+                               const char **out, struct err *why);
+/* Whether the mapping declares the id table `table`. */
+bool mapping_has_table(const struct mapping *m, const char *table);
+/* Whether the mapping defines the function fn ("metadata", "event", "trackedEntity"). */
+bool mapping_has_function(const struct mapping *m, const char *fn);
+/* Calls the mapping's function fn with *obj as a Lua table (type, when not NULL, as second
+ * argument; then ctx, as transform gets it), with the budgets of a transform call. MAP_OK: *obj
+ * is replaced by the object it returned (a new cJSON; the old one deleted), or left as it is
+ * when the mapping does not define fn. MAP_SKIP: it returned nil (why says so). MAP_ERROR: why
+ * holds "file.lua:12: message". lookup as for mapping_apply. */
+enum map_result mapping_apply_object(struct mapping *m, const char *fn, cJSON **obj,
+                                     const char *type, const struct mapping_lookup *lookup,
+                                     struct err *why);
 
 /* Runs `transform` once on a sample value (the mapping's `sample` field if it declares one,
  * else one made from its tables) as a reload canary. 0, or ERR_SCRIPT with why filled. */
