@@ -75,7 +75,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libhost.a | $(DEPS_FIRST)
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(PKG_LIBS)
 
 # The suite runs the binaries of the build it was asked with (build/ or build/asan/).
-test: all
+test: all $(BUILD)/bench/sync_bench
 	DHIS2SYNC_BUILD=$(BUILD) $(BUILD)/spec/run $(T)
 
 # Outside the normal suite (about 10 minutes): a */1 schedule across serve and two workers.

@@ -61,6 +61,7 @@ static struct row *row_add(const char *what, long n, const struct row *base)
     r->n = n;
     r->cpu_s = -1;
     r->base = base;
+    fprintf(stderr, "sync_bench: %s%s%.0ld\n", what + strspn(what, " "), n ? ", values: " : "", n);
     return r;
 }
 
@@ -692,7 +693,8 @@ static void wrk_row(pid_t serve, const char *what, const char *url, const char *
 {
     struct row *r = row_add(what, 0, NULL);
     char cmd[1024], line[512];
-    snprintf(cmd, sizeof cmd, "wrk -c64 -t2 -d10s %s%s%s '%s' 2>&1", header ? "-H '" : "", header ? header : "",
+    int secs = getenv("BENCH_WRK_S") ? atoi(getenv("BENCH_WRK_S")) : 0; /* 1 in the suite */
+    snprintf(cmd, sizeof cmd, "wrk -c64 -t2 -d%ds %s%s%s '%s' 2>&1", secs > 0 ? secs : 10, header ? "-H '" : "", header ? header : "",
              header ? "'" : "", url);
     double c0 = proc_cpu_s(serve), t0 = now_s();
     FILE *p = popen(cmd, "r");
