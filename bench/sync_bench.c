@@ -36,32 +36,40 @@
 #include "instances.h"
 #include "pgembed.h"
 
-enum { BATCH = 5000, MAX_SIZES = 16, ROWS_PER_SIZE = 7, MAX_ROWS = MAX_SIZES * ROWS_PER_SIZE + 2,
-       MAX_DATA_SETS = 8 };
+enum {
+    BATCH = 5000,
+    MAX_SIZES = 16,
+    ROWS_PER_SIZE = 7,
+    MAX_ROWS = MAX_SIZES * ROWS_PER_SIZE + 2,
+    MAX_DATA_SETS = 8
+};
 
 /* One line of the table. n counts values (requests for the wrk rows). */
 struct row {
     char what[64];
     long n;
     double wall_s;
-    double cpu_s;            /* < 0: not measured */
-    long rss_kb;             /* 0: not measured */
-    const struct row *base;  /* the dhis2sync row the ratios divide by, or NULL */
-    char note[128];          /* what went wrong, or "" */
+    double cpu_s;           /* < 0: not measured */
+    long rss_kb;            /* 0: not measured */
+    const struct row *base; /* the dhis2sync row the ratios divide by, or NULL */
+    char note[128];         /* what went wrong, or "" */
 };
 
 static struct row rows[MAX_ROWS];
-static int n_rows;
+static int n_rows, n_printed;
 
+static void rows_print(void);
+
+/* A new row; the rows before it are complete, and are printed as the table grows. */
 static struct row *row_add(const char *what, long n, const struct row *base)
 {
+    rows_print();
     struct row *r = &rows[n_rows++];
     memset(r, 0, sizeof *r);
     snprintf(r->what, sizeof r->what, "%s", what);
     r->n = n;
     r->cpu_s = -1;
     r->base = base;
-    fprintf(stderr, "sync_bench: %s%s%.0ld\n", what + strspn(what, " "), n ? ", values: " : "", n);
     return r;
 }
 
@@ -98,7 +106,8 @@ static int free_port(void)
     int s = socket(AF_INET, SOCK_STREAM, 0), port = 0;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof a;
-    if (s >= 0 && bind(s, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(s, (struct sockaddr *)&a, &len) == 0)
+    if (s >= 0 && bind(s, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(s, (struct sockaddr *)&a, &len) == 0)
         port = ntohs(a.sin_port);
     if (s >= 0)
         close(s);
@@ -313,8 +322,7 @@ static int table_of(struct dhis2_client *c, const char *kind, const char *fields
     if (rc == 0 && !table)
         rc = err_set(e, ERR_INTERNAL, "out of memory");
     cJSON *items = table ? cJSON_GetObjectItem(list, kind) : NULL;
-    cJSON_ArrayForEach(item, items)
-    {
+    cJSON_ArrayForEach(item, items) {
         const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(item, "id"));
         const char *code = cJSON_GetStringValue(cJSON_GetObjectItem(item, "code"));
         cJSON *level = cJSON_GetObjectItem(item, "level");
@@ -338,9 +346,9 @@ static int source_read(struct dhis2_client *c, struct source *s, struct err *e)
     if (rc == 0 && (!(s->data_sets = cJSON_CreateArray()) || !(s->tables = cJSON_CreateObject())))
         rc = err_set(e, ERR_INTERNAL, "out of memory");
     cJSON *items = rc ? NULL : cJSON_GetObjectItem(ds, "dataSets");
-    cJSON_ArrayForEach(item, items)
-    {
-        if (!cJSON_AddItemToArray(s->data_sets, cJSON_CreateString(cJSON_GetStringValue(cJSON_GetObjectItem(item, "id")))))
+    cJSON_ArrayForEach(item, items) {
+        if (!cJSON_AddItemToArray(s->data_sets,
+                                  cJSON_CreateString(cJSON_GetStringValue(cJSON_GetObjectItem(item, "id")))))
             rc = err_set(e, ERR_INTERNAL, "out of memory");
     }
     cJSON_Delete(ds);
@@ -395,9 +403,14 @@ static int source_bodies(struct dhis2_client *c, struct source *s, const char *p
     if (!ds || !b.f)
         rc = err_set(e, ERR_INTERNAL, "cannot prepare the floor's bodies in %s", path);
     cJSON *items = rc ? NULL : s->data_sets;
-    cJSON_ArrayForEach(item, items) ds[i++] = item->valuestring;
-    struct dhis2_dv_query q = {.data_sets = ds, .org_units = roots, .children = true,
-                               .start_date = "1900-01-01", .end_date = "2100-12-31", .batch = BATCH};
+    cJSON_ArrayForEach(item, items)
+        ds[i++] = item->valuestring;
+    struct dhis2_dv_query q = {.data_sets = ds,
+                               .org_units = roots,
+                               .children = true,
+                               .start_date = "1900-01-01",
+                               .end_date = "2100-12-31",
+                               .batch = BATCH};
     if (rc == 0)
         rc = dhis2_fetch_datavalues(c, &q, body_out, &b, NULL, e);
     if (b.f && fclose(b.f) != 0 && rc == 0)
@@ -413,28 +426,32 @@ static void dv_url(const struct emulator *src, const struct source *s, char *url
 {
     size_t len = (size_t)snprintf(url, size, "%s/api/dataValueSets?", src->url);
     cJSON *item;
-    cJSON_ArrayForEach(item, s->data_sets) len += (size_t)snprintf(url + len, len < size ? size - len : 0, "dataSet=%s&", item->valuestring);
-    snprintf(url + len, len < size ? size - len : 0, "orgUnit=%s&children=true&startDate=%s&endDate=%s", s->root,
-             s->start, s->end);
+    cJSON_ArrayForEach(item, s->data_sets)
+        len += (size_t)snprintf(url + len, len < size ? size - len : 0, "dataSet=%s&", item->valuestring);
+    snprintf(url + len, len < size ? size - len : 0, "orgUnit=%s&children=true&startDate=%s&endDate=%s",
+             s->root, s->start, s->end);
 }
 
 /* The mapping as dhis2sync reads it (Lua) and as the Python script reads it (JSON). */
 static int write_mappings(const struct source *s, const char *lua_path, const char *json_path)
 {
     FILE *lua = fopen(lua_path, "w"), *json = fopen(json_path, "w");
-    cJSON *m = cJSON_Duplicate(s->tables, 1), *kg = cJSON_AddArrayToObject(m, "gramsFromKilograms"), *table, *pair;
+    cJSON *m = cJSON_Duplicate(s->tables, 1), *kg = cJSON_AddArrayToObject(m, "gramsFromKilograms"), *table,
+          *pair;
     char *text = NULL;
     int rc = -1;
     if (!lua || !json || !kg || !cJSON_AddItemToArray(kg, cJSON_CreateString(s->weight_de)) ||
         !(text = cJSON_PrintUnformatted(m)) || fputs(text, json) < 0)
         goto out;
-    fprintf(lua, "-- bench_transform (written by bench/sync_bench.c): every id through a table (onto\n"
-                 "-- itself: the target is the source's twin), birth weights from kg to g.\n"
-                 "local KG = { [\"%s\"] = true }\nreturn {\n", s->weight_de);
-    cJSON_ArrayForEach(table, s->tables)
-    {
+    fprintf(lua,
+            "-- bench_transform (written by bench/sync_bench.c): every id through a table (onto\n"
+            "-- itself: the target is the source's twin), birth weights from kg to g.\n"
+            "local KG = { [\"%s\"] = true }\nreturn {\n",
+            s->weight_de);
+    cJSON_ArrayForEach(table, s->tables) {
         fprintf(lua, "  %s = {\n", table->string);
-        cJSON_ArrayForEach(pair, table) fprintf(lua, "    [\"%s\"] = \"%s\",\n", pair->string, pair->valuestring);
+        cJSON_ArrayForEach(pair, table)
+            fprintf(lua, "    [\"%s\"] = \"%s\",\n", pair->string, pair->valuestring);
         fprintf(lua, "  },\n");
     }
     fprintf(lua, "  transform = function(dv)\n"
@@ -477,9 +494,11 @@ static int jobs_store(PGconn *c, const char *sealed, const struct emulator *src,
     int rc = -1;
     if (!spec || !cJSON_AddItemReferenceToObject(spec, "dataSets", s->data_sets) ||
         !cJSON_AddArrayToObject(spec, "dataElementGroups") ||
-        !cJSON_AddItemToObject(spec, "orgUnits", cJSON_CreateStringArray((const char *const[]){s->root}, 1)) ||
+        !cJSON_AddItemToObject(spec, "orgUnits",
+                               cJSON_CreateStringArray((const char *const[]){s->root}, 1)) ||
         !cJSON_AddTrueToObject(spec, "children") || !(periods = cJSON_AddObjectToObject(spec, "periods")) ||
-        !cJSON_AddStringToObject(periods, "start", s->start) || !cJSON_AddStringToObject(periods, "end", s->end) ||
+        !cJSON_AddStringToObject(periods, "start", s->start) ||
+        !cJSON_AddStringToObject(periods, "end", s->end) ||
         !(opts = cJSON_AddObjectToObject(spec, "importOptions")) ||
         !cJSON_AddStringToObject(opts, "importStrategy", "CREATE_AND_UPDATE") ||
         !cJSON_AddNumberToObject(opts, "batchSize", BATCH) || !(plain = cJSON_PrintUnformatted(spec)) ||
@@ -489,10 +508,11 @@ static int jobs_store(PGconn *c, const char *sealed, const struct emulator *src,
     const char *p2[] = {job, incremental, plain};
     rc = exec_sql(c, "DELETE FROM runs", 0, NULL) || exec_sql(c, "DELETE FROM jobs", 0, NULL) ||
                  exec_sql(c, "DELETE FROM instances", 0, NULL) ||
-                 exec_sql(c,
-                          "INSERT INTO instances (name, url, auth_type, username, secret) VALUES"
-                          " ('src-' || $3, $1, 'basic', 'admin', $2), ('dst-' || $3, $1, 'basic', 'admin', $2)",
-                          3, p1) ||
+                 exec_sql(
+                     c,
+                     "INSERT INTO instances (name, url, auth_type, username, secret) VALUES"
+                     " ('src-' || $3, $1, 'basic', 'admin', $2), ('dst-' || $3, $1, 'basic', 'admin', $2)",
+                     3, p1) ||
                  exec_sql(c,
                           "INSERT INTO jobs (name, source_id, target_id, mapping, spec)"
                           " SELECT $1 || suffix, (SELECT id FROM instances WHERE name = 'src-' || $1),"
@@ -545,7 +565,8 @@ static struct row *sync_row(struct size_ctx *x, const char *what, const char *jo
     return r;
 }
 
-static struct row *python_row(struct size_ctx *x, const char *what, const char *mapping, const struct row *base)
+static struct row *python_row(struct size_ctx *x, const char *what, const char *mapping,
+                              const struct row *base)
 {
     char out[256], py[256], root[16];
     snprintf(out, sizeof out, "%s/python.json", x->dir);
@@ -556,15 +577,19 @@ static struct row *python_row(struct size_ctx *x, const char *what, const char *
         snprintf(r->note, sizeof r->note, "no target");
         return r;
     }
-    char *argv[12 + 2 * MAX_DATA_SETS + 3] = {py, "bench/reference_sync.py", x->src.url, x->dst.url, "--auth", "admin:district",
-                      "--root", root, "--start", x->s.start, "--end", x->s.end};
+    char *argv[12 + 2 * MAX_DATA_SETS + 3] = {py,         "bench/reference_sync.py",
+                                              x->src.url, x->dst.url,
+                                              "--auth",   "admin:district",
+                                              "--root",   root,
+                                              "--start",  x->s.start,
+                                              "--end",    x->s.end};
     int k = 12;
     cJSON *ds;
-    cJSON_ArrayForEach(ds, x->s.data_sets) if (k < 12 + 2 * MAX_DATA_SETS)
-    {
-        argv[k++] = "--data-set";
-        argv[k++] = ds->valuestring;
-    }
+    cJSON_ArrayForEach(ds, x->s.data_sets)
+        if (k < 12 + 2 * MAX_DATA_SETS) {
+            argv[k++] = "--data-set";
+            argv[k++] = ds->valuestring;
+        }
     if (mapping) {
         argv[k++] = "--mapping";
         argv[k++] = (char *)mapping;
@@ -577,49 +602,50 @@ static struct row *python_row(struct size_ctx *x, const char *what, const char *
 /* The floor (the job's GET, then the prepared bodies POSTed) and the POSTs alone. */
 static void floor_rows(struct size_ctx *x, const char *bodies_path, const struct row *base)
 {
-    struct row *fl = row_add("curl floor: the same GET, then POSTs", x->n, base);
-    struct row *imp = row_add("  target's import alone (the POSTs)", x->n, base);
-    char url[1024];
+    char url[1024], note[64] = "";
     FILE *f = NULL;
     char *body = NULL;
-    if (target_renew(x->curl, &x->dst)) {
-        snprintf(fl->note, sizeof fl->note, "no target");
-        return;
-    }
-    dv_url(&x->src, &x->s, url, sizeof url);
-    double c0 = thread_cpu_s(), t0 = now_s();
-    long st = http(x->curl, url, NULL, 0, NULL);
-    double get_s = now_s() - t0, get_cpu = thread_cpu_s() - c0;
-    if (st != 200)
-        snprintf(fl->note, sizeof fl->note, "GET: HTTP %ld; ", st);
-    snprintf(url, sizeof url, "%s/api/dataValueSets", x->dst.url);
-    size_t len;
+    double get_s = 0, get_cpu = 0, post_s = 0, post_cpu = 0;
     long bad = 0;
-    imp->cpu_s = 0;
-    if (!(f = fopen(bodies_path, "rb")))
-        goto out;
-    while (fread(&len, sizeof len, 1, f) == 1) {
-        char *grown = realloc(body, len);
-        if (!grown || fread(grown, 1, len, f) != len) {
-            body = grown ? grown : body;
-            goto out;
-        }
-        body = grown;
-        c0 = thread_cpu_s();
-        t0 = now_s();
-        bad += http(x->curl, url, body, len, NULL) != 200;
-        imp->wall_s += now_s() - t0;
-        imp->cpu_s += thread_cpu_s() - c0;
+    int renewed = target_renew(x->curl, &x->dst);
+    if (renewed == 0) {
+        dv_url(&x->src, &x->s, url, sizeof url);
+        double c0 = thread_cpu_s(), t0 = now_s();
+        long st = http(x->curl, url, NULL, 0, NULL);
+        get_s = now_s() - t0;
+        get_cpu = thread_cpu_s() - c0;
+        if (st != 200)
+            snprintf(note, sizeof note, "GET: HTTP %ld", st);
+        snprintf(url, sizeof url, "%s/api/dataValueSets", x->dst.url);
+        f = fopen(bodies_path, "rb");
     }
-out:
+    size_t len;
+    while (f && fread(&len, sizeof len, 1, f) == 1) {
+        char *grown = realloc(body, len);
+        if (!grown)
+            break;
+        body = grown;
+        if (fread(body, 1, len, f) != len)
+            break;
+        double c0 = thread_cpu_s(), t0 = now_s();
+        bad += http(x->curl, url, body, len, NULL) != 200;
+        post_s += now_s() - t0;
+        post_cpu += thread_cpu_s() - c0;
+    }
     if (f)
         fclose(f);
     free(body);
-    fl->wall_s = get_s + imp->wall_s;
-    fl->cpu_s = get_cpu + imp->cpu_s;
+    struct row *fl = row_add("curl floor: the same GET, then POSTs", x->n, base);
+    fl->wall_s = get_s + post_s;
+    fl->cpu_s = get_cpu + post_cpu;
+    snprintf(fl->note, sizeof fl->note, "%s", renewed ? "no target" : note);
+    struct row *imp = row_add("  target's import alone (the POSTs)", x->n, base);
+    imp->wall_s = post_s;
+    imp->cpu_s = post_cpu;
     if (bad)
         snprintf(imp->note, sizeof imp->note, "%ld POSTs not answered 200; ", bad);
-    check_target(x->curl, &x->dst, imp, 0);
+    if (renewed == 0)
+        check_target(x->curl, &x->dst, imp, 0);
 }
 
 /* All rows of one size. */
@@ -632,8 +658,11 @@ static int bench_size(long n, PGconn *db, const char *sealed, const char *dir, C
     snprintf(json, sizeof json, "%s/bench_transform.json", dir);
     struct err e = {0};
     int rc = emulator_start(curl, n, &x.src);
-    struct dhis2_config cfg = {.name = "source", .base_url = x.src.url, .auth_type = "basic",
-                               .username = "admin", .secret = "district"};
+    struct dhis2_config cfg = {.name = "source",
+                               .base_url = x.src.url,
+                               .auth_type = "basic",
+                               .username = "admin",
+                               .secret = "district"};
     struct dhis2_client *c = rc ? NULL : dhis2_client_new(&cfg, &e);
     if (!c || source_read(c, &x.s, &e) || source_bodies(c, &x.s, bodies, &e) ||
         write_mappings(&x.s, lua, json) || jobs_store(db, sealed, &x.src, &x.s, x.job)) {
@@ -694,8 +723,8 @@ static void wrk_row(pid_t serve, const char *what, const char *url, const char *
     struct row *r = row_add(what, 0, NULL);
     char cmd[1024], line[512];
     int secs = getenv("BENCH_WRK_S") ? atoi(getenv("BENCH_WRK_S")) : 0; /* 1 in the suite */
-    snprintf(cmd, sizeof cmd, "wrk -c64 -t2 -d%ds %s%s%s '%s' 2>&1", secs > 0 ? secs : 10, header ? "-H '" : "", header ? header : "",
-             header ? "'" : "", url);
+    snprintf(cmd, sizeof cmd, "wrk -c64 -t2 -d%ds %s%s%s '%s' 2>&1", secs > 0 ? secs : 10,
+             header ? "-H '" : "", header ? header : "", header ? "'" : "", url);
     double c0 = proc_cpu_s(serve), t0 = now_s();
     FILE *p = popen(cmd, "r");
     long non2xx = 0, errors = 0;
@@ -703,7 +732,8 @@ static void wrk_row(pid_t serve, const char *what, const char *url, const char *
         long a, b, c2, d;
         sscanf(line, " %ld requests in", &r->n);
         sscanf(line, " Non-2xx or 3xx responses: %ld", &non2xx);
-        if (sscanf(line, " Socket errors: connect %ld, read %ld, write %ld, timeout %ld", &a, &b, &c2, &d) == 4)
+        if (sscanf(line, " Socket errors: connect %ld, read %ld, write %ld, timeout %ld", &a, &b, &c2, &d) ==
+            4)
             errors = a + b + c2 + d;
     }
     int status = p ? pclose(p) : -1;
@@ -745,7 +775,10 @@ static void bench_http(CURL *curl, const char *dir)
 
 /* ---- the table ------------------------------------------------------------------------- */
 
-static double ratio(double a, double b) { return a > 0 && b > 0 ? a / b : -1; }
+static double ratio(double a, double b)
+{
+    return a > 0 && b > 0 ? a / b : -1;
+}
 
 static void cell(char *out, size_t size, const char *fmt, double v)
 {
@@ -758,7 +791,8 @@ static void cell(char *out, size_t size, const char *fmt, double v)
 /* Fills the printable cells of r: n, wall s, CPU s, n/s, CPU µs/n, RSS MB, wall ×, CPU ×. */
 static void cells(const struct row *r, char c[8][24])
 {
-    double per_s = r->n > 0 ? r->n / r->wall_s : -1, us = r->n > 0 && r->cpu_s >= 0 ? r->cpu_s * 1e6 / r->n : -1;
+    double per_s = r->n > 0 ? r->n / r->wall_s : -1,
+           us = r->n > 0 && r->cpu_s >= 0 ? r->cpu_s * 1e6 / r->n : -1;
     cell(c[0], 24, "%.0f", r->n > 0 ? (double)r->n : -1);
     cell(c[1], 24, "%.2f", r->wall_s);
     cell(c[2], 24, "%.2f", r->cpu_s);
@@ -787,21 +821,34 @@ static void machine(char *out, size_t size)
              (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE) / 1e9, u.release, load[0]);
 }
 
-static void print_table(const char *date, const char *where)
+static void table_head(const char *date, const char *where)
 {
-    printf("\nmake bench, %s, %s\n", date, where);
-    printf("%-42s %9s %8s %8s %9s %10s %9s %8s %8s  %s\n", "case", "n", "wall s", "CPU s", "n/s",
-           "CPU µs/n", "RSS MB", "wall ×", "CPU ×", "");
-    for (int i = 0; i < n_rows; i++) {
+    printf("make bench, %s, %s\n", date, where);
+    printf("%-42s %9s %8s %8s %9s %10s %9s %8s %8s  %s\n", "case", "n", "wall s", "CPU s", "n/s", "CPU µs/n",
+           "RSS MB", "wall ×", "CPU ×", "");
+    fflush(stdout);
+}
+
+static void rows_print(void)
+{
+    for (; n_printed < n_rows; n_printed++) {
+        const struct row *r = &rows[n_printed];
         char c[8][24];
-        cells(&rows[i], c);
-        printf("%-42s %9s %8s %8s %9s %9s %9s %7s %7s  %s\n", rows[i].what, c[0], c[1], c[2], c[3], c[4], c[5],
-               c[6], c[7], rows[i].note);
+        cells(r, c);
+        printf("%-42s %9s %8s %8s %9s %9s %9s %7s %7s  %s\n", r->what, c[0], c[1], c[2], c[3], c[4], c[5],
+               c[6], c[7], r->note);
     }
-    printf("n: values synced (requests, for wrk); CPU: user+sys of the dhis2sync process (run or serve),\n"
-           "of python3, or of the bench's own libcurl calls (floor); RSS: peak resident set of that process.\n"
-           "wall × and CPU ×: the row's figure divided by that of the dhis2sync run it is indented under\n"
-           "(python 6.0 = the script took six times as long; floor 1.5 = dhis2sync beat moving the bytes).\n");
+    fflush(stdout);
+}
+
+static void table_foot(void)
+{
+    rows_print();
+    printf(
+        "n: values synced (requests, for wrk); CPU: user+sys of the dhis2sync process (run or serve),\n"
+        "of python3, or of the bench's own libcurl calls (floor); RSS: peak resident set of that process.\n"
+        "wall × and CPU ×: the row's figure divided by that of the dhis2sync run it is indented under\n"
+        "(python 6.0 = the script took six times as long; floor 1.5 = dhis2sync beat moving the bytes).\n");
 }
 
 static int write_json(const char *path, const char *date, const char *where)
@@ -809,7 +856,8 @@ static int write_json(const char *path, const char *date, const char *where)
     cJSON *doc = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(doc, "rows");
     cJSON_AddStringToObject(doc, "date", date);
     cJSON_AddStringToObject(doc, "machine", where);
-    static const char *keys[] = {"n", "wall_s", "cpu_s", "per_s", "cpu_us_per_n", "peak_rss_mb", "wall_ratio", "cpu_ratio"};
+    static const char *keys[] = {"n",           "wall_s",     "cpu_s",    "per_s", "cpu_us_per_n",
+                                 "peak_rss_mb", "wall_ratio", "cpu_ratio"};
     for (int i = 0; i < n_rows && arr; i++) {
         char c[8][24];
         cells(&rows[i], c);
@@ -880,20 +928,18 @@ int main(int argc, char **argv)
     CURL *curl = curl_easy_init();
     int rc = 0;
     if (crypto_key_load(&key, getenv("DHIS2SYNC_SECRET_KEY"), NULL, &e) ||
-        crypto_seal(&key, "district", 8, INSTANCE_SECRET_AAD, &sealed, &e) || measure(migrate, NULL, &scratch) != 0 ||
-        PQstatus(db = PQconnectdb(conninfo)) != CONNECTION_OK || !curl) {
+        crypto_seal(&key, "district", 8, INSTANCE_SECRET_AAD, &sealed, &e) ||
+        measure(migrate, NULL, &scratch) != 0 || PQstatus(db = PQconnectdb(conninfo)) != CONNECTION_OK ||
+        !curl) {
         fprintf(stderr, "sync_bench: setting up failed %s\n", e.msg);
         rc = 1;
         goto out;
     }
-    fprintf(stderr, "sync_bench: %d sizes up to %ld values, then wrk; the table comes at the end\n", n_sizes,
-            sizes[n_sizes - 1]);
-    for (int i = 0; i < n_sizes; i++) {
+    table_head(date, where);
+    for (int i = 0; i < n_sizes; i++)
         rc |= bench_size(sizes[i], db, sealed, dir, curl);
-        fprintf(stderr, "sync_bench: %ld values done\n", sizes[i]);
-    }
     bench_http(curl, dir);
-    print_table(date, where);
+    table_foot();
     const char *json = getenv("BENCH_JSON") ? getenv("BENCH_JSON") : "bench/results.json";
     if (write_json(json, date, where))
         fprintf(stderr, "sync_bench: could not write %s\n", json);

@@ -8,9 +8,15 @@
 #include "test.h"
 
 static const char *const expected_rows[] = {
-    "dhis2sync run, no mapping",    "again, incremental, nothing changed", "python reference, no mapping",
-    "dhis2sync run, transform",     "python reference, transform",         "curl floor: the same GET, then POSTs",
-    "target's import alone (the POSTs)", "wrk /health, 64 connections",   "wrk /api/jobs (bearer), 64 connections",
+    "dhis2sync run, no mapping",
+    "again, incremental, nothing changed",
+    "python reference, no mapping",
+    "dhis2sync run, transform",
+    "python reference, transform",
+    "curl floor: the same GET, then POSTs",
+    "target's import alone (the POSTs)",
+    "wrk /health, 64 connections",
+    "wrk /api/jobs (bearer), 64 connections",
 };
 
 TEST_TIMEOUT(bench_table_has_every_row_and_every_target_holds_every_value, 240)
@@ -36,9 +42,9 @@ TEST_TIMEOUT(bench_table_has_every_row_and_every_target_holds_every_value, 240)
     text[len] = '\0';
     cJSON *doc = cJSON_Parse(text), *row;
     CHECKF(doc, "not JSON: %.2000s", text);
-    CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "rows")), sizeof expected_rows / sizeof *expected_rows);
-    cJSON_ArrayForEach(row, cJSON_GetObjectItem(doc, "rows"))
-    {
+    CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "rows")),
+              sizeof expected_rows / sizeof *expected_rows);
+    cJSON_ArrayForEach(row, cJSON_GetObjectItem(doc, "rows")) {
         const char *what = cJSON_GetStringValue(cJSON_GetObjectItem(row, "case"));
         CHECKF(!cJSON_GetObjectItem(row, "note"), "%s: %s", what,
                cJSON_GetStringValue(cJSON_GetObjectItem(row, "note")));
