@@ -844,6 +844,9 @@ static void rows_print(void)
 static void table_foot(void)
 {
     rows_print();
+    double load[3] = {0};
+    getloadavg(load, 3);
+    printf("load average %.1f at the end: a figure measured beside other work is slower in wall time\n", load[0]);
     printf(
         "n: values synced (requests, for wrk); CPU: user+sys of the dhis2sync process (run or serve),\n"
         "of python3, or of the bench's own libcurl calls (floor); RSS: peak resident set of that process.\n"
