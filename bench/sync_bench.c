@@ -133,19 +133,114 @@ static pid_t spawn(char *const argv[], const char *out_path)
     return pid;
 }
 
-/* Runs argv to its end and fills r's wall time, CPU and peak RSS; the exit status, or -1. */
-static int measure(char *const argv[], const char *out_path, struct row *r)
+struct usage {
+    int code; /* exit status, or -1 */
+    double wall_s, cpu_s;
+    long rss_kb;
+};
+
+/* Runs argv to its end (stdout to out_path, NULL: /dev/null). */
+static struct usage run_to_end(char *const argv[], const char *out_path)
 {
+    struct usage u = {.code = -1};
     double t0 = now_s();
     pid_t pid = spawn(argv, out_path);
     int status = 0;
     struct rusage ru;
     if (pid < 0 || wait4(pid, &status, 0, &ru) < 0)
+        return u;
+    u.wall_s = now_s() - t0;
+    u.cpu_s = cpu_of(&ru);
+    u.rss_kb = ru.ru_maxrss;
+    u.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return u;
+}
+
+static int read_all(int fd, void *buf, size_t n)
+{
+    for (size_t got = 0; got < n;) {
+        ssize_t k = read(fd, (char *)buf + got, n - got);
+        if (k <= 0)
+            return -1;
+        got += (size_t)k;
+    }
+    return 0;
+}
+
+/* The programs whose peak RSS is measured are started by a launcher forked at the start, while
+ * this process is small: a forked child's peak RSS counts the pages of its parent, and Linux
+ * keeps that figure across exec, so a child forked from the grown bench would report ours. */
+static struct {
+    pid_t pid;
+    int to, from; /* requests: size_t len, then out_path and argv as NUL-ended strings */
+} launcher = {-1, -1, -1};
+
+enum { LAUNCH_MAX = 16384, LAUNCH_ARGS = 32 };
+
+static void launcher_loop(int from, int to)
+{
+    static char buf[LAUNCH_MAX];
+    size_t len;
+    while (read_all(from, &len, sizeof len) == 0 && len <= sizeof buf && read_all(from, buf, len) == 0) {
+        char *argv[LAUNCH_ARGS];
+        int k = 0;
+        for (char *p = buf + strlen(buf) + 1; p < buf + len && k < LAUNCH_ARGS - 1; p += strlen(p) + 1)
+            argv[k++] = p;
+        argv[k] = NULL;
+        struct usage u = run_to_end(argv, buf[0] ? buf : NULL);
+        if (write(to, &u, sizeof u) != (ssize_t)sizeof u)
+            break;
+    }
+    _exit(0);
+}
+
+static int launcher_start(void)
+{
+    int req[2], ans[2];
+    if (pipe(req) != 0)
         return -1;
-    r->wall_s = now_s() - t0;
-    r->cpu_s = cpu_of(&ru);
-    r->rss_kb = ru.ru_maxrss;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (pipe(ans) != 0 || (launcher.pid = fork()) < 0) {
+        close(req[0]);
+        close(req[1]);
+        return -1;
+    }
+    if (launcher.pid == 0) {
+        close(req[1]);
+        close(ans[0]);
+        launcher_loop(req[0], ans[1]);
+    }
+    close(req[0]);
+    close(ans[1]);
+    launcher.to = req[1];
+    launcher.from = ans[0];
+    return 0;
+}
+
+static void launcher_stop(void)
+{
+    if (launcher.pid > 0) {
+        close(launcher.to); /* its read ends, and so does it */
+        close(launcher.from);
+        waitpid(launcher.pid, NULL, 0);
+    }
+}
+
+/* Runs argv to its end through the launcher and fills r's wall time, CPU and peak RSS; the
+ * exit status, or -1. */
+static int measure(char *const argv[], const char *out_path, struct row *r)
+{
+    char buf[LAUNCH_MAX];
+    size_t len = (size_t)snprintf(buf, sizeof buf, "%s", out_path ? out_path : "") + 1;
+    for (int i = 0; argv[i] && len < sizeof buf; i++)
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "%s", argv[i]) + 1;
+    struct usage u = {.code = -1};
+    if (len > sizeof buf || write(launcher.to, &len, sizeof len) != (ssize_t)sizeof len ||
+        write(launcher.to, buf, len) != (ssize_t)len || read_all(launcher.from, &u, sizeof u) != 0)
+        return -1;
+    r->wall_s = u.wall_s;
+    r->cpu_s = u.cpu_s;
+    r->rss_kb = u.rss_kb;
+    return u.code;
 }
 
 static void stop(pid_t pid)
@@ -760,7 +855,6 @@ static void bench_http(CURL *curl, const char *dir)
         fclose(f);
     snprintf(port, sizeof port, "%d", free_port());
     setenv("DHIS2SYNC_PORT", port, 1);
-    setenv("DHIS2SYNC_ADMIN_PASSWORD", "bench-admin-password", 1); /* else serve writes one to var/ */
     char *argv[] = {bin, "serve", NULL};
     pid_t serve = spawn(argv, NULL);
     snprintf(url, sizeof url, "http://127.0.0.1:%s/health", port);
@@ -922,18 +1016,19 @@ int main(int argc, char **argv)
     setenv("DATABASE_URL", conninfo, 1);
     setenv("DHIS2SYNC_SECRET_KEY", "bench-secret-key-0123456789", 1);
     setenv("DHIS2SYNC_LOG", "warn", 1);
+    setenv("DHIS2SYNC_ADMIN_PASSWORD", "bench-admin-password", 1); /* else serve writes one to var/ */
     struct crypto_key key;
     char *sealed = NULL, bin[256];
     snprintf(bin, sizeof bin, "%s/dhis2sync", build_dir());
     char *migrate[] = {bin, "migrate", NULL};
     struct row scratch;
     PGconn *db = NULL;
-    CURL *curl = curl_easy_init();
+    CURL *curl = NULL;
     int rc = 0;
-    if (crypto_key_load(&key, getenv("DHIS2SYNC_SECRET_KEY"), NULL, &e) ||
+    if (launcher_start() != 0 || crypto_key_load(&key, getenv("DHIS2SYNC_SECRET_KEY"), NULL, &e) ||
         crypto_seal(&key, "district", 8, INSTANCE_SECRET_AAD, &sealed, &e) ||
         measure(migrate, NULL, &scratch) != 0 || PQstatus(db = PQconnectdb(conninfo)) != CONNECTION_OK ||
-        !curl) {
+        !(curl = curl_easy_init())) {
         fprintf(stderr, "sync_bench: setting up failed %s\n", e.msg);
         rc = 1;
         goto out;
@@ -949,6 +1044,7 @@ int main(int argc, char **argv)
     else
         printf("(also in %s)\n", json);
 out:
+    launcher_stop();
     PQfinish(db);
     curl_easy_cleanup(curl);
     pgembed_stop(&pg, &e);
