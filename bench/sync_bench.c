@@ -462,7 +462,6 @@ static int source_read(struct dhis2_client *c, struct source *s, struct err *e)
 struct bodies {
     FILE *f;
     struct source *s;
-    long values;
 };
 
 static int body_out(void *ud, const struct datavalue *vals, size_t n, struct err *e)
@@ -482,7 +481,6 @@ static int body_out(void *ud, const struct datavalue *vals, size_t n, struct err
         if (year > b->s->last_year)
             b->s->last_year = year;
     }
-    b->values += (long)n;
     return rc;
 }
 
@@ -663,21 +661,16 @@ static struct row *sync_row(struct size_ctx *x, const char *what, const char *jo
 static struct row *python_row(struct size_ctx *x, const char *what, const char *mapping,
                               const struct row *base)
 {
-    char out[256], py[256], root[16];
+    char out[256];
     snprintf(out, sizeof out, "%s/python.json", x->dir);
-    snprintf(py, sizeof py, "%s", getenv("BENCH_PYTHON") ? getenv("BENCH_PYTHON") : "python3");
-    snprintf(root, sizeof root, "%s", x->s.root);
     struct row *r = row_add(what, x->n, base);
     if (target_renew(x->curl, &x->dst)) {
         snprintf(r->note, sizeof r->note, "no target");
         return r;
     }
-    char *argv[12 + 2 * MAX_DATA_SETS + 3] = {py,         "bench/reference_sync.py",
-                                              x->src.url, x->dst.url,
-                                              "--auth",   "admin:district",
-                                              "--root",   root,
-                                              "--start",  x->s.start,
-                                              "--end",    x->s.end};
+    char *argv[12 + 2 * MAX_DATA_SETS + 3] = {
+        "python3", "bench/reference_sync.py", x->src.url, x->dst.url, "--auth", "admin:district",
+        "--root",  x->s.root, "--start", x->s.start, "--end", x->s.end};
     int k = 12;
     cJSON *ds;
     cJSON_ArrayForEach(ds, x->s.data_sets)
