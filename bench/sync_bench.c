@@ -668,9 +668,12 @@ static struct row *python_row(struct size_ctx *x, const char *what, const char *
         snprintf(r->note, sizeof r->note, "no target");
         return r;
     }
-    char *argv[12 + 2 * MAX_DATA_SETS + 3] = {
-        "python3", "bench/reference_sync.py", x->src.url, x->dst.url, "--auth", "admin:district",
-        "--root",  x->s.root, "--start", x->s.start, "--end", x->s.end};
+    char *argv[12 + 2 * MAX_DATA_SETS + 3] = {"python3",  "bench/reference_sync.py",
+                                              x->src.url, x->dst.url,
+                                              "--auth",   "admin:district",
+                                              "--root",   x->s.root,
+                                              "--start",  x->s.start,
+                                              "--end",    x->s.end};
     int k = 12;
     cJSON *ds;
     cJSON_ArrayForEach(ds, x->s.data_sets)
@@ -933,7 +936,8 @@ static void table_foot(void)
     rows_print();
     double load[3] = {0};
     getloadavg(load, 3);
-    printf("load average %.1f at the end: a figure measured beside other work is slower in wall time\n", load[0]);
+    printf("load average %.1f at the end: a figure measured beside other work is slower in wall time\n",
+           load[0]);
     printf(
         "n: values synced (requests, for wrk); CPU: user+sys of the dhis2sync process (run or serve),\n"
         "of python3, or of the bench's own libcurl calls (floor); RSS: peak resident set of that process.\n"
