@@ -55,6 +55,16 @@ struct row {
     char note[128];         /* what went wrong, or "" */
 };
 
+/* Ctrl-C or SIGTERM: what is running is ended, what is left is skipped, and the cluster, the
+ * emulators and the temporary directory are cleaned up as at a normal end. */
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stopping = 1;
+}
+
 static struct row rows[MAX_ROWS];
 static int n_rows, n_printed;
 
@@ -147,7 +157,14 @@ static struct usage run_to_end(char *const argv[], const char *out_path)
     pid_t pid = spawn(argv, out_path);
     int status = 0;
     struct rusage ru;
-    if (pid < 0 || wait4(pid, &status, 0, &ru) < 0)
+    if (pid > 0 && stopping)
+        kill(pid, SIGTERM);
+    while (pid > 0 && wait4(pid, &status, 0, &ru) < 0) {
+        if (!stopping)
+            return u;
+        kill(pid, SIGTERM); /* the launcher was told to stop: so is what it runs */
+    }
+    if (pid < 0)
         return u;
     u.wall_s = now_s() - t0;
     u.cpu_s = cpu_of(&ru);
@@ -219,7 +236,9 @@ static int launcher_start(void)
 static void launcher_stop(void)
 {
     if (launcher.pid > 0) {
-        close(launcher.to); /* its read ends, and so does it */
+        if (stopping)
+            kill(launcher.pid, SIGTERM); /* it ends what it runs */
+        close(launcher.to);              /* its read ends, and so does it */
         close(launcher.from);
         waitpid(launcher.pid, NULL, 0);
     }
@@ -234,7 +253,7 @@ static int measure(char *const argv[], const char *out_path, struct row *r)
     for (int i = 0; argv[i] && len < sizeof buf; i++)
         len += (size_t)snprintf(buf + len, sizeof buf - len, "%s", argv[i]) + 1;
     struct usage u = {.code = -1};
-    if (len > sizeof buf || write(launcher.to, &len, sizeof len) != (ssize_t)sizeof len ||
+    if (stopping || len > sizeof buf || write(launcher.to, &len, sizeof len) != (ssize_t)sizeof len ||
         write(launcher.to, buf, len) != (ssize_t)len || read_all(launcher.from, &u, sizeof u) != 0)
         return -1;
     r->wall_s = u.wall_s;
@@ -335,6 +354,8 @@ static long emulator_live(CURL *c, const struct emulator *em)
 static int emulator_start(CURL *c, long n, struct emulator *em)
 {
     char gen[96], port[16], bin[256];
+    if (stopping)
+        return -1;
     em->port = free_port();
     snprintf(port, sizeof port, "%d", em->port);
     snprintf(gen, sizeof gen, "values=%ld,orgunits=2000,seed=7", n);
@@ -711,7 +732,7 @@ static void floor_rows(struct size_ctx *x, const char *bodies_path, const struct
         f = fopen(bodies_path, "rb");
     }
     size_t len;
-    while (f && fread(&len, sizeof len, 1, f) == 1) {
+    while (!stopping && f && fread(&len, sizeof len, 1, f) == 1) {
         char *grown = realloc(body, len);
         if (!grown)
             break;
@@ -881,7 +902,7 @@ static void cell(char *out, size_t size, const char *fmt, double v)
 /* Fills the printable cells of r: n, wall s, CPU s, n/s, CPU µs/n, RSS MB, wall ×, CPU ×. */
 static void cells(const struct row *r, char c[8][24])
 {
-    double per_s = r->n > 0 ? r->n / r->wall_s : -1,
+    double per_s = r->n > 0 && r->wall_s > 0 ? r->n / r->wall_s : -1,
            us = r->n > 0 && r->cpu_s >= 0 ? r->cpu_s * 1e6 / r->n : -1;
     cell(c[0], 24, "%.0f", r->n > 0 ? (double)r->n : -1);
     cell(c[1], 24, "%.2f", r->wall_s);
@@ -921,6 +942,8 @@ static void table_head(const char *date, const char *where)
 
 static void rows_print(void)
 {
+    if (stopping) /* the row under way was cut short */
+        n_rows = n_printed;
     for (; n_printed < n_rows; n_printed++) {
         const struct row *r = &rows[n_printed];
         char c[8][24];
@@ -990,6 +1013,9 @@ int main(int argc, char **argv)
 
     curl_global_init(CURL_GLOBAL_ALL);
     signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa = {.sa_handler = on_signal}; /* no SA_RESTART: a blocked wait ends */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     char dir[] = "/tmp/dhis2sync-bench-XXXXXX", sub[128], date[32], where[256];
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
@@ -1031,12 +1057,15 @@ int main(int argc, char **argv)
         goto out;
     }
     table_head(date, where);
-    for (int i = 0; i < n_sizes; i++)
+    for (int i = 0; i < n_sizes && !stopping; i++)
         rc |= bench_size(sizes[i], db, sealed, dir, curl);
-    bench_http(curl, dir);
+    if (!stopping)
+        bench_http(curl, dir);
     table_foot();
     const char *json = getenv("BENCH_JSON") ? getenv("BENCH_JSON") : "bench/results.json";
-    if (write_json(json, date, where))
+    if (stopping)
+        printf("(stopped: the rows after the last one were not measured; %s is left as it was)\n", json);
+    else if (write_json(json, date, where))
         fprintf(stderr, "sync_bench: could not write %s\n", json);
     else
         printf("(also in %s)\n", json);
