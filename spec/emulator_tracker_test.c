@@ -225,12 +225,18 @@ static void data_element(struct tu_emu *e, const char *code, char out[12])
     cJSON_Delete(j);
 }
 
+/* Generated programs with no data; temp gets the event program's temperature element. */
+static void start_empty(struct tu_emu *e, char temp[12])
+{
+    tu_emu_generate(e, 0, 0, 3, NULL);
+    data_element(e, "EV_TEMP", temp);
+}
+
 TEST(emulator_tracker_import_report_and_atomic_modes)
 {
     struct tu_emu e;
-    tu_emu_generate(&e, 0, 0, 3, NULL);
     char temp[12], body[4096], ev1[1024], ev2[1024];
-    data_element(&e, "EV_TEMP", temp);
+    start_empty(&e, temp);
     event_json(ev1, sizeof ev1, &e, "EvGood00001", e.facility, temp, "37.2");
     event_json(ev2, sizeof ev2, &e, "EvBadOu0001", "NoSuchOu001", temp, "37.2");
     snprintf(body, sizeof body, "{\"events\":[%s,%s]}", ev1, ev2);
@@ -286,9 +292,8 @@ TEST(emulator_tracker_import_report_and_atomic_modes)
 TEST(emulator_tracker_validation_codes)
 {
     struct tu_emu e;
-    tu_emu_generate(&e, 0, 0, 3, NULL);
     char temp[12], outcome[12], weight[12], dob[12], outcome_set[12];
-    data_element(&e, "EV_TEMP", temp);
+    start_empty(&e, temp);
     data_element(&e, "EV_OUTCOME", outcome);
     data_element(&e, "EV_WEIGHT", weight);
     cJSON *j = tu_call(&e, "GET", "/api/trackedEntityAttributes?fields=id&filter=code:eq:TEA_DOB", NULL, 200);
@@ -336,9 +341,8 @@ TEST(emulator_tracker_validation_codes)
 TEST(emulator_tracker_async_job_and_report)
 {
     struct tu_emu e;
-    tu_emu_generate(&e, 0, 0, 3, NULL);
     char temp[12], ev[1024], body[2048], path[256];
-    data_element(&e, "EV_TEMP", temp);
+    start_empty(&e, temp);
     event_json(ev, sizeof ev, &e, "EvAsync0001", e.facility, temp, "36.9");
     snprintf(body, sizeof body, "{\"events\":[%s]}", ev);
     /* async is DHIS2's default */

@@ -147,6 +147,15 @@ bool tk_ou_assigned(const struct tk_program *p, int ou)
     return !p->ou_bits || ((p->ou_bits[ou / 8] >> (ou % 8)) & 1);
 }
 
+int tk_send(struct request *r, struct buf *b, const char *location)
+{
+    size_t n = b->len;
+    char *text = buf_take(b);
+    if (!text)
+        return http_webmessage(r, 500, "ERROR", "Out of memory", NULL);
+    return http_send_with(r, 200, "application/json;charset=UTF-8", text, n, location);
+}
+
 /* ---- time: DHIS2 writes tracker timestamps in the server's zone, without an offset ---- */
 
 int64_t tk_local_offset(int64_t utc_ms)
@@ -597,9 +606,5 @@ int emulator_tracker_digest(struct request *r)
         buf_printf(&b, "%s\"%s\":{\"live\":%zu,\"deleted\":%zu,\"digest\":\"%016llx\"}", t ? "," : "",
                    keys[t], live[t], deleted[t], (unsigned long long)sums[t]);
     buf_putc(&b, '}');
-    size_t n = b.len;
-    char *text = buf_take(&b);
-    if (!text)
-        return http_webmessage(r, 500, "ERROR", "Out of memory", NULL);
-    return http_send(r, 200, "application/json", text, n);
+    return tk_send(r, &b, NULL);
 }

@@ -711,13 +711,11 @@ static int list(struct request *r, enum tk_type type)
     bool failed = !hits;
     free(hits);
     query_free(&q);
-    size_t len = b.len;
-    char *text = buf_take(&b);
-    if (failed || !text) {
-        free(text);
+    if (failed) {
+        buf_free(&b);
         return http_webmessage(r, 500, "ERROR", "Out of memory", NULL);
     }
-    return http_send(r, 200, "application/json;charset=UTF-8", text, len);
+    return tk_send(r, &b, NULL);
 }
 
 static int one(struct request *r, enum tk_type type, const char *uid)
@@ -745,11 +743,7 @@ static int one(struct request *r, enum tk_type type, const char *uid)
     write_object(&o, type, i);
     pthread_rwlock_unlock(&s->lock);
     pthread_rwlock_unlock(&emu->st.lock);
-    size_t len = b.len;
-    char *text = buf_take(&b);
-    if (!text)
-        return http_webmessage(r, 500, "ERROR", "Out of memory", NULL);
-    return http_send(r, 200, "application/json;charset=UTF-8", text, len);
+    return tk_send(r, &b, NULL);
 }
 
 int api_tracker_get(struct request *r)
