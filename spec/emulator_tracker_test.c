@@ -517,6 +517,18 @@ TEST(emulator_tracker_org_unit_modes_and_time_zone)
     tu_emu_stop(&e);
 }
 
+/* Imports a payload file of FIXTURES synchronously; it must create and update so many. */
+static void import_fixture(struct tu_emu *e, const char *name, int created, int updated)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", FIXTURES, name);
+    char *body = slurp(path);
+    cJSON *r = import(e, "", body, 200);
+    check_stats(r, created, updated, 0, 0);
+    free(body);
+    cJSON_Delete(r);
+}
+
 TEST(emulator_tracker_accepts_dhis2_core_payloads)
 {
     struct tu_emu e;
@@ -524,26 +536,16 @@ TEST(emulator_tracker_accepts_dhis2_core_payloads)
     tu_emu_start(&e, args);
     /* dhis2-core's test form (te_enrollment_event.json): ids as {"idScheme","identifier"},
      * import options in the body, the three types flat */
-    char *body = slurp(FIXTURES "/core_te_enrollment_event.json");
-    cJSON *r = import(&e, "", body, 200);
-    check_stats(r, 3, 0, 0, 0);
-    free(body);
-    cJSON_Delete(r);
-    r = tu_call(&e, "GET", "/api/tracker/trackedEntities/AaCoreTe001?fields=*,enrollments[*,events[*]]", NULL, 200);
+    import_fixture(&e, "core_te_enrollment_event.json", 3, 0);
+    cJSON *r = tu_call(&e, "GET", "/api/tracker/trackedEntities/AaCoreTe001?fields=*,enrollments[*,events[*]]", NULL, 200);
     CHECK_STR(tu_str(r, "enrollments.0.enrollment"), "AaCoreEn001");
     CHECK_STR(tu_str(r, "enrollments.0.events.0.event"), "AaCoreEv001");
     CHECK_STR(tu_str(r, "enrollments.0.enrolledAt"), "2019-03-28T12:05:00.000");
     CHECK_STR(tu_str(r, "enrollments.0.events.0.scheduledAt"), "2019-01-28T12:10:38.100");
     cJSON_Delete(r);
     /* the web API's nested form, with attributes, notes and two events */
-    body = slurp(FIXTURES "/api_nested_tracked_entity.json");
-    r = import(&e, "", body, 200);
-    check_stats(r, 4, 0, 0, 0);
-    cJSON_Delete(r);
-    r = import(&e, "", body, 200); /* the same again: every object updated */
-    check_stats(r, 0, 4, 0, 0);
-    free(body);
-    cJSON_Delete(r);
+    import_fixture(&e, "api_nested_tracked_entity.json", 4, 0);
+    import_fixture(&e, "api_nested_tracked_entity.json", 0, 4); /* the same again: every object updated */
     r = tu_call(&e, "GET", "/api/tracker/events?program=AaChildProg&trackedEntity=AaApiTe0001"
                            "&fields=event,notes,dataValues&order=occurredAt:asc", NULL, 200);
     CHECK_INT(cJSON_GetArraySize(items(r, "events")), 2);
@@ -557,11 +559,7 @@ TEST(emulator_tracker_accepts_dhis2_core_payloads)
     CHECK_STR(tu_str(r, "trackedEntities.1.attributes.0.value"), "Aminata");
     cJSON_Delete(r);
     /* an event program's single event (one_single_event.json) */
-    body = slurp(FIXTURES "/core_single_event.json");
-    r = import(&e, "", body, 200);
-    check_stats(r, 1, 0, 0, 0);
-    free(body);
-    cJSON_Delete(r);
+    import_fixture(&e, "core_single_event.json", 1, 0);
     r = tu_call(&e, "GET", "/api/tracker/events/AaCoreSng01", NULL, 200);
     CHECK_STR(tu_str(r, "dataValues.0.value"), "15.0");
     CHECK_STR(tu_str(r, "occurredAt"), "2022-04-20T06:00:38.343");
