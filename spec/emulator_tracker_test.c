@@ -162,6 +162,20 @@ TEST(emulator_tracker_paging_is_stable_with_order)
     CHECK(strcmp(tu_str(x, "events.0.occurredAt"), tu_str(x, "events.4.occurredAt")) >= 0);
     cJSON_Delete(x);
     cJSON_Delete(y);
+    /* a write shows on the next page asked, even of a query already paged through */
+    snprintf(path, sizeof path, "/api/tracker/events?program=%s&order=updatedAt:asc&page=10&pageSize=10"
+                                "&totalPages=true&fields=event", e.event_program);
+    cJSON *before = tu_call(&e, "GET", path, NULL, 200);
+    CHECK_INT((int)tu_num(before, "pager.total"), 95);
+    cJSON_Delete(before);
+    char body[512];
+    snprintf(body, sizeof body, "{\"events\":[{\"event\":\"EvLatest001\",\"program\":\"%s\",\"orgUnit\":\"%s\","
+                                "\"occurredAt\":\"2026-01-01\"}]}", e.event_program, e.facility);
+    cJSON_Delete(import(&e, "", body, 200));
+    cJSON *after = tu_call(&e, "GET", path, NULL, 200);
+    CHECK_INT((int)tu_num(after, "pager.total"), 96);
+    CHECK_STR(tu_str(after, "events.5.event"), "EvLatest001");
+    cJSON_Delete(after);
     snprintf(path, sizeof path, "/api/tracker/events?program=%s&order=colour:asc", e.event_program);
     cJSON_Delete(tu_call(&e, "GET", path, NULL, 400));
     tu_emu_stop(&e);

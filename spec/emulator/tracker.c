@@ -397,6 +397,7 @@ int tracker_init(struct emu *emu, struct err *e)
         return err_set(e, ERR_INTERNAL, "tracker: out of memory");
     emu->tk = s;
     pthread_rwlock_init(&s->lock, NULL);
+    pthread_mutex_init(&s->cache_mu, NULL);
     if (md_index(&emu->md, &s->md))
         return err_set(e, ERR_INTERNAL, "tracker: out of memory (or a program, stage or option set without an id)");
     return tracker_generate_data(emu, s, e);
@@ -422,6 +423,9 @@ void tracker_free(struct emu *emu)
     free(s->who);
     strmap_free(&s->who_map);
     arena_free(&s->text);
+    free(s->cache_key);
+    free(s->cache_hits);
+    pthread_mutex_destroy(&s->cache_mu);
     pthread_rwlock_destroy(&s->lock);
     free(s);
     emu->tk = NULL;
@@ -492,6 +496,7 @@ int tracker_metadata_reloaded(struct emu *emu, const int *de_map, const int *ou_
     }
     md_free(&s->md);
     s->md = fresh;
+    s->version++;
     rc = 0;
 out:
     pthread_rwlock_unlock(&s->lock);

@@ -102,6 +102,14 @@ struct tk_store {
      * with texts. */
     struct tk_value *val; size_t n_val, cap_val;
     struct arena text;
+    /* The sorted matches of the last list query, so that paging through it sorts once (DHIS2
+     * has indexes); every write bumps version, which makes it stale. */
+    uint64_t version;
+    pthread_mutex_t cache_mu;
+    char *cache_key;
+    uint64_t cache_version;
+    int32_t *cache_hits;
+    size_t cache_n;
     struct strmap who_map; /* storedBy names -> who[] */
     const char **who;
     size_t n_who, cap_who;

@@ -748,8 +748,10 @@ static char *import_tracker(struct emu *emu, const cJSON *root, const struct tk_
             (void)(im.items[i].type == TK_TE ? check_tracked_entity(&im, i)
                    : im.items[i].type == TK_ENR ? check_enrollment(&im, i) : check_event(&im, i));
     }
-    if (!im.oom && o->commit && !(im.n_errors && o->atomic_all))
+    if (!im.oom && o->commit && !(im.n_errors && o->atomic_all)) {
         commit(&im);
+        im.s->version++;
+    }
     pthread_rwlock_unlock(&im.s->lock);
     pthread_rwlock_unlock(&emu->st.lock);
     char *text = im.oom || im.errors.oom ? NULL : report(&im, sum);
