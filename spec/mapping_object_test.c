@@ -262,3 +262,196 @@ TEST(mapobj_round_trip_of_real_dhis2_objects_is_exact)
     }
     mapping_release(m);
 }
+
+static enum map_result apply_event(struct mapping *m, const char *json, struct err *why,
+                                   char **result)
+{
+    cJSON *o = cJSON_Parse(json);
+    CHECK(o != NULL);
+    enum map_result r = mapping_apply_object(m, "event", &o, NULL, NULL, why);
+    if (result)
+        *result = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return r;
+}
+
+/* What a function may return: ctx.null, ctx.array, ctx.object mark what Lua cannot say itself;
+ * a table it makes is an object with string keys, an array with keys 1..n, an array when empty. */
+TEST(mapobj_tables_a_function_makes_become_json_by_their_keys)
+{
+    struct mapping *m = compile(
+        "return { event = function(ev, ctx)\n"
+        "  assert(ev.gone == ctx.null and ev.gone ~= nil)\n"
+        "  assert(getmetatable(ev.notes) == 'array' and getmetatable(ev) == 'object')\n"
+        "  assert(math.type(ev.n) == 'integer' and math.type(ev.f) == 'float')\n"
+        "  ev.newList = {}\n"
+        "  ev.newObject = ctx.object({})\n"
+        "  ev.seq = { 'a', 'b', 3, true }\n"
+        "  ev.obj = { x = 1.25, y = { } }\n"
+        "  ev.emptied = ctx.array({})\n"
+        "  ev.explicitNull = ctx.null\n"
+        "  ev.half = ev.n / 2\n"
+        "  ev.dropped = nil\n"
+        "  table.remove(ev.list, 1)\n"
+        "  return ev end }\n");
+    char *out = NULL;
+    struct err why = {0};
+    CHECKF(apply_event(m, "{\"gone\":null,\"notes\":[],\"n\":3,\"f\":1.5,\"dropped\":{},"
+                          "\"list\":[1,2,3]}", &why, &out) == MAP_OK, "%s", why.msg);
+    cJSON *got = cJSON_Parse(out);
+    cJSON *want = cJSON_Parse("{\"gone\":null,\"notes\":[],\"n\":3,\"f\":1.5,\"list\":[2,3],"
+                              "\"newList\":[],\"newObject\":{},\"seq\":[\"a\",\"b\",3,true],"
+                              "\"obj\":{\"x\":1.25,\"y\":[]},\"emptied\":[],"
+                              "\"explicitNull\":null,\"half\":1.5}");
+    CHECKF(cJSON_Compare(got, want, 1), "saw %s", out);
+    /* the original fields keep their order, added ones follow */
+    const char *prefix = "{\"gone\":null,\"notes\":[],\"n\":3,\"f\":1.5,\"list\":[2,3],";
+    CHECKF(strncmp(out, prefix, strlen(prefix)) == 0, "saw %s", out);
+    cJSON_Delete(got);
+    cJSON_Delete(want);
+    free(out);
+    mapping_release(m);
+}
+
+TEST(mapobj_results_json_cannot_hold_are_errors_with_file_line_and_place)
+{
+    static const struct {
+        const char *body, *msg;
+    } cases[] = {
+        {"ev.made = { a = 1, [true] = 2 }", "demo.lua:2: event returned a table with a key of type boolean; a table is an array (keys 1..n) or an object (string keys) (at .made)"},
+        {"ev.made = { 1, 2, [4] = 4 }", "demo.lua:2: event returned an array with holes (remove elements with table.remove) (at .made)"},
+        {"ev.made = { 1, x = 2 }", "a table with a key of type number; a table is an array (keys 1..n) or an object (string keys) (at .made)"},
+        {"ev.dataValues[1][7] = 1", "demo.lua:2: event returned a key of type number in an object; JSON object keys are strings (at .dataValues[1])"},
+        {"ev.dataValues.x = 1", "a key of type string in an array (at .dataValues)"},
+        {"ev.dataValues[3] = {}", "an array with holes"},
+        {"ev.loop = ev", "a table that contains itself (a cycle) (at .loop)"},
+        {"ev.f = print", "a function, which JSON cannot hold (at .f)"},
+        {"ev.v = 0/0", "a number that JSON cannot hold (NaN)"},
+        {"ev.v = math.huge", "a number that JSON cannot hold (infinity)"},
+        {"ev.v = 'a\\0b'", "a string with a NUL byte (at .v)"},
+        {"local t = {} for i = 1, 300 do t = { t } end ev.deep = t", "nested deeper than 200 levels"},
+        {"do return 'ev' end", "demo.lua:2: event must return the object (a table) or nil, not a string"},
+        {"setmetatable(ev.dataValues, nil)", "cannot change a protected metatable"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char src[512];
+        snprintf(src, sizeof src, "return {\n  event = function(ev, ctx)\n    %s\n    return ev\n  end }\n",
+                 cases[i].body);
+        struct mapping *m = compile(src);
+        struct err why = {0};
+        enum map_result r = apply_event(m, "{\"dataValues\":[{\"value\":\"1\"}]}", &why, NULL);
+        CHECKF(r == MAP_ERROR, "%s: expected an error, saw %d", cases[i].body, r);
+        CHECK_CONTAINS(why.msg, cases[i].msg);
+        /* the state is fine afterwards */
+        mapping_release(m);
+    }
+}
+
+/* A giant object, or one the function makes cheaply that is giant as JSON (a table shared
+ * 2^40 times), ends the call with the budget error: the conversion is charged to the call. */
+TEST_TIMEOUT(mapobj_giant_objects_exhaust_the_budget_instead_of_hanging, 60)
+{
+    struct lua_host_limits lim;
+    lua_host_default_limits(&lim);
+    lim.call_instructions = 200000;
+    lim.call_ms = 60000;
+    struct mapping *m = compile_with("return { event = function(ev) return ev end,\n"
+                                     "  trackedEntity = function(te)\n"
+                                     "    local t = { 'x' }\n"
+                                     "    for i = 1, 40 do t = { t, t } end\n"
+                                     "    te.huge = t\n"
+                                     "    return te end }\n", &lim);
+    cJSON *big = cJSON_CreateObject();
+    cJSON *list = cJSON_AddArrayToObject(big, "dataValues");
+    for (int i = 0; i < 100000; i++)
+        cJSON_AddItemToArray(list, cJSON_CreateNumber(i));
+    struct err why = {0};
+    CHECK_INT(mapping_apply_object(m, "event", &big, NULL, NULL, &why), MAP_ERROR);
+    CHECK_CONTAINS(why.msg, "instruction budget of 200000 per call exhausted");
+    CHECK_INT(mapping_apply_object(m, "trackedEntity", &big, NULL, NULL, &why), MAP_ERROR);
+    CHECK_CONTAINS(why.msg, "instruction budget of 200000 per call exhausted");
+    /* a small object still goes through afterwards */
+    cJSON *small = cJSON_Parse("{\"a\":[1,2]}");
+    CHECKF(mapping_apply_object(m, "event", &small, NULL, NULL, &why) == MAP_OK, "%s", why.msg);
+    cJSON_Delete(small);
+    cJSON_Delete(big);
+    mapping_release(m);
+}
+
+static atomic_int cancelled;
+static int stop_flag(void *ud)
+{
+    (void)ud;
+    return atomic_load(&cancelled);
+}
+
+static void *cancel_later(void *arg)
+{
+    (void)arg;
+    usleep(200 * 1000);
+    atomic_store(&cancelled, 1);
+    return NULL;
+}
+
+TEST_TIMEOUT(mapobj_cancel_reaches_a_stuck_function, 60)
+{
+    struct lua_host_limits lim;
+    lua_host_default_limits(&lim);
+    lim.call_instructions = 1L << 60; /* only the cancel can end it within the test's time */
+    lim.call_ms = 3600 * 1000;
+    struct mapping *m = compile_with("return { metadata = function(obj, type)\n"
+                                     "  while true do end\n"
+                                     "end }\n", &lim);
+    struct mapping_lookup lk = {.stop = stop_flag};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, cancel_later, NULL) == 0);
+    cJSON *o = cJSON_Parse("{\"id\":\"fbfJHSPpUQD\"}");
+    struct err why = {0};
+    CHECK_INT(mapping_apply_object(m, "metadata", &o, "dataElements", &lk, &why), MAP_ERROR);
+    pthread_join(th, NULL);
+    CHECK_CONTAINS(why.msg, "demo.lua:2: stopped: the run was cancelled");
+    cJSON_Delete(o);
+    mapping_release(m);
+}
+
+struct worker {
+    struct mapping *m;
+    int bad;
+};
+
+static void *apply_many(void *arg)
+{
+    struct worker *w = arg;
+    for (int i = 0; i < 300; i++) {
+        char text[128];
+        snprintf(text, sizeof text, "{\"trackedEntity\":\"te%d\",\"attributes\":[{\"value\":\"%d\"}]}", i, i);
+        cJSON *o = cJSON_Parse(text);
+        struct err why = {0};
+        if (mapping_apply_object(w->m, "trackedEntity", &o, NULL, NULL, &why) != MAP_OK)
+            w->bad++;
+        else if (atoi(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "attributes"), 0)
+                          ->child->valuestring) != i + 1)
+            w->bad++;
+        cJSON_Delete(o);
+    }
+    return NULL;
+}
+
+TEST(mapobj_threads_share_one_version)
+{
+    struct mapping *m = compile("return { trackedEntity = function(te)\n"
+                                "  local a = te.attributes[1]\n"
+                                "  a.value = tostring(tonumber(a.value) + 1)\n"
+                                "  return te end }\n");
+    struct worker w[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (struct worker){m, 0};
+        CHECK(pthread_create(&th[i], NULL, apply_many, &w[i]) == 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_INT(w[i].bad, 0);
+    }
+    mapping_release(m);
+}
