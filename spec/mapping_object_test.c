@@ -342,9 +342,9 @@ TEST(mapobj_results_json_cannot_hold_are_errors_with_file_line_and_place)
         enum map_result r = apply_event(m, "{\"dataValues\":[{\"value\":\"1\"}]}", &why, NULL);
         CHECKF(r == MAP_ERROR, "%s: expected an error, saw %d", cases[i].body, r);
         CHECK_CONTAINS(why.msg, cases[i].msg);
-        /* the state is fine afterwards */
         mapping_release(m);
     }
+    CHECK_NO_LEAKS();
 }
 
 /* A giant object, or one the function makes cheaply that is giant as JSON (a table shared
@@ -376,6 +376,7 @@ TEST_TIMEOUT(mapobj_giant_objects_exhaust_the_budget_instead_of_hanging, 60)
     cJSON_Delete(small);
     cJSON_Delete(big);
     mapping_release(m);
+    CHECK_NO_LEAKS();
 }
 
 static atomic_int cancelled;
@@ -454,4 +455,116 @@ TEST(mapobj_threads_share_one_version)
         CHECK_INT(w[i].bad, 0);
     }
     mapping_release(m);
+}
+
+static const char *object_mapping =
+    "return {\n"
+    "  event = function(ev, ctx)\n"
+    "    if ev.orgUnit == 'unknownOU01' then return nil end\n"
+    "    ev.program = 'Xh88p1nyefp'\n"
+    "    return ev\n"
+    "  end,\n"
+    "  metadata = function(obj, type, ctx)\n"
+    "    if type == 'options' then error('options stay at home') end\n"
+    "    obj.sharing = nil\n"
+    "    return obj\n"
+    "  end,\n"
+    "}\n";
+
+static int run_check(const char *mapping_path, const char *sample, int json, char **out)
+{
+    char *cmd = NULL;
+    if (asprintf(&cmd, "'%s' check '%s' --sample '%s' %s 2>&1", spec_bin("dhis2sync"),
+                 mapping_path, sample, json ? "--json" : "") < 0)
+        abort();
+    char *sh[] = {"/bin/sh", "-c", cmd, NULL};
+    char *env[] = {"DATABASE_URL=postgresql://nobody@127.0.0.1:1/none", NULL};
+    return spec_run(sh, env, NULL, out);
+}
+
+TEST(mapobj_check_command_shows_what_the_functions_do_to_object_samples)
+{
+    char *dir = spec_test_dir("check");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/objects.lua", dir);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    fputs(object_mapping, f);
+    fclose(f);
+    char *out = NULL;
+    CHECK_INT(run_check(path, "spec/fixtures/mappings/events_sample.json", 0, &out), 0);
+    CHECK_CONTAINS(out, "for metadata and tracker data: metadata() event()");
+    CHECK_CONTAINS(out, "   1 mapped   event ZwwuwNp6gVd\n              -> {\"event\":\"ZwwuwNp6gVd\"");
+    CHECK_CONTAINS(out, "\"program\":\"Xh88p1nyefp\"");
+    CHECK_CONTAINS(out, "   2 skipped  event a1B2c3D4e5F\n              event returned nil");
+    CHECK_CONTAINS(out, "2 object(s): 1 mapped, 1 skipped, 0 errors");
+
+    /* no trackedEntity function: they pass unchanged, and the output says so */
+    CHECK_INT(run_check(path, "spec/fixtures/mappings/tracked_entities_sample.json", 1, &out), 0);
+    cJSON *j = cJSON_Parse(strchr(out, '{'));
+    CHECK(j != NULL);
+    CHECK_CONTAINS(cJSON_GetObjectItem(j, "note")->valuestring,
+                   "no trackedEntity function: trackedEntities pass unchanged");
+    cJSON *r0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "results"), 0);
+    CHECK_STR(cJSON_GetObjectItem(r0, "type")->valuestring, "trackedEntity");
+    CHECK(cJSON_Compare(cJSON_GetObjectItem(r0, "input"), cJSON_GetObjectItem(r0, "output"), 1));
+    cJSON_Delete(j);
+
+    /* an error on any object: listed with its line, exit 1 */
+    CHECK_INT(run_check(path, "spec/fixtures/mappings/metadata_sample.json", 0, &out), 1);
+    CHECK_CONTAINS(out, "   1 mapped   dataElements fbfJHSPpUQD");
+    CHECK_CONTAINS(out, "   2 error    options Fhbi5ABCdef\n              objects.lua:8: options stay at home");
+    CHECK_CONTAINS(out, "2 object(s): 1 mapped, 0 skipped, 1 error");
+    CHECK(!strstr(out, "\"sharing\""));
+
+    /* data value samples print as before */
+    CHECK_INT(run_check(path, "spec/fixtures/mappings/age_bands_sample.json", 0, &out), 0);
+    CHECK_CONTAINS(out, "value(s):");
+    free(dir);
+}
+
+TEST(mapobj_check_route_answers_mapped_objects_and_errors_per_object)
+{
+    struct spec_server s;
+    CHECK(spec_server_start(&s, spec_new_db(), NULL) == 0);
+    cJSON *body = read_json("spec/fixtures/mappings/metadata_sample.json");
+    cJSON *events = read_json("spec/fixtures/mappings/events_sample.json");
+    cJSON_AddItemToObject(body, "events", cJSON_DetachItemFromObject(events, "events"));
+    cJSON_Delete(events);
+    cJSON_AddStringToObject(body, "source", object_mapping);
+    char *text = cJSON_PrintUnformatted(body);
+    struct spec_resp r;
+    CHECK(spec_api(&s, "POST", "/api/mappings/objects/check", text, &r) == 0);
+    CHECKF(r.status == 200, "status %ld: %s", r.status, r.body);
+    cJSON *j = spec_resp_json(&r);
+    cJSON *c = cJSON_GetObjectItem(j, "counts");
+    CHECK_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(c, "objects")), 4);
+    CHECK_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(c, "mapped")), 2);
+    CHECK_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(c, "skipped")), 1);
+    CHECK_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(c, "errors")), 1);
+    cJSON *res = cJSON_GetObjectItem(j, "results");
+    cJSON *ev = cJSON_GetArrayItem(res, 0);
+    CHECK_STR(cJSON_GetObjectItem(ev, "type")->valuestring, "event");
+    CHECK_STR(cJSON_GetObjectItem(ev, "status")->valuestring, "mapped");
+    CHECK_STR(cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "output"), "program")->valuestring,
+              "Xh88p1nyefp");
+    cJSON *err = cJSON_GetArrayItem(res, 3);
+    CHECK_STR(cJSON_GetObjectItem(err, "type")->valuestring, "options");
+    CHECK_STR(cJSON_GetObjectItem(err, "status")->valuestring, "error");
+    cJSON *where = cJSON_GetObjectItem(err, "error");
+    CHECK_STR(cJSON_GetObjectItem(where, "file")->valuestring, "objects.lua");
+    CHECK_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(where, "line")), 8);
+    CHECK_STR(cJSON_GetObjectItem(where, "message")->valuestring, "options stay at home");
+    cJSON_Delete(j);
+    spec_resp_free(&r);
+
+    /* a sample in no known shape is refused, saying which shapes are known */
+    CHECK(spec_api(&s, "POST", "/api/mappings/objects/check",
+                   "{\"source\":\"return {}\",\"events\":{\"event\":\"x\"}}", &r) == 0);
+    CHECKF(r.status == 400 || r.status == 422, "status %ld", r.status);
+    CHECK_CONTAINS(r.body, "events must be a list of objects");
+    spec_resp_free(&r);
+    cJSON_Delete(body);
+    free(text);
+    spec_server_stop(&s);
 }
