@@ -227,7 +227,10 @@ static void read_fields(struct reader *r, int idx, cJSON *node, lua_Integer n, i
         return; /* no field was added (a duplicated key in the input counts twice: ignored) */
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-        const char *key = lua_tostring(L, -2);
+        size_t len;
+        const char *key = lua_tolstring(L, -2, &len);
+        if (strlen(key) != len)
+            fail(r, "a key with a NUL byte");
         if (orig) {
             lua_host_spend(L, (long)n_orig);
             if (cJSON_GetObjectItemCaseSensitive(orig, key)) {

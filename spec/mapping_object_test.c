@@ -329,6 +329,7 @@ TEST(mapobj_results_json_cannot_hold_are_errors_with_file_line_and_place)
         {"ev.v = 0/0", "a number that JSON cannot hold (NaN)"},
         {"ev.v = math.huge", "a number that JSON cannot hold (infinity)"},
         {"ev.v = 'a\\0b'", "a string with a NUL byte (at .v)"},
+        {"ev['a\\0b'] = 1", "a key with a NUL byte"},
         {"local t = {} for i = 1, 300 do t = { t } end ev.deep = t", "nested deeper than 200 levels"},
         {"do return 'ev' end", "demo.lua:2: event must return the object (a table) or nil, not a string"},
         {"setmetatable(ev.dataValues, nil)", "cannot change a protected metatable"},
