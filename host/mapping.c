@@ -565,6 +565,28 @@ static int transform_call(lua_State *L)
     return 0;
 }
 
+/* Calls fn(ud) protected in the version's Lua state, holding its mutex, with lookup in effect
+ * for the call. 0 or ERR_SCRIPT (why filled). */
+static int call_locked(struct mapping *m, lua_CFunction fn, void *ud,
+                       const struct mapping_lookup *lookup, struct err *why)
+{
+    pthread_mutex_lock(&m->lock);
+    lua_State *L = lua_host_state(m->lua);
+    lua_host_set_lookup(m->lua, lookup);
+    lua_pushcfunction(L, fn);
+    lua_pushlightuserdata(L, ud);
+    int rc = lua_host_call(m->lua, 1, 0, why);
+    lua_host_set_lookup(m->lua, NULL);
+#ifndef NDEBUG
+    if (lua_gettop(L) != 0) {
+        log_error("mapping %s: Lua stack unbalanced after a call (%d)", m->name, lua_gettop(L));
+        lua_settop(L, 0);
+    }
+#endif
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
 enum map_result mapping_apply(struct mapping *m, const struct datavalue *in, struct datavalue *out,
                               struct arena *a, const struct mapping_lookup *lookup,
                               struct err *why)
@@ -597,20 +619,7 @@ enum map_result mapping_apply(struct mapping *m, const struct datavalue *in, str
         return MAP_OK;
 
     struct tcall tc = {m, out, a, 0};
-    pthread_mutex_lock(&m->lock);
-    lua_State *L = lua_host_state(m->lua);
-    lua_host_set_lookup(m->lua, lookup);
-    lua_pushcfunction(L, transform_call);
-    lua_pushlightuserdata(L, &tc);
-    int rc = lua_host_call(m->lua, 1, 0, why);
-    lua_host_set_lookup(m->lua, NULL);
-#ifndef NDEBUG
-    if (lua_gettop(L) != 0) {
-        log_error("mapping %s: Lua stack unbalanced after transform (%d)", m->name, lua_gettop(L));
-        lua_settop(L, 0);
-    }
-#endif
-    pthread_mutex_unlock(&m->lock);
+    int rc = call_locked(m, transform_call, &tc, lookup, why);
     if (rc != 0)
         return MAP_ERROR;
     if (tc.dropped) {
@@ -956,16 +965,7 @@ enum map_result mapping_apply_object(struct mapping *m, const char *fn, cJSON **
     struct ocall oc = {.m = m, .f = fn_index(fn), .in = *obj, .type = type};
     if (oc.f < 0 || m->fn_ref[oc.f] == LUA_NOREF)
         return MAP_OK;
-    pthread_mutex_lock(&m->lock);
-    lua_State *L = lua_host_state(m->lua);
-    lua_host_set_lookup(m->lua, lookup);
-    lua_pushcfunction(L, object_call);
-    lua_pushlightuserdata(L, &oc);
-    int rc = lua_host_call(m->lua, 1, 0, why);
-    lua_host_set_lookup(m->lua, NULL);
-    lua_settop(L, 0);
-    pthread_mutex_unlock(&m->lock);
-    if (rc != 0) {
+    if (call_locked(m, object_call, &oc, lookup, why) != 0) {
         cJSON_Delete(oc.out);
         return MAP_ERROR;
     }
