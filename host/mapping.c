@@ -43,6 +43,7 @@ struct mapping {
     int transform_line;
     struct strmap *object_tables[OBJECT_TABLES]; /* NULL: not declared */
     int fn_ref[OBJECT_FNS], fn_line[OBJECT_FNS];   /* LUA_NOREF: not defined */
+    char fn_where[OBJECT_FNS][160];                /* "demo.lua:3: event returned" */
 };
 
 static const char *const kind_names[MAP_KINDS] = {
@@ -241,6 +242,8 @@ static void extract_objects(lua_State *L, struct mapping *m)
         lua_pushvalue(L, -1);
         if (lua_getinfo(L, ">S", &ar))
             m->fn_line[f] = ar.linedefined;
+        snprintf(m->fn_where[f], sizeof m->fn_where[f], "%s.lua:%d: %s returned", m->name,
+                 m->fn_line[f], object_fn_names[f]);
         m->fn_ref[f] = luaL_ref(L, LUA_REGISTRYINDEX);
     }
 }
@@ -952,9 +955,7 @@ static int object_call(lua_State *L)
     if (t != LUA_TTABLE)
         return luaL_error(L, "%s.lua:%d: %s must return the object (a table) or nil, not a %s",
                           m->name, m->fn_line[oc->f], fn, luaL_typename(L, 2));
-    char where[200];
-    snprintf(where, sizeof where, "%s.lua:%d: %s returned", m->name, m->fn_line[oc->f], fn);
-    lua_json_read(L, 2, 1, &oc->out, where);
+    lua_json_read(L, 2, 1, &oc->out, m->fn_where[oc->f]);
     return 0;
 }
 
