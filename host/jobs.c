@@ -42,7 +42,7 @@ static int resolve_instance_field(PGconn *c, const cJSON *body, const char *key,
 const char *const job_field_labels[][2] = {
     {"name", "Name"}, {"kind", "Kind"}, {"source", "Source"}, {"target", "Target"},
     {"mapping", "Mapping"}, {"incremental", "Incremental"}, {"deletions", "Deletions"},
-    {"enabled", "Enabled"}, {"schedule", "Schedule"},
+    {"retryWindow", "Retry window"}, {"enabled", "Enabled"}, {"schedule", "Schedule"},
     {NULL, NULL},
 };
 
@@ -54,6 +54,7 @@ static int validate(PGconn *c, const cJSON *body, struct job_input *out, struct 
     if (!spec)
         return err_set(e, ERR_INTERNAL, "out of memory");
     bool incremental = false, deletions = false, enabled = true;
+    long retry_window = 0;
     const char *kind_name = NULL;
     /* every check runs, so that a form can show all its errors at once */
     int rc = v_string(body, "", "name", true, 1, 200, &out->name, e);
@@ -75,10 +76,13 @@ static int validate(PGconn *c, const cJSON *body, struct job_input *out, struct 
     }
     rc = v_worse(rc, v_bool(body, "", "incremental", false, &incremental, e));
     rc = v_worse(rc, v_bool(body, "", "deletions", false, &deletions, e));
+    /* a nightly job must ride out a DHIS2 restart (2-5 minutes is normal) by itself */
+    rc = v_worse(rc, v_int(body, "", "retryWindow", 600, 0, 86400, &retry_window, e));
     rc = v_worse(rc, v_bool(body, "", "enabled", true, &enabled, e));
     rc = v_worse(rc, v_string(body, "", "schedule", false, 1, 100, &out->schedule, e));
     cJSON_AddBoolToObject(spec, "incremental", incremental);
     cJSON_AddBoolToObject(spec, "deletions", deletions);
+    cJSON_AddNumberToObject(spec, "retryWindow", (double)retry_window);
     const cJSON *notify = cJSON_GetObjectItemCaseSensitive(body, "notify");
     if (notify && !cJSON_IsNull(notify)) {
         cJSON *checked = notify_validate(notify, e);
