@@ -656,31 +656,6 @@ static void note_ref(struct ctx *c, struct item *it, const struct md_ref *ref, c
     c->refd_keys[c->n_refd_keys++] = k;
 }
 
-/* What stored objects that stay reference, with the referrer's type kept in refd's value. */
-static void build_refd(struct ctx *c)
-{
-    for (int m = 0; m < c->md->n_cols && !c->oom; m++) {
-        const struct md_type *t = md_type_of(c->md->cols[m].name);
-        cJSON *o;
-        cJSON_ArrayForEach(o, (t ? c->md->cols[m].items : NULL)) {
-            if (posted(c, t->col, str_of(o, "id")) >= 0)
-                continue;
-            struct item fake = {.col = t->col, .type = t};
-            int before = c->n_refd_keys;
-            for (int r = 0; r < 6 && t->refs[r].prop; r++)
-                each_ref(o, &t->refs[r], note_ref, c, &fake);
-            char **by = realloc(c->refd_by, ((size_t)c->n_refd_keys + 1) * sizeof *by);
-            if (!by) {
-                c->oom = true;
-                return;
-            }
-            c->refd_by = by;
-            for (int k = before; k < c->n_refd_keys; k++)
-                c->refd_by[k] = (char *)t->klass;
-        }
-    }
-}
-
 /* Data values that name an object keep it (DHIS2's foreign keys do). */
 static bool has_values(struct ctx *c, const char *col, const char *uid)
 {
@@ -704,6 +679,60 @@ static bool has_values(struct ctx *c, const char *col, const char *uid)
     return false;
 }
 
+/* A combo's option combos go with it (DHIS2 cascades the delete), so their link to it does
+ * not keep it. */
+static bool owned_by_combo(const struct md_type *t, const struct md_ref *ref)
+{
+    return !strcmp(t->col, "categoryOptionCombos") && !strcmp(ref->prop, "categoryCombo");
+}
+
+/* Calls fn on each stored option combo of the combo uid. */
+static int each_coc_of(struct ctx *c, const char *uid, int (*fn)(struct ctx *, cJSON *, void *), void *arg)
+{
+    struct md_collection *mc = metadata_collection(c->md, "categoryOptionCombos");
+    cJSON *o = mc ? mc->items->child : NULL;
+    while (o) {
+        cJSON *next = o->next; /* fn may take o out */
+        const char *cc = str_of(cJSON_GetObjectItemCaseSensitive(o, "categoryCombo"), "id");
+        if (cc && !strcmp(cc, uid) && fn(c, o, arg))
+            return -1;
+        o = next;
+    }
+    return 0;
+}
+
+static int coc_has_values(struct ctx *c, cJSON *coc, void *arg)
+{
+    (void)arg;
+    return has_values(c, "categoryOptionCombos", str_of(coc, "id"));
+}
+
+/* What stored objects that stay reference, with the referrer's type kept in refd's value. */
+static void build_refd(struct ctx *c)
+{
+    for (int m = 0; m < c->md->n_cols && !c->oom; m++) {
+        const struct md_type *t = md_type_of(c->md->cols[m].name);
+        cJSON *o;
+        cJSON_ArrayForEach(o, (t ? c->md->cols[m].items : NULL)) {
+            if (posted(c, t->col, str_of(o, "id")) >= 0)
+                continue;
+            struct item fake = {.col = t->col, .type = t};
+            int before = c->n_refd_keys;
+            for (int r = 0; r < 6 && t->refs[r].prop; r++)
+                if (!owned_by_combo(t, &t->refs[r]))
+                    each_ref(o, &t->refs[r], note_ref, c, &fake);
+            char **by = realloc(c->refd_by, ((size_t)c->n_refd_keys + 1) * sizeof *by);
+            if (!by) {
+                c->oom = true;
+                return;
+            }
+            c->refd_by = by;
+            for (int k = before; k < c->n_refd_keys; k++)
+                c->refd_by[k] = (char *)t->klass;
+        }
+    }
+}
+
 static void check_delete(struct ctx *c, struct item *it)
 {
     char what[300];
@@ -717,7 +746,9 @@ static void check_delete(struct ctx *c, struct item *it)
     char *k = key_of(it->col, it->uid);
     int who = k ? strmap_get(&c->refd, k) : -1;
     free(k);
-    const char *by = who >= 0 ? c->refd_by[who] : has_values(c, it->col, it->uid) ? "DataValue"
+    bool values = has_values(c, it->col, it->uid) ||
+                  (!strcmp(it->col, "categoryCombos") && each_coc_of(c, it->uid, coc_has_values, NULL));
+    const char *by = who >= 0 ? c->refd_by[who] : values ? "DataValue"
                      : is_default_type(it->col) && name && !strcmp(name, "default") ? "default"
                                                                                      : NULL;
     if (by)
@@ -789,12 +820,22 @@ static int record_deletion(struct emu *emu, const char *col, const cJSON *o, con
     return 0;
 }
 
+static int delete_coc(struct ctx *c, cJSON *coc, void *now)
+{
+    if (record_deletion(c->emu, "categoryOptionCombos", coc, now))
+        return -1;
+    cJSON_Delete(cJSON_DetachItemViaPointer(cJSON_GetObjectItemCaseSensitive(c->md->root, "categoryOptionCombos"), coc));
+    return 0;
+}
+
 static int apply_item(struct ctx *c, struct item *it, const char *now)
 {
     struct metadata *md = c->md;
     if (c->o->strategy == STRATEGY_DELETE) {
         cJSON *arr = cJSON_GetObjectItemCaseSensitive(md->root, it->col);
         if (record_deletion(c->emu, it->col, it->existing, now))
+            return -1;
+        if (!strcmp(it->col, "categoryCombos") && each_coc_of(c, it->uid, delete_coc, (void *)now))
             return -1;
         cJSON_Delete(cJSON_DetachItemViaPointer(arr, it->existing));
         it->existing = NULL;
