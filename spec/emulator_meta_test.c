@@ -470,12 +470,18 @@ TEST_TIMEOUT(emulator_meta_option_combos_generated_and_2_43_rules, 60)
     stop(&e);
 }
 
+/* An empty instance with data elements dOne0000001 (One) and dTwo0000001 (Two). */
+static void start_with_two_elements(struct emu *e)
+{
+    start(e, NULL);
+    cJSON_Delete(call(e, "POST", "/api/metadata", "{\"dataElements\":[" DE("dOne0000001", "One", "bjDvmb4bfuf") ","
+                      DE("dTwo0000001", "Two", "bjDvmb4bfuf") "]}", 200));
+}
+
 TEST_TIMEOUT(emulator_meta_deleted_objects_record_deletions, 30)
 {
     struct emu e;
-    start(&e, NULL);
-    cJSON_Delete(call(&e, "POST", "/api/metadata", "{\"dataElements\":[" DE("dOne0000001", "One", "bjDvmb4bfuf") ","
-                      DE("dTwo0000001", "Two", "bjDvmb4bfuf") "]}", 200));
+    start_with_two_elements(&e);
     cJSON *none = call(&e, "GET", "/api/deletedObjects", NULL, 200);
     CHECK_INT(int_at(none, "pager.total"), 0);
     cJSON_Delete(none);
@@ -616,9 +622,7 @@ TEST_TIMEOUT(emulator_meta_version_shapes_and_merge_mode, 30)
 TEST_TIMEOUT(emulator_meta_incremental_list_by_last_updated, 30)
 {
     struct emu e;
-    start(&e, NULL);
-    cJSON_Delete(call(&e, "POST", "/api/metadata", "{\"dataElements\":[" DE("dOne0000001", "One", "bjDvmb4bfuf") ","
-                      DE("dTwo0000001", "Two", "bjDvmb4bfuf") "]}", 200));
+    start_with_two_elements(&e);
     cJSON *info = call(&e, "GET", "/api/system/info", NULL, 200);
     char since[64];
     snprintf(since, sizeof since, "%s", str_at(info, "serverDate"));

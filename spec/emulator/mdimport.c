@@ -42,6 +42,7 @@ struct ctx {
     char **refd_keys;
     int n_refd_keys;
     char **refd_by;       /* short class of the referrer, per refd value */
+    uint8_t *used[3];     /* DELETE: data elements, org units, option combos that values name */
     bool oom;
 };
 
@@ -659,23 +660,28 @@ static void note_ref(struct ctx *c, struct item *it, const struct md_ref *ref, c
 /* Data values that name an object keep it (DHIS2's foreign keys do). */
 static bool has_values(struct ctx *c, const char *col, const char *uid)
 {
-    enum md_kind kind;
-    if (!strcmp(col, "dataElements"))
-        kind = MD_DE;
-    else if (!strcmp(col, "organisationUnits"))
-        kind = MD_OU;
-    else if (!strcmp(col, "categoryOptionCombos"))
-        kind = MD_COC;
-    else
-        return false;
-    int idx = metadata_find(c->md, kind, SCHEME_UID, uid);
+    static const char *cols[3] = {"dataElements", "organisationUnits", "categoryOptionCombos"};
+    static const enum md_kind kinds[3] = {MD_DE, MD_OU, MD_COC};
     const struct store *st = &c->emu->st;
-    for (size_t i = 0; idx >= 0 && i < st->n; i++) {
-        const struct dv *v = &st->v[i];
-        if ((kind == MD_DE && v->de == idx) || (kind == MD_OU && v->ou == idx) ||
-            (kind == MD_COC && (v->coc == idx || v->aoc == idx)))
+    const struct metadata *md = c->md;
+    if (!c->used[0]) {
+        c->used[0] = calloc((size_t)md->n_de + 1, 1);
+        c->used[1] = calloc((size_t)md->n_ou + 1, 1);
+        c->used[2] = calloc((size_t)md->n_coc + 1, 1);
+        if (!c->used[0] || !c->used[1] || !c->used[2]) {
+            c->oom = true;
             return true;
+        }
+        for (size_t i = 0; i < st->n; i++) {
+            c->used[0][st->v[i].de] = c->used[1][st->v[i].ou] = 1;
+            c->used[2][st->v[i].coc] = c->used[2][st->v[i].aoc] = 1;
+        }
     }
+    for (int k = 0; k < 3; k++)
+        if (!strcmp(col, cols[k])) {
+            int idx = metadata_find(md, kinds[k], SCHEME_UID, uid);
+            return idx >= 0 && c->used[k][idx];
+        }
     return false;
 }
 
@@ -1176,6 +1182,8 @@ static void ctx_free(struct ctx *c)
         free(c->refd_keys[i]);
     free(c->refd_keys);
     free(c->refd_by);
+    for (int k = 0; k < 3; k++)
+        free(c->used[k]);
     cJSON_Delete(c->defaults);
 }
 
