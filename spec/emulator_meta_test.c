@@ -690,3 +690,20 @@ TEST_TIMEOUT(emulator_meta_generate_many_objects, 60)
     cJSON_Delete(ds);
     stop(&e);
 }
+
+TEST_TIMEOUT(emulator_meta_save_keeps_imported_metadata, 30)
+{
+    char *dir = spec_test_dir("meta-save");
+    const char *args[] = {"--data", dir, "--save", NULL};
+    struct emu e;
+    start(&e, args);
+    cJSON_Delete(call(&e, "POST", "/api/metadata", SEX_PAYLOAD, 200));
+    stop(&e);
+    start(&e, args);
+    CHECK(has_object(&e, "categoryCombos", "gSexCombo01"));
+    cJSON *cocs = call(&e, "GET", "/api/categoryOptionCombos?filter=categoryCombo.id:eq:gSexCombo01", NULL, 200);
+    CHECK_INT(cJSON_GetArraySize(at(cocs, "categoryOptionCombos")), 2);
+    cJSON_Delete(cocs);
+    stop(&e);
+    free(dir);
+}

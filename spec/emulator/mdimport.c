@@ -1220,8 +1220,11 @@ cJSON *md_import_execute(struct emu *emu, const char *body, size_t len, const st
     bool any_error = false;
     for (int i = 0; i < c.n; i++)
         any_error = any_error || c.items[i].errors;
-    if (!o->validate && !(any_error && o->atomic_all) && commit(&c))
-        goto out;
+    if (!o->validate && !(any_error && o->atomic_all)) {
+        emu->metadata_changed = true;
+        if (commit(&c))
+            goto out;
+    }
     rep = report(&c, any_error, status);
 out:
     pthread_rwlock_unlock(&emu->st.lock);
