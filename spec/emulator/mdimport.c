@@ -62,7 +62,7 @@ static cJSON *stored(struct ctx *c, const char *col, const char *uid)
 {
     struct md_collection *mc = uid ? metadata_collection(c->md, col) : NULL;
     int i = mc ? strmap_get(&mc->by_uid, uid) : -1;
-    return i >= 0 ? cJSON_GetArrayItem(mc->items, i) : NULL;
+    return i >= 0 ? mc->at[i] : NULL;
 }
 
 /* The payload item for col/uid, or -1. */
