@@ -221,7 +221,11 @@ static void check_ref(struct ctx *c, struct item *it, const struct md_ref *ref, 
         return;
     const char *mine = str_of(c->defaults, id);
     if (mine) {
-        cJSON_ReplaceItemInObjectCaseSensitive(r, "id", cJSON_CreateString(mine));
+        cJSON *to = cJSON_CreateString(mine);
+        if (!to || !cJSON_ReplaceItemInObjectCaseSensitive(r, "id", to)) {
+            cJSON_Delete(to);
+            c->oom = true;
+        }
         return;
     }
     if (resolve(c, ref->target, id))
