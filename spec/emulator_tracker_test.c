@@ -585,3 +585,30 @@ TEST(emulator_tracker_accepts_dhis2_core_payloads)
     cJSON_Delete(r);
     tu_emu_stop(&e);
 }
+
+/* A metadata import renumbers data elements and org units: the tracker data already stored
+ * must still name the same ones afterwards. */
+TEST(emulator_tracker_data_survives_a_metadata_import)
+{
+    struct tu_emu e;
+    tu_emu_generate(&e, 50, 10, 7, NULL);
+    cJSON *before = tu_digest(&e);
+    cJSON_Delete(tu_call(&e, "POST", "/api/metadata?atomicMode=ALL",
+                         "{\"dataElements\":[{\"id\":\"AaaaaaaaaA1\",\"name\":\"A new one\","
+                         "\"shortName\":\"A new one\",\"valueType\":\"NUMBER\",\"domainType\":\"TRACKER\","
+                         "\"aggregationType\":\"SUM\"}],"
+                         "\"organisationUnits\":[{\"id\":\"AaaaaaaaaO1\",\"name\":\"A new unit\","
+                         "\"shortName\":\"A new unit\",\"openingDate\":\"2020-01-01\"}]}",
+                         200));
+    cJSON *after = tu_digest(&e);
+    CHECK(cJSON_Compare(before, after, 1));
+    char path[160];
+    snprintf(path, sizeof path, "/api/tracker/events?program=%s&pageSize=1&fields=orgUnit,dataValues", e.event_program);
+    cJSON *page = tu_call(&e, "GET", path, NULL, 200);
+    const cJSON *ev = cJSON_GetArrayItem(items(page, "events"), 0);
+    CHECK(ev && cJSON_GetArraySize(cJSON_GetObjectItem(ev, "dataValues")) > 0);
+    cJSON_Delete(page);
+    cJSON_Delete(before);
+    cJSON_Delete(after);
+    tu_emu_stop(&e);
+}
