@@ -1,0 +1,170 @@
+/* tracker_sync_test.c — the tracker kind of job: its fields, the query and the three answer
+ * shapes of DHIS2's tracker API, the import report, and whole runs between two emulators. */
+#include <stdlib.h>
+
+#include "harness.h"
+#include "test.h"
+#include "tracker_job.h"
+#include "tracker_read.h"
+#include "tracker_report.h"
+
+static cJSON *parse(const char *json)
+{
+    cJSON *j = cJSON_Parse(json);
+    if (!j)
+        test_fail(__FILE__, __LINE__, "bad JSON in test: %s", json);
+    return j;
+}
+
+TEST_TIMEOUT(a_tracker_job_is_normalised_with_its_defaults, 10)
+{
+    cJSON *body = parse("{\"programs\":[\"eBAyeGv0exc\"],\"orgUnits\":[\"ImspTQPwCqd\"],"
+                        "\"children\":true,\"occurredAfter\":\"2024-01-01\",\"deletions\":true}");
+    cJSON *spec = cJSON_CreateObject();
+    struct err e = {0};
+    CHECK_INT(tracker_job_validate(body, spec, &e), 0);
+    char *text = cJSON_PrintUnformatted(spec);
+    CHECK_STR(text, "{\"programs\":[\"eBAyeGv0exc\"],\"orgUnits\":[\"ImspTQPwCqd\"],\"children\":true,"
+                    "\"incremental\":false,\"deletions\":true,\"occurredAfter\":\"2024-01-01\","
+                    "\"importOptions\":{\"atomicMode\":\"OBJECT\",\"batchSize\":500,\"dryRun\":false,"
+                    "\"async\":false}}");
+    struct tracker_job job;
+    CHECK_INT(tracker_job_read(spec, &job, &e), 0);
+    CHECK_STR(job.programs[0], "eBAyeGv0exc");
+    CHECK(job.programs[1] == NULL);
+    CHECK(job.children && job.deletions && !job.incremental && !job.atomic_all);
+    CHECK_INT(job.batch_size, 500);
+    CHECK_STR(job.occurred_after, "2024-01-01");
+    tracker_job_free(&job);
+    free(text);
+    cJSON_Delete(spec);
+    cJSON_Delete(body);
+    CHECK_NO_LEAKS();
+}
+
+TEST_TIMEOUT(a_tracker_job_reports_every_field_error_at_once, 10)
+{
+    cJSON *body = parse("{\"programs\":[],\"orgUnits\":[\"not-an-id\"],\"occurredAfter\":\"2024-02-30\","
+                        "\"importOptions\":{\"atomicMode\":\"SOME\",\"batchSize\":0}}");
+    cJSON *spec = cJSON_CreateObject();
+    struct err_fields fields = {.labels = tracker_job_labels};
+    struct err e = {.fields = &fields};
+    CHECK_INT(tracker_job_validate(body, spec, &e), ERR_INPUT);
+    char all[2048] = "";
+    for (int i = 0; i < fields.n; i++)
+        snprintf(all + strlen(all), sizeof all - strlen(all), "%s: %s\n", fields.v[i].field, fields.v[i].msg);
+    CHECK_CONTAINS(all, "programs:");
+    CHECK_CONTAINS(all, "orgUnits:");
+    CHECK_CONTAINS(all, "occurredAfter:");
+    CHECK_CONTAINS(all, "importOptions.atomicMode:");
+    CHECK_CONTAINS(all, "importOptions.batchSize:");
+    cJSON_Delete(spec);
+    cJSON_Delete(body);
+}
+
+TEST_TIMEOUT(tracker_reads_name_the_program_order_and_org_unit_mode_per_version, 10)
+{
+    struct tracker_query q = {.type = TRACKER_TRACKED_ENTITY, .program = "IpHINAT79UW",
+                              .org_unit = "ImspTQPwCqd", .children = true,
+                              .updated_after = "2024-02-03T10:11:12.000", .occurred_after = "2024-01-01",
+                              .include_deleted = true, .page_size = 500, .minor = 40};
+    char *s = tracker_read_query(&q, 3);
+    CHECK_STR(s, "program=IpHINAT79UW&orgUnit=ImspTQPwCqd&ouMode=DESCENDANTS"
+                 "&updatedAfter=2024-02-03T10%3A11%3A12.000&includeDeleted=true"
+                 "&order=updatedAt%3Aasc%2CtrackedEntity%3Aasc"
+                 "&fields=%2A%2C%21relationships%2C%21enrollments%2C%21events%2C%21programOwners"
+                 "&page=3&pageSize=500&totalPages=false");
+    free(s);
+    q.minor = 41;
+    s = tracker_read_query(&q, 1);
+    CHECK_CONTAINS(s, "&orgUnits=ImspTQPwCqd&orgUnitMode=DESCENDANTS&");
+    free(s);
+    q.type = TRACKER_EVENT;
+    q.children = false;
+    q.include_deleted = false;
+    q.minor = 43;
+    s = tracker_read_query(&q, 1);
+    CHECK_CONTAINS(s, "program=IpHINAT79UW&orgUnit=ImspTQPwCqd&orgUnitMode=SELECTED&");
+    CHECK_CONTAINS(s, "&occurredAfter=2024-01-01&order=updatedAt%3Aasc%2Cevent%3Aasc&");
+    CHECK(!strstr(s, "includeDeleted"));
+    free(s);
+}
+
+/* One page of each answer shape: how many items, and whether another page is asked for. */
+static void page_shape(int line, const char *body, enum tracker_type t, int page, int page_size,
+                       int items, bool more)
+{
+    cJSON *b = parse(body);
+    bool m = !more;
+    struct err e = {0};
+    cJSON *list = tracker_page_items(b, t, page, page_size, &m, &e);
+    if (!list)
+        test_fail(__FILE__, line, "no items read: %s", e.msg);
+    if (cJSON_GetArraySize(list) != items || m != more)
+        test_fail(__FILE__, line, "expected %d items and more=%d, saw %d and %d", items, more,
+                  cJSON_GetArraySize(list), m);
+    cJSON_Delete(b);
+}
+
+TEST_TIMEOUT(tracker_pages_of_2_40_2_41_and_2_42_are_all_read, 10)
+{
+    /* 2.40: instances, paging at the top */
+    page_shape(__LINE__, "{\"page\":1,\"pageSize\":2,\"instances\":[{\"event\":\"a\"},{\"event\":\"b\"}]}",
+               TRACKER_EVENT, 1, 2, 2, true);
+    page_shape(__LINE__, "{\"page\":2,\"pageSize\":2,\"pageCount\":2,\"total\":4,"
+                         "\"instances\":[{\"event\":\"a\"},{\"event\":\"b\"}]}",
+               TRACKER_EVENT, 2, 2, 2, false);
+    /* 2.41: pager plus the deprecated top-level fields */
+    page_shape(__LINE__, "{\"page\":1,\"pageSize\":2,\"pager\":{\"page\":1,\"pageSize\":2},"
+                         "\"trackedEntities\":[{\"trackedEntity\":\"a\"}]}",
+               TRACKER_TRACKED_ENTITY, 1, 2, 1, false);
+    /* 2.42+: pager only */
+    page_shape(__LINE__, "{\"pager\":{\"page\":1,\"pageSize\":2,\"nextPage\":\"x\"},"
+                         "\"enrollments\":[{\"enrollment\":\"a\"},{\"enrollment\":\"b\"}]}",
+               TRACKER_ENROLLMENT, 1, 2, 2, true);
+    page_shape(__LINE__, "{\"pager\":{\"page\":3,\"pageSize\":2},\"events\":[]}", TRACKER_EVENT, 3, 2, 0, false);
+    cJSON *b = parse("{\"pager\":{},\"httpStatus\":\"OK\"}");
+    bool more;
+    struct err e = {0};
+    CHECK(tracker_page_items(b, TRACKER_EVENT, 1, 2, &more, &e) == NULL);
+    CHECK_CONTAINS(e.msg, "neither `events` nor `instances`");
+    cJSON_Delete(b);
+}
+
+TEST_TIMEOUT(a_tracker_report_names_each_refused_object_once_with_its_code, 10)
+{
+    /* a refused tracked entity and its enrollment's own error; the bundle report repeats one */
+    cJSON *b = parse(
+        "{\"httpStatus\":\"Conflict\",\"status\":\"ERROR\",\"response\":{\"status\":\"ERROR\","
+        "\"validationReport\":{\"errorReports\":["
+        "{\"message\":\"no access\",\"errorCode\":\"E1000\",\"trackerType\":\"TRACKED_ENTITY\",\"uid\":\"PQfMcpmXeFE\"},"
+        "{\"message\":\"not enrolled\",\"errorCode\":\"E1029\",\"trackerType\":\"ENROLLMENT\",\"uid\":\"Kd7bW8gNK7L\"}]},"
+        "\"stats\":{\"created\":3,\"updated\":1,\"deleted\":0,\"ignored\":2,\"total\":6},"
+        "\"bundleReport\":{\"typeReportMap\":{\"EVENT\":{\"trackerType\":\"EVENT\",\"objectReports\":["
+        "{\"trackerType\":\"EVENT\",\"uid\":\"Yt8hVYfOU3P\",\"errorReports\":[{\"message\":\"gone\",\"errorCode\":\"E1082\"}]}]},"
+        "\"TRACKED_ENTITY\":{\"objectReports\":[{\"uid\":\"PQfMcpmXeFE\",\"errorReports\":["
+        "{\"message\":\"no access\",\"errorCode\":\"E1000\",\"trackerType\":\"TRACKED_ENTITY\",\"uid\":\"PQfMcpmXeFE\"}]}]}}}}}");
+    struct tracker_report r;
+    struct err e = {0};
+    CHECK_INT(tracker_report_parse(b, &r, &e), 0);
+    CHECK_STR(r.status, "ERROR");
+    CHECK_INT(r.created, 3);
+    CHECK_INT(r.updated, 1);
+    CHECK_INT(r.ignored, 2);
+    CHECK_INT(r.n_errors, 3);
+    CHECK_INT(r.errors[0].type, TRACKER_TRACKED_ENTITY);
+    CHECK_STR(r.errors[0].uid, "PQfMcpmXeFE");
+    CHECK_INT(r.errors[1].type, TRACKER_ENROLLMENT);
+    CHECK_STR(r.errors[1].code, "E1029");
+    CHECK_STR(r.errors[1].message, "not enrolled");
+    CHECK_INT(r.errors[2].type, TRACKER_EVENT);
+    CHECK_STR(r.errors[2].uid, "Yt8hVYfOU3P");
+    CHECK(tracker_error_already_deleted(r.errors[2].code));
+    CHECK(!tracker_error_already_deleted(r.errors[1].code));
+    tracker_report_free(&r);
+    cJSON_Delete(b);
+    b = parse("{\"message\":\"Tracker job added\",\"response\":{\"id\":\"x\"}}");
+    CHECK_INT(tracker_report_parse(b, &r, &e), ERR_NET);
+    cJSON_Delete(b);
+    CHECK_NO_LEAKS();
+}
