@@ -26,7 +26,7 @@ struct ref {
     const char *key, *table;
 };
 static const struct ref refs[TRACKER_TYPES][5] = {
-    [TRACKER_TRACKED_ENTITY] = {{"trackedEntityType", "trackedEntityTypes"}, {"orgUnit", "orgUnits"}},
+    [TRACKER_TRACKED_ENTITY] = {{"orgUnit", "orgUnits"}},
     [TRACKER_ENROLLMENT] = {{"program", "programs"}, {"orgUnit", "orgUnits"}},
     [TRACKER_EVENT] = {{"program", "programs"}, {"programStage", "programStages"},
                        {"orgUnit", "orgUnits"}, {"attributeOptionCombo", "attributeOptionCombos"}},
