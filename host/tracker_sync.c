@@ -286,7 +286,7 @@ static int program_registration(struct dhis2_client *c, const char *program, boo
     cJSON *p = NULL;
     int rc = dhis2_get(c, path, "fields=id,programType", &p, e);
     if (rc == ERR_NOT_FOUND)
-        return err_set(e, ERR_INPUT, "the source has no program %s", program);
+        return err_set(e, ERR_INPUT, "%s has no program %s", dhis2_client_base_url(c), program);
     if (rc)
         return rc;
     const char *type = str(p, "programType");
@@ -362,10 +362,41 @@ static int tracker_run(struct sync_run *r, struct err *e)
     return rc;
 }
 
+/* Each program must be known to the source (else a run fails at once) and, once mapped, to
+ * the target (else every object of it is refused). */
+static void tracker_preflight(struct sync_preflight *p)
+{
+    struct tracker_job job;
+    struct err e = {0};
+    if (tracker_job_read(p->spec, &job, &e) != 0)
+        return;
+    for (const char *const *prog = job.programs; *prog; prog++) {
+        bool registration;
+        e = (struct err){0};
+        if (p->source && program_registration(p->source, *prog, &registration, &e) != 0)
+            sync_problem(p->problems, "error", "programs", "%s", e.msg);
+        const char *to = *prog;
+        struct err why = {0};
+        if (p->mapping_version &&
+            mapping_map_id(p->mapping_version, "programs", *prog, &to, &why) != MAP_OK) {
+            sync_problem(p->problems, "warning", "programs",
+                         "the mapping leaves out program %s: %s", *prog, why.msg);
+            continue;
+        }
+        e = (struct err){0};
+        if (p->target && program_registration(p->target, to, &registration, &e) != 0)
+            sync_problem(p->problems, "warning", "programs",
+                         "%s: the target would refuse every object of it", e.msg);
+    }
+    /* the tracker API counts only at a price (totalPages=true): no estimate */
+    cJSON_AddNullToObject(p->estimate, "objects");
+    tracker_job_free(&job);
+}
+
 const struct sync_kind sync_kind_tracker = {
     .name = "tracker",
     .validate = tracker_job_validate,
     .labels = tracker_job_labels,
-    .preflight = NULL,
+    .preflight = tracker_preflight,
     .run = tracker_run,
 };
