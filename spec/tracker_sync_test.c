@@ -9,6 +9,7 @@
 #include "sched_util.h"
 #include "test.h"
 #include "tracker_job.h"
+#include "tracker_util.h"
 #include "tracker_read.h"
 #include "tracker_report.h"
 
@@ -173,223 +174,24 @@ TEST_TIMEOUT(a_tracker_report_names_each_refused_object_once_with_its_code, 10)
     CHECK_NO_LEAKS();
 }
 
-/* ---- whole runs between two emulators ------------------------------------------------------ */
-
-struct programs {
-    char events[16];  /* an event program */
-    char tracker[16]; /* a tracker program */
-    char root[16];
-};
-
-static void programs_of(struct su_emu *m, struct programs *p)
-{
-    memset(p, 0, sizeof *p);
-    cJSON *list = su_emu_get(m, "/api/programs?fields=id,programType&paging=false");
-    const cJSON *prog;
-    cJSON_ArrayForEach(prog, cJSON_GetObjectItem(list, "programs"))
-    {
-        const char *type = su_str(prog, "programType");
-        char *into = type && strcmp(type, "WITH_REGISTRATION") == 0 ? p->tracker : p->events;
-        if (!*into)
-            snprintf(into, 16, "%s", su_str(prog, "id"));
-    }
-    cJSON_Delete(list);
-    CHECKF(*p->events && *p->tracker, "the emulator has no event and tracker program");
-    cJSON *ou = su_emu_get(m, "/api/organisationUnits?fields=id&filter=level:eq:1&paging=false");
-    snprintf(p->root, sizeof p->root, "%s",
-             su_str(cJSON_GetArrayItem(cJSON_GetObjectItem(ou, "organisationUnits"), 0), "id"));
-    cJSON_Delete(ou);
-}
-
-static int by_text(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* "key=value" of each entry of o[list], sorted, ';'-separated, appended to line. */
-static void add_values(char *line, size_t size, const cJSON *o, const char *list, const char *key)
-{
-    const cJSON *arr = cJSON_GetObjectItem(o, list), *v;
-    int n = cJSON_GetArraySize(arr), k = 0;
-    char **kv = calloc((size_t)n + 1, sizeof *kv);
-    cJSON_ArrayForEach(v, arr)
-    {
-        if (asprintf(&kv[k], "%s=%s", su_str(v, key) ? su_str(v, key) : "?",
-                     su_str(v, "value") ? su_str(v, "value") : "") < 0)
-            test_fail(__FILE__, __LINE__, "out of memory");
-        k++;
-    }
-    qsort(kv, (size_t)k, sizeof *kv, by_text);
-    for (int i = 0; i < k; i++) {
-        snprintf(line + strlen(line), size - strlen(line), "%s%s", i ? ";" : "|", kv[i]);
-        free(kv[i]);
-    }
-    free(kv);
-}
-
-/* Every live object of one type of the program under the root as sorted lines of the fields a
- * copy must keep (uids, times, org units, values, attributes); *n gets their number. */
-static char *state(struct su_emu *m, const char *program, const char *root, enum tracker_type t,
-                   int minor, int *n)
-{
-    static const char *const fields[TRACKER_TYPES][8] = {
-        {"trackedEntity", "trackedEntityType", "orgUnit", NULL},
-        {"enrollment", "program", "trackedEntity", "orgUnit", "enrolledAt", "occurredAt", "status", NULL},
-        {"event", "program", "programStage", "orgUnit", "occurredAt", "status", "enrollment", "trackedEntity"},
-    };
-    char path[512];
-    snprintf(path, sizeof path, "/api/tracker/%s?program=%s&%s=%s&%s=DESCENDANTS&pageSize=1000000&fields=*",
-             tracker_type_collection(t), program, t != TRACKER_EVENT && minor >= 41 ? "orgUnits" : "orgUnit",
-             root, minor >= 41 ? "orgUnitMode" : "ouMode");
-    cJSON *body = su_emu_get(m, path);
-    cJSON *items = cJSON_GetObjectItem(body, tracker_type_collection(t));
-    if (!items)
-        items = cJSON_GetObjectItem(body, "instances");
-    int k = 0, total = cJSON_GetArraySize(items);
-    char **lines = calloc((size_t)total + 1, sizeof *lines);
-    const cJSON *it;
-    cJSON_ArrayForEach(it, items)
-    {
-        if (cJSON_IsTrue(cJSON_GetObjectItem(it, "deleted")))
-            continue;
-        char line[4096] = "";
-        for (int f = 0; f < 8 && fields[t][f]; f++) {
-            const char *v = su_str(it, fields[t][f]);
-            snprintf(line + strlen(line), sizeof line - strlen(line), "%s%s", f ? "|" : "", v ? v : "");
-        }
-        if (t == TRACKER_EVENT)
-            add_values(line, sizeof line, it, "dataValues", "dataElement");
-        else
-            add_values(line, sizeof line, it, "attributes", "attribute");
-        lines[k++] = strdup(line);
-    }
-    qsort(lines, (size_t)k, sizeof *lines, by_text);
-    size_t len = 1;
-    for (int i = 0; i < k; i++)
-        len += strlen(lines[i]) + 1;
-    char *out = calloc(1, len);
-    for (int i = 0; i < k; i++) {
-        strcat(strcat(out, lines[i]), "\n");
-        free(lines[i]);
-    }
-    free(lines);
-    cJSON_Delete(body);
-    *n = k;
-    return out;
-}
-
-/* Fails at the first line where the two texts differ. */
-static void check_same_text(int line, const char *what, const char *a, const char *b)
-{
-    if (strcmp(a, b) == 0)
-        return;
-    size_t i = 0;
-    while (a[i] && a[i] == b[i])
-        i++;
-    while (i > 0 && a[i - 1] != '\n')
-        i--;
-    test_fail(__FILE__, line, "%s: the target differs from the expected state at\n  expected: %.300s\n"
-              "  target:   %.300s", what, a + i, b + i);
-}
-
-/* The target holds exactly the source's live objects of both programs; returns how many. */
-static int check_same(int line, struct su_emu *src, struct su_emu *dst, const struct programs *p, int minor)
-{
-    int total = 0;
-    for (int t = 0; t < TRACKER_TYPES; t++) {
-        for (int which = 0; which < 2; which++) {
-            const char *program = which ? p->tracker : p->events;
-            if (t != TRACKER_EVENT && !which)
-                continue;
-            int n_src, n_dst;
-            char *a = state(src, program, p->root, (enum tracker_type)t, minor, &n_src);
-            char *b = state(dst, program, p->root, (enum tracker_type)t, minor, &n_dst);
-            char what[96];
-            snprintf(what, sizeof what, "%s of %s (source %d, target %d)", tracker_type_collection(t),
-                     program, n_src, n_dst);
-            check_same_text(line, what, a, b);
-            total += n_src;
-            free(a);
-            free(b);
-        }
-    }
-    return total;
-}
-
-static long long counted(const cJSON *run, const char *key)
-{
-    return (long long)su_num(cJSON_GetObjectItem(run, "counts"), key);
-}
-
-static cJSON *wait_done(struct spec_server *s, long long id, int timeout_s)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/api/runs/%lld", id);
-    for (int i = 0; i < timeout_s * 10; i++) {
-        cJSON *run = su_call(s, "GET", path, NULL, 200);
-        const char *st = su_str(run, "status");
-        if (strcmp(st, "queued") != 0 && strcmp(st, "running") != 0)
-            return run;
-        cJSON_Delete(run);
-        usleep(100000);
-    }
-    test_fail(__FILE__, __LINE__, "run %lld did not finish in %d s", id, timeout_s);
-}
-
-static long long queue_run(struct spec_server *s, const char *job, const char *query)
-{
-    char path[256];
-    snprintf(path, sizeof path, "/api/jobs/%s/run%s", job, query ? query : "");
-    cJSON *queued = su_call(s, "POST", path, "{}", 202);
-    long long id = (long long)su_num(queued, "id");
-    cJSON_Delete(queued);
-    return id;
-}
-
-static cJSON *run_once(struct spec_server *s, const char *job, const char *query)
-{
-    return wait_done(s, queue_run(s, job, query), 300);
-}
-
-static void add_job(struct spec_server *s, const char *name, const struct programs *p, const char *extra)
-{
-    char body[2048];
-    snprintf(body, sizeof body,
-             "{\"name\":\"%s\",\"kind\":\"tracker\",\"source\":\"src\",\"target\":\"dst\","
-             "\"programs\":[\"%s\",\"%s\"],\"orgUnits\":[\"%s\"],\"children\":true%s%s}",
-             name, p->events, p->tracker, p->root, extra ? "," : "", extra ? extra : "");
-    cJSON_Delete(su_call(s, "POST", "/api/jobs", body, 201));
-}
-
-/* A generated source, a target with the same metadata and no data, a server with both. */
-static void start_pair(struct spec_server *s, struct su_emu *src, struct su_emu *dst, const char *gen,
-                       const char *version, char *const env[])
-{
-    char empty[128];
-    snprintf(empty, sizeof empty, "events=0,trackedEntities=0,%s", strstr(gen, "seed=") ? strstr(gen, "seed=") : "seed=1");
-    su_emu_spawn(src, gen, version);
-    su_emu_spawn(dst, empty, version);
-    CHECK(spec_server_start(s, spec_new_db(), env) == 0);
-    su_instance(s, "src", src->url);
-    su_instance(s, "dst", dst->url);
-}
+/* ---- whole runs between two emulators (helpers in tracker_util.h) -------------------------- */
 
 TEST_TIMEOUT(a_tracker_job_copies_events_and_tracked_entities_exactly, 300)
 {
     struct spec_server s;
     struct su_emu src, dst;
-    start_pair(&s, &src, &dst, "events=3000,trackedEntities=300,seed=41", NULL, NULL);
+    tk_start_pair(&s, &src, &dst, "events=3000,trackedEntities=300,seed=41", NULL, NULL);
     struct programs p;
-    programs_of(&src, &p);
-    add_job(&s, "copy", &p, "\"importOptions\":{\"batchSize\":250}");
-    cJSON *run = run_once(&s, "copy", NULL);
+    tk_programs_of(&src, &p);
+    tk_add_job(&s, "copy", &p, "\"importOptions\":{\"batchSize\":250}");
+    cJSON *run = tk_run_once(&s, "copy", NULL);
     CHECKF(strcmp(su_str(run, "status"), "succeeded") == 0, "run: %s", cJSON_PrintUnformatted(run));
-    int total = check_same(__LINE__, &src, &dst, &p, 41);
+    int total = tk_check_same(__LINE__, &src, &dst, &p, 41);
     CHECK(total > 3000);
-    CHECK_INT(counted(run, "fetched"), total);
-    CHECK_INT(counted(run, "sent"), total);
-    CHECK_INT(counted(run, "imported"), total);
-    CHECK_INT(counted(run, "conflicts"), 0);
+    CHECK_INT(tk_counted(run, "fetched"), total);
+    CHECK_INT(tk_counted(run, "sent"), total);
+    CHECK_INT(tk_counted(run, "imported"), total);
+    CHECK_INT(tk_counted(run, "conflicts"), 0);
     cJSON_Delete(run);
 }
 
@@ -425,13 +227,13 @@ TEST_TIMEOUT(an_incremental_tracker_run_sends_only_edits_and_deletions, 300)
     struct su_emu src, dst;
     /* no read-back overlap, so that the second run's counts prove the watermark works */
     char *env[] = {"DHIS2SYNC_WATERMARK_OVERLAP=0", NULL};
-    start_pair(&s, &src, &dst, "events=1500,trackedEntities=150,seed=43", NULL, env);
+    tk_start_pair(&s, &src, &dst, "events=1500,trackedEntities=150,seed=43", NULL, env);
     struct programs p;
-    programs_of(&src, &p);
-    add_job(&s, "inc", &p, "\"incremental\":true,\"deletions\":true");
-    cJSON *run = run_once(&s, "inc", NULL);
+    tk_programs_of(&src, &p);
+    tk_add_job(&s, "inc", &p, "\"incremental\":true,\"deletions\":true");
+    cJSON *run = tk_run_once(&s, "inc", NULL);
     CHECK_STR(su_str(run, "status"), "succeeded");
-    int before = check_same(__LINE__, &src, &dst, &p, 41);
+    int before = tk_check_same(__LINE__, &src, &dst, &p, 41);
     cJSON_Delete(run);
     sleep(1); /* the source's clock must pass the watermark before the edits */
 
@@ -462,13 +264,13 @@ TEST_TIMEOUT(an_incremental_tracker_run_sends_only_edits_and_deletions, 300)
         cJSON_Delete(events);
     }
 
-    run = run_once(&s, "inc", NULL);
+    run = tk_run_once(&s, "inc", NULL);
     CHECKF(strcmp(su_str(run, "status"), "succeeded") == 0, "run: %s", cJSON_PrintUnformatted(run));
-    CHECK_INT(counted(run, "fetched"), edited + 2);
-    CHECK_INT(counted(run, "sent"), edited + 2);
-    CHECK_INT(counted(run, "updated"), edited);
-    CHECK_INT(counted(run, "deleted"), 2);
-    CHECK_INT(check_same(__LINE__, &src, &dst, &p, 41), before - 2);
+    CHECK_INT(tk_counted(run, "fetched"), edited + 2);
+    CHECK_INT(tk_counted(run, "sent"), edited + 2);
+    CHECK_INT(tk_counted(run, "updated"), edited);
+    CHECK_INT(tk_counted(run, "deleted"), 2);
+    CHECK_INT(tk_check_same(__LINE__, &src, &dst, &p, 41), before - 2);
     cJSON_Delete(run);
 }
 
@@ -478,16 +280,16 @@ TEST_TIMEOUT(the_same_tracker_job_runs_against_2_40_2_41_and_2_43, 300)
     for (int v = 0; v < 3; v++) {
         struct spec_server s;
         struct su_emu src, dst;
-        start_pair(&s, &src, &dst, "events=400,trackedEntities=60,seed=47", versions[v], NULL);
+        tk_start_pair(&s, &src, &dst, "events=400,trackedEntities=60,seed=47", versions[v], NULL);
         struct programs p;
-        programs_of(&src, &p);
-        add_job(&s, "versions", &p, "\"importOptions\":{\"batchSize\":50}");
-        cJSON *run = run_once(&s, "versions", NULL);
+        tk_programs_of(&src, &p);
+        tk_add_job(&s, "versions", &p, "\"importOptions\":{\"batchSize\":50}");
+        cJSON *run = tk_run_once(&s, "versions", NULL);
         CHECKF(strcmp(su_str(run, "status"), "succeeded") == 0, "%s: %s", versions[v],
                cJSON_PrintUnformatted(run));
-        int total = check_same(__LINE__, &src, &dst, &p, atoi(versions[v] + 2));
-        CHECKF(counted(run, "fetched") == total, "%s: fetched %lld of %d", versions[v],
-               counted(run, "fetched"), total);
+        int total = tk_check_same(__LINE__, &src, &dst, &p, atoi(versions[v] + 2));
+        CHECKF(tk_counted(run, "fetched") == total, "%s: fetched %lld of %d", versions[v],
+               tk_counted(run, "fetched"), total);
         cJSON_Delete(run);
         spec_server_stop(&s);
         su_emu_stop(&src);
@@ -499,17 +301,17 @@ TEST_TIMEOUT(a_tracker_run_killed_mid_way_and_run_again_loses_and_doubles_nothin
 {
     struct spec_server s;
     struct su_emu src, dst;
-    start_pair(&s, &src, &dst, "events=3000,trackedEntities=200,seed=53", NULL, NULL);
+    tk_start_pair(&s, &src, &dst, "events=3000,trackedEntities=200,seed=53", NULL, NULL);
     struct programs p;
-    programs_of(&src, &p);
-    add_job(&s, "killed", &p, "\"incremental\":true,\"importOptions\":{\"batchSize\":100}");
+    tk_programs_of(&src, &p);
+    tk_add_job(&s, "killed", &p, "\"incremental\":true,\"importOptions\":{\"batchSize\":100}");
     su_emu_faults(&dst, "{\"delayMs\":200,\"importOnly\":true}");
-    long long id = queue_run(&s, "killed", NULL);
+    long long id = tk_queue_run(&s, "killed", NULL);
     char path[64];
     snprintf(path, sizeof path, "/api/runs/%lld", id);
     for (int i = 0; i < 300; i++) {
         cJSON *r = su_call(&s, "GET", path, NULL, 200);
-        long long sent = counted(r, "sent");
+        long long sent = tk_counted(r, "sent");
         cJSON_Delete(r);
         if (sent > 0)
             break;
@@ -523,15 +325,15 @@ TEST_TIMEOUT(a_tracker_run_killed_mid_way_and_run_again_loses_and_doubles_nothin
     /* the next process marks the orphan interrupted and runs it once more */
     struct spec_server again;
     CHECK(spec_server_start(&again, s.db, NULL) == 0);
-    cJSON *first = wait_done(&again, id, 60);
+    cJSON *first = tk_wait_done(&again, id, 60);
     CHECK_STR(su_str(first, "status"), "interrupted");
-    cJSON *retry = wait_done(&again, id + 1, 300);
+    cJSON *retry = tk_wait_done(&again, id + 1, 300);
     CHECKF(strcmp(su_str(retry, "status"), "succeeded") == 0, "retry: %s", cJSON_PrintUnformatted(retry));
-    int total = check_same(__LINE__, &src, &dst, &p, 41);
+    int total = tk_check_same(__LINE__, &src, &dst, &p, 41);
     /* the retry read from where the killed run did (no watermark yet); what the killed run had
      * sent came again as updates of the same uids, so each line above is there once */
     CHECK(cJSON_IsNull(cJSON_GetObjectItem(retry, "since")));
-    CHECK_INT(counted(retry, "fetched"), total);
+    CHECK_INT(tk_counted(retry, "fetched"), total);
     cJSON_Delete(first);
     cJSON_Delete(retry);
 }

@@ -1,0 +1,28 @@
+/* tracker_long_test.c — the tracker job's full-size acceptance case (minutes; not part of the
+ * normal suite, which runs a smaller one): 100 k events of an event program and 10 k tracked
+ * entities with their enrollments and events, copied from one emulator to an empty one; the
+ * target must then equal the source (uids, occurredAt, org units, data values, attributes).
+ * Build and run it with spec/long/run.sh. */
+#include <string.h>
+
+#include "../test.h"
+#include "../tracker_util.h"
+
+TEST_TIMEOUT(a_tracker_job_copies_100k_events_and_10k_tracked_entities_exactly, 1800)
+{
+    struct spec_server s;
+    struct su_emu src, dst;
+    tk_start_pair(&s, &src, &dst, "events=100000,trackedEntities=10000,seed=59", NULL, NULL);
+    struct programs p;
+    tk_programs_of(&src, &p);
+    tk_add_job(&s, "full", &p, NULL);
+    long long id = tk_queue_run(&s, "full", NULL);
+    cJSON *run = tk_wait_done(&s, id, 1700);
+    CHECKF(strcmp(su_str(run, "status"), "succeeded") == 0, "run: %s", cJSON_PrintUnformatted(run));
+    int total = tk_check_same(__LINE__, &src, &dst, &p, 41);
+    CHECK(total >= 110000);
+    CHECK_INT(tk_counted(run, "fetched"), total);
+    CHECK_INT(tk_counted(run, "imported"), total);
+    printf("tracker: %d objects copied and equal\n", total);
+    cJSON_Delete(run);
+}

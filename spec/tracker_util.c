@@ -1,0 +1,202 @@
+/* tracker_util.c — see tracker_util.h. */
+#include "tracker_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "test.h"
+
+void tk_programs_of(struct su_emu *m, struct programs *p)
+{
+    memset(p, 0, sizeof *p);
+    cJSON *list = su_emu_get(m, "/api/programs?fields=id,programType&paging=false");
+    const cJSON *prog;
+    cJSON_ArrayForEach(prog, cJSON_GetObjectItem(list, "programs"))
+    {
+        const char *type = su_str(prog, "programType");
+        char *into = type && strcmp(type, "WITH_REGISTRATION") == 0 ? p->tracker : p->events;
+        if (!*into)
+            snprintf(into, 16, "%s", su_str(prog, "id"));
+    }
+    cJSON_Delete(list);
+    CHECKF(*p->events && *p->tracker, "the emulator has no event and tracker program");
+    cJSON *ou = su_emu_get(m, "/api/organisationUnits?fields=id&filter=level:eq:1&paging=false");
+    snprintf(p->root, sizeof p->root, "%s",
+             su_str(cJSON_GetArrayItem(cJSON_GetObjectItem(ou, "organisationUnits"), 0), "id"));
+    cJSON_Delete(ou);
+}
+
+static int by_text(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* "key=value" of each entry of o[list], sorted, ';'-separated, appended to line. */
+static void add_values(char *line, size_t size, const cJSON *o, const char *list, const char *key)
+{
+    const cJSON *arr = cJSON_GetObjectItem(o, list), *v;
+    int n = cJSON_GetArraySize(arr), k = 0;
+    char **kv = calloc((size_t)n + 1, sizeof *kv);
+    cJSON_ArrayForEach(v, arr)
+    {
+        if (asprintf(&kv[k], "%s=%s", su_str(v, key) ? su_str(v, key) : "?",
+                     su_str(v, "value") ? su_str(v, "value") : "") < 0)
+            test_fail(__FILE__, __LINE__, "out of memory");
+        k++;
+    }
+    qsort(kv, (size_t)k, sizeof *kv, by_text);
+    for (int i = 0; i < k; i++) {
+        snprintf(line + strlen(line), size - strlen(line), "%s%s", i ? ";" : "|", kv[i]);
+        free(kv[i]);
+    }
+    free(kv);
+}
+
+/* Every live object of one type of the program under the root as sorted lines of the fields a
+ * copy must keep (uids, times, org units, values, attributes); *n gets their number. */
+char *tk_state(struct su_emu *m, const char *program, const char *root, enum tracker_type t,
+                   int minor, int *n)
+{
+    static const char *const fields[TRACKER_TYPES][8] = {
+        {"trackedEntity", "trackedEntityType", "orgUnit", NULL},
+        {"enrollment", "program", "trackedEntity", "orgUnit", "enrolledAt", "occurredAt", "status", NULL},
+        {"event", "program", "programStage", "orgUnit", "occurredAt", "status", "enrollment", "trackedEntity"},
+    };
+    char path[512];
+    snprintf(path, sizeof path, "/api/tracker/%s?program=%s&%s=%s&%s=DESCENDANTS&pageSize=1000000&fields=*",
+             tracker_type_collection(t), program, t != TRACKER_EVENT && minor >= 41 ? "orgUnits" : "orgUnit",
+             root, minor >= 41 ? "orgUnitMode" : "ouMode");
+    cJSON *body = su_emu_get(m, path);
+    cJSON *items = cJSON_GetObjectItem(body, tracker_type_collection(t));
+    if (!items)
+        items = cJSON_GetObjectItem(body, "instances");
+    int k = 0, total = cJSON_GetArraySize(items);
+    char **lines = calloc((size_t)total + 1, sizeof *lines);
+    const cJSON *it;
+    cJSON_ArrayForEach(it, items)
+    {
+        if (cJSON_IsTrue(cJSON_GetObjectItem(it, "deleted")))
+            continue;
+        char line[4096] = "";
+        for (int f = 0; f < 8 && fields[t][f]; f++) {
+            const char *v = su_str(it, fields[t][f]);
+            snprintf(line + strlen(line), sizeof line - strlen(line), "%s%s", f ? "|" : "", v ? v : "");
+        }
+        if (t == TRACKER_EVENT)
+            add_values(line, sizeof line, it, "dataValues", "dataElement");
+        else
+            add_values(line, sizeof line, it, "attributes", "attribute");
+        lines[k++] = strdup(line);
+    }
+    qsort(lines, (size_t)k, sizeof *lines, by_text);
+    size_t len = 1;
+    for (int i = 0; i < k; i++)
+        len += strlen(lines[i]) + 1;
+    char *out = calloc(1, len);
+    for (int i = 0; i < k; i++) {
+        strcat(strcat(out, lines[i]), "\n");
+        free(lines[i]);
+    }
+    free(lines);
+    cJSON_Delete(body);
+    *n = k;
+    return out;
+}
+
+/* Fails at the first line where the two texts differ. */
+static void check_same_text(int line, const char *what, const char *a, const char *b)
+{
+    if (strcmp(a, b) == 0)
+        return;
+    size_t i = 0;
+    while (a[i] && a[i] == b[i])
+        i++;
+    while (i > 0 && a[i - 1] != '\n')
+        i--;
+    test_fail(__FILE__, line, "%s: the target differs from the expected state at\n  expected: %.300s\n"
+              "  target:   %.300s", what, a + i, b + i);
+}
+
+/* The target holds exactly the source's live objects of both programs; returns how many. */
+int tk_check_same(int line, struct su_emu *src, struct su_emu *dst, const struct programs *p, int minor)
+{
+    int total = 0;
+    for (int t = 0; t < TRACKER_TYPES; t++) {
+        for (int which = 0; which < 2; which++) {
+            const char *program = which ? p->tracker : p->events;
+            if (t != TRACKER_EVENT && !which)
+                continue;
+            int n_src, n_dst;
+            char *a = tk_state(src, program, p->root, (enum tracker_type)t, minor, &n_src);
+            char *b = tk_state(dst, program, p->root, (enum tracker_type)t, minor, &n_dst);
+            char what[96];
+            snprintf(what, sizeof what, "%s of %s (source %d, target %d)", tracker_type_collection(t),
+                     program, n_src, n_dst);
+            check_same_text(line, what, a, b);
+            total += n_src;
+            free(a);
+            free(b);
+        }
+    }
+    return total;
+}
+
+long long tk_counted(const cJSON *run, const char *key)
+{
+    return (long long)su_num(cJSON_GetObjectItem(run, "counts"), key);
+}
+
+cJSON *tk_wait_done(struct spec_server *s, long long id, int timeout_s)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/api/runs/%lld", id);
+    for (int i = 0; i < timeout_s * 10; i++) {
+        cJSON *run = su_call(s, "GET", path, NULL, 200);
+        const char *st = su_str(run, "status");
+        if (strcmp(st, "queued") != 0 && strcmp(st, "running") != 0)
+            return run;
+        cJSON_Delete(run);
+        usleep(100000);
+    }
+    test_fail(__FILE__, __LINE__, "run %lld did not finish in %d s", id, timeout_s);
+}
+
+long long tk_queue_run(struct spec_server *s, const char *job, const char *query)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/api/jobs/%s/run%s", job, query ? query : "");
+    cJSON *queued = su_call(s, "POST", path, "{}", 202);
+    long long id = (long long)su_num(queued, "id");
+    cJSON_Delete(queued);
+    return id;
+}
+
+cJSON *tk_run_once(struct spec_server *s, const char *job, const char *query)
+{
+    return tk_wait_done(s, tk_queue_run(s, job, query), 300);
+}
+
+void tk_add_job(struct spec_server *s, const char *name, const struct programs *p, const char *extra)
+{
+    char body[2048];
+    snprintf(body, sizeof body,
+             "{\"name\":\"%s\",\"kind\":\"tracker\",\"source\":\"src\",\"target\":\"dst\","
+             "\"programs\":[\"%s\",\"%s\"],\"orgUnits\":[\"%s\"],\"children\":true%s%s}",
+             name, p->events, p->tracker, p->root, extra ? "," : "", extra ? extra : "");
+    cJSON_Delete(su_call(s, "POST", "/api/jobs", body, 201));
+}
+
+/* A generated source, a target with the same metadata and no data, a server with both. */
+void tk_start_pair(struct spec_server *s, struct su_emu *src, struct su_emu *dst, const char *gen,
+                       const char *version, char *const env[])
+{
+    char empty[128];
+    snprintf(empty, sizeof empty, "events=0,trackedEntities=0,%s", strstr(gen, "seed=") ? strstr(gen, "seed=") : "seed=1");
+    su_emu_spawn(src, gen, version);
+    su_emu_spawn(dst, empty, version);
+    CHECK(spec_server_start(s, spec_new_db(), env) == 0);
+    su_instance(s, "src", src->url);
+    su_instance(s, "dst", dst->url);
+}
+

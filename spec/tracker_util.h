@@ -1,0 +1,40 @@
+/* tracker_util.h — helpers of the tracker job tests (spec/tracker_sync_test.c and the long
+ * run's 100 k case): two emulators and a server, tracker jobs and their runs, and the state of
+ * a target compared with its source's through DHIS2's own tracker API. */
+#ifndef DHIS2SYNC_TRACKER_UTIL_H
+#define DHIS2SYNC_TRACKER_UTIL_H
+
+#include "harness.h"
+#include "sched_util.h"
+#include "tracker_read.h"
+
+struct programs {
+    char events[16];  /* an event program */
+    char tracker[16]; /* a tracker program */
+    char root[16];
+};
+
+/* A generated source (--generate gen, --version version unless NULL), a target with the same
+ * metadata and no data, a server (env: extra entries, may be NULL) with both as "src", "dst". */
+void tk_start_pair(struct spec_server *s, struct su_emu *src, struct su_emu *dst, const char *gen,
+                   const char *version, char *const env[]);
+/* The emulator's first event program, first tracker program and its root org unit. */
+void tk_programs_of(struct su_emu *m, struct programs *p);
+/* A tracker job `name` from src to dst of both programs under the root, with children; extra:
+ * more JSON members, or NULL. */
+void tk_add_job(struct spec_server *s, const char *name, const struct programs *p, const char *extra);
+long long tk_queue_run(struct spec_server *s, const char *job, const char *query);
+/* Waits until the run has ended; its JSON (caller deletes). */
+cJSON *tk_wait_done(struct spec_server *s, long long id, int timeout_s);
+cJSON *tk_run_once(struct spec_server *s, const char *job, const char *query);
+long long tk_counted(const cJSON *run, const char *key);
+/* Every live object of type t of the program under the root, as sorted lines of what a copy
+ * keeps (uids, times, org units, values, attributes); *n gets their number. minor: the
+ * emulator's version, 2.<minor>. Caller frees. */
+char *tk_state(struct su_emu *m, const char *program, const char *root, enum tracker_type t,
+               int minor, int *n);
+/* Fails the test (at line) unless the target holds exactly the source's live objects of both
+ * programs; returns how many there are. */
+int tk_check_same(int line, struct su_emu *src, struct su_emu *dst, const struct programs *p, int minor);
+
+#endif
