@@ -75,6 +75,17 @@ static char *get(const char *url, size_t *bytes)
     return b.data;
 }
 
+/* GET http://127.0.0.1:port/path as JSON (NULL when it fails); caller deletes. */
+static cJSON *get_json(int port, const char *path)
+{
+    char url[512];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    char *text = get(url, NULL);
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    return j;
+}
+
 static int free_port(void)
 {
     static int next = 23000;
@@ -221,6 +232,26 @@ static int bench_run(const char *job, double *secs, double *rss_mb)
     *secs = now_s() - t0;
     *rss_mb = (double)ru.ru_maxrss / 1024.0;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* The main of a bench that times bench_one for each size given (default 100 k and 1 M). */
+static int bench_main(int argc, char **argv, const char *title, int (*bench_one)(long n, struct bench_db *db))
+{
+    curl_global_init(CURL_GLOBAL_ALL);
+    struct bench_db db;
+    if (bench_db_start(&db))
+        return 1;
+    printf("%s (%ld cores)\n", title, sysconf(_SC_NPROCESSORS_ONLN));
+    int rc = 0;
+    if (argc > 1) {
+        for (int i = 1; i < argc; i++)
+            rc |= bench_one(atol(argv[i]), &db);
+    } else {
+        rc |= bench_one(100000, &db);
+        rc |= bench_one(1000000, &db);
+    }
+    bench_db_stop(&db);
+    return rc ? 1 : 0;
 }
 
 #endif

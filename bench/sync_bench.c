@@ -93,20 +93,5 @@ out:
 
 int main(int argc, char **argv)
 {
-    curl_global_init(CURL_GLOBAL_ALL);
-    struct bench_db db;
-    if (bench_db_start(&db))
-        return 1;
-    printf("sync_bench: dhis2sync run between two emulators on this machine (%ld cores)\n",
-           sysconf(_SC_NPROCESSORS_ONLN));
-    int rc = 0;
-    if (argc > 1) {
-        for (int i = 1; i < argc; i++)
-            rc |= bench_one(atol(argv[i]), &db);
-    } else {
-        rc |= bench_one(100000, &db);
-        rc |= bench_one(1000000, &db);
-    }
-    bench_db_stop(&db);
-    return rc ? 1 : 0;
+    return bench_main(argc, argv, "sync_bench: dhis2sync run between two emulators on this machine", bench_one);
 }

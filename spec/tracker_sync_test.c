@@ -180,12 +180,10 @@ TEST_TIMEOUT(a_tracker_job_copies_events_and_tracked_entities_exactly, 300)
 {
     struct spec_server s;
     struct su_emu src, dst;
-    tk_start_pair(&s, &src, &dst, "events=3000,trackedEntities=300,seed=41", NULL, NULL);
     struct programs p;
-    tk_programs_of(&src, &p);
+    tk_start_pair(&s, &src, &dst, "events=3000,trackedEntities=300,seed=41", NULL, NULL, &p);
     tk_add_job(&s, "copy", &p, "\"importOptions\":{\"batchSize\":250}");
-    cJSON *run = tk_run_once(&s, "copy", NULL);
-    CHECKF(strcmp(su_str(run, "status"), "succeeded") == 0, "run: %s", cJSON_PrintUnformatted(run));
+    cJSON *run = tk_run_succeeded(__LINE__, &s, "copy", NULL);
     int total = tk_check_same(__LINE__, &src, &dst, &p, 41);
     CHECK(total > 3000);
     CHECK_INT(tk_counted(run, "fetched"), total);
@@ -227,12 +225,10 @@ TEST_TIMEOUT(an_incremental_tracker_run_sends_only_edits_and_deletions, 300)
     struct su_emu src, dst;
     /* no read-back overlap, so that the second run's counts prove the watermark works */
     char *env[] = {"DHIS2SYNC_WATERMARK_OVERLAP=0", NULL};
-    tk_start_pair(&s, &src, &dst, "events=1500,trackedEntities=150,seed=43", NULL, env);
     struct programs p;
-    tk_programs_of(&src, &p);
+    tk_start_pair(&s, &src, &dst, "events=1500,trackedEntities=150,seed=43", NULL, env, &p);
     tk_add_job(&s, "inc", &p, "\"incremental\":true,\"deletions\":true");
-    cJSON *run = tk_run_once(&s, "inc", NULL);
-    CHECK_STR(su_str(run, "status"), "succeeded");
+    cJSON *run = tk_run_succeeded(__LINE__, &s, "inc", NULL);
     int before = tk_check_same(__LINE__, &src, &dst, &p, 41);
     cJSON_Delete(run);
     sleep(1); /* the source's clock must pass the watermark before the edits */
@@ -264,8 +260,7 @@ TEST_TIMEOUT(an_incremental_tracker_run_sends_only_edits_and_deletions, 300)
         cJSON_Delete(events);
     }
 
-    run = tk_run_once(&s, "inc", NULL);
-    CHECKF(strcmp(su_str(run, "status"), "succeeded") == 0, "run: %s", cJSON_PrintUnformatted(run));
+    run = tk_run_succeeded(__LINE__, &s, "inc", NULL);
     CHECK_INT(tk_counted(run, "fetched"), edited + 2);
     CHECK_INT(tk_counted(run, "sent"), edited + 2);
     CHECK_INT(tk_counted(run, "updated"), edited);
@@ -280,13 +275,12 @@ TEST_TIMEOUT(the_same_tracker_job_runs_against_2_40_2_41_and_2_43, 300)
     for (int v = 0; v < 3; v++) {
         struct spec_server s;
         struct su_emu src, dst;
-        tk_start_pair(&s, &src, &dst, "events=400,trackedEntities=60,seed=47", versions[v], NULL);
         struct programs p;
-        tk_programs_of(&src, &p);
-        tk_add_job(&s, "versions", &p, "\"importOptions\":{\"batchSize\":50}");
-        cJSON *run = tk_run_once(&s, "versions", NULL);
-        CHECKF(strcmp(su_str(run, "status"), "succeeded") == 0, "%s: %s", versions[v],
-               cJSON_PrintUnformatted(run));
+        tk_start_pair(&s, &src, &dst, "events=400,trackedEntities=60,seed=47", versions[v], NULL, &p);
+        char job[32];
+        snprintf(job, sizeof job, "versions-%s", versions[v]);
+        tk_add_job(&s, job, &p, "\"importOptions\":{\"batchSize\":50}");
+        cJSON *run = tk_run_succeeded(__LINE__, &s, job, NULL);
         int total = tk_check_same(__LINE__, &src, &dst, &p, atoi(versions[v] + 2));
         CHECKF(tk_counted(run, "fetched") == total, "%s: fetched %lld of %d", versions[v],
                tk_counted(run, "fetched"), total);
@@ -301,9 +295,8 @@ TEST_TIMEOUT(a_tracker_run_killed_mid_way_and_run_again_loses_and_doubles_nothin
 {
     struct spec_server s;
     struct su_emu src, dst;
-    tk_start_pair(&s, &src, &dst, "events=3000,trackedEntities=200,seed=53", NULL, NULL);
     struct programs p;
-    tk_programs_of(&src, &p);
+    tk_start_pair(&s, &src, &dst, "events=3000,trackedEntities=200,seed=53", NULL, NULL, &p);
     tk_add_job(&s, "killed", &p, "\"incremental\":true,\"importOptions\":{\"batchSize\":100}");
     su_emu_faults(&dst, "{\"delayMs\":200,\"importOnly\":true}");
     long long id = tk_queue_run(&s, "killed", NULL);

@@ -174,7 +174,15 @@ long long tk_queue_run(struct spec_server *s, const char *job, const char *query
 
 cJSON *tk_run_once(struct spec_server *s, const char *job, const char *query)
 {
-    return tk_wait_done(s, tk_queue_run(s, job, query), 300);
+    return tk_wait_done(s, tk_queue_run(s, job, query), 1800);
+}
+
+cJSON *tk_run_succeeded(int line, struct spec_server *s, const char *job, const char *query)
+{
+    cJSON *run = tk_run_once(s, job, query);
+    if (strcmp(su_str(run, "status"), "succeeded") != 0)
+        test_fail(__FILE__, line, "run of %s: expected succeeded, saw %s", job, cJSON_PrintUnformatted(run));
+    return run;
 }
 
 void tk_add_job(struct spec_server *s, const char *name, const struct programs *p, const char *extra)
@@ -189,7 +197,7 @@ void tk_add_job(struct spec_server *s, const char *name, const struct programs *
 
 /* A generated source, a target with the same metadata and no data, a server with both. */
 void tk_start_pair(struct spec_server *s, struct su_emu *src, struct su_emu *dst, const char *gen,
-                       const char *version, char *const env[])
+                       const char *version, char *const env[], struct programs *p)
 {
     char empty[128];
     snprintf(empty, sizeof empty, "events=0,trackedEntities=0,%s", strstr(gen, "seed=") ? strstr(gen, "seed=") : "seed=1");
@@ -198,5 +206,6 @@ void tk_start_pair(struct spec_server *s, struct su_emu *src, struct su_emu *dst
     CHECK(spec_server_start(s, spec_new_db(), env) == 0);
     su_instance(s, "src", src->url);
     su_instance(s, "dst", dst->url);
+    tk_programs_of(src, p);
 }
 

@@ -15,9 +15,10 @@ struct programs {
 };
 
 /* A generated source (--generate gen, --version version unless NULL), a target with the same
- * metadata and no data, a server (env: extra entries, may be NULL) with both as "src", "dst". */
+ * metadata and no data, a server (env: extra entries, may be NULL) with both as "src", "dst";
+ * p gets the source's programs. */
 void tk_start_pair(struct spec_server *s, struct su_emu *src, struct su_emu *dst, const char *gen,
-                   const char *version, char *const env[]);
+                   const char *version, char *const env[], struct programs *p);
 /* The emulator's first event program, first tracker program and its root org unit. */
 void tk_programs_of(struct su_emu *m, struct programs *p);
 /* A tracker job `name` from src to dst of both programs under the root, with children; extra:
@@ -27,6 +28,8 @@ long long tk_queue_run(struct spec_server *s, const char *job, const char *query
 /* Waits until the run has ended; its JSON (caller deletes). */
 cJSON *tk_wait_done(struct spec_server *s, long long id, int timeout_s);
 cJSON *tk_run_once(struct spec_server *s, const char *job, const char *query);
+/* A run of job that must succeed (else the test fails at line, printing the run). */
+cJSON *tk_run_succeeded(int line, struct spec_server *s, const char *job, const char *query);
 long long tk_counted(const cJSON *run, const char *key);
 /* Every live object of type t of the program under the root, as sorted lines of what a copy
  * keeps (uids, times, org units, values, attributes); *n gets their number. minor: the

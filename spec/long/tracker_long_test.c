@@ -12,13 +12,10 @@ TEST_TIMEOUT(a_tracker_job_copies_100k_events_and_10k_tracked_entities_exactly, 
 {
     struct spec_server s;
     struct su_emu src, dst;
-    tk_start_pair(&s, &src, &dst, "events=100000,trackedEntities=10000,seed=59", NULL, NULL);
     struct programs p;
-    tk_programs_of(&src, &p);
+    tk_start_pair(&s, &src, &dst, "events=100000,trackedEntities=10000,seed=59", NULL, NULL, &p);
     tk_add_job(&s, "full", &p, NULL);
-    long long id = tk_queue_run(&s, "full", NULL);
-    cJSON *run = tk_wait_done(&s, id, 1700);
-    CHECKF(strcmp(su_str(run, "status"), "succeeded") == 0, "run: %s", cJSON_PrintUnformatted(run));
+    cJSON *run = tk_run_succeeded(__LINE__, &s, "full", NULL);
     int total = tk_check_same(__LINE__, &src, &dst, &p, 41);
     CHECK(total >= 110000);
     CHECK_INT(tk_counted(run, "fetched"), total);
