@@ -262,6 +262,9 @@ static const struct route routes[] = {
     {"POST", "dataValueSets", true, api_dvs_post},
     {"GET", "system/tasks/", false, api_tasks},
     {"GET", "system/taskSummaries/", false, api_tasks},
+    {"GET", "tracker/jobs/", false, api_tracker_jobs},
+    {"GET", "tracker/", false, api_tracker_get},
+    {"POST", "tracker", true, api_tracker_post},
     {"GET", "", false, api_metadata},
 };
 

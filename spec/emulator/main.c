@@ -3,7 +3,8 @@
  *
  * Usage:
  *   dhis2-emulator --port P [--data DIR] [--version 2.41.0] [--user U:P] [--pat TOKEN]
- *                  [--generate values=N,orgunits=M,seed=S] [--save]
+ *                  [--generate values=N,orgunits=M,seed=S[,events=N,trackedEntities=M]] [--save]
+ *                  [--timezone Europe/Oslo]
  *                  [--fail-rate R] [--fail-next N] [--fail-status 500|502|503] [--fail-import-only]
  *                  [--delay-ms N] [--drop-next N] [--hang-next N] [--conflict-ids ID,ID...]
  *   --data DIR      metadata from DIR/metadata.json (a /api/metadata export: dataElements,
@@ -11,7 +12,11 @@
  *                   dataElementGroups...; every array becomes /api/<name>), values from
  *                   DIR/dataValues.json (the dataValueSets shape).
  *   --generate      a deterministic instance instead (see generate.c); values=0 gives the same
- *                   metadata with no values, i.e. an empty sync target.
+ *                   metadata with no values, i.e. an empty sync target. events=N adds an event
+ *                   program with N events, trackedEntities=M a tracker program with M enrolled
+ *                   tracked entities and their events (tracker_gen.c); 0 gives the programs alone.
+ *   --timezone      the server's zone (default Etc/UTC): /api/system/info serverTimeZoneId, and
+ *                   the zone of tracker timestamps, which DHIS2 writes without an offset.
  *   --save          on SIGTERM/SIGINT writes the values (deleted ones too) to
  *                   DIR/dataValues.json, and the generated metadata to DIR/metadata.json.
  *   --version       the version /api/system/info reports; 2.43.x also changes the answers:
@@ -23,7 +28,9 @@
  *
  * Routes: /api/[NN/]system/info, system/ping, me, dataValueSets (GET as JSON or CSV; POST
  * JSON, gzip-compressed JSON or CSV), system/tasks/DATAVALUE_IMPORT/<id>,
- * system/taskSummaries/DATAVALUE_IMPORT/<id>, and every metadata collection:
+ * system/taskSummaries/DATAVALUE_IMPORT/<id>, tracker/events|trackedEntities|enrollments[/<id>]
+ * (GET), tracker (POST), tracker/jobs/<id>[/report] (see tracker_export.c, tracker_import.c),
+ * and every metadata collection:
  * /api/<name>[/<id>] with fields, filter, rootJunction, order, paging. Not modelled: sharing and
  * user org unit scopes (the user sees everything), option sets, approvals, locking, expiry
  * days, ATTRIBUTE:<uid> id schemes (read as UID), XML.
@@ -39,12 +46,16 @@
  *          refused by imports as if unknown (E7610/E7612/E7613/E7615/E7611 conflicts, HTTP 409).
  *   DELETE /emulator/faults   clears them
  *   GET    /emulator/state    {"values","live","deleted","periods","requests","imports",...}
+ *   GET    /emulator/tracker/digest  {"events":{"live","deleted","digest"},"trackedEntities":..,
+ *                              "enrollments":..}: equal digests = the same tracker data (ids,
+ *                              references, status, dates, values; not created/updated stamps)
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "emu.h"
 #include "http.h"
@@ -54,7 +65,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: dhis2-emulator --port P [--data DIR] [--version 2.41.0] [--user U:P] [--pat TOKEN]\n"
-            "                      [--generate values=N,orgunits=M,seed=S] [--save]\n"
+            "                      [--generate values=N,orgunits=M,seed=S,events=N,trackedEntities=M] [--save]\n"
+            "                      [--timezone ZONE]\n"
             "                      [--fail-rate R] [--fail-next N] [--fail-status S] [--fail-import-only]\n"
             "                      [--delay-ms N] [--drop-next N] [--hang-next N] [--conflict-ids A,B]\n");
 }
@@ -97,8 +109,12 @@ static int parse_generate(struct emu_config *c, const char *spec, struct err *e)
             c->gen_orgunits = (long)n;
         else if (!strcmp(kv, "seed"))
             c->gen_seed = n;
+        else if (!strcmp(kv, "events"))
+            c->gen_events = (long)n;
+        else if (!strcmp(kv, "trackedEntities"))
+            c->gen_tracked_entities = (long)n;
         else
-            rc = err_set(e, ERR_INPUT, "--generate: unknown key '%s' (values, orgunits, seed)", kv);
+            rc = err_set(e, ERR_INPUT, "--generate: unknown key '%s' (values, orgunits, seed, events, trackedEntities)", kv);
     }
     free(copy);
     return rc;
@@ -136,6 +152,8 @@ static int parse_args(int argc, char **argv, struct emu_config *c, struct faults
                 return err_set(e, ERR_INPUT, "--user: expected USER:PASSWORD");
             snprintf(c->user, sizeof c->user, "%.*s", (int)(colon - v), v);
             snprintf(c->password, sizeof c->password, "%s", colon + 1);
+        } else if (!strcmp(a, "--timezone")) {
+            c->timezone = v;
         } else if (!strcmp(a, "--pat")) {
             c->pat = v;
         } else if (!strcmp(a, "--generate")) {
@@ -236,13 +254,18 @@ int main(int argc, char **argv)
         faults_free(&emu.faults);
         return 2;
     }
+    if (!emu.cfg.timezone)
+        emu.cfg.timezone = "Etc/UTC";
+    /* the whole process reads the zone; tracker times are written in it */
+    setenv("TZ", emu.cfg.timezone, 1);
+    tzset();
     emu.started_ms = now_ms();
     snprintf(emu.system_id, sizeof emu.system_id, "emu-%016llx",
              (unsigned long long)(emu.cfg.generate ? emu.cfg.gen_seed : (uint64_t)emu.started_ms));
 
     cJSON *meta = NULL;
     if (emu.cfg.generate) {
-        if (generate_metadata(&emu.cfg, &meta, &e))
+        if (generate_metadata(&emu.cfg, &meta, &e) || tracker_generate_metadata(&emu.cfg, meta, &e))
             goto out;
     } else if (emu.cfg.data_dir) {
         snprintf(path, sizeof path, "%s/metadata.json", emu.cfg.data_dir);
@@ -254,7 +277,7 @@ int main(int argc, char **argv)
         err_set(&e, ERR_INTERNAL, "out of memory");
         goto out;
     }
-    if (metadata_load(&emu.md, meta, &e) || store_init(&emu.st, emu.md.n_ou, &e))
+    if (metadata_load(&emu.md, meta, &e) || store_init(&emu.st, emu.md.n_ou, &e) || tracker_init(&emu, &e))
         goto out;
     int64_t t0 = now_ms();
     if (emu.cfg.generate) {
@@ -299,6 +322,7 @@ out:
     if (status)
         fprintf(stderr, "dhis2-emulator: %s\n", e.msg);
     tasks_free(&emu);
+    tracker_free(&emu);
     store_free(&emu.st);
     metadata_free(&emu.md);
     faults_free(&emu.faults);

@@ -25,8 +25,7 @@ struct job {
     char *summary;
 };
 
-/* A DHIS2-shaped UID from a counter and the clock: unique within this process. */
-static void make_uid(char out[12])
+void make_uid(char out[12])
 {
     static atomic_ulong seq;
     static const char alnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
