@@ -227,7 +227,10 @@ static void read_fields(struct reader *r, int idx, cJSON *node, lua_Integer n, i
         return; /* no field was added (a duplicated key in the input counts twice: ignored) */
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-        const char *key = lua_tostring(L, -2);
+        size_t len;
+        const char *key = lua_tolstring(L, -2, &len);
+        if (strlen(key) != len)
+            fail(r, "a key with a NUL byte");
         if (orig) {
             lua_host_spend(L, (long)n_orig);
             if (cJSON_GetObjectItemCaseSensitive(orig, key)) {
@@ -266,24 +269,21 @@ static void read_table(struct reader *r, int idx, cJSON *parent, const char *key
             bad = luaL_typename(L, -1);
     }
     int is_array;
-    if (mark == 1) {
+    if (mark == 2 || (mark == 0 && strings && strings == n)) {
+        if (strings != n)
+            fail(r, "a key of type %s in an object; JSON object keys are strings",
+                 bad ? bad : "number");
+        is_array = 0;
+    } else if (mark == 1 || (strings == 0 && !bad)) {
+        /* an empty table the function made is an array too: ctx.object({}) for an object */
         if (strings || bad)
             fail(r, "a key of type %s in an array", strings ? "string" : bad);
         if (max != n)
             fail(r, "an array with holes (remove elements with table.remove)");
         is_array = 1;
-    } else if (mark == 2) {
-        if (strings != n)
-            fail(r, "a key of type %s in an object; JSON object keys are strings",
-                 bad ? bad : "number");
-        is_array = 0;
-    } else if (strings == n) {
-        is_array = n == 0; /* an empty table the function made is an array: ctx.object({}) */
-    } else if (strings == 0 && !bad && max == n) {
-        is_array = 1;
     } else {
         fail(r, "a table with a key of type %s; a table is an array (keys 1..n) or an object "
-                "(string keys)", bad ? bad : strings ? "number" : "number beyond its length");
+                "(string keys)", bad ? bad : "number");
     }
     cJSON *node = is_array ? cJSON_CreateArray() : cJSON_CreateObject();
     attach(r, parent, key, node);
