@@ -184,7 +184,7 @@ static void first_id(struct su_emu *emu, const char *path, char *out)
     cJSON_Delete(j);
 }
 
-void su_emu_spawn(struct su_emu *emu, const char *generate, const char *version)
+void su_emu_spawn(struct su_emu *emu, const char *const args[])
 {
     memset(emu, 0, sizeof *emu);
     emu->port = spec_free_port();
@@ -192,8 +192,9 @@ void su_emu_spawn(struct su_emu *emu, const char *generate, const char *version)
     char *bin = spec_bin("dhis2-emulator"), port[16], *dir = spec_test_dir("emu"), log[4200];
     snprintf(port, sizeof port, "%d", emu->port);
     snprintf(log, sizeof log, "%s/emulator.log", dir);
-    char *argv[] = {bin, "--port", port, "--generate", (char *)generate,
-                    version ? "--version" : NULL, (char *)version, NULL};
+    char *argv[16] = {bin, "--port", port};
+    for (int i = 0; args[i] && i < 12; i++)
+        argv[3 + i] = (char *)args[i];
     emu->pid = spec_spawn(argv, NULL, log);
     char ping[128];
     snprintf(ping, sizeof ping, "%s/emulator/faults", emu->url);
@@ -206,7 +207,7 @@ void su_emu_start(struct su_emu *emu, long values, long orgunits, unsigned long 
 {
     char gen[128];
     snprintf(gen, sizeof gen, "values=%ld,orgunits=%ld,seed=%lu", values, orgunits, seed);
-    su_emu_spawn(emu, gen, NULL);
+    su_emu_spawn(emu, (const char *const[]){"--generate", gen, NULL});
     first_id(emu, "/api/dataSets?fields=id&filter=code:eq:DS_MONTHLY&paging=false", emu->ds_monthly);
     first_id(emu, "/api/dataSets?fields=id&filter=code:eq:DS_QUARTERLY&paging=false", emu->ds_quarterly);
     first_id(emu, "/api/organisationUnits?fields=id&filter=code:eq:OU_COUNTRY&paging=false", emu->root);

@@ -38,9 +38,9 @@ struct su_emu {
     char url[64];
     char ds_monthly[16], ds_quarterly[16], root[16];
 };
-/* An emulator started with --generate `generate` (and --version `version` unless NULL); waits
- * until it answers. */
-void su_emu_spawn(struct su_emu *emu, const char *generate, const char *version);
+/* An emulator started with args (NULL-terminated, at most 12: "--generate", "values=9", ...);
+ * waits until it answers. */
+void su_emu_spawn(struct su_emu *emu, const char *const args[]);
 /* A generated emulator (values, orgunits, seed); waits until it answers and reads the ids of
  * its data sets and its root org unit. */
 void su_emu_start(struct su_emu *emu, long values, long orgunits, unsigned long seed);

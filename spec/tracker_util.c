@@ -195,17 +195,29 @@ void tk_add_job(struct spec_server *s, const char *name, const struct programs *
     cJSON_Delete(su_call(s, "POST", "/api/jobs", body, 201));
 }
 
-/* A generated source, a target with the same metadata and no data, a server with both. */
-void tk_start_pair(struct spec_server *s, struct su_emu *src, struct su_emu *dst, const char *gen,
-                       const char *version, char *const env[], struct programs *p)
+/* The target: the source's metadata and no data. The emulator's own empty twin
+ * (events=0,trackedEntities=0) has no programs, so the metadata of a small instance of the
+ * same seed is saved (--save on SIGTERM) and loaded with --data. */
+static void spawn_twin(struct su_emu *dst, const char *seed, const char *version)
 {
-    char empty[128];
-    snprintf(empty, sizeof empty, "events=0,trackedEntities=0,%s", strstr(gen, "seed=") ? strstr(gen, "seed=") : "seed=1");
-    su_emu_spawn(src, gen, version);
-    su_emu_spawn(dst, empty, version);
+    char *dir = spec_test_dir("twin"), gen[64];
+    snprintf(gen, sizeof gen, "values=0,events=1,trackedEntities=1,%s", seed);
+    struct su_emu maker;
+    su_emu_spawn(&maker, (const char *const[]){"--generate", gen, "--data", dir, "--save", NULL});
+    su_emu_stop(&maker);
+    su_emu_spawn(dst, (const char *const[]){"--data", dir, version ? "--version" : NULL, version, NULL});
+    free(dir);
+}
+
+void tk_start_pair(struct spec_server *s, struct su_emu *src, struct su_emu *dst, const char *gen,
+                   const char *version, char *const env[], struct programs *p)
+{
+    const char *seed = strstr(gen, "seed=");
+    CHECKF(seed != NULL, "the generation '%s' names no seed", gen);
+    su_emu_spawn(src, (const char *const[]){"--generate", gen, version ? "--version" : NULL, version, NULL});
+    spawn_twin(dst, seed, version);
     CHECK(spec_server_start(s, spec_new_db(), env) == 0);
     su_instance(s, "src", src->url);
     su_instance(s, "dst", dst->url);
     tk_programs_of(src, p);
 }
-
