@@ -8,8 +8,7 @@
 
 const char *const tracker_job_labels[][2] = {
     {"programs", "Programs"}, {"orgUnits", "Org units"}, {"children", "Children"},
-    {"occurredAfter", "Occurred after"}, {"incremental", "Incremental"},
-    {"deletions", "Deletions"}, {"importOptions", "Import options"},
+    {"occurredAfter", "Occurred after"}, {"importOptions", "Import options"},
     {"importOptions.atomicMode", "Atomic mode"}, {"importOptions.batchSize", "Batch size"},
     {"importOptions.dryRun", "Dry run"}, {"importOptions.async", "Async"},
     {NULL, NULL},
@@ -68,14 +67,11 @@ int tracker_job_validate(const cJSON *body, cJSON *spec, struct err *e)
 {
     int rc = required_uids(body, "programs", "event or tracker program", spec, e);
     rc = first(rc, required_uids(body, "orgUnits", "org unit", spec, e));
-    static const char *const flags[] = {"children", "incremental", "deletions"};
-    for (size_t i = 0; i < sizeof flags / sizeof *flags; i++) {
-        bool on = false;
-        int frc = v_bool(body, "", flags[i], false, &on, e);
-        if (!frc && !cJSON_AddBoolToObject(spec, flags[i], on))
-            frc = err_set(e, ERR_INTERNAL, "out of memory");
-        rc = first(rc, frc);
-    }
+    bool children = false;
+    int crc = v_bool(body, "", "children", false, &children, e);
+    if (!crc && !cJSON_AddBoolToObject(spec, "children", children))
+        crc = err_set(e, ERR_INTERNAL, "out of memory");
+    rc = first(rc, crc);
     const char *after;
     int arc = v_string(body, "", "occurredAfter", false, 10, 10, &after, e);
     int32_t days;
@@ -125,7 +121,6 @@ int tracker_job_read(const cJSON *spec, struct tracker_job *out, struct err *e)
         return err_set(e, ERR_INPUT, "the tracker job names no program or no org unit");
     }
     out->children = flag(spec, "children");
-    out->incremental = flag(spec, "incremental");
     out->deletions = flag(spec, "deletions");
     const cJSON *after = cJSON_GetObjectItemCaseSensitive(spec, "occurredAfter");
     out->occurred_after = cJSON_IsString(after) ? after->valuestring : NULL;

@@ -1,7 +1,7 @@
 /* tracker_job.h — the fields of a tracker job ("kind":"tracker"): checking what a user posts
  * and reading the normalised spec back for a run. Owns the shape PRODUCT.md gives (programs,
- * orgUnits, children, occurredAfter, incremental, deletions, importOptions {atomicMode,
- * batchSize, dryRun, async}); never talks to DHIS2 or the database. */
+ * orgUnits, children, occurredAfter, importOptions {atomicMode, batchSize, dryRun, async});
+ * incremental and deletions are every kind's (jobs.c). Never talks to DHIS2 or the database. */
 #ifndef DHIS2SYNC_TRACKER_JOB_H
 #define DHIS2SYNC_TRACKER_JOB_H
 
@@ -16,7 +16,7 @@ enum { TRACKER_BATCH_DEFAULT = 500, TRACKER_BATCH_MAX = 10000 };
 struct tracker_job {
     const char *const *programs;  /* NULL-terminated; strings point into the spec */
     const char *const *org_units; /* NULL-terminated */
-    bool children, incremental, deletions;
+    bool children, deletions;
     const char *occurred_after;   /* yyyy-MM-dd, or NULL */
     bool atomic_all;              /* atomicMode=ALL (else OBJECT) */
     int batch_size;

@@ -309,7 +309,7 @@ static int sync_program(struct tsync *t, struct dhis2_client *src, int minor, co
     struct tracker_query q = {
         .program = program,
         .children = t->job.children,
-        .updated_after = t->job.incremental ? sync_since(t->r) : NULL,
+        .updated_after = sync_since(t->r),
         .occurred_after = t->job.occurred_after,
         .include_deleted = t->job.deletions,
         .page_size = t->job.batch_size,
