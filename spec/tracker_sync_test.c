@@ -181,7 +181,8 @@ TEST_TIMEOUT(a_tracker_job_copies_events_and_tracked_entities_exactly, 300)
     struct spec_server s;
     struct su_emu src, dst;
     struct programs p;
-    tk_start_pair(&s, &src, &dst, "events=3000,trackedEntities=300,seed=41", NULL, NULL, &p);
+    const struct tk_pair pair = {.gen = "events=3000,trackedEntities=300,seed=41"};
+    tk_start_pair(&s, &src, &dst, &pair, &p);
     tk_add_job(&s, "copy", &p, "\"importOptions\":{\"batchSize\":250}");
     cJSON *run = tk_run_succeeded(__LINE__, &s, "copy", NULL);
     int total = tk_check_same(__LINE__, &src, &dst, &p, 41);
@@ -246,7 +247,9 @@ TEST_TIMEOUT(an_incremental_tracker_run_sends_only_edits_and_deletions, 300)
     /* no read-back overlap, so that the second run's counts prove the watermark works */
     char *env[] = {"DHIS2SYNC_WATERMARK_OVERLAP=0", NULL};
     struct programs p;
-    tk_start_pair(&s, &src, &dst, "events=1500,trackedEntities=150,seed=43", NULL, env, &p);
+    const struct tk_pair pair = {.gen = "events=1500,trackedEntities=150,seed=43",
+                                 .env = env};
+    tk_start_pair(&s, &src, &dst, &pair, &p);
     tk_add_job(&s, "inc", &p, "\"incremental\":true,\"deletions\":true");
     cJSON *run = tk_run_succeeded(__LINE__, &s, "inc", NULL);
     int before = tk_check_same(__LINE__, &src, &dst, &p, 41);
@@ -303,7 +306,9 @@ TEST_TIMEOUT(the_same_tracker_job_runs_against_2_40_2_41_and_2_43, 300)
         struct spec_server s;
         struct su_emu src, dst;
         struct programs p;
-        tk_start_pair(&s, &src, &dst, "events=400,trackedEntities=60,seed=47", versions[v], NULL, &p);
+        const struct tk_pair pair = {.gen = "events=400,trackedEntities=60,seed=47",
+                                     .version = versions[v]};
+        tk_start_pair(&s, &src, &dst, &pair, &p);
         char job[32];
         snprintf(job, sizeof job, "versions-%s", versions[v]);
         tk_add_job(&s, job, &p, "\"importOptions\":{\"batchSize\":50}");
@@ -323,7 +328,8 @@ TEST_TIMEOUT(a_tracker_run_killed_mid_way_and_run_again_loses_and_doubles_nothin
     struct spec_server s;
     struct su_emu src, dst;
     struct programs p;
-    tk_start_pair(&s, &src, &dst, "events=3000,trackedEntities=200,seed=53", NULL, NULL, &p);
+    const struct tk_pair pair = {.gen = "events=3000,trackedEntities=200,seed=53"};
+    tk_start_pair(&s, &src, &dst, &pair, &p);
     tk_add_job(&s, "killed", &p, "\"incremental\":true,\"importOptions\":{\"batchSize\":100}");
     /* slow imports, so that the run is still under way when its process dies */
     su_emu_faults(&dst, "{\"delayMs\":200}");
@@ -357,4 +363,103 @@ TEST_TIMEOUT(a_tracker_run_killed_mid_way_and_run_again_loses_and_doubles_nothin
     CHECK_INT(tk_counted(retry, "fetched"), total);
     cJSON_Delete(first);
     cJSON_Delete(retry);
+}
+
+/* The id of the metadata object of `collection` whose code is `code`. */
+static void id_by_code(struct su_emu *m, const char *collection, const char *code, char out[16])
+{
+    char path[256];
+    snprintf(path, sizeof path, "/api/%s?fields=id&filter=code:eq:%s&paging=false", collection, code);
+    cJSON *body = su_emu_get(m, path);
+    const char *id = su_str(cJSON_GetArrayItem(cJSON_GetObjectItem(body, collection), 0), "id");
+    CHECKF(id != NULL, "no %s with code %s", collection, code);
+    snprintf(out, 16, "%s", id);
+    cJSON_Delete(body);
+}
+
+struct renaming {
+    char stage[16], element[16], dropped_stage[16];
+    int dropped;
+};
+
+/* What the mapping below must make of a source object. */
+static bool renamed(cJSON *obj, void *ud)
+{
+    struct renaming *rn = ud;
+    cJSON *stage = cJSON_GetObjectItem(obj, "programStage");
+    if (!cJSON_IsString(stage))
+        return true;
+    if (strcmp(stage->valuestring, rn->dropped_stage) == 0) {
+        rn->dropped++;
+        return false;
+    }
+    if (strcmp(stage->valuestring, rn->stage) == 0)
+        cJSON_SetValuestring(stage, "NewCaseStge");
+    const cJSON *dv;
+    cJSON_ArrayForEach(dv, cJSON_GetObjectItem(obj, "dataValues"))
+    {
+        cJSON *de = cJSON_GetObjectItem(dv, "dataElement");
+        if (strcmp(de->valuestring, rn->element) == 0)
+            cJSON_SetValuestring(de, "NewTempElmt");
+    }
+    return true;
+}
+
+TEST_TIMEOUT(a_mapping_renames_a_stage_and_a_data_element_and_drops_an_event_type_exactly, 300)
+{
+    /* the ids the target knows instead, from the source's by their codes (seed 61) */
+    struct su_emu probe;
+    su_emu_spawn(&probe, (const char *const[]){"--generate", "events=1,trackedEntities=1,seed=61", NULL});
+    struct renaming rn = {0};
+    id_by_code(&probe, "programStages", "PS_CASE", rn.stage);
+    id_by_code(&probe, "programStages", "PS_FOLLOWUP", rn.dropped_stage);
+    id_by_code(&probe, "dataElements", "EV_TEMP", rn.element);
+    su_emu_stop(&probe);
+
+    struct spec_server s;
+    struct su_emu src, dst;
+    struct programs p;
+    const char *renames[] = {rn.stage, "NewCaseStge", rn.element, "NewTempElmt", NULL};
+    const struct tk_pair pair = {.gen = "events=800,trackedEntities=120,seed=61", .renames = renames};
+    tk_start_pair(&s, &src, &dst, &pair, &p);
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/mappings/cases.lua", s.dir);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    fprintf(f,
+            "return {\n"
+            "  unmapped = \"keep\",\n"
+            "  programStages = { %s = \"NewCaseStge\" },\n"
+            "  dataElements = { %s = \"NewTempElmt\" },\n"
+            "  event = function(ev)\n"
+            "    if ev.programStage == \"%s\" then return nil end\n"
+            "    return ev\n"
+            "  end,\n"
+            "}\n",
+            rn.stage, rn.element, rn.dropped_stage);
+    fclose(f);
+    for (int i = 0; i < 100; i++) { /* hot reload picks the new file up */
+        struct spec_resp r;
+        CHECK(spec_api(&s, "GET", "/api/mappings/cases", NULL, &r) == 0);
+        long status = r.status;
+        spec_resp_free(&r);
+        if (status == 200)
+            break;
+        usleep(100000);
+    }
+    tk_add_job(&s, "mapped", &p, "\"mapping\":\"cases\"");
+    cJSON *run = tk_run_succeeded(__LINE__, &s, "mapped", NULL);
+
+    int total = tk_check_expected(__LINE__, &src, &dst, &p, 41, renamed, &rn);
+    CHECK(rn.dropped > 0);
+    CHECK_INT(tk_counted(run, "skipped"), rn.dropped);
+    CHECK_INT(tk_counted(run, "imported"), total);
+    /* each dropped event is listed with its type and uid */
+    cJSON *entries = su_call(&s, "GET", "/api/runs/1/conflicts?pageSize=1", NULL, 200);
+    const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItem(entries, "conflicts"), 0);
+    CHECK_STR(su_str(cJSON_GetObjectItem(first, "item"), "type"), "event");
+    CHECK(su_str(cJSON_GetObjectItem(first, "item"), "id") != NULL);
+    CHECK_INT((long long)su_num(cJSON_GetObjectItem(entries, "pager"), "total"), rn.dropped);
+    cJSON_Delete(entries);
+    cJSON_Delete(run);
 }

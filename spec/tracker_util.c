@@ -1,6 +1,7 @@
 /* tracker_util.c — see tracker_util.h. */
 #include "tracker_util.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -56,7 +57,7 @@ static void add_values(char *line, size_t size, const cJSON *o, const char *list
 /* Every live object of one type of the program under the root as sorted lines of the fields a
  * copy must keep (uids, times, org units, values, attributes); *n gets their number. */
 char *tk_state(struct su_emu *m, const char *program, const char *root, enum tracker_type t,
-                   int minor, int *n)
+               int minor, bool (*edit)(cJSON *item, void *ud), void *ud, int *n)
 {
     static const char *const fields[TRACKER_TYPES][8] = {
         {"trackedEntity", "trackedEntityType", "orgUnit", NULL},
@@ -76,7 +77,7 @@ char *tk_state(struct su_emu *m, const char *program, const char *root, enum tra
     const cJSON *it;
     cJSON_ArrayForEach(it, items)
     {
-        if (cJSON_IsTrue(cJSON_GetObjectItem(it, "deleted")))
+        if (cJSON_IsTrue(cJSON_GetObjectItem(it, "deleted")) || (edit && !edit((cJSON *)it, ud)))
             continue;
         char line[4096] = "";
         for (int f = 0; f < 8 && fields[t][f]; f++) {
@@ -105,6 +106,11 @@ char *tk_state(struct su_emu *m, const char *program, const char *root, enum tra
 }
 
 /* Fails at the first line where the two texts differ. */
+int tk_check_same(int line, struct su_emu *src, struct su_emu *dst, const struct programs *p, int minor)
+{
+    return tk_check_expected(line, src, dst, p, minor, NULL, NULL);
+}
+
 static void check_same_text(int line, const char *what, const char *a, const char *b)
 {
     if (strcmp(a, b) == 0)
@@ -119,7 +125,8 @@ static void check_same_text(int line, const char *what, const char *a, const cha
 }
 
 /* The target holds exactly the source's live objects of both programs; returns how many. */
-int tk_check_same(int line, struct su_emu *src, struct su_emu *dst, const struct programs *p, int minor)
+int tk_check_expected(int line, struct su_emu *src, struct su_emu *dst, const struct programs *p,
+                      int minor, bool (*edit)(cJSON *item, void *ud), void *ud)
 {
     int total = 0;
     for (int t = 0; t < TRACKER_TYPES; t++) {
@@ -128,8 +135,8 @@ int tk_check_same(int line, struct su_emu *src, struct su_emu *dst, const struct
             if (t != TRACKER_EVENT && !which)
                 continue;
             int n_src, n_dst;
-            char *a = tk_state(src, program, p->root, (enum tracker_type)t, minor, &n_src);
-            char *b = tk_state(dst, program, p->root, (enum tracker_type)t, minor, &n_dst);
+            char *a = tk_state(src, program, p->root, (enum tracker_type)t, minor, edit, ud, &n_src);
+            char *b = tk_state(dst, program, p->root, (enum tracker_type)t, minor, NULL, NULL, &n_dst);
             char what[96];
             snprintf(what, sizeof what, "%s of %s (source %d, target %d)", tracker_type_collection(t),
                      program, n_src, n_dst);
@@ -195,28 +202,40 @@ void tk_add_job(struct spec_server *s, const char *name, const struct programs *
     cJSON_Delete(su_call(s, "POST", "/api/jobs", body, 201));
 }
 
-/* The target: the source's metadata and no data. The emulator's own empty twin
- * (events=0,trackedEntities=0) has no programs, so the metadata of a small instance of the
- * same seed is saved (--save on SIGTERM) and loaded with --data. */
-static void spawn_twin(struct su_emu *dst, const char *seed, const char *version)
+/* The emulator's own empty twin (events=0,trackedEntities=0) has no programs, so the metadata
+ * of a small instance of the same seed is saved (--save on SIGTERM) and loaded with --data. */
+static void spawn_twin(struct su_emu *dst, const char *seed, const char *version,
+                       const char *const renames[])
 {
-    char *dir = spec_test_dir("twin"), gen[64];
+    char *dir = spec_test_dir("twin"), gen[64], path[PATH_MAX];
     snprintf(gen, sizeof gen, "values=0,events=1,trackedEntities=1,%s", seed);
     struct su_emu maker;
     su_emu_spawn(&maker, (const char *const[]){"--generate", gen, "--data", dir, "--save", NULL});
     su_emu_stop(&maker);
+    snprintf(path, sizeof path, "%s/metadata.json", dir);
+    char *text = su_read_file(path);
+    CHECKF(text != NULL, "the emulator saved no metadata in %s", dir);
+    for (int i = 0; renames && renames[i]; i += 2) {
+        CHECK(strlen(renames[i]) == 11 && strlen(renames[i + 1]) == 11);
+        for (char *at = strstr(text, renames[i]); at; at = strstr(at + 11, renames[i]))
+            memcpy(at, renames[i + 1], 11);
+    }
+    FILE *f = fopen(path, "w");
+    CHECK(f && fputs(text, f) >= 0 && fclose(f) == 0);
+    free(text);
     su_emu_spawn(dst, (const char *const[]){"--data", dir, version ? "--version" : NULL, version, NULL});
     free(dir);
 }
 
-void tk_start_pair(struct spec_server *s, struct su_emu *src, struct su_emu *dst, const char *gen,
-                   const char *version, char *const env[], struct programs *p)
+void tk_start_pair(struct spec_server *s, struct su_emu *src, struct su_emu *dst,
+                   const struct tk_pair *o, struct programs *p)
 {
-    const char *seed = strstr(gen, "seed=");
-    CHECKF(seed != NULL, "the generation '%s' names no seed", gen);
-    su_emu_spawn(src, (const char *const[]){"--generate", gen, version ? "--version" : NULL, version, NULL});
-    spawn_twin(dst, seed, version);
-    CHECK(spec_server_start(s, spec_new_db(), env) == 0);
+    const char *seed = strstr(o->gen, "seed=");
+    CHECKF(seed != NULL, "the generation '%s' names no seed", o->gen);
+    su_emu_spawn(src, (const char *const[]){"--generate", o->gen, o->version ? "--version" : NULL,
+                                            o->version, NULL});
+    spawn_twin(dst, seed, o->version, o->renames);
+    CHECK(spec_server_start(s, spec_new_db(), o->env) == 0);
     su_instance(s, "src", src->url);
     su_instance(s, "dst", dst->url);
     tk_programs_of(src, p);

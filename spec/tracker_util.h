@@ -14,11 +14,17 @@ struct programs {
     char root[16];
 };
 
-/* A generated source (--generate gen, --version version unless NULL), a target with the same
- * metadata and no data, a server (env: extra entries, may be NULL) with both as "src", "dst";
- * p gets the source's programs. */
-void tk_start_pair(struct spec_server *s, struct su_emu *src, struct su_emu *dst, const char *gen,
-                   const char *version, char *const env[], struct programs *p);
+struct tk_pair {
+    const char *gen;              /* the source's --generate: events=N,trackedEntities=M,seed=S */
+    const char *version;          /* both emulators' --version, or NULL */
+    char *const *env;             /* the server's extra environment, or NULL */
+    const char *const *renames;   /* uid pairs (old, new, ..., NULL) renamed in the target's
+                                   * metadata, or NULL */
+};
+/* A generated source, a target with the same metadata and no data, a server with both as
+ * "src" and "dst"; p gets the source's programs. */
+void tk_start_pair(struct spec_server *s, struct su_emu *src, struct su_emu *dst,
+                   const struct tk_pair *o, struct programs *p);
 /* The emulator's first event program, first tracker program and its root org unit. */
 void tk_programs_of(struct su_emu *m, struct programs *p);
 /* A tracker job `name` from src to dst of both programs under the root, with children; extra:
@@ -33,11 +39,15 @@ cJSON *tk_run_succeeded(int line, struct spec_server *s, const char *job, const 
 long long tk_counted(const cJSON *run, const char *key);
 /* Every live object of type t of the program under the root, as sorted lines of what a copy
  * keeps (uids, times, org units, values, attributes); *n gets their number. minor: the
- * emulator's version, 2.<minor>. Caller frees. */
+ * emulator's version, 2.<minor>. edit, unless NULL, may change each object first, or leave it
+ * out by returning false. Caller frees. */
 char *tk_state(struct su_emu *m, const char *program, const char *root, enum tracker_type t,
-               int minor, int *n);
+               int minor, bool (*edit)(cJSON *item, void *ud), void *ud, int *n);
 /* Fails the test (at line) unless the target holds exactly the source's live objects of both
  * programs; returns how many there are. */
 int tk_check_same(int line, struct su_emu *src, struct su_emu *dst, const struct programs *p, int minor);
+/* The same, where the target must hold the source's objects as edit changes them. */
+int tk_check_expected(int line, struct su_emu *src, struct su_emu *dst, const struct programs *p,
+                      int minor, bool (*edit)(cJSON *item, void *ud), void *ud);
 
 #endif

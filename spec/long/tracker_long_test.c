@@ -13,7 +13,8 @@ TEST_TIMEOUT(a_tracker_job_copies_100k_events_and_10k_tracked_entities_exactly, 
     struct spec_server s;
     struct su_emu src, dst;
     struct programs p;
-    tk_start_pair(&s, &src, &dst, "events=100000,trackedEntities=10000,seed=59", NULL, NULL, &p);
+    const struct tk_pair pair = {.gen = "events=100000,trackedEntities=10000,seed=59"};
+    tk_start_pair(&s, &src, &dst, &pair, &p);
     tk_add_job(&s, "full", &p, NULL);
     cJSON *run = tk_run_succeeded(__LINE__, &s, "full", NULL);
     int total = tk_check_same(__LINE__, &src, &dst, &p, 41);
