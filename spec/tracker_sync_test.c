@@ -463,3 +463,59 @@ TEST_TIMEOUT(a_mapping_renames_a_stage_and_a_data_element_and_drops_an_event_typ
     cJSON_Delete(entries);
     cJSON_Delete(run);
 }
+
+TEST_TIMEOUT(refused_tracker_objects_are_listed_each_with_its_type_uid_and_code, 300)
+{
+    /* the org unit of one tracked entity is unknown to the target (seed 67) */
+    struct su_emu probe;
+    su_emu_spawn(&probe, (const char *const[]){"--generate", "events=20,trackedEntities=20,seed=67", NULL});
+    struct programs pp;
+    tk_programs_of(&probe, &pp);
+    char path[512], te[16], ou[16];
+    snprintf(path, sizeof path, "/api/tracker/trackedEntities?program=%s&orgUnits=%s&orgUnitMode=DESCENDANTS"
+             "&pageSize=1&order=trackedEntity:asc&fields=trackedEntity,orgUnit", pp.tracker, pp.root);
+    cJSON *one = su_emu_get(&probe, path);
+    const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItem(one, "trackedEntities"), 0);
+    snprintf(te, sizeof te, "%s", su_str(first, "trackedEntity"));
+    snprintf(ou, sizeof ou, "%s", su_str(first, "orgUnit"));
+    cJSON_Delete(one);
+    su_emu_stop(&probe);
+
+    struct spec_server s;
+    struct su_emu src, dst;
+    struct programs p;
+    const char *renames[] = {ou, "GoneOrgUnit", NULL};
+    const struct tk_pair pair = {.gen = "events=20,trackedEntities=20,seed=67", .renames = renames};
+    tk_start_pair(&s, &src, &dst, &pair, &p);
+    tk_add_job(&s, "refused", &p, "\"incremental\":true");
+    cJSON *run = tk_run_once(&s, "refused", NULL);
+    CHECK_STR(su_str(run, "status"), "partial");
+    CHECK(tk_counted(run, "refused") >= 3);
+    CHECK(tk_counted(run, "conflicts") >= tk_counted(run, "refused"));
+
+    /* the tracked entity and its enrollment are each listed, with their own codes */
+    cJSON *entries = su_call(&s, "GET", "/api/runs/1/conflicts?pageSize=1000", NULL, 200);
+    bool te_listed = false, enrollment_listed = false;
+    const cJSON *entry;
+    cJSON_ArrayForEach(entry, cJSON_GetObjectItem(entries, "conflicts"))
+    {
+        const cJSON *item = cJSON_GetObjectItem(entry, "item");
+        const char *type = su_str(item, "type"), *code = su_str(entry, "errorCode");
+        CHECKF(code && code[0] == 'E' && su_str(entry, "message"), "an entry without code or message");
+        CHECK(strcmp(su_str(item, "id"), su_str(entry, "object")) == 0);
+        if (strcmp(type, "trackedEntity") == 0 && strcmp(su_str(item, "id"), te) == 0)
+            te_listed = true;
+        if (strcmp(type, "enrollment") == 0) {
+            const cJSON *source = cJSON_GetObjectItem(entry, "source");
+            enrollment_listed |= source && strcmp(su_str(source, "trackedEntity"), te) == 0;
+        }
+    }
+    CHECKF(te_listed && enrollment_listed, "the refused tracked entity %s or its enrollment is not listed: %s",
+           te, cJSON_PrintUnformatted(entries));
+    cJSON_Delete(entries);
+    /* a partial run keeps the watermark where it was: the next run reads everything again */
+    cJSON *job = su_call(&s, "GET", "/api/jobs/refused", NULL, 200);
+    CHECK(su_str(job, "watermark") == NULL);
+    cJSON_Delete(job);
+    cJSON_Delete(run);
+}
