@@ -144,9 +144,9 @@ int su_wait_file(const char *path, const char *needle, int timeout_ms)
     return -1;
 }
 
-cJSON *su_emu_get(struct su_emu *emu, const char *path)
+static cJSON *emu_get(struct su_emu *emu, const char *path)
 {
-    char url[2048];
+    char url[1024];
     snprintf(url, sizeof url, "%s%s", emu->url, path);
     /* admin:district */
     const char *headers[] = {"Authorization: Basic YWRtaW46ZGlzdHJpY3Q=", NULL};
@@ -159,22 +159,9 @@ cJSON *su_emu_get(struct su_emu *emu, const char *path)
     return j;
 }
 
-cJSON *su_emu_post(struct su_emu *emu, const char *path, const char *body, long expect_status)
-{
-    char url[2048];
-    snprintf(url, sizeof url, "%s%s", emu->url, path);
-    const char *headers[] = {"Authorization: Basic YWRtaW46ZGlzdHJpY3Q=", "Content-Type: application/json", NULL};
-    struct spec_resp r;
-    CHECKF(spec_http("POST", url, headers, body, strlen(body), &r) == 0 && r.status == expect_status,
-           "POST %s: expected %ld, saw %ld: %.300s", url, expect_status, r.status, r.body ? r.body : "");
-    cJSON *j = spec_resp_json(&r);
-    spec_resp_free(&r);
-    return j;
-}
-
 static void first_id(struct su_emu *emu, const char *path, char *out)
 {
-    cJSON *j = su_emu_get(emu, path);
+    cJSON *j = emu_get(emu, path);
     cJSON *list = j->child; /* the one collection in the answer besides pager */
     while (list && !cJSON_IsArray(list))
         list = list->next;
@@ -184,33 +171,25 @@ static void first_id(struct su_emu *emu, const char *path, char *out)
     cJSON_Delete(j);
 }
 
-void su_emu_spawn(struct su_emu *emu, const char *const args[])
+void su_emu_start(struct su_emu *emu, long values, long orgunits, unsigned long seed)
 {
     memset(emu, 0, sizeof *emu);
     emu->port = spec_free_port();
     snprintf(emu->url, sizeof emu->url, "http://127.0.0.1:%d", emu->port);
-    char *bin = spec_bin("dhis2-emulator"), port[16], *dir = spec_test_dir("emu"), log[4200];
+    char *bin = spec_bin("dhis2-emulator"), port[16], gen[128], *dir = spec_test_dir("emu"), log[4200];
     snprintf(port, sizeof port, "%d", emu->port);
+    snprintf(gen, sizeof gen, "values=%ld,orgunits=%ld,seed=%lu", values, orgunits, seed);
     snprintf(log, sizeof log, "%s/emulator.log", dir);
-    char *argv[16] = {bin, "--port", port};
-    for (int i = 0; args[i] && i < 12; i++)
-        argv[3 + i] = (char *)args[i];
+    char *argv[] = {bin, "--port", port, "--generate", gen, NULL};
     emu->pid = spec_spawn(argv, NULL, log);
     char ping[128];
     snprintf(ping, sizeof ping, "%s/emulator/faults", emu->url);
-    CHECKF(spec_wait_status(ping, 200, 60000) == 0, "the emulator on port %d did not come up", emu->port);
-    free(bin);
-    free(dir);
-}
-
-void su_emu_start(struct su_emu *emu, long values, long orgunits, unsigned long seed)
-{
-    char gen[128];
-    snprintf(gen, sizeof gen, "values=%ld,orgunits=%ld,seed=%lu", values, orgunits, seed);
-    su_emu_spawn(emu, (const char *const[]){"--generate", gen, NULL});
+    CHECKF(spec_wait_status(ping, 200, 30000) == 0, "the emulator on port %d did not come up", emu->port);
     first_id(emu, "/api/dataSets?fields=id&filter=code:eq:DS_MONTHLY&paging=false", emu->ds_monthly);
     first_id(emu, "/api/dataSets?fields=id&filter=code:eq:DS_QUARTERLY&paging=false", emu->ds_quarterly);
     first_id(emu, "/api/organisationUnits?fields=id&filter=code:eq:OU_COUNTRY&paging=false", emu->root);
+    free(bin);
+    free(dir);
 }
 
 void su_emu_faults(struct su_emu *emu, const char *json)
@@ -235,7 +214,7 @@ char *su_emu_values(struct su_emu *emu, const char *data_set, long *n_out)
     snprintf(path, sizeof path,
              "/api/dataValueSets?dataSet=%s&orgUnit=%s&children=true&startDate=1900-01-01&endDate=2100-12-31",
              data_set, emu->root);
-    cJSON *j = su_emu_get(emu, path);
+    cJSON *j = emu_get(emu, path);
     cJSON *values = cJSON_GetObjectItem(j, "dataValues");
     int n = cJSON_GetArraySize(values);
     char **lines = calloc((size_t)n + 1, sizeof *lines);

@@ -38,17 +38,9 @@ struct su_emu {
     char url[64];
     char ds_monthly[16], ds_quarterly[16], root[16];
 };
-/* An emulator started with args (NULL-terminated, at most 12: "--generate", "values=9", ...);
- * waits until it answers. */
-void su_emu_spawn(struct su_emu *emu, const char *const args[]);
 /* A generated emulator (values, orgunits, seed); waits until it answers and reads the ids of
  * its data sets and its root org unit. */
 void su_emu_start(struct su_emu *emu, long values, long orgunits, unsigned long seed);
-/* GET path (admin:district), which must answer 200 with JSON; caller deletes. */
-cJSON *su_emu_get(struct su_emu *emu, const char *path);
-/* POST a JSON body to path (admin:district), which must answer expect_status; the answer as
- * JSON or NULL; caller deletes. */
-cJSON *su_emu_post(struct su_emu *emu, const char *path, const char *body, long expect_status);
 /* POST /emulator/faults with json (e.g. {"delayMs":300}); DELETE when json is NULL. */
 void su_emu_faults(struct su_emu *emu, const char *json);
 /* Every value of the monthly and quarterly data sets under the root as sorted lines

@@ -9,7 +9,7 @@
 #include "sched_util.h"
 #include "test.h"
 #include "tracker_job.h"
-#include "tracker_util.h"
+#include "tracker_sync_util.h"
 #include "tracker_read.h"
 #include "tracker_report.h"
 
@@ -174,18 +174,17 @@ TEST_TIMEOUT(a_tracker_report_names_each_refused_object_once_with_its_code, 10)
     CHECK_NO_LEAKS();
 }
 
-/* ---- whole runs between two emulators (helpers in tracker_util.h) -------------------------- */
+/* ---- whole runs between two emulators (helpers in tracker_sync_util.h) --------------------- */
 
 TEST_TIMEOUT(a_tracker_job_copies_events_and_tracked_entities_exactly, 300)
 {
     struct spec_server s;
-    struct su_emu src, dst;
-    struct programs p;
-    const struct tk_pair pair = {.gen = "events=3000,trackedEntities=300,seed=41"};
-    tk_start_pair(&s, &src, &dst, &pair, &p);
-    tk_add_job(&s, "copy", &p, "\"importOptions\":{\"batchSize\":250}");
+    struct tu_emu src, dst;
+    const struct tk_pair pair = {.events = 3000, .tracked_entities = 300, .seed = 41};
+    tk_start_pair(&s, &src, &dst, &pair);
+    tk_add_job(&s, "copy", &src, "\"importOptions\":{\"batchSize\":250}");
     cJSON *run = tk_run_succeeded(__LINE__, &s, "copy", NULL);
-    int total = tk_check_same(__LINE__, &src, &dst, &p, 41);
+    int total = tk_check_same(__LINE__, &src, &dst, 41);
     CHECK(total > 3000);
     CHECK_INT(tk_counted(run, "fetched"), total);
     CHECK_INT(tk_counted(run, "sent"), total);
@@ -195,25 +194,25 @@ TEST_TIMEOUT(a_tracker_job_copies_events_and_tracked_entities_exactly, 300)
 }
 
 /* The first n live events of program under root at the source, as the source answers them. */
-static cJSON *some_events(struct su_emu *m, const struct programs *p, const char *program, int n)
+static cJSON *some_events(struct tu_emu *m, const char *program, int n)
 {
     char path[512];
     snprintf(path, sizeof path, "/api/tracker/events?program=%s&orgUnit=%s&orgUnitMode=DESCENDANTS"
-             "&pageSize=%d&order=occurredAt:asc&fields=*", program, p->root, n);
-    cJSON *body = su_emu_get(m, path);
+             "&pageSize=%d&order=occurredAt:asc&fields=*", program, m->root, n);
+    cJSON *body = tu_call(m, "GET", path, NULL, 200);
     cJSON *events = cJSON_DetachItemFromObject(body, "events");
     cJSON_Delete(body);
     CHECKF(cJSON_GetArraySize(events) == n, "expected %d events of %s at the source", n, program);
     return events;
 }
 
-static void source_import(struct su_emu *m, const char *strategy, const char *key, cJSON *list)
+static void source_import(struct tu_emu *m, const char *strategy, const char *key, cJSON *list)
 {
     cJSON *payload = cJSON_CreateObject();
     cJSON_AddItemToObject(payload, key, list);
     char *body = cJSON_PrintUnformatted(payload), path[128];
     snprintf(path, sizeof path, "/api/tracker?importStrategy=%s&async=false", strategy);
-    cJSON *report = su_emu_post(m, path, body, 200);
+    cJSON *report = tu_call(m, "POST", path, body, 200);
     CHECKF(report && strcmp(su_str(report, "status"), "OK") == 0, "the source refused the edit");
     cJSON_Delete(report);
     cJSON_Delete(payload);
@@ -221,7 +220,7 @@ static void source_import(struct su_emu *m, const char *strategy, const char *ke
 }
 
 /* How many objects of both programs the source holds (deleted ones too) updated since `since`. */
-static int changed_since(struct su_emu *m, const struct programs *p, const char *since)
+static int changed_since(struct tu_emu *m, const char *since)
 {
     CHECK(since != NULL);
     int n = 0;
@@ -230,9 +229,9 @@ static int changed_since(struct su_emu *m, const struct programs *p, const char 
             char path[512];
             snprintf(path, sizeof path, "/api/tracker/%s?program=%s&%s=%s&orgUnitMode=DESCENDANTS"
                      "&updatedAfter=%s&includeDeleted=true&pageSize=100000&fields=%s",
-                     tracker_type_collection(t), which ? p->tracker : p->events,
-                     t == TRACKER_EVENT ? "orgUnit" : "orgUnits", p->root, since, tracker_type_name(t));
-            cJSON *body = su_emu_get(m, path);
+                     tracker_type_collection(t), which ? m->tracker_program : m->event_program,
+                     t == TRACKER_EVENT ? "orgUnit" : "orgUnits", m->root, since, tracker_type_name(t));
+            cJSON *body = tu_call(m, "GET", path, NULL, 200);
             n += cJSON_GetArraySize(cJSON_GetObjectItem(body, tracker_type_collection(t)));
             cJSON_Delete(body);
         }
@@ -243,23 +242,22 @@ static int changed_since(struct su_emu *m, const struct programs *p, const char 
 TEST_TIMEOUT(an_incremental_tracker_run_sends_only_edits_and_deletions, 300)
 {
     struct spec_server s;
-    struct su_emu src, dst;
+    struct tu_emu src, dst;
     /* no read-back overlap, so that the second run's counts prove the watermark works */
     char *env[] = {"DHIS2SYNC_WATERMARK_OVERLAP=0", NULL};
-    struct programs p;
-    const struct tk_pair pair = {.gen = "events=1500,trackedEntities=150,seed=43",
+    const struct tk_pair pair = {.events = 1500, .tracked_entities = 150, .seed = 43,
                                  .env = env};
-    tk_start_pair(&s, &src, &dst, &pair, &p);
-    tk_add_job(&s, "inc", &p, "\"incremental\":true,\"deletions\":true");
+    tk_start_pair(&s, &src, &dst, &pair);
+    tk_add_job(&s, "inc", &src, "\"incremental\":true,\"deletions\":true");
     cJSON *run = tk_run_succeeded(__LINE__, &s, "inc", NULL);
-    int before = tk_check_same(__LINE__, &src, &dst, &p, 41);
+    int before = tk_check_same(__LINE__, &src, &dst, 41);
     cJSON_Delete(run);
     sleep(1); /* the source's clock must pass the watermark before the edits */
 
     /* at the source: 3 events of each program get a new value, 2 of the event program go */
     int edited = 0;
     for (int which = 0; which < 2; which++) {
-        cJSON *events = some_events(&src, &p, which ? p.tracker : p.events, 5);
+        cJSON *events = some_events(&src, which ? src.tracker_program : src.event_program, 5);
         cJSON *edits = cJSON_CreateArray(), *gone = cJSON_CreateArray();
         for (int i = 0; i < 5; i++) {
             cJSON *ev = cJSON_GetArrayItem(events, i);
@@ -286,7 +284,7 @@ TEST_TIMEOUT(an_incremental_tracker_run_sends_only_edits_and_deletions, 300)
     /* what changed since the watermark, as the source itself tells it: the edits, the
      * deletions, and the enrollments and tracked entities an edit of their events touched */
     cJSON *job = su_call(&s, "GET", "/api/jobs/inc", NULL, 200);
-    int changed = changed_since(&src, &p, su_str(job, "watermark"));
+    int changed = changed_since(&src, su_str(job, "watermark"));
     CHECKF(changed >= edited + 2 && changed <= 3 * edited + 2, "%d objects changed at the source", changed);
     cJSON_Delete(job);
 
@@ -295,7 +293,7 @@ TEST_TIMEOUT(an_incremental_tracker_run_sends_only_edits_and_deletions, 300)
     CHECK_INT(tk_counted(run, "sent"), changed);
     CHECK_INT(tk_counted(run, "updated"), changed - 2);
     CHECK_INT(tk_counted(run, "deleted"), 2);
-    CHECK_INT(tk_check_same(__LINE__, &src, &dst, &p, 41), before - 2);
+    CHECK_INT(tk_check_same(__LINE__, &src, &dst, 41), before - 2);
     cJSON_Delete(run);
 }
 
@@ -304,35 +302,33 @@ TEST_TIMEOUT(the_same_tracker_job_runs_against_2_40_2_41_and_2_43, 300)
     static const char *const versions[] = {"2.40.4", "2.41.1", "2.43.0"};
     for (int v = 0; v < 3; v++) {
         struct spec_server s;
-        struct su_emu src, dst;
-        struct programs p;
-        const struct tk_pair pair = {.gen = "events=400,trackedEntities=60,seed=47",
+        struct tu_emu src, dst;
+        const struct tk_pair pair = {.events = 400, .tracked_entities = 60, .seed = 47,
                                      .version = versions[v]};
-        tk_start_pair(&s, &src, &dst, &pair, &p);
+        tk_start_pair(&s, &src, &dst, &pair);
         char job[32];
         snprintf(job, sizeof job, "versions-%s", versions[v]);
-        tk_add_job(&s, job, &p, "\"importOptions\":{\"batchSize\":50}");
+        tk_add_job(&s, job, &src, "\"importOptions\":{\"batchSize\":50}");
         cJSON *run = tk_run_succeeded(__LINE__, &s, job, NULL);
-        int total = tk_check_same(__LINE__, &src, &dst, &p, atoi(versions[v] + 2));
+        int total = tk_check_same(__LINE__, &src, &dst, atoi(versions[v] + 2));
         CHECKF(tk_counted(run, "fetched") == total, "%s: fetched %lld of %d", versions[v],
                tk_counted(run, "fetched"), total);
         cJSON_Delete(run);
         spec_server_stop(&s);
-        su_emu_stop(&src);
-        su_emu_stop(&dst);
+        tu_emu_stop(&src);
+        tu_emu_stop(&dst);
     }
 }
 
 TEST_TIMEOUT(a_tracker_run_killed_mid_way_and_run_again_loses_and_doubles_nothing, 300)
 {
     struct spec_server s;
-    struct su_emu src, dst;
-    struct programs p;
-    const struct tk_pair pair = {.gen = "events=3000,trackedEntities=200,seed=53"};
-    tk_start_pair(&s, &src, &dst, &pair, &p);
-    tk_add_job(&s, "killed", &p, "\"incremental\":true,\"importOptions\":{\"batchSize\":100}");
+    struct tu_emu src, dst;
+    const struct tk_pair pair = {.events = 3000, .tracked_entities = 200, .seed = 53};
+    tk_start_pair(&s, &src, &dst, &pair);
+    tk_add_job(&s, "killed", &src, "\"incremental\":true,\"importOptions\":{\"batchSize\":100}");
     /* slow imports, so that the run is still under way when its process dies */
-    su_emu_faults(&dst, "{\"delayMs\":200}");
+    cJSON_Delete(tu_call(&dst, "POST", "/emulator/faults", "{\"delayMs\":200}", 200));
     long long id = tk_queue_run(&s, "killed", NULL);
     char path[64];
     snprintf(path, sizeof path, "/api/runs/%lld", id);
@@ -347,7 +343,7 @@ TEST_TIMEOUT(a_tracker_run_killed_mid_way_and_run_again_loses_and_doubles_nothin
     kill(s.pid, SIGKILL);
     waitpid(s.pid, NULL, 0);
     s.pid = 0;
-    su_emu_faults(&dst, NULL);
+    cJSON_Delete(tu_call(&dst, "POST", "/emulator/faults", "{\"reset\":true}", 200));
 
     /* the next process marks the orphan interrupted and runs it once more */
     struct spec_server again;
@@ -356,7 +352,7 @@ TEST_TIMEOUT(a_tracker_run_killed_mid_way_and_run_again_loses_and_doubles_nothin
     CHECK_STR(su_str(first, "status"), "interrupted");
     cJSON *retry = tk_wait_done(&again, id + 1, 300);
     CHECKF(strcmp(su_str(retry, "status"), "succeeded") == 0, "retry: %s", cJSON_PrintUnformatted(retry));
-    int total = tk_check_same(__LINE__, &src, &dst, &p, 41);
+    int total = tk_check_same(__LINE__, &src, &dst, 41);
     /* the retry read from where the killed run did (no watermark yet); what the killed run had
      * sent came again as updates of the same uids, so each line above is there once */
     CHECK(cJSON_IsNull(cJSON_GetObjectItem(retry, "since")));
@@ -366,11 +362,11 @@ TEST_TIMEOUT(a_tracker_run_killed_mid_way_and_run_again_loses_and_doubles_nothin
 }
 
 /* The id of the metadata object of `collection` whose code is `code`. */
-static void id_by_code(struct su_emu *m, const char *collection, const char *code, char out[16])
+static void id_by_code(struct tu_emu *m, const char *collection, const char *code, char out[16])
 {
     char path[256];
     snprintf(path, sizeof path, "/api/%s?fields=id&filter=code:eq:%s&paging=false", collection, code);
-    cJSON *body = su_emu_get(m, path);
+    cJSON *body = tu_call(m, "GET", path, NULL, 200);
     const char *id = su_str(cJSON_GetArrayItem(cJSON_GetObjectItem(body, collection), 0), "id");
     CHECKF(id != NULL, "no %s with code %s", collection, code);
     snprintf(out, 16, "%s", id);
@@ -408,20 +404,19 @@ static bool renamed(cJSON *obj, void *ud)
 TEST_TIMEOUT(a_mapping_renames_a_stage_and_a_data_element_and_drops_an_event_type_exactly, 300)
 {
     /* the ids the target knows instead, from the source's by their codes (seed 61) */
-    struct su_emu probe;
-    su_emu_spawn(&probe, (const char *const[]){"--generate", "events=1,trackedEntities=1,seed=61", NULL});
+    struct tu_emu probe;
+    tu_emu_generate(&probe, 1, 1, 61, NULL);
     struct renaming rn = {0};
     id_by_code(&probe, "programStages", "PS_CASE", rn.stage);
     id_by_code(&probe, "programStages", "PS_FOLLOWUP", rn.dropped_stage);
     id_by_code(&probe, "dataElements", "EV_TEMP", rn.element);
-    su_emu_stop(&probe);
+    tu_emu_stop(&probe);
 
     struct spec_server s;
-    struct su_emu src, dst;
-    struct programs p;
+    struct tu_emu src, dst;
     const char *renames[] = {rn.stage, "NewCaseStge", rn.element, "NewTempElmt", NULL};
-    const struct tk_pair pair = {.gen = "events=800,trackedEntities=120,seed=61", .renames = renames};
-    tk_start_pair(&s, &src, &dst, &pair, &p);
+    const struct tk_pair pair = {.events = 800, .tracked_entities = 120, .seed = 61, .renames = renames};
+    tk_start_pair(&s, &src, &dst, &pair);
     char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/mappings/cases.lua", s.dir);
     FILE *f = fopen(path, "w");
@@ -447,10 +442,10 @@ TEST_TIMEOUT(a_mapping_renames_a_stage_and_a_data_element_and_drops_an_event_typ
             break;
         usleep(100000);
     }
-    tk_add_job(&s, "mapped", &p, "\"mapping\":\"cases\"");
+    tk_add_job(&s, "mapped", &src, "\"mapping\":\"cases\"");
     cJSON *run = tk_run_succeeded(__LINE__, &s, "mapped", NULL);
 
-    int total = tk_check_expected(__LINE__, &src, &dst, &p, 41, renamed, &rn);
+    int total = tk_check_expected(__LINE__, &src, &dst, 41, renamed, &rn);
     CHECK(rn.dropped > 0);
     CHECK_INT(tk_counted(run, "skipped"), rn.dropped);
     CHECK_INT(tk_counted(run, "imported"), total);
@@ -467,27 +462,24 @@ TEST_TIMEOUT(a_mapping_renames_a_stage_and_a_data_element_and_drops_an_event_typ
 TEST_TIMEOUT(refused_tracker_objects_are_listed_each_with_its_type_uid_and_code, 300)
 {
     /* the org unit of one tracked entity is unknown to the target (seed 67) */
-    struct su_emu probe;
-    su_emu_spawn(&probe, (const char *const[]){"--generate", "events=20,trackedEntities=20,seed=67", NULL});
-    struct programs pp;
-    tk_programs_of(&probe, &pp);
+    struct tu_emu probe;
+    tu_emu_generate(&probe, 20, 20, 67, NULL);
     char path[512], te[16], ou[16];
     snprintf(path, sizeof path, "/api/tracker/trackedEntities?program=%s&orgUnits=%s&orgUnitMode=DESCENDANTS"
-             "&pageSize=1&order=trackedEntity:asc&fields=trackedEntity,orgUnit", pp.tracker, pp.root);
-    cJSON *one = su_emu_get(&probe, path);
+             "&pageSize=1&order=trackedEntity:asc&fields=trackedEntity,orgUnit", probe.tracker_program, probe.root);
+    cJSON *one = tu_call(&probe, "GET", path, NULL, 200);
     const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItem(one, "trackedEntities"), 0);
     snprintf(te, sizeof te, "%s", su_str(first, "trackedEntity"));
     snprintf(ou, sizeof ou, "%s", su_str(first, "orgUnit"));
     cJSON_Delete(one);
-    su_emu_stop(&probe);
+    tu_emu_stop(&probe);
 
     struct spec_server s;
-    struct su_emu src, dst;
-    struct programs p;
+    struct tu_emu src, dst;
     const char *renames[] = {ou, "GoneOrgUnit", NULL};
-    const struct tk_pair pair = {.gen = "events=20,trackedEntities=20,seed=67", .renames = renames};
-    tk_start_pair(&s, &src, &dst, &pair, &p);
-    tk_add_job(&s, "refused", &p, "\"incremental\":true");
+    const struct tk_pair pair = {.events = 20, .tracked_entities = 20, .seed = 67, .renames = renames};
+    tk_start_pair(&s, &src, &dst, &pair);
+    tk_add_job(&s, "refused", &src, "\"incremental\":true");
     cJSON *run = tk_run_once(&s, "refused", NULL);
     CHECK_STR(su_str(run, "status"), "partial");
     CHECK(tk_counted(run, "refused") >= 3);

@@ -1,242 +1,118 @@
 /* tracker_util.c — see tracker_util.h. */
-#include "tracker_util.h"
-
-#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "test.h"
+#include "tracker_util.h"
 
-void tk_programs_of(struct su_emu *m, struct programs *p)
+void tu_emu_start(struct tu_emu *e, const char *const args[])
 {
-    memset(p, 0, sizeof *p);
-    cJSON *list = su_emu_get(m, "/api/programs?fields=id,programType&paging=false");
-    const cJSON *prog;
-    cJSON_ArrayForEach(prog, cJSON_GetObjectItem(list, "programs"))
-    {
-        const char *type = su_str(prog, "programType");
-        char *into = type && strcmp(type, "WITH_REGISTRATION") == 0 ? p->tracker : p->events;
-        if (!*into)
-            snprintf(into, 16, "%s", su_str(prog, "id"));
-    }
-    cJSON_Delete(list);
-    CHECKF(*p->events && *p->tracker, "the emulator has no event and tracker program");
-    cJSON *ou = su_emu_get(m, "/api/organisationUnits?fields=id&filter=level:eq:1&paging=false");
-    snprintf(p->root, sizeof p->root, "%s",
-             su_str(cJSON_GetArrayItem(cJSON_GetObjectItem(ou, "organisationUnits"), 0), "id"));
-    cJSON_Delete(ou);
-}
-
-static int by_text(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* "key=value" of each entry of o[list], sorted, ';'-separated, appended to line. */
-static void add_values(char *line, size_t size, const cJSON *o, const char *list, const char *key)
-{
-    const cJSON *arr = cJSON_GetObjectItem(o, list), *v;
-    int n = cJSON_GetArraySize(arr), k = 0;
-    char **kv = calloc((size_t)n + 1, sizeof *kv);
-    cJSON_ArrayForEach(v, arr)
-    {
-        if (asprintf(&kv[k], "%s=%s", su_str(v, key) ? su_str(v, key) : "?",
-                     su_str(v, "value") ? su_str(v, "value") : "") < 0)
-            test_fail(__FILE__, __LINE__, "out of memory");
-        k++;
-    }
-    qsort(kv, (size_t)k, sizeof *kv, by_text);
-    for (int i = 0; i < k; i++) {
-        snprintf(line + strlen(line), size - strlen(line), "%s%s", i ? ";" : "|", kv[i]);
-        free(kv[i]);
-    }
-    free(kv);
-}
-
-/* Every live object of one type of the program under the root as sorted lines of the fields a
- * copy must keep (uids, times, org units, values, attributes); *n gets their number. */
-char *tk_state(struct su_emu *m, const char *program, const char *root, enum tracker_type t,
-               int minor, bool (*edit)(cJSON *item, void *ud), void *ud, int *n)
-{
-    static const char *const fields[TRACKER_TYPES][8] = {
-        {"trackedEntity", "trackedEntityType", "orgUnit", NULL},
-        {"enrollment", "program", "trackedEntity", "orgUnit", "enrolledAt", "occurredAt", "status", NULL},
-        {"event", "program", "programStage", "orgUnit", "occurredAt", "status", "enrollment", "trackedEntity"},
-    };
-    char path[512];
-    snprintf(path, sizeof path, "/api/tracker/%s?program=%s&%s=%s&%s=DESCENDANTS&pageSize=1000000&fields=*",
-             tracker_type_collection(t), program, t != TRACKER_EVENT && minor >= 41 ? "orgUnits" : "orgUnit",
-             root, minor >= 41 ? "orgUnitMode" : "ouMode");
-    cJSON *body = su_emu_get(m, path);
-    cJSON *items = cJSON_GetObjectItem(body, tracker_type_collection(t));
-    if (!items)
-        items = cJSON_GetObjectItem(body, "instances");
-    int k = 0, total = cJSON_GetArraySize(items);
-    char **lines = calloc((size_t)total + 1, sizeof *lines);
-    const cJSON *it;
-    cJSON_ArrayForEach(it, items)
-    {
-        if (cJSON_IsTrue(cJSON_GetObjectItem(it, "deleted")) || (edit && !edit((cJSON *)it, ud)))
-            continue;
-        char line[4096] = "";
-        for (int f = 0; f < 8 && fields[t][f]; f++) {
-            const char *v = su_str(it, fields[t][f]);
-            snprintf(line + strlen(line), sizeof line - strlen(line), "%s%s", f ? "|" : "", v ? v : "");
-        }
-        if (t == TRACKER_EVENT)
-            add_values(line, sizeof line, it, "dataValues", "dataElement");
-        else
-            add_values(line, sizeof line, it, "attributes", "attribute");
-        lines[k++] = strdup(line);
-    }
-    qsort(lines, (size_t)k, sizeof *lines, by_text);
-    size_t len = 1;
-    for (int i = 0; i < k; i++)
-        len += strlen(lines[i]) + 1;
-    char *out = calloc(1, len);
-    for (int i = 0; i < k; i++) {
-        strcat(strcat(out, lines[i]), "\n");
-        free(lines[i]);
-    }
-    free(lines);
-    cJSON_Delete(body);
-    *n = k;
-    return out;
-}
-
-/* Fails at the first line where the two texts differ. */
-int tk_check_same(int line, struct su_emu *src, struct su_emu *dst, const struct programs *p, int minor)
-{
-    return tk_check_expected(line, src, dst, p, minor, NULL, NULL);
-}
-
-static void check_same_text(int line, const char *what, const char *a, const char *b)
-{
-    if (strcmp(a, b) == 0)
-        return;
-    size_t i = 0;
-    while (a[i] && a[i] == b[i])
-        i++;
-    while (i > 0 && a[i - 1] != '\n')
-        i--;
-    test_fail(__FILE__, line, "%s: the target differs from the expected state at\n  expected: %.300s\n"
-              "  target:   %.300s", what, a + i, b + i);
-}
-
-/* The target holds exactly the source's live objects of both programs; returns how many. */
-int tk_check_expected(int line, struct su_emu *src, struct su_emu *dst, const struct programs *p,
-                      int minor, bool (*edit)(cJSON *item, void *ud), void *ud)
-{
-    int total = 0;
-    for (int t = 0; t < TRACKER_TYPES; t++) {
-        for (int which = 0; which < 2; which++) {
-            const char *program = which ? p->tracker : p->events;
-            if (t != TRACKER_EVENT && !which)
-                continue;
-            int n_src, n_dst;
-            char *a = tk_state(src, program, p->root, (enum tracker_type)t, minor, edit, ud, &n_src);
-            char *b = tk_state(dst, program, p->root, (enum tracker_type)t, minor, NULL, NULL, &n_dst);
-            char what[96];
-            snprintf(what, sizeof what, "%s of %s (source %d, target %d)", tracker_type_collection(t),
-                     program, n_src, n_dst);
-            check_same_text(line, what, a, b);
-            total += n_src;
-            free(a);
-            free(b);
-        }
-    }
-    return total;
-}
-
-long long tk_counted(const cJSON *run, const char *key)
-{
-    return (long long)su_num(cJSON_GetObjectItem(run, "counts"), key);
-}
-
-cJSON *tk_wait_done(struct spec_server *s, long long id, int timeout_s)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/api/runs/%lld", id);
-    for (int i = 0; i < timeout_s * 10; i++) {
-        cJSON *run = su_call(s, "GET", path, NULL, 200);
-        const char *st = su_str(run, "status");
-        if (strcmp(st, "queued") != 0 && strcmp(st, "running") != 0)
-            return run;
-        cJSON_Delete(run);
-        usleep(100000);
-    }
-    test_fail(__FILE__, __LINE__, "run %lld did not finish in %d s", id, timeout_s);
-}
-
-long long tk_queue_run(struct spec_server *s, const char *job, const char *query)
-{
-    char path[256];
-    snprintf(path, sizeof path, "/api/jobs/%s/run%s", job, query ? query : "");
-    cJSON *queued = su_call(s, "POST", path, "{}", 202);
-    long long id = (long long)su_num(queued, "id");
-    cJSON_Delete(queued);
-    return id;
-}
-
-cJSON *tk_run_once(struct spec_server *s, const char *job, const char *query)
-{
-    return tk_wait_done(s, tk_queue_run(s, job, query), 1800);
-}
-
-cJSON *tk_run_succeeded(int line, struct spec_server *s, const char *job, const char *query)
-{
-    cJSON *run = tk_run_once(s, job, query);
-    if (strcmp(su_str(run, "status"), "succeeded") != 0)
-        test_fail(__FILE__, line, "run of %s: expected succeeded, saw %s", job, cJSON_PrintUnformatted(run));
-    return run;
-}
-
-void tk_add_job(struct spec_server *s, const char *name, const struct programs *p, const char *extra)
-{
-    char body[2048];
-    snprintf(body, sizeof body,
-             "{\"name\":\"%s\",\"kind\":\"tracker\",\"source\":\"src\",\"target\":\"dst\","
-             "\"programs\":[\"%s\",\"%s\"],\"orgUnits\":[\"%s\"],\"children\":true%s%s}",
-             name, p->events, p->tracker, p->root, extra ? "," : "", extra ? extra : "");
-    cJSON_Delete(su_call(s, "POST", "/api/jobs", body, 201));
-}
-
-/* The emulator's own empty twin (events=0,trackedEntities=0) has no programs, so the metadata
- * of a small instance of the same seed is saved (--save on SIGTERM) and loaded with --data. */
-static void spawn_twin(struct su_emu *dst, const char *seed, const char *version,
-                       const char *const renames[])
-{
-    char *dir = spec_test_dir("twin"), gen[64], path[PATH_MAX];
-    snprintf(gen, sizeof gen, "values=0,events=1,trackedEntities=1,%s", seed);
-    struct su_emu maker;
-    su_emu_spawn(&maker, (const char *const[]){"--generate", gen, "--data", dir, "--save", NULL});
-    su_emu_stop(&maker);
-    snprintf(path, sizeof path, "%s/metadata.json", dir);
-    char *text = su_read_file(path);
-    CHECKF(text != NULL, "the emulator saved no metadata in %s", dir);
-    for (int i = 0; renames && renames[i]; i += 2) {
-        CHECK(strlen(renames[i]) == 11 && strlen(renames[i + 1]) == 11);
-        for (char *at = strstr(text, renames[i]); at; at = strstr(at + 11, renames[i]))
-            memcpy(at, renames[i + 1], 11);
-    }
-    FILE *f = fopen(path, "w");
-    CHECK(f && fputs(text, f) >= 0 && fclose(f) == 0);
-    free(text);
-    su_emu_spawn(dst, (const char *const[]){"--data", dir, version ? "--version" : NULL, version, NULL});
+    memset(e, 0, sizeof *e);
+    e->port = spec_free_port();
+    snprintf(e->url, sizeof e->url, "http://127.0.0.1:%d", e->port);
+    char port[16], *argv[40], *dir = spec_test_dir("emu"), log[4200];
+    snprintf(port, sizeof port, "%d", e->port);
+    snprintf(log, sizeof log, "%s/emulator.log", dir);
+    int n = 0;
+    argv[n++] = spec_bin("dhis2-emulator");
+    argv[n++] = "--port";
+    argv[n++] = port;
+    for (int i = 0; args && args[i] && n < 39; i++)
+        argv[n++] = (char *)args[i];
+    argv[n] = NULL;
+    e->pid = spec_spawn(argv, NULL, log);
+    char state[128];
+    snprintf(state, sizeof state, "%s/emulator/state", e->url);
+    CHECKF(spec_wait_status(state, 200, 30000) == 0, "the emulator did not come up (log: %s)", log);
+    free(argv[0]);
     free(dir);
 }
 
-void tk_start_pair(struct spec_server *s, struct su_emu *src, struct su_emu *dst,
-                   const struct tk_pair *o, struct programs *p)
+static void first_id(struct tu_emu *e, const char *path, char out[12])
 {
-    const char *seed = strstr(o->gen, "seed=");
-    CHECKF(seed != NULL, "the generation '%s' names no seed", o->gen);
-    su_emu_spawn(src, (const char *const[]){"--generate", o->gen, o->version ? "--version" : NULL,
-                                            o->version, NULL});
-    spawn_twin(dst, seed, o->version, o->renames);
-    CHECK(spec_server_start(s, spec_new_db(), o->env) == 0);
-    su_instance(s, "src", src->url);
-    su_instance(s, "dst", dst->url);
-    tk_programs_of(src, p);
+    cJSON *j = tu_call(e, "GET", path, NULL, 200);
+    const cJSON *list = j->child;
+    while (list && !cJSON_IsArray(list))
+        list = list->next;
+    const char *id = tu_str(cJSON_GetArrayItem(list, 0), "id");
+    CHECKF(id != NULL, "%s: no id in the answer", path);
+    snprintf(out, 12, "%s", id);
+    cJSON_Delete(j);
+}
+
+void tu_emu_generate(struct tu_emu *e, long events, long tracked_entities, unsigned long seed,
+                     const char *version)
+{
+    char gen[160];
+    snprintf(gen, sizeof gen, "values=0,orgunits=50,seed=%lu,events=%ld,trackedEntities=%ld", seed, events,
+             tracked_entities);
+    const char *args[] = {"--generate", gen, version ? "--version" : NULL, version, NULL};
+    tu_emu_start(e, args);
+    first_id(e, "/api/programs?fields=id&filter=code:eq:P_CASE", e->event_program);
+    first_id(e, "/api/programs?fields=id&filter=code:eq:P_CHILD", e->tracker_program);
+    first_id(e, "/api/programStages?fields=id&filter=code:eq:PS_CASE", e->event_stage);
+    first_id(e, "/api/programStages?fields=id&filter=code:eq:PS_BIRTH", e->birth_stage);
+    first_id(e, "/api/trackedEntityTypes?fields=id", e->tet);
+    first_id(e, "/api/organisationUnits?fields=id&filter=code:eq:OU_F1", e->facility);
+    first_id(e, "/api/organisationUnits?fields=id&filter=code:eq:OU_COUNTRY", e->root);
+}
+
+void tu_emu_stop(struct tu_emu *e)
+{
+    if (e->pid > 0)
+        CHECKF(spec_stop(e->pid, 10000) == 0, "the emulator on port %d did not exit cleanly", e->port);
+    e->pid = 0;
+}
+
+cJSON *tu_call(struct tu_emu *e, const char *method, const char *path, const char *body, long expect)
+{
+    char url[4096];
+    snprintf(url, sizeof url, "%s%s", e->url, path);
+    const char *headers[] = {"Authorization: Basic YWRtaW46ZGlzdHJpY3Q=", "Content-Type: application/json", NULL};
+    struct spec_resp r;
+    CHECKF(spec_http(method, url, headers, body, body ? strlen(body) : 0, &r) == 0, "%s %s: no answer", method, path);
+    CHECKF(r.status == expect, "%s %s: expected HTTP %ld, saw %ld: %.2000s", method, path, expect, r.status,
+           r.body ? r.body : "");
+    cJSON *j = spec_resp_json(&r);
+    CHECKF(j != NULL, "%s %s: not JSON: %.300s", method, path, r.body ? r.body : "");
+    spec_resp_free(&r);
+    return j;
+}
+
+const cJSON *tu_at(const cJSON *o, const char *path)
+{
+    char key[128];
+    while (o && *path) {
+        size_t n = strcspn(path, ".");
+        snprintf(key, sizeof key, "%.*s", (int)n, path);
+        char *end;
+        long idx = strtol(key, &end, 10);
+        o = cJSON_IsArray(o) && !*end ? cJSON_GetArrayItem(o, (int)idx) : cJSON_GetObjectItemCaseSensitive(o, key);
+        path += n + (path[n] == '.');
+    }
+    return o;
+}
+
+const char *tu_str(const cJSON *o, const char *path)
+{
+    return cJSON_GetStringValue(tu_at(o, path));
+}
+
+double tu_num(const cJSON *o, const char *path)
+{
+    const cJSON *v = tu_at(o, path);
+    return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+cJSON *tu_digest(struct tu_emu *e)
+{
+    char url[128];
+    snprintf(url, sizeof url, "%s/emulator/tracker/digest", e->url);
+    struct spec_resp r;
+    CHECKF(spec_http("GET", url, NULL, NULL, 0, &r) == 0 && r.status == 200, "digest: %ld", r.status);
+    cJSON *j = spec_resp_json(&r);
+    spec_resp_free(&r);
+    CHECK(j != NULL);
+    return j;
 }

@@ -1,53 +1,35 @@
-/* tracker_util.h — helpers of the tracker job tests (spec/tracker_sync_test.c and the long
- * run's 100 k case): two emulators and a server, tracker jobs and their runs, and the state of
- * a target compared with its source's through DHIS2's own tracker API. */
+/* tracker_util.h — DHIS2 emulators with tracker data for the tests that need them (the
+ * emulator's own tracker tests, tracker sync tests): start one with any arguments, call its
+ * API expecting a status, read a JSON path, compare two emulators' tracker data. */
 #ifndef DHIS2SYNC_TRACKER_UTIL_H
 #define DHIS2SYNC_TRACKER_UTIL_H
 
+#include <sys/types.h>
+
 #include "harness.h"
-#include "sched_util.h"
-#include "tracker_read.h"
 
-struct programs {
-    char events[16];  /* an event program */
-    char tracker[16]; /* a tracker program */
-    char root[16];
+struct tu_emu {
+    pid_t pid;
+    int port;
+    char url[64];
+    /* set by tu_emu_generate: the generated programs, stages and an org unit of them */
+    char event_program[12], event_stage[12], tracker_program[12], birth_stage[12];
+    char tet[12], facility[12], root[12];
 };
-
-struct tk_pair {
-    const char *gen;              /* the source's --generate: events=N,trackedEntities=M,seed=S */
-    const char *version;          /* both emulators' --version, or NULL */
-    char *const *env;             /* the server's extra environment, or NULL */
-    const char *const *renames;   /* uid pairs (old, new, ..., NULL) renamed in the target's
-                                   * metadata, or NULL */
-};
-/* A generated source, a target with the same metadata and no data, a server with both as
- * "src" and "dst"; p gets the source's programs. */
-void tk_start_pair(struct spec_server *s, struct su_emu *src, struct su_emu *dst,
-                   const struct tk_pair *o, struct programs *p);
-/* The emulator's first event program, first tracker program and its root org unit. */
-void tk_programs_of(struct su_emu *m, struct programs *p);
-/* A tracker job `name` from src to dst of both programs under the root, with children; extra:
- * more JSON members, or NULL. */
-void tk_add_job(struct spec_server *s, const char *name, const struct programs *p, const char *extra);
-long long tk_queue_run(struct spec_server *s, const char *job, const char *query);
-/* Waits until the run has ended; its JSON (caller deletes). */
-cJSON *tk_wait_done(struct spec_server *s, long long id, int timeout_s);
-cJSON *tk_run_once(struct spec_server *s, const char *job, const char *query);
-/* A run of job that must succeed (else the test fails at line, printing the run). */
-cJSON *tk_run_succeeded(int line, struct spec_server *s, const char *job, const char *query);
-long long tk_counted(const cJSON *run, const char *key);
-/* Every live object of type t of the program under the root, as sorted lines of what a copy
- * keeps (uids, times, org units, values, attributes); *n gets their number. minor: the
- * emulator's version, 2.<minor>. edit, unless NULL, may change each object first, or leave it
- * out by returning false. Caller frees. */
-char *tk_state(struct su_emu *m, const char *program, const char *root, enum tracker_type t,
-               int minor, bool (*edit)(cJSON *item, void *ud), void *ud, int *n);
-/* Fails the test (at line) unless the target holds exactly the source's live objects of both
- * programs; returns how many there are. */
-int tk_check_same(int line, struct su_emu *src, struct su_emu *dst, const struct programs *p, int minor);
-/* The same, where the target must hold the source's objects as edit changes them. */
-int tk_check_expected(int line, struct su_emu *src, struct su_emu *dst, const struct programs *p,
-                      int minor, bool (*edit)(cJSON *item, void *ud), void *ud);
+/* Starts the emulator with args (NULL-terminated, after --port) and waits until it answers. */
+void tu_emu_start(struct tu_emu *e, const char *const args[]);
+/* --generate values=0,orgunits=50,seed=S,events=N,trackedEntities=M [--version V]; fills the
+ * ids above. version may be NULL (the emulator's default). */
+void tu_emu_generate(struct tu_emu *e, long events, long tracked_entities, unsigned long seed,
+                     const char *version);
+void tu_emu_stop(struct tu_emu *e);
+/* An API call (admin:district) that must answer expect; its body as JSON (caller deletes). */
+cJSON *tu_call(struct tu_emu *e, const char *method, const char *path, const char *body, long expect);
+/* The value at a dotted path ("response.id", "stats.created", "events.0.event"). */
+const cJSON *tu_at(const cJSON *o, const char *path);
+const char *tu_str(const cJSON *o, const char *path);
+double tu_num(const cJSON *o, const char *path); /* -1 when absent */
+/* GET /emulator/tracker/digest (caller deletes). */
+cJSON *tu_digest(struct tu_emu *e);
 
 #endif

@@ -234,7 +234,7 @@ struct emu_config {
     long gen_values, gen_orgunits;
     uint64_t gen_seed;
     bool generate;
-    long gen_events, gen_tracked_entities; /* tracker data: see tracker_gen.c */
+    long gen_events, gen_tracked_entities; /* tracker data (tracker_gen.c); -1 = not asked */
     const char *timezone;                  /* --timezone: serverTimeZoneId, tracker times */
 };
 

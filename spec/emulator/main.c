@@ -88,6 +88,7 @@ static int parse_generate(struct emu_config *c, const char *spec, struct err *e)
     c->gen_values = 0;
     c->gen_orgunits = 100;
     c->gen_seed = 1;
+    c->gen_events = c->gen_tracked_entities = -1; /* not asked: no tracker metadata */
     char *copy = strdup(spec), *save = NULL;
     if (!copy)
         return err_set(e, ERR_INTERNAL, "out of memory");

@@ -149,7 +149,7 @@ bool tk_ou_assigned(const struct tk_program *p, int ou)
 
 /* ---- time: DHIS2 writes tracker timestamps in the server's zone, without an offset ---- */
 
-static int64_t local_offset_ms(int64_t utc_ms)
+int64_t tk_local_offset(int64_t utc_ms)
 {
     time_t t = (time_t)(utc_ms / 1000);
     struct tm tm;
@@ -161,7 +161,7 @@ static int64_t local_offset_ms(int64_t utc_ms)
 void tk_time_write(struct buf *b, int64_t ms)
 {
     buf_putc(b, '"');
-    buf_timestamp(b, ms + local_offset_ms(ms), false);
+    buf_timestamp(b, ms + tk_local_offset(ms), false);
     buf_putc(b, '"');
 }
 
@@ -170,7 +170,7 @@ int tk_time_parse(const char *s, int64_t *ms)
     if (!s || timestamp_parse(s, ms))
         return -1;
     if (strlen(s) > 10 && !strpbrk(s + 10, "Z+") && !strchr(s + 10, '-'))
-        *ms -= local_offset_ms(*ms - local_offset_ms(*ms));
+        *ms -= tk_local_offset(*ms - tk_local_offset(*ms));
     return 0;
 }
 

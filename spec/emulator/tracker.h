@@ -120,6 +120,7 @@ bool tk_ou_assigned(const struct tk_program *p, int ou);
 /* Server-local time as DHIS2 writes tracker timestamps (no offset), and the reverse: a string
  * without an offset is read as server-local time. */
 void tk_time_write(struct buf *b, int64_t ms);
+int64_t tk_local_offset(int64_t utc_ms); /* the server zone's offset from UTC then, in ms */
 int tk_time_parse(const char *s, int64_t *ms);
 /* tracker_import.c: joins the async import threads and frees their jobs */
 void tracker_jobs_free(struct emu *emu);

@@ -164,7 +164,7 @@ static cJSON *facility_refs(cJSON *root, bool *bad)
 
 int tracker_generate_metadata(const struct emu_config *cfg, cJSON *root, struct err *e)
 {
-    if (cfg->gen_events <= 0 && cfg->gen_tracked_entities <= 0)
+    if (cfg->gen_events < 0 && cfg->gen_tracked_entities < 0)
         return 0;
     uint64_t seed = cfg->gen_seed;
     bool bad = false;
@@ -311,7 +311,11 @@ static const char *gen_value(struct gen *g, int de)
 }
 
 /* Dates of events fall on local midnights, as DHIS2's capture apps write them. */
-static int64_t day_start(int64_t ms) { return ms - ms % 86400000; }
+static int64_t day_start(int64_t ms)
+{
+    int64_t local = ms + tk_local_offset(ms);
+    return ms - local % 86400000;
+}
 
 static int32_t gen_event(struct gen *g, int program, int stage, int ou, int32_t enr, int64_t occurred)
 {

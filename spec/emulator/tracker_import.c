@@ -336,7 +336,8 @@ static int check_enrollment(struct import *im, size_t i)
         return -1;
     if (!ref)
         return fail(im, i, "E1068", te, NULL, NULL, NULL);
-    snprintf(it->parent, sizeof it->parent, "%s", te);
+    if (te != it->parent)
+        snprintf(it->parent, sizeof it->parent, "%s", te);
     int32_t k = strmap_get(&im->in_payload[TK_TE], te);
     int tet = k >= 0 ? im->items[k].tet : im->s->te[tk_find(im->s, TK_TE, te)].tet;
     if (p->tet >= 0 && tet != p->tet)
@@ -389,7 +390,8 @@ static int check_event(struct import *im, size_t i)
         int en_program = k >= 0 ? im->items[k].program : im->s->enr[tk_find(im->s, TK_ENR, en)].program;
         if (en_program != it->program)
             return fail(im, i, "E1079", it->uid, p->uid, en, NULL);
-        snprintf(it->parent, sizeof it->parent, "%s", en);
+        if (en != it->parent)
+            snprintf(it->parent, sizeof it->parent, "%s", en);
     }
     if (!tk_ou_assigned(p, it->ou))
         return fail(im, i, "E1029", ou, p->uid, NULL, NULL);
@@ -700,6 +702,13 @@ static char *report(struct import *im, struct tk_summary *sum)
         sum->ignored = total;
         stats(&b, 0, 0, 0, total);
         buf_putc(&b, '}');
+        return buf_take(&b);
+    }
+    if (!im->o->commit) {
+        /* importMode=VALIDATE: DHIS2 persists nothing and counts only the refused */
+        sum->ignored = im->n_errors;
+        stats(&b, 0, 0, 0, im->n_errors);
+        buf_puts(&b, ",\"bundleReport\":{\"typeReportMap\":{}}}");
         return buf_take(&b);
     }
     for (int t = 0; t < TK_TYPES; t++) {

@@ -6,18 +6,17 @@
 #include <string.h>
 
 #include "../test.h"
-#include "../tracker_util.h"
+#include "../tracker_sync_util.h"
 
 TEST_TIMEOUT(a_tracker_job_copies_100k_events_and_10k_tracked_entities_exactly, 1800)
 {
     struct spec_server s;
-    struct su_emu src, dst;
-    struct programs p;
-    const struct tk_pair pair = {.gen = "events=100000,trackedEntities=10000,seed=59"};
-    tk_start_pair(&s, &src, &dst, &pair, &p);
-    tk_add_job(&s, "full", &p, NULL);
+    struct tu_emu src, dst;
+    const struct tk_pair pair = {.events = 100000, .tracked_entities = 10000, .seed = 59};
+    tk_start_pair(&s, &src, &dst, &pair);
+    tk_add_job(&s, "full", &src, NULL);
     cJSON *run = tk_run_succeeded(__LINE__, &s, "full", NULL);
-    int total = tk_check_same(__LINE__, &src, &dst, &p, 41);
+    int total = tk_check_same(__LINE__, &src, &dst, 41);
     CHECK(total >= 110000);
     CHECK_INT(tk_counted(run, "fetched"), total);
     CHECK_INT(tk_counted(run, "imported"), total);
