@@ -121,6 +121,22 @@ cJSON *check_info_json(const struct mapping_info *info, const char *source)
     return o;
 }
 
+/* A result's status and what goes with it: the output (taken over), the reason it was skipped
+ * or where it failed. */
+static void add_outcome(cJSON *res, enum map_result r, cJSON *output, const struct err *why)
+{
+    static const char *const status[] = {"mapped", "skipped", "error"};
+    cJSON_AddStringToObject(res, "status", status[r]);
+    if (r == MAP_OK) {
+        cJSON_AddItemToObject(res, "output", output);
+    } else if (r == MAP_SKIP) {
+        cJSON_AddStringToObject(res, "reason", why->msg);
+    } else {
+        cJSON_AddItemToObject(res, "error", check_error_json(why->msg));
+        cJSON_AddStringToObject(res, "message", why->msg);
+    }
+}
+
 /* ---------------------------------------------------------------- object samples */
 
 /* The lists of an object sample: where they are, the mapping function that takes them, and the
@@ -177,19 +193,9 @@ static int check_list(struct object_check *oc, const cJSON *list, const char *wh
         cJSON_AddItemToObject(res, "input", cJSON_Duplicate(j, 1));
         struct err why = {0};
         enum map_result r = mapping_apply_object(oc->m, fn, &obj, fn_type, oc->lookup, &why);
-        if (r == MAP_OK) {
-            cJSON_AddStringToObject(res, "status", "mapped");
-            cJSON_AddItemToObject(res, "output", obj);
-            obj = NULL;
-        } else if (r == MAP_SKIP) {
-            cJSON_AddStringToObject(res, "status", "skipped");
-            cJSON_AddStringToObject(res, "reason", why.msg);
-        } else {
-            cJSON_AddStringToObject(res, "status", "error");
-            cJSON_AddItemToObject(res, "error", check_error_json(why.msg));
-            cJSON_AddStringToObject(res, "message", why.msg);
-        }
-        cJSON_Delete(obj);
+        add_outcome(res, r, r == MAP_OK ? obj : NULL, &why);
+        if (r != MAP_OK)
+            cJSON_Delete(obj);
         oc->counts[r]++;
         i++;
     }
@@ -302,18 +308,8 @@ cJSON *check_sample(struct mapping *m, const cJSON *sample, const struct mapping
         cJSON_AddItemToArray(results, res);
         cJSON_AddNumberToObject(res, "index", (double)index);
         cJSON_AddItemToObject(res, "input", check_datavalue_json(&in));
-        if (r == MAP_OK) {
-            cJSON_AddStringToObject(res, "status", "mapped");
-            cJSON_AddItemToObject(res, "output", check_datavalue_json(&mapped[n_mapped]));
-            n_mapped++;
-        } else if (r == MAP_SKIP) {
-            cJSON_AddStringToObject(res, "status", "skipped");
-            cJSON_AddStringToObject(res, "reason", why.msg);
-        } else {
-            cJSON_AddStringToObject(res, "status", "error");
-            cJSON_AddItemToObject(res, "error", check_error_json(why.msg));
-            cJSON_AddStringToObject(res, "message", why.msg);
-        }
+        add_outcome(res, r, r == MAP_OK ? check_datavalue_json(&mapped[n_mapped]) : NULL, &why);
+        n_mapped += r == MAP_OK;
         counts[r]++;
         index++;
     }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "http.h"
 #include "mapping.h"
 #include "test.h"
 
@@ -26,14 +27,12 @@ static struct mapping *compile(const char *src) { return compile_with(src, NULL)
 
 static cJSON *read_json(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    CHECKF(f != NULL, "cannot read %s", path);
-    char buf[65536];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    cJSON *j = cJSON_Parse(buf);
+    char *text = NULL;
+    size_t len = 0;
+    CHECKF(http_read_file(path, &text, &len) == 0, "cannot read %s", path);
+    cJSON *j = cJSON_ParseWithLength(text, len);
     CHECKF(j != NULL, "%s is not JSON", path);
+    free(text);
     return j;
 }
 
