@@ -11,6 +11,10 @@
 #include "tracker_read.h"
 #include "tracker_report.h"
 
+/* Objects read per page when the batch size is smaller: each page costs the source a sort of
+ * every object in the window, so a page holds several batches (a few MB in memory). */
+enum { TRACKER_PAGE = 2000 };
+
 struct tsync {
     struct sync_run *r;
     struct tracker_job job;
@@ -202,6 +206,25 @@ static int import(struct tsync *t, const struct tracker_import *opt, cJSON *list
     return 0;
 }
 
+/* Imports list (consumed) batch_size objects at a time, in its order. */
+static int import_batches(struct tsync *t, const struct tracker_import *opt, cJSON *list,
+                          const cJSON *sources, struct err *e)
+{
+    int rc = 0;
+    while (rc == 0 && list->child) {
+        cJSON *batch = cJSON_CreateArray();
+        if (!batch) {
+            rc = err_set(e, ERR_INTERNAL, "out of memory");
+            break;
+        }
+        for (int i = 0; i < t->job.batch_size && list->child; i++)
+            cJSON_AddItemToArray(batch, cJSON_DetachItemViaPointer(list, list->child));
+        rc = import(t, opt, batch, sources, e);
+    }
+    cJSON_Delete(list);
+    return rc;
+}
+
 static int on_page(void *ud, cJSON *items, struct err *e)
 {
     struct tsync *t = ud;
@@ -265,9 +288,9 @@ static int on_page(void *ud, cJSON *items, struct err *e)
         cJSON_Delete(upserts);
         return rc;
     }
-    rc = import(t, &t->remove, removals, items, e);
+    rc = import_batches(t, &t->remove, removals, items, e);
     if (rc == 0)
-        rc = import(t, &t->upsert, upserts, items, e);
+        rc = import_batches(t, &t->upsert, upserts, items, e);
     else
         cJSON_Delete(upserts);
     sync_progress_add(t->r, c.fetched);
@@ -312,7 +335,7 @@ static int sync_program(struct tsync *t, struct dhis2_client *src, int minor, co
         .updated_after = sync_since(t->r),
         .occurred_after = t->job.occurred_after,
         .include_deleted = t->job.deletions,
-        .page_size = t->job.batch_size,
+        .page_size = t->job.batch_size > TRACKER_PAGE ? t->job.batch_size : TRACKER_PAGE,
         .minor = minor,
     };
     for (int type = registration ? TRACKER_TRACKED_ENTITY : TRACKER_EVENT; type < TRACKER_TYPES; type++) {

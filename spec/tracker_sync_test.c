@@ -299,11 +299,12 @@ TEST_TIMEOUT(an_incremental_tracker_run_sends_only_edits_and_deletions, 300)
 
 TEST_TIMEOUT(the_same_tracker_job_runs_against_2_40_2_41_and_2_43, 300)
 {
+    /* 2500 events: more than one page (2000) of each version's shape */
     static const char *const versions[] = {"2.40.4", "2.41.1", "2.43.0"};
     for (int v = 0; v < 3; v++) {
         struct spec_server s;
         struct tu_emu src, dst;
-        const struct tk_pair pair = {.events = 400, .tracked_entities = 60, .seed = 47,
+        const struct tk_pair pair = {.events = 2500, .tracked_entities = 60, .seed = 47,
                                      .version = versions[v]};
         tk_start_pair(&s, &src, &dst, &pair);
         char job[32];
