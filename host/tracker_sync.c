@@ -194,10 +194,9 @@ static int import(struct tsync *t, const struct tracker_import *opt, cJSON *list
         }
         counted[i] = true;
         c.conflicts++;
-        enum tracker_type type = er->type >= 0 ? (enum tracker_type)er->type : t->type;
-        const cJSON *src = er->type == (int)t->type ? find_source(sources, tracker_type_name(type), er->uid) : NULL;
-        list_object(t, RUN_ITEM_CONFLICT, er->type >= 0 ? tracker_type_name(type) : "relationship",
-                    er->uid, src, er->code, er->message);
+        const char *type = er->type >= 0 ? tracker_type_name(er->type) : "relationship";
+        const cJSON *src = er->type == (int)t->type ? find_source(sources, type, er->uid) : NULL;
+        list_object(t, RUN_ITEM_CONFLICT, type, er->uid, src, er->code, er->message);
     }
     c.refused = distinct_objects(&rep, counted);
     free(counted);

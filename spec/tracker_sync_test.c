@@ -512,3 +512,40 @@ TEST_TIMEOUT(refused_tracker_objects_are_listed_each_with_its_type_uid_and_code,
     cJSON_Delete(job);
     cJSON_Delete(run);
 }
+
+TEST_TIMEOUT(a_tracker_dry_run_stores_nothing_and_the_preflight_names_unknown_programs, 180)
+{
+    struct spec_server s;
+    struct tu_emu src, dst;
+    const struct tk_pair pair = {.events = 300, .tracked_entities = 30, .seed = 71};
+    tk_start_pair(&s, &src, &dst, &pair);
+    /* the event program only: a dry run validates each type against what the target holds,
+     * so enrollments of tracked entities it was only shown would be refused (docs/tracker.md) */
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"name\":\"dry\",\"kind\":\"tracker\",\"source\":\"src\",\"target\":\"dst\","
+             "\"programs\":[\"%s\"],\"orgUnits\":[\"%s\"],\"children\":true,\"incremental\":true}",
+             src.event_program, src.root);
+    cJSON_Delete(su_call(&s, "POST", "/api/jobs", body, 201));
+    cJSON *run = tk_run_succeeded(__LINE__, &s, "dry", "?dryRun=true");
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItem(run, "dryRun")));
+    CHECK_INT(tk_counted(run, "sent"), 300);
+    int n;
+    free(tk_state(&dst, src.event_program, src.root, TRACKER_EVENT, 41, NULL, NULL, &n));
+    CHECK_INT(n, 0);
+    cJSON *job = su_call(&s, "GET", "/api/jobs/dry", NULL, 200);
+    CHECK(su_str(job, "watermark") == NULL);
+    cJSON_Delete(job);
+    cJSON_Delete(run);
+
+    snprintf(body, sizeof body,
+             "{\"name\":\"check\",\"kind\":\"tracker\",\"source\":\"src\",\"target\":\"dst\","
+             "\"programs\":[\"%s\",\"NoSuchProg1\"],\"orgUnits\":[\"%s\"]}", src.event_program, src.root);
+    cJSON *check = su_call(&s, "POST", "/api/jobs/check", body, 200);
+    char *text = cJSON_PrintUnformatted(cJSON_GetObjectItem(check, "problems"));
+    CHECK_CONTAINS(text, "\"level\":\"error\",\"field\":\"programs\"");
+    CHECK_CONTAINS(text, "has no program NoSuchProg1");
+    CHECK(!strstr(text, src.event_program));
+    free(text);
+    cJSON_Delete(check);
+}
