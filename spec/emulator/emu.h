@@ -269,6 +269,10 @@ int tracker_generate_metadata(const struct emu_config *cfg, cJSON *root, struct 
 /* Indexes the programs of emu->md and makes the generated tracker data, if any. */
 int tracker_init(struct emu *emu, struct err *e);
 void tracker_free(struct emu *emu);
+/* To call after a metadata import rebuilt emu->md, with the store lock held for writing:
+ * re-reads the programs and moves stored tracker objects to the new indexes (de_map and ou_map
+ * give the new index of each old data element and org unit). 0, or -1 out of memory. */
+int tracker_metadata_reloaded(struct emu *emu, const int *de_map, const int *ou_map);
 int api_tracker_get(struct request *r);  /* tracker_export.c: tracker/events, trackedEntities, enrollments */
 int api_tracker_post(struct request *r); /* tracker_import.c: POST tracker */
 int api_tracker_jobs(struct request *r); /* tracker_import.c: tracker/jobs/<id>[/report] */

@@ -108,12 +108,12 @@ static int parse_generate(struct emu_config *c, const char *spec, struct err *e)
             c->gen_values = (long)n;
         else if (!strcmp(kv, "orgunits"))
             c->gen_orgunits = (long)n;
-        else if (!strcmp(kv, "seed"))
-            c->gen_seed = n;
         else if (!strcmp(kv, "events"))
             c->gen_events = (long)n;
         else if (!strcmp(kv, "trackedEntities"))
             c->gen_tracked_entities = (long)n;
+        else if (!strcmp(kv, "seed"))
+            c->gen_seed = n;
         else
             rc = err_set(e, ERR_INPUT, "--generate: unknown key '%s' (values, orgunits, seed, events, trackedEntities)", kv);
     }
@@ -278,7 +278,7 @@ int main(int argc, char **argv)
         err_set(&e, ERR_INTERNAL, "out of memory");
         goto out;
     }
-    if (metadata_load(&emu.md, meta, &e) || store_init(&emu.st, emu.md.n_ou, &e) || tracker_init(&emu, &e))
+    if (metadata_load(&emu.md, meta, &e) || store_init(&emu.st, emu.md.n_ou, &e))
         goto out;
     int64_t t0 = now_ms();
     if (emu.cfg.generate) {
@@ -291,6 +291,8 @@ int main(int argc, char **argv)
         if (store_load_file(&emu.st, &emu.md, path, &e))
             goto out;
     }
+    if (tracker_init(&emu, &e))
+        goto out;
 
     /* Signals are taken synchronously by this thread; the server threads inherit the mask. */
     sigset_t set;

@@ -189,6 +189,12 @@ static const char *str_of(const cJSON *o, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* A copy the index owns: a metadata import may free the tree the name came from. */
+static const char *own(struct tk_md *t, const char *name)
+{
+    return name ? arena_strdup(&t->names, name) : NULL;
+}
+
 /* The items of a collection (NULL when the metadata has none) and their count. */
 static cJSON *items(struct metadata *md, const char *name, int *n)
 {
@@ -208,7 +214,7 @@ static int index_option_sets(struct metadata *md, struct tk_md *t)
     const cJSON *o;
     cJSON_ArrayForEach(o, sets) {
         struct tk_option_set *os = &t->os[i];
-        os->uid = str_of(o, "id");
+        os->uid = own(t, str_of(o, "id"));
         if (!os->uid || strmap_put(&t->os_map, os->uid, i))
             return -1;
         const cJSON *x;
@@ -220,7 +226,7 @@ static int index_option_sets(struct metadata *md, struct tk_md *t)
                 int32_t k = c ? strmap_get(&c->by_uid, str_of(x, "id") ? str_of(x, "id") : "") : -1;
                 code = k >= 0 ? str_of(cJSON_GetArrayItem(c->items, k), "code") : NULL;
             }
-            if (code && strmap_put(&os->codes, code, 1))
+            if (code && (!(code = own(t, code)) || strmap_put(&os->codes, code, 1)))
                 return -1;
         }
         i++;
@@ -229,7 +235,7 @@ static int index_option_sets(struct metadata *md, struct tk_md *t)
     cJSON_ArrayForEach(o, opts) {
         const char *set = ref_id(o, "optionSet"), *code = str_of(o, "code");
         int32_t k = set ? strmap_get(&t->os_map, set) : -1;
-        if (k >= 0 && code && strmap_put(&t->os[k].codes, code, 1))
+        if (k >= 0 && code && (!(code = own(t, code)) || strmap_put(&t->os[k].codes, code, 1)))
             return -1;
     }
     return 0;
@@ -243,7 +249,7 @@ static int index_programs(struct metadata *md, struct tk_md *t)
     int i = 0;
     const cJSON *o;
     cJSON_ArrayForEach(o, tets) {
-        if (!(t->tet[i] = str_of(o, "id")) || strmap_put(&t->tet_map, t->tet[i], i))
+        if (!(t->tet[i] = own(t, str_of(o, "id"))) || strmap_put(&t->tet_map, t->tet[i], i))
             return -1;
         i++;
     }
@@ -253,12 +259,12 @@ static int index_programs(struct metadata *md, struct tk_md *t)
     i = 0;
     cJSON_ArrayForEach(o, teas) {
         struct tk_attribute *a = &t->tea[i];
-        a->uid = str_of(o, "id");
-        a->vt_name = str_of(o, "valueType") ? str_of(o, "valueType") : "TEXT";
+        a->uid = own(t, str_of(o, "id"));
+        a->vt_name = own(t, str_of(o, "valueType") ? str_of(o, "valueType") : "TEXT");
         a->vt = value_type_from_name(a->vt_name);
         const char *os = ref_id(o, "optionSet");
         a->option_set = os ? strmap_get(&t->os_map, os) : -1;
-        if (!a->uid || strmap_put(&t->tea_map, a->uid, i))
+        if (!a->uid || !a->vt_name || strmap_put(&t->tea_map, a->uid, i))
             return -1;
         i++;
     }
@@ -268,7 +274,7 @@ static int index_programs(struct metadata *md, struct tk_md *t)
     i = 0;
     cJSON_ArrayForEach(o, prs) {
         struct tk_program *p = &t->pr[i];
-        p->uid = str_of(o, "id");
+        p->uid = own(t, str_of(o, "id"));
         const char *type = str_of(o, "programType"), *tet = ref_id(o, "trackedEntityType");
         p->registration = type ? !strcmp(type, "WITH_REGISTRATION") : tet != NULL;
         p->tet = tet ? strmap_get(&t->tet_map, tet) : -1;
@@ -293,7 +299,7 @@ static int index_programs(struct metadata *md, struct tk_md *t)
     i = 0;
     cJSON_ArrayForEach(o, pss) {
         struct tk_stage *s = &t->ps[i];
-        s->uid = str_of(o, "id");
+        s->uid = own(t, str_of(o, "id"));
         const char *pr = ref_id(o, "program");
         s->program = pr ? strmap_get(&t->pr_map, pr) : -1;
         if (!s->uid || strmap_put(&t->ps_map, s->uid, i))
@@ -339,8 +345,8 @@ static int index_data_elements(struct metadata *md, struct tk_md *t)
             continue;
         if (os)
             t->de_option_set[de] = strmap_get(&t->os_map, os);
-        if (vt)
-            t->de_vt_name[de] = vt;
+        if (vt && !(t->de_vt_name[de] = own(t, vt)))
+            return -1;
     }
     return 0;
 }
@@ -367,6 +373,12 @@ static void md_free(struct tk_md *t)
     strmap_free(&t->tet_map);
     strmap_free(&t->tea_map);
     strmap_free(&t->os_map);
+    arena_free(&t->names);
+}
+
+static int md_index(struct metadata *md, struct tk_md *t)
+{
+    return index_option_sets(md, t) || index_programs(md, t) || index_data_elements(md, t) ? -1 : 0;
 }
 
 int tracker_init(struct emu *emu, struct err *e)
@@ -376,8 +388,7 @@ int tracker_init(struct emu *emu, struct err *e)
         return err_set(e, ERR_INTERNAL, "tracker: out of memory");
     emu->tk = s;
     pthread_rwlock_init(&s->lock, NULL);
-    if (index_option_sets(&emu->md, &s->md) || index_programs(&emu->md, &s->md) ||
-        index_data_elements(&emu->md, &s->md))
+    if (md_index(&emu->md, &s->md))
         return err_set(e, ERR_INTERNAL, "tracker: out of memory (or a program, stage or option set without an id)");
     return tracker_generate_data(emu, s, e);
 }
@@ -405,6 +416,81 @@ void tracker_free(struct emu *emu)
     pthread_rwlock_destroy(&s->lock);
     free(s);
     emu->tk = NULL;
+}
+
+/* The new index of each old one, by uid (-1: gone). */
+static int *remap(const struct strmap *fresh, int n, const char *(*uid)(const struct tk_md *, int), const struct tk_md *old)
+{
+    int *map = malloc(((size_t)n + 1) * sizeof *map);
+    for (int i = 0; map && i < n; i++)
+        map[i] = strmap_get(fresh, uid(old, i));
+    return map;
+}
+static const char *pr_uid(const struct tk_md *t, int i) { return t->pr[i].uid; }
+static const char *ps_uid(const struct tk_md *t, int i) { return t->ps[i].uid; }
+static const char *tet_uid(const struct tk_md *t, int i) { return t->tet[i]; }
+static const char *tea_uid(const struct tk_md *t, int i) { return t->tea[i].uid; }
+
+/* Moves a reference to its new index; an object whose metadata is gone counts as deleted (DHIS2
+ * refuses such deletions, the emulator does not check them). */
+static void move(int32_t *ref, const int *map, bool *deleted)
+{
+    int32_t to = *ref >= 0 ? map[*ref] : *ref;
+    if (*ref >= 0 && to < 0)
+        *deleted = true;
+    else
+        *ref = to;
+}
+
+static void move_values(struct tk_store *s, uint32_t first, uint16_t n, const int *map, bool *deleted)
+{
+    for (uint16_t k = 0; k < n; k++)
+        move(&s->val[first + k].id, map, deleted);
+}
+
+int tracker_metadata_reloaded(struct emu *emu, const int *de_map, const int *ou_map)
+{
+    struct tk_store *s = emu->tk;
+    struct tk_md fresh = {0};
+    int rc = -1;
+    int *pr = NULL, *ps = NULL, *tet = NULL, *tea = NULL;
+    pthread_rwlock_wrlock(&s->lock);
+    if (md_index(&emu->md, &fresh) ||
+        !(pr = remap(&fresh.pr_map, s->md.n_pr, pr_uid, &s->md)) ||
+        !(ps = remap(&fresh.ps_map, s->md.n_ps, ps_uid, &s->md)) ||
+        !(tet = remap(&fresh.tet_map, s->md.n_tet, tet_uid, &s->md)) ||
+        !(tea = remap(&fresh.tea_map, s->md.n_tea, tea_uid, &s->md))) {
+        md_free(&fresh);
+        goto out;
+    }
+    for (size_t i = 0; i < s->n_te; i++) {
+        struct tk_te *t = &s->te[i];
+        move(&t->tet, tet, &t->deleted);
+        move(&t->ou, ou_map, &t->deleted);
+        move_values(s, t->val_first, t->n_val, tea, &t->deleted);
+    }
+    for (size_t i = 0; i < s->n_enr; i++) {
+        struct tk_enr *n = &s->enr[i];
+        move(&n->program, pr, &n->deleted);
+        move(&n->ou, ou_map, &n->deleted);
+    }
+    for (size_t i = 0; i < s->n_ev; i++) {
+        struct tk_ev *v = &s->ev[i];
+        move(&v->program, pr, &v->deleted);
+        move(&v->stage, ps, &v->deleted);
+        move(&v->ou, ou_map, &v->deleted);
+        move_values(s, v->val_first, v->n_val, de_map, &v->deleted);
+    }
+    md_free(&s->md);
+    s->md = fresh;
+    rc = 0;
+out:
+    pthread_rwlock_unlock(&s->lock);
+    free(pr);
+    free(ps);
+    free(tet);
+    free(tea);
+    return rc;
 }
 
 /* ---- /emulator/tracker/digest ---- */
@@ -456,6 +542,7 @@ int emulator_tracker_digest(struct request *r)
     const struct metadata *md = &emu->md;
     uint64_t sums[TK_TYPES] = {0};
     size_t live[TK_TYPES] = {0}, deleted[TK_TYPES] = {0};
+    pthread_rwlock_rdlock(&emu->st.lock); /* metadata imports write under it */
     pthread_rwlock_rdlock(&s->lock);
     for (size_t i = 0; i < s->n_te; i++) {
         const struct tk_te *t = &s->te[i];
@@ -502,6 +589,7 @@ int emulator_tracker_digest(struct request *r)
         sums[TK_EV] += mix_values(h, s, v->val_first, v->n_val, de_name, md);
     }
     pthread_rwlock_unlock(&s->lock);
+    pthread_rwlock_unlock(&emu->st.lock);
     struct buf b = {0};
     static const char *keys[TK_TYPES] = {"trackedEntities", "enrollments", "events"};
     buf_putc(&b, '{');

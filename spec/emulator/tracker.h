@@ -50,6 +50,7 @@ struct tk_md {
     struct tk_attribute *tea; int n_tea;
     struct tk_option_set *os; int n_os;
     struct strmap pr_map, ps_map, tet_map, tea_map, os_map;
+    struct arena names;      /* every name above: the index owns its copies */
     int *de_option_set;      /* per md->de, -1 for none */
     const char **de_vt_name; /* per md->de, as the metadata spells it */
 };

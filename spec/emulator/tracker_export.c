@@ -654,6 +654,7 @@ static int list(struct request *r, enum tk_type type)
         query_free(&q);
         return bad_request(r, msg);
     }
+    pthread_rwlock_rdlock(&emu->st.lock); /* metadata imports write under it */
     pthread_rwlock_rdlock(&s->lock);
     size_t n_all = type == TK_EV ? s->n_ev : type == TK_ENR ? s->n_enr : s->n_te;
     int32_t *hits = malloc((n_all + 1) * sizeof *hits);
@@ -706,6 +707,7 @@ static int list(struct request *r, enum tk_type type)
     }
     buf_puts(&b, "]}");
     pthread_rwlock_unlock(&s->lock);
+    pthread_rwlock_unlock(&emu->st.lock);
     bool failed = !hits;
     free(hits);
     query_free(&q);
@@ -727,11 +729,13 @@ static int one(struct request *r, enum tk_type type, const char *uid)
     const char *fields = req_param(r, "fields");
     if (fields_parse(&f, fields && *fields ? fields : default_fields[type]))
         return bad_request(r, "Invalid fields parameter");
+    pthread_rwlock_rdlock(&emu->st.lock); /* metadata imports write under it */
     pthread_rwlock_rdlock(&s->lock);
     int32_t i = tk_find(s, type, uid);
     bool deleted = i >= 0 && (type == TK_EV ? s->ev[i].deleted : type == TK_ENR ? s->enr[i].deleted : s->te[i].deleted);
     if (i < 0 || deleted) {
         pthread_rwlock_unlock(&s->lock);
+        pthread_rwlock_unlock(&emu->st.lock);
         char msg[128];
         snprintf(msg, sizeof msg, "%s with id %s could not be found.", klass[type], uid);
         return http_webmessage(r, 404, "ERROR", msg, NULL);
@@ -740,6 +744,7 @@ static int one(struct request *r, enum tk_type type, const char *uid)
     struct out o = {&b, &f, s, &emu->md, false};
     write_object(&o, type, i);
     pthread_rwlock_unlock(&s->lock);
+    pthread_rwlock_unlock(&emu->st.lock);
     size_t len = b.len;
     char *text = buf_take(&b);
     if (!text)

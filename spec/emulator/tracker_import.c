@@ -738,6 +738,7 @@ static char *report(struct import *im, struct tk_summary *sum)
 static char *import_tracker(struct emu *emu, const cJSON *root, const struct tk_opts *o, struct tk_summary *sum)
 {
     struct import im = {.emu = emu, .s = emu->tk, .o = o, .now = now_ms()};
+    pthread_rwlock_rdlock(&emu->st.lock); /* metadata imports write under it */
     pthread_rwlock_wrlock(&im.s->lock);
     flatten(&im, root);
     for (size_t i = 0; i < im.n && !im.oom; i++) {
@@ -750,6 +751,7 @@ static char *import_tracker(struct emu *emu, const cJSON *root, const struct tk_
     if (!im.oom && o->commit && !(im.n_errors && o->atomic_all))
         commit(&im);
     pthread_rwlock_unlock(&im.s->lock);
+    pthread_rwlock_unlock(&emu->st.lock);
     char *text = im.oom || im.errors.oom ? NULL : report(&im, sum);
     for (int t = 0; t < TK_TYPES; t++) {
         strmap_free(&im.in_payload[t]);
