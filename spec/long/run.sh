@@ -12,7 +12,8 @@ mkdir -p "$BUILD/spec"
 # the suite's runner and harness, with the long tests instead of the normal ones
 cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g -Ihost -Ispec $(pkg-config --cflags $PKGS) \
     -o "$BUILD/spec/long" spec/long/*.c "$BUILD/spec/run.o" "$BUILD/spec/harness.o" \
-    "$BUILD/spec/sched_util.o" "$BUILD/spec/tracker_util.o" "$BUILD/spec/tracker_sync_util.o" "$BUILD/libhost.a" $(pkg-config --libs $PKGS) -lcrypt -lpthread -lm
+    "$BUILD/spec/sched_util.o" "$BUILD/spec/tracker_util.o" "$BUILD/spec/tracker_sync_util.o" \
+    "$BUILD/libhost.a" $(pkg-config --libs $PKGS) -lcrypt -lpthread -lm
 status=0
 LONG_REPORT="$PWD/$BUILD/long-test-report.txt" DHIS2SYNC_BUILD="$BUILD" "$BUILD/spec/long" -j 1 "$@" || status=$?
 echo "---- report ($BUILD/long-test-report.txt)"
