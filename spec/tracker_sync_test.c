@@ -297,7 +297,7 @@ TEST_TIMEOUT(an_incremental_tracker_run_sends_only_edits_and_deletions, 300)
     cJSON_Delete(run);
 }
 
-TEST_TIMEOUT(the_same_tracker_job_runs_against_2_40_2_41_and_2_43, 300)
+TEST_TIMEOUT(the_same_tracker_job_runs_against_2_40_2_41_and_2_43, 600)
 {
     /* 2500 events: more than one page (2000) of each version's shape */
     static const char *const versions[] = {"2.40.4", "2.41.1", "2.43.0"};
