@@ -17,5 +17,5 @@ cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g -Ihost -Ispec $(pkg-confi
 status=0
 LONG_REPORT="$PWD/$BUILD/long-test-report.txt" DHIS2SYNC_BUILD="$BUILD" "$BUILD/spec/long" -j 1 "$@" || status=$?
 echo "---- report ($BUILD/long-test-report.txt)"
-cat "$BUILD/long-test-report.txt"
+cat "$BUILD/long-test-report.txt" 2>/dev/null || echo "(none: the scheduling run was not among the tests run)"
 exit $status
