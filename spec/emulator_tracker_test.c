@@ -162,6 +162,20 @@ TEST(emulator_tracker_paging_is_stable_with_order)
     CHECK(strcmp(tu_str(x, "events.0.occurredAt"), tu_str(x, "events.4.occurredAt")) >= 0);
     cJSON_Delete(x);
     cJSON_Delete(y);
+    /* a write shows on the next page asked, even of a query already paged through */
+    snprintf(path, sizeof path, "/api/tracker/events?program=%s&order=updatedAt:asc&page=10&pageSize=10"
+                                "&totalPages=true&fields=event", e.event_program);
+    cJSON *before = tu_call(&e, "GET", path, NULL, 200);
+    CHECK_INT((int)tu_num(before, "pager.total"), 95);
+    cJSON_Delete(before);
+    char body[512];
+    snprintf(body, sizeof body, "{\"events\":[{\"event\":\"EvLatest001\",\"program\":\"%s\",\"orgUnit\":\"%s\","
+                                "\"occurredAt\":\"2026-01-01\"}]}", e.event_program, e.facility);
+    cJSON_Delete(import(&e, "", body, 200));
+    cJSON *after = tu_call(&e, "GET", path, NULL, 200);
+    CHECK_INT((int)tu_num(after, "pager.total"), 96);
+    CHECK_STR(tu_str(after, "events.5.event"), "EvLatest001");
+    cJSON_Delete(after);
     snprintf(path, sizeof path, "/api/tracker/events?program=%s&order=colour:asc", e.event_program);
     cJSON_Delete(tu_call(&e, "GET", path, NULL, 400));
     tu_emu_stop(&e);
@@ -225,12 +239,18 @@ static void data_element(struct tu_emu *e, const char *code, char out[12])
     cJSON_Delete(j);
 }
 
+/* Generated programs with no data; temp gets the event program's temperature element. */
+static void start_empty(struct tu_emu *e, char temp[12])
+{
+    tu_emu_generate(e, 0, 0, 3, NULL);
+    data_element(e, "EV_TEMP", temp);
+}
+
 TEST(emulator_tracker_import_report_and_atomic_modes)
 {
     struct tu_emu e;
-    tu_emu_generate(&e, 0, 0, 3, NULL);
     char temp[12], body[4096], ev1[1024], ev2[1024];
-    data_element(&e, "EV_TEMP", temp);
+    start_empty(&e, temp);
     event_json(ev1, sizeof ev1, &e, "EvGood00001", e.facility, temp, "37.2");
     event_json(ev2, sizeof ev2, &e, "EvBadOu0001", "NoSuchOu001", temp, "37.2");
     snprintf(body, sizeof body, "{\"events\":[%s,%s]}", ev1, ev2);
@@ -286,9 +306,8 @@ TEST(emulator_tracker_import_report_and_atomic_modes)
 TEST(emulator_tracker_validation_codes)
 {
     struct tu_emu e;
-    tu_emu_generate(&e, 0, 0, 3, NULL);
     char temp[12], outcome[12], weight[12], dob[12], outcome_set[12];
-    data_element(&e, "EV_TEMP", temp);
+    start_empty(&e, temp);
     data_element(&e, "EV_OUTCOME", outcome);
     data_element(&e, "EV_WEIGHT", weight);
     cJSON *j = tu_call(&e, "GET", "/api/trackedEntityAttributes?fields=id&filter=code:eq:TEA_DOB", NULL, 200);
@@ -336,9 +355,8 @@ TEST(emulator_tracker_validation_codes)
 TEST(emulator_tracker_async_job_and_report)
 {
     struct tu_emu e;
-    tu_emu_generate(&e, 0, 0, 3, NULL);
     char temp[12], ev[1024], body[2048], path[256];
-    data_element(&e, "EV_TEMP", temp);
+    start_empty(&e, temp);
     event_json(ev, sizeof ev, &e, "EvAsync0001", e.facility, temp, "36.9");
     snprintf(body, sizeof body, "{\"events\":[%s]}", ev);
     /* async is DHIS2's default */
@@ -513,6 +531,18 @@ TEST(emulator_tracker_org_unit_modes_and_time_zone)
     tu_emu_stop(&e);
 }
 
+/* Imports a payload file of FIXTURES synchronously; it must create and update so many. */
+static void import_fixture(struct tu_emu *e, const char *name, int created, int updated)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", FIXTURES, name);
+    char *body = slurp(path);
+    cJSON *r = import(e, "", body, 200);
+    check_stats(r, created, updated, 0, 0);
+    free(body);
+    cJSON_Delete(r);
+}
+
 TEST(emulator_tracker_accepts_dhis2_core_payloads)
 {
     struct tu_emu e;
@@ -520,26 +550,16 @@ TEST(emulator_tracker_accepts_dhis2_core_payloads)
     tu_emu_start(&e, args);
     /* dhis2-core's test form (te_enrollment_event.json): ids as {"idScheme","identifier"},
      * import options in the body, the three types flat */
-    char *body = slurp(FIXTURES "/core_te_enrollment_event.json");
-    cJSON *r = import(&e, "", body, 200);
-    check_stats(r, 3, 0, 0, 0);
-    free(body);
-    cJSON_Delete(r);
-    r = tu_call(&e, "GET", "/api/tracker/trackedEntities/AaCoreTe001?fields=*,enrollments[*,events[*]]", NULL, 200);
+    import_fixture(&e, "core_te_enrollment_event.json", 3, 0);
+    cJSON *r = tu_call(&e, "GET", "/api/tracker/trackedEntities/AaCoreTe001?fields=*,enrollments[*,events[*]]", NULL, 200);
     CHECK_STR(tu_str(r, "enrollments.0.enrollment"), "AaCoreEn001");
     CHECK_STR(tu_str(r, "enrollments.0.events.0.event"), "AaCoreEv001");
     CHECK_STR(tu_str(r, "enrollments.0.enrolledAt"), "2019-03-28T12:05:00.000");
     CHECK_STR(tu_str(r, "enrollments.0.events.0.scheduledAt"), "2019-01-28T12:10:38.100");
     cJSON_Delete(r);
     /* the web API's nested form, with attributes, notes and two events */
-    body = slurp(FIXTURES "/api_nested_tracked_entity.json");
-    r = import(&e, "", body, 200);
-    check_stats(r, 4, 0, 0, 0);
-    cJSON_Delete(r);
-    r = import(&e, "", body, 200); /* the same again: every object updated */
-    check_stats(r, 0, 4, 0, 0);
-    free(body);
-    cJSON_Delete(r);
+    import_fixture(&e, "api_nested_tracked_entity.json", 4, 0);
+    import_fixture(&e, "api_nested_tracked_entity.json", 0, 4); /* the same again: every object updated */
     r = tu_call(&e, "GET", "/api/tracker/events?program=AaChildProg&trackedEntity=AaApiTe0001"
                            "&fields=event,notes,dataValues&order=occurredAt:asc", NULL, 200);
     CHECK_INT(cJSON_GetArraySize(items(r, "events")), 2);
@@ -553,11 +573,7 @@ TEST(emulator_tracker_accepts_dhis2_core_payloads)
     CHECK_STR(tu_str(r, "trackedEntities.1.attributes.0.value"), "Aminata");
     cJSON_Delete(r);
     /* an event program's single event (one_single_event.json) */
-    body = slurp(FIXTURES "/core_single_event.json");
-    r = import(&e, "", body, 200);
-    check_stats(r, 1, 0, 0, 0);
-    free(body);
-    cJSON_Delete(r);
+    import_fixture(&e, "core_single_event.json", 1, 0);
     r = tu_call(&e, "GET", "/api/tracker/events/AaCoreSng01", NULL, 200);
     CHECK_STR(tu_str(r, "dataValues.0.value"), "15.0");
     CHECK_STR(tu_str(r, "occurredAt"), "2022-04-20T06:00:38.343");

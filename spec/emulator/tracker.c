@@ -147,6 +147,15 @@ bool tk_ou_assigned(const struct tk_program *p, int ou)
     return !p->ou_bits || ((p->ou_bits[ou / 8] >> (ou % 8)) & 1);
 }
 
+int tk_send(struct request *r, struct buf *b, const char *location)
+{
+    size_t n = b->len;
+    char *text = buf_take(b);
+    if (!text)
+        return http_webmessage(r, 500, "ERROR", "Out of memory", NULL);
+    return http_send_with(r, 200, "application/json;charset=UTF-8", text, n, location);
+}
+
 /* ---- time: DHIS2 writes tracker timestamps in the server's zone, without an offset ---- */
 
 int64_t tk_local_offset(int64_t utc_ms)
@@ -388,6 +397,7 @@ int tracker_init(struct emu *emu, struct err *e)
         return err_set(e, ERR_INTERNAL, "tracker: out of memory");
     emu->tk = s;
     pthread_rwlock_init(&s->lock, NULL);
+    pthread_mutex_init(&s->cache_mu, NULL);
     if (md_index(&emu->md, &s->md))
         return err_set(e, ERR_INTERNAL, "tracker: out of memory (or a program, stage or option set without an id)");
     return tracker_generate_data(emu, s, e);
@@ -413,6 +423,9 @@ void tracker_free(struct emu *emu)
     free(s->who);
     strmap_free(&s->who_map);
     arena_free(&s->text);
+    free(s->cache_key);
+    free(s->cache_hits);
+    pthread_mutex_destroy(&s->cache_mu);
     pthread_rwlock_destroy(&s->lock);
     free(s);
     emu->tk = NULL;
@@ -483,6 +496,7 @@ int tracker_metadata_reloaded(struct emu *emu, const int *de_map, const int *ou_
     }
     md_free(&s->md);
     s->md = fresh;
+    s->version++;
     rc = 0;
 out:
     pthread_rwlock_unlock(&s->lock);
@@ -597,9 +611,5 @@ int emulator_tracker_digest(struct request *r)
         buf_printf(&b, "%s\"%s\":{\"live\":%zu,\"deleted\":%zu,\"digest\":\"%016llx\"}", t ? "," : "",
                    keys[t], live[t], deleted[t], (unsigned long long)sums[t]);
     buf_putc(&b, '}');
-    size_t n = b.len;
-    char *text = buf_take(&b);
-    if (!text)
-        return http_webmessage(r, 500, "ERROR", "Out of memory", NULL);
-    return http_send(r, 200, "application/json", text, n);
+    return tk_send(r, &b, NULL);
 }

@@ -102,6 +102,14 @@ struct tk_store {
      * with texts. */
     struct tk_value *val; size_t n_val, cap_val;
     struct arena text;
+    /* The sorted matches of the last list query, so that paging through it sorts once (DHIS2
+     * has indexes); every write bumps version, which makes it stale. */
+    uint64_t version;
+    pthread_mutex_t cache_mu;
+    char *cache_key;
+    uint64_t cache_version;
+    int32_t *cache_hits;
+    size_t cache_n;
     struct strmap who_map; /* storedBy names -> who[] */
     const char **who;
     size_t n_who, cap_who;
@@ -117,6 +125,9 @@ int64_t tk_values_reserve(struct tk_store *s, size_t n);
 const char *tk_text(struct tk_store *s, const char *t); /* arena copy; NULL stays NULL */
 const char *tk_who(struct tk_store *s, const char *name); /* interned */
 int tk_status_find(const char *const *names, int n, const char *s); /* -1 when unknown */
+/* Sends b's text as a 200 JSON answer (with a Location header unless NULL); 500 when b ran
+ * out of memory. */
+int tk_send(struct request *r, struct buf *b, const char *location);
 bool tk_ou_assigned(const struct tk_program *p, int ou);
 /* Server-local time as DHIS2 writes tracker timestamps (no offset), and the reverse: a string
  * without an offset is read as server-local time. */

@@ -622,6 +622,39 @@ static void page_link(struct buf *b, struct request *r, long page)
     buf_printf(b, "%spage=%ld\"", first ? "" : "&", page);
 }
 
+/* What selects and orders a list (every parameter but paging and fields), to know when a page
+ * comes from the same query as the last one. NULL when out of memory. */
+static char *query_key(const struct request *r, enum tk_type type)
+{
+    static const char *const not_in_key[] = {"page", "pageSize", "totalPages", "paging", "skipPaging", "fields"};
+    struct buf b = {0};
+    buf_printf(&b, "%d", (int)type);
+    for (int i = 0; i < r->n_params; i++) {
+        size_t k = 0;
+        while (k < sizeof not_in_key / sizeof not_in_key[0] && strcmp(not_in_key[k], r->params[i].key) != 0)
+            k++;
+        if (k == sizeof not_in_key / sizeof not_in_key[0])
+            buf_printf(&b, "&%s=%s", r->params[i].key, r->params[i].value ? r->params[i].value : "");
+    }
+    return buf_take(&b);
+}
+
+/* Every object the query selects, in its order; NULL when out of memory. */
+static int32_t *sorted_matches(const struct tk_store *s, const struct metadata *md, const struct query *q, size_t *n)
+{
+    size_t n_all = q->type == TK_EV ? s->n_ev : q->type == TK_ENR ? s->n_enr : s->n_te;
+    int32_t *hits = malloc((n_all + 1) * sizeof *hits);
+    *n = 0;
+    for (size_t i = 0; hits && i < n_all; i++)
+        if (matches(s, md, q, (int32_t)i))
+            hits[(*n)++] = (int32_t)i;
+    if (hits) {
+        struct sort_ctx ctx = {s, q};
+        qsort_r(hits, *n, sizeof *hits, compare, &ctx);
+    }
+    return hits;
+}
+
 static long long_param(struct request *r, const char *name, long dflt)
 {
     const char *v = req_param(r, name);
@@ -654,18 +687,25 @@ static int list(struct request *r, enum tk_type type)
         query_free(&q);
         return bad_request(r, msg);
     }
+    char *key = query_key(r, type);
     pthread_rwlock_rdlock(&emu->st.lock); /* metadata imports write under it */
     pthread_rwlock_rdlock(&s->lock);
-    size_t n_all = type == TK_EV ? s->n_ev : type == TK_ENR ? s->n_enr : s->n_te;
-    int32_t *hits = malloc((n_all + 1) * sizeof *hits);
-    size_t n_hits = 0;
-    for (size_t i = 0; hits && i < n_all; i++)
-        if (matches(s, &emu->md, &q, (int32_t)i))
-            hits[n_hits++] = (int32_t)i;
-    if (hits) {
-        struct sort_ctx ctx = {s, &q};
-        qsort_r(hits, n_hits, sizeof *hits, compare, &ctx);
+    pthread_mutex_lock(&s->cache_mu);
+    if (!key || !s->cache_key || strcmp(key, s->cache_key) || s->cache_version != s->version) {
+        free(s->cache_key);
+        free(s->cache_hits);
+        s->cache_key = key;
+        s->cache_version = s->version;
+        s->cache_hits = sorted_matches(s, &emu->md, &q, &s->cache_n);
+        if (!s->cache_hits) {
+            free(s->cache_key);
+            s->cache_key = NULL;
+        }
+        key = NULL;
     }
+    free(key);
+    const int32_t *hits = s->cache_hits;
+    size_t n_hits = s->cache_n;
     size_t from = paging ? (size_t)(page - 1) * (size_t)page_size : 0;
     size_t to = paging ? from + (size_t)page_size : n_hits;
     if (from > n_hits)
@@ -706,18 +746,16 @@ static int list(struct request *r, enum tk_type type)
         write_object(&o, type, hits[k]);
     }
     buf_puts(&b, "]}");
+    pthread_mutex_unlock(&s->cache_mu);
     pthread_rwlock_unlock(&s->lock);
     pthread_rwlock_unlock(&emu->st.lock);
     bool failed = !hits;
-    free(hits);
     query_free(&q);
-    size_t len = b.len;
-    char *text = buf_take(&b);
-    if (failed || !text) {
-        free(text);
+    if (failed) {
+        buf_free(&b);
         return http_webmessage(r, 500, "ERROR", "Out of memory", NULL);
     }
-    return http_send(r, 200, "application/json;charset=UTF-8", text, len);
+    return tk_send(r, &b, NULL);
 }
 
 static int one(struct request *r, enum tk_type type, const char *uid)
@@ -745,11 +783,7 @@ static int one(struct request *r, enum tk_type type, const char *uid)
     write_object(&o, type, i);
     pthread_rwlock_unlock(&s->lock);
     pthread_rwlock_unlock(&emu->st.lock);
-    size_t len = b.len;
-    char *text = buf_take(&b);
-    if (!text)
-        return http_webmessage(r, 500, "ERROR", "Out of memory", NULL);
-    return http_send(r, 200, "application/json;charset=UTF-8", text, len);
+    return tk_send(r, &b, NULL);
 }
 
 int api_tracker_get(struct request *r)

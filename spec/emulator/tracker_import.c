@@ -748,8 +748,10 @@ static char *import_tracker(struct emu *emu, const cJSON *root, const struct tk_
             (void)(im.items[i].type == TK_TE ? check_tracked_entity(&im, i)
                    : im.items[i].type == TK_ENR ? check_enrollment(&im, i) : check_event(&im, i));
     }
-    if (!im.oom && o->commit && !(im.n_errors && o->atomic_all))
+    if (!im.oom && o->commit && !(im.n_errors && o->atomic_all)) {
         commit(&im);
+        im.s->version++;
+    }
     pthread_rwlock_unlock(&im.s->lock);
     pthread_rwlock_unlock(&emu->st.lock);
     char *text = im.oom || im.errors.oom ? NULL : report(&im, sum);
@@ -863,11 +865,7 @@ static int start_job(struct request *r, cJSON *payload, const struct tk_opts *o)
                    "\"location\":\"http://%s/api/tracker/jobs/%s\"}}", j->id, host ? host : "localhost", j->id);
     char location[64];
     snprintf(location, sizeof location, "/tracker/jobs/%s", j->id);
-    size_t n = b.len;
-    char *text = buf_take(&b);
-    if (!text)
-        return http_webmessage(r, 500, "ERROR", "Out of memory", NULL);
-    return http_send_with(r, 200, "application/json;charset=UTF-8", text, n, location);
+    return tk_send(r, &b, location);
 }
 
 int api_tracker_post(struct request *r)
@@ -935,11 +933,7 @@ int api_tracker_jobs(struct request *r)
         buf_putc(&b, ']');
     }
     pthread_mutex_unlock(&emu->jobs_mu);
-    size_t len = b.len;
-    char *text = buf_take(&b);
-    if (!text)
-        return http_webmessage(r, 500, "ERROR", "Out of memory", NULL);
-    return http_send(r, 200, "application/json;charset=UTF-8", text, len);
+    return tk_send(r, &b, NULL);
 }
 
 void tracker_jobs_free(struct emu *emu)
