@@ -234,6 +234,14 @@ struct writer {
     long long cocs_left_out;
 };
 
+/* Whether a part may end after an object of type t. A combo and its option combos travel in
+ * one part: a target given the combo alone makes option combos of its own, and the posted
+ * ones would then be duplicates. */
+static bool splittable(const struct meta_type *t)
+{
+    return strcmp(t->name, "categoryCombos") != 0 && strcmp(t->name, "categoryOptionCombos") != 0;
+}
+
 /* Maps, strips and adds one object to the payload; posts a part when it is full. */
 static int send_object(struct meta_run *mr, struct writer *w, const struct meta_type *t,
                        const char *line, struct err *e)
@@ -274,7 +282,7 @@ static int send_object(struct meta_run *mr, struct writer *w, const struct meta_
         d.mapped = 1;
     }
     sync_add_counts(mr->r, &d);
-    if (rc == 0 && !mr->job.atomic_all && w->p.n >= mr->job.batch_size)
+    if (rc == 0 && !mr->job.atomic_all && w->p.n >= mr->job.batch_size && splittable(t))
         rc = post(mr, &w->p, mr->job.import_strategy, false, e);
 out:
     cJSON_Delete(obj);

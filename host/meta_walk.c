@@ -113,12 +113,11 @@ static int select_objects(struct meta_run *mr, struct err *e)
 /* The query of GET /api/metadata for one chunk of one type, or NULL when out of memory. */
 static char *export_query(const struct meta_run *mr, const char *type, const char *filter)
 {
-    char key[80], *q = NULL;
-    int rc = 0;
-    snprintf(key, sizeof key, "%s", type);
-    rc |= dhis2_query_add(&q, key, "true");
-    snprintf(key, sizeof key, "%s:filter", type);
-    rc |= dhis2_query_add(&q, key, filter);
+    char *q = NULL;
+    int rc = dhis2_query_add(&q, type, "true");
+    /* the filter applies to every type and ids are unique across types: should a server not
+     * know `<type>=true`, the answer still holds only the chunk's objects */
+    rc |= dhis2_query_add(&q, "filter", filter);
     rc |= dhis2_query_add(&q, "fields", ":owner");
     rc |= dhis2_query_add(&q, "defaults", "EXCLUDE");
     if (mr->job.strip_sharing)
