@@ -18,8 +18,9 @@ enum { META_CHUNK = 200 };
 struct meta_type_run {
     const struct meta_type *type;
     struct strmap seen;    /* ids of this type that belong to the job: val META_PENDING or META_FETCHED */
-    const char **pending;  /* seen but not fetched yet */
-    size_t n_pending, cap_pending;
+    const char **pending;  /* seen but not fetched yet: [head, n_pending), first come first
+                              fetched, so that a listing's order (parents first) is kept */
+    size_t head, n_pending, cap_pending;
     FILE *spool;           /* fetched objects, one JSON line each */
     long long spooled;
 };
@@ -36,6 +37,7 @@ struct meta_run {
     struct arena ids;
     struct meta_type_run *t;  /* meta_n_types of them, in meta_types order */
     struct strmap target_has; /* target ids asked about: META_HAS or META_LACKS */
+    struct strmap parents;    /* fetched org units: id -> parent id (NULL for none) */
     long long seen_total, fetched_total;
 };
 
@@ -46,6 +48,9 @@ int meta_walk(struct meta_run *mr, struct err *e);
  * asked are not asked again. */
 int meta_target_check(struct meta_run *mr, const struct meta_type *t, const char *const *ids,
                       size_t n, struct err *e);
+/* How many of the org unit's ancestors the run fetched too (0: none), for sending parents
+ * before their children. */
+int meta_org_unit_depth(const struct meta_run *mr, const char *id);
 /* Whether the target holds id (after meta_target_check). */
 bool meta_target_has(const struct meta_run *mr, const char *id);
 

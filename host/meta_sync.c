@@ -361,6 +361,15 @@ out:
     return rc;
 }
 
+static int line_depth(const struct meta_run *mr, const char *line)
+{
+    cJSON *obj = cJSON_Parse(line);
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(obj, "id");
+    int d = cJSON_IsString(id) ? meta_org_unit_depth(mr, id->valuestring) : 0;
+    cJSON_Delete(obj);
+    return d;
+}
+
 static int write_type(struct meta_run *mr, struct writer *w, struct meta_type_run *tr,
                       struct err *e)
 {
@@ -371,29 +380,40 @@ static int write_type(struct meta_run *mr, struct writer *w, struct meta_type_ru
         w->cocs_left_out += tr->spooled;
         return 0;
     }
-    rewind(tr->spool);
     struct unchanged *u = calloc(1, sizeof *u);
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
     int rc = u ? 0 : err_set(e, ERR_INTERNAL, "out of memory");
     long long done = 0;
-    while (rc == 0 && (len = getline(&line, &cap, tr->spool)) > 0) {
-        if (line[len - 1] == '\n')
-            line[len - 1] = '\0';
-        if (sync_should_stop(mr->r))
-            rc = err_set(e, ERR_CANCELLED, "stopped while sending metadata");
-        else if (changed(mr, line))
-            rc = send_object(mr, w, t, line, e);
-        else
-            rc = hold_unchanged(mr, w, t, u, line, e);
-        if (++done % 1000 == 0) {
-            sync_progress_add(mr->r, 1000);
-            sync_progress(mr->r, false);
+    /* org units go level by level (one read of the spool each), parents before children */
+    bool by_level = strcmp(t->name, "organisationUnits") == 0, deeper = true;
+    for (int depth = 0; rc == 0 && deeper; depth++) {
+        deeper = false;
+        rewind(tr->spool);
+        while (rc == 0 && (len = getline(&line, &cap, tr->spool)) > 0) {
+            if (line[len - 1] == '\n')
+                line[len - 1] = '\0';
+            if (by_level) {
+                int d = line_depth(mr, line);
+                deeper |= d > depth;
+                if (d != depth)
+                    continue;
+            }
+            if (sync_should_stop(mr->r))
+                rc = err_set(e, ERR_CANCELLED, "stopped while sending metadata");
+            else if (changed(mr, line))
+                rc = send_object(mr, w, t, line, e);
+            else
+                rc = hold_unchanged(mr, w, t, u, line, e);
+            if (++done % 1000 == 0) {
+                sync_progress_add(mr->r, 1000);
+                sync_progress(mr->r, false);
+            }
         }
+        if (rc == 0 && u->n)
+            rc = send_lacking(mr, w, t, u, e);
     }
-    if (rc == 0 && u->n)
-        rc = send_lacking(mr, w, t, u, e);
     if (u)
         unchanged_clear(u);
     free(u);
@@ -547,6 +567,7 @@ static void run_free(struct meta_run *mr)
     }
     free(mr->t);
     strmap_free(&mr->target_has);
+    strmap_free(&mr->parents);
     arena_free(&mr->ids);
 }
 

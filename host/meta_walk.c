@@ -32,6 +32,8 @@ static int add_id(struct meta_run *mr, struct meta_type_run *tr, const char *id,
     char *key = arena_strdup(&mr->ids, id);
     if (!key || strmap_put(&tr->seen, key, META_PENDING) != 0)
         return err_set(e, ERR_INTERNAL, "out of memory holding the job's ids");
+    if (tr->head && tr->head == tr->n_pending)
+        tr->head = tr->n_pending = 0;
     if (tr->n_pending == tr->cap_pending) {
         size_t cap = tr->cap_pending ? tr->cap_pending * 2 : 256;
         const char **grown = realloc(tr->pending, cap * sizeof *grown);
@@ -130,6 +132,25 @@ static char *export_query(const struct meta_run *mr, const char *type, const cha
     return q;
 }
 
+static int note_parent(struct meta_run *mr, const char *id, const cJSON *ou)
+{
+    const cJSON *parent = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ou, "parent"), "id");
+    const char *p = cJSON_IsString(parent) ? arena_strdup(&mr->ids, parent->valuestring) : NULL;
+    return (cJSON_IsString(parent) && !p) || strmap_put(&mr->parents, id, p) != 0 ? -1 : 0;
+}
+
+int meta_org_unit_depth(const struct meta_run *mr, const char *id)
+{
+    int depth = 0;
+    const struct strmap_slot *s;
+    /* DHIS2 hierarchies are a few levels deep; the bound only guards against a cycle */
+    while (depth < 64 && (s = strmap_find(&mr->parents, id)) && s->val && strmap_find(&mr->parents, s->val)) {
+        id = s->val;
+        depth++;
+    }
+    return depth;
+}
+
 /* What one fetched object brings along, then the object to the spool. */
 static int take_object(struct meta_run *mr, struct meta_type_run *tr, cJSON *obj, struct err *e)
 {
@@ -138,6 +159,8 @@ static int take_object(struct meta_run *mr, struct meta_type_run *tr, cJSON *obj
     if (!slot || slot->val == META_FETCHED)
         return 0; /* not asked for, or twice in the answer */
     if (strmap_put(&tr->seen, slot->key, META_FETCHED) != 0)
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    if (strcmp(tr->type->name, "organisationUnits") == 0 && note_parent(mr, slot->key, obj) != 0)
         return err_set(e, ERR_INTERNAL, "out of memory");
     for (const struct meta_ref *ref = tr->type->refs; ref->path; ref++) {
         struct add_ctx c = {mr, run_of(mr, ref->type), e};
@@ -227,13 +250,13 @@ static int fetch_pending(struct meta_run *mr, struct err *e)
         more = false;
         for (size_t i = 0; i < meta_n_types; i++) {
             struct meta_type_run *tr = &mr->t[i];
-            while (tr->n_pending) {
+            while (tr->head < tr->n_pending) {
                 if (sync_should_stop(mr->r))
                     return err_set(e, ERR_CANCELLED, "stopped while reading the source's metadata");
                 const char *chunk[META_CHUNK];
-                size_t n = tr->n_pending < META_CHUNK ? tr->n_pending : META_CHUNK;
-                tr->n_pending -= n;
-                memcpy(chunk, tr->pending + tr->n_pending, n * sizeof *chunk);
+                size_t n = tr->n_pending - tr->head < META_CHUNK ? tr->n_pending - tr->head : META_CHUNK;
+                memcpy(chunk, tr->pending + tr->head, n * sizeof *chunk);
+                tr->head += n;
                 int rc = fetch_chunk(mr, tr, chunk, n, e);
                 if (rc)
                     return rc;
