@@ -28,7 +28,7 @@ static int payload_add(struct payload *p, const struct meta_type *t, const char 
         return -1;
     int rc = 0;
     if (p->open != t)
-        rc = fprintf(p->f, "%s\"%s\":[", p->open ? "]," : p->n ? "" : "{", t->name) < 0;
+        rc = fprintf(p->f, "%s\"%s\":[", p->open ? "]," : "{", t->name) < 0;
     else
         rc = fputc(',', p->f) == EOF;
     p->open = t;

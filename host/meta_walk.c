@@ -77,10 +77,9 @@ static bool follows(const struct meta_run *mr, const char *type, bool follow)
 {
     if (!follow || !mr->job.dependencies)
         return false;
-    if (strcmp(type, "organisationUnits") == 0)
-        return mr->copy_org_units && !mr->job.strip_org_units;
-    /* the target makes its own: fetching them would only be to leave them out */
-    return !(strcmp(type, "categoryOptionCombos") == 0 && mr->cocs_generated);
+    /* option combos are read even for a target that makes its own (2.43+): the run then says
+     * how many it left out */
+    return strcmp(type, "organisationUnits") != 0 || (mr->copy_org_units && !mr->job.strip_org_units);
 }
 
 static int select_objects(struct meta_run *mr, struct err *e)

@@ -525,6 +525,7 @@ TEST_TIMEOUT(metadata_category_option_combos_follow_the_target_version, 240)
         add_job(&s, "meta", "\"objects\":{\"dataElements\":[\"DeAncVisit1\"]}");
         cJSON *run = run_job(&s, "meta", NULL);
         CHECKF(strcmp(str(run, "status"), "succeeded") == 0, "%s: %s", versions[v], cJSON_PrintUnformatted(run));
+        CHECK_INT(count(run, "fetched"), 8); /* element, combo, category, 2 options, 2 option combos, legend set */
         cJSON *cocs = emu_json(&dst, "GET", "/api/categoryOptionCombos?paging=false&fields=id,name"
                                "&filter=categoryCombo.id:eq:CcSex000001", NULL, 200);
         CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(cocs, "categoryOptionCombos")), 2);
