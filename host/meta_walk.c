@@ -186,6 +186,15 @@ static int take_object(struct meta_run *mr, struct meta_type_run *tr, cJSON *obj
     return 0;
 }
 
+/* A server without the list (404: a DHIS2 without that module) holds none of its objects. */
+static int absent_is_none(int rc, struct err *e)
+{
+    if (rc != ERR_NOT_FOUND)
+        return rc;
+    err_clear(e);
+    return 0;
+}
+
 /* Objects of other types that belong with the chunk's (a data set's sections). */
 static int add_owned(struct meta_run *mr, const struct meta_type_run *tr, const char *const *ids,
                      size_t n, struct err *e)
@@ -198,7 +207,7 @@ static int add_owned(struct meta_run *mr, const struct meta_type_run *tr, const 
         if (!filter)
             return err_set(e, ERR_INTERNAL, "out of memory");
         const char *filters[] = {filter, NULL};
-        int rc = dhis2_list(mr->src, o->type, "id", filters, 0, add_listed, &c, e);
+        int rc = absent_is_none(dhis2_list(mr->src, o->type, "id", filters, 0, add_listed, &c, e), e);
         free(filter);
         if (rc)
             return rc;
@@ -328,7 +337,7 @@ int meta_target_check(struct meta_run *mr, const struct meta_type *t, const char
             if (!filter)
                 return err_set(e, ERR_INTERNAL, "out of memory");
             const char *filters[] = {filter, NULL};
-            int rc = dhis2_list(mr->dst, t->name, "id", filters, 0, mark_has, mr, e);
+            int rc = absent_is_none(dhis2_list(mr->dst, t->name, "id", filters, 0, mark_has, mr, e), e);
             free(filter);
             if (rc)
                 return rc;
