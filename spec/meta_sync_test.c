@@ -258,24 +258,27 @@ static struct spec_resp emu_call(const struct emu *m, const char *method, const 
     return r;
 }
 
+/* The answer's JSON body, once its status is the one expected. */
+static cJSON *answer(struct spec_resp *r, const char *method, const char *path, long expect)
+{
+    CHECKF(r->status == expect, "%s %s: expected %ld, saw %ld: %.500s", method, path, expect, r->status, r->body);
+    cJSON *j = spec_resp_json(r);
+    spec_resp_free(r);
+    return j;
+}
+
 static cJSON *emu_json(const struct emu *m, const char *method, const char *path, const char *body,
                        long expect)
 {
     struct spec_resp r = emu_call(m, method, path, body);
-    CHECKF(r.status == expect, "%s %s: expected %ld, saw %ld %.400s", method, path, expect, r.status, r.body);
-    cJSON *j = spec_resp_json(&r);
-    spec_resp_free(&r);
-    return j;
+    return answer(&r, method, path, expect);
 }
 
 static cJSON *api(struct spec_server *s, const char *method, const char *path, const char *body, long expect)
 {
     struct spec_resp r;
     CHECK(spec_api(s, method, path, body, &r) == 0);
-    CHECKF(r.status == expect, "%s %s: expected %ld, saw %ld: %.500s", method, path, expect, r.status, r.body);
-    cJSON *j = spec_resp_json(&r);
-    spec_resp_free(&r);
-    return j;
+    return answer(&r, method, path, expect);
 }
 
 static const char *str(const cJSON *o, const char *k) { return cJSON_GetStringValue(cJSON_GetObjectItem(o, k)); }
@@ -284,9 +287,12 @@ static long long count(const cJSON *run, const char *k)
     return (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(run, "counts"), k));
 }
 
-/* dhis2sync with the two emulators as instances "src" and "dst". */
-static void start(struct spec_server *s, const struct emu *src, const struct emu *dst)
+/* A source holding source_metadata, an empty target answering as target_version, and
+ * dhis2sync with the two as instances "src" and "dst". */
+static void start(struct spec_server *s, struct emu *src, struct emu *dst, const char *target_version)
 {
+    emu_start(src, source_metadata, "2.41.1");
+    emu_start(dst, NULL, target_version);
     char *env[] = {"DHIS2SYNC_WATERMARK_OVERLAP=0", NULL};
     CHECK(spec_server_start(s, spec_new_db(), env) == 0);
     const struct emu *m[] = {src, dst};
@@ -406,9 +412,7 @@ TEST_TIMEOUT(metadata_job_copies_a_data_set_with_its_dependencies_then_only_what
 {
     struct emu src, dst;
     struct spec_server s;
-    emu_start(&src, source_metadata, "2.41.1");
-    emu_start(&dst, NULL, "2.41.1");
-    start(&s, &src, &dst);
+    start(&s, &src, &dst, "2.41.1");
     add_job(&s, "meta", ds_job);
 
     cJSON *run = run_job(&s, "meta", NULL);
@@ -464,9 +468,7 @@ TEST_TIMEOUT(metadata_dry_run_changes_nothing_and_reports_what_would_change, 180
 {
     struct emu src, dst;
     struct spec_server s;
-    emu_start(&src, source_metadata, "2.41.1");
-    emu_start(&dst, NULL, "2.41.1");
-    start(&s, &src, &dst);
+    start(&s, &src, &dst, "2.41.1");
     add_job(&s, "meta", ds_job);
     cJSON *run = run_job(&s, "meta", "?dryRun=true");
     CHECKF(strcmp(str(run, "status"), "succeeded") == 0, "run: %s", cJSON_PrintUnformatted(run));
@@ -486,14 +488,12 @@ TEST_TIMEOUT(metadata_object_the_target_refuses_is_listed_with_its_error_code, 1
 {
     struct emu src, dst;
     struct spec_server s;
-    emu_start(&src, source_metadata, "2.41.1");
-    emu_start(&dst, NULL, "2.41.1");
+    start(&s, &src, &dst, "2.41.1");
     /* the target already has another data element with the same code */
     cJSON_Delete(emu_json(&dst, "POST", "/api/metadata",
                           "{\"dataElements\":[{\"id\":\"DeClash0001\",\"name\":\"ANC visits (old)\","
                           "\"shortName\":\"ANC old\",\"code\":\"ANC_VISITS\",\"valueType\":\"INTEGER\","
                           "\"aggregationType\":\"SUM\",\"domainType\":\"AGGREGATE\"}]}", 200));
-    start(&s, &src, &dst);
     add_job(&s, "meta", "\"objects\":{\"dataElements\":[\"DeAncVisit1\",\"DeReferral1\"]},"
                         "\"importOptions\":{\"atomicMode\":\"NONE\"}");
     cJSON *run = run_job(&s, "meta", NULL);
@@ -519,9 +519,7 @@ TEST_TIMEOUT(metadata_category_option_combos_follow_the_target_version, 240)
     for (int v = 0; v < 2; v++) {
         struct emu src, dst;
         struct spec_server s;
-        emu_start(&src, source_metadata, "2.41.1");
-        emu_start(&dst, NULL, versions[v]);
-        start(&s, &src, &dst);
+        start(&s, &src, &dst, versions[v]);
         add_job(&s, "meta", "\"objects\":{\"dataElements\":[\"DeAncVisit1\"]}");
         cJSON *run = run_job(&s, "meta", NULL);
         CHECKF(strcmp(str(run, "status"), "succeeded") == 0, "%s: %s", versions[v], cJSON_PrintUnformatted(run));
@@ -568,9 +566,7 @@ TEST_TIMEOUT(metadata_mapping_renames_ids_changes_objects_and_reports_its_errors
 {
     struct emu src, dst;
     struct spec_server s;
-    emu_start(&src, source_metadata, "2.41.1");
-    emu_start(&dst, NULL, "2.41.1");
-    start(&s, &src, &dst);
+    start(&s, &src, &dst, "2.41.1");
     write_mapping(&s, "national",
                   "return {\n"
                   "  dataElements = { DeAncVisit1 = \"DeNational1\" },\n"
