@@ -934,7 +934,7 @@ int api_dvs_post(struct request *r)
         if (r->body_len)
             memcpy(body, r->body, r->body_len);
         body[r->body_len] = '\0';
-        return tasks_start(r, body, r->body_len, csv, &o);
+        return tasks_start(r, body, r->body_len, csv, &o, NULL);
     }
     struct import_totals t;
     char *summary = import_execute(emu, r->body ? r->body : "", r->body_len, csv, &o, r->api_version, &t);

@@ -3,7 +3,7 @@
  *
  * Usage:
  *   dhis2-emulator --port P [--data DIR] [--version 2.41.0] [--user U:P] [--pat TOKEN]
- *                  [--generate values=N,orgunits=M,seed=S] [--save]
+ *                  [--generate values=N,orgunits=M,objects=K,seed=S] [--save]
  *                  [--fail-rate R] [--fail-next N] [--fail-status 500|502|503] [--fail-import-only]
  *                  [--delay-ms N] [--drop-next N] [--hang-next N] [--conflict-ids ID,ID...]
  *   --data DIR      metadata from DIR/metadata.json (a /api/metadata export: dataElements,
@@ -11,7 +11,12 @@
  *                   dataElementGroups...; every array becomes /api/<name>), values from
  *                   DIR/dataValues.json (the dataValueSets shape).
  *   --generate      a deterministic instance instead (see generate.c); values=0 gives the same
- *                   metadata with no values, i.e. an empty sync target.
+ *                   metadata with no values, i.e. an empty sync target. objects=K adds data
+ *                   elements (in a data set and a group of their own) until the instance holds
+ *                   at least K metadata objects, for memory tests of metadata sync.
+ *   Without --generate and without DIR/metadata.json the instance holds only DHIS2's built-in
+ *   defaults: the `default` category option, category, category combo and option combo with
+ *   DHIS2's well-known ids (xYerKDKCefk, GLevLNI9wkl, bjDvmb4bfuf, HllvX50cXC0).
  *   --save          on SIGTERM/SIGINT writes the values (deleted ones too) to
  *                   DIR/dataValues.json, and the generated metadata to DIR/metadata.json.
  *   --version       the version /api/system/info reports; 2.43.x also changes the answers:
@@ -22,11 +27,16 @@
  *   Prints "listening on PORT" on stderr once it accepts connections.
  *
  * Routes: /api/[NN/]system/info, system/ping, me, dataValueSets (GET as JSON or CSV; POST
- * JSON, gzip-compressed JSON or CSV), system/tasks/DATAVALUE_IMPORT/<id>,
- * system/taskSummaries/DATAVALUE_IMPORT/<id>, and every metadata collection:
- * /api/<name>[/<id>] with fields, filter, rootJunction, order, paging. Not modelled: sharing and
- * user org unit scopes (the user sees everything), option sets, approvals, locking, expiry
- * days, ATTRIBUTE:<uid> id schemes (read as UID), XML.
+ * JSON, gzip-compressed JSON or CSV), system/tasks/{DATAVALUE,METADATA}_IMPORT/<id>,
+ * system/taskSummaries/{DATAVALUE,METADATA}_IMPORT/<id>, every metadata collection:
+ * /api/<name>[/<id>] with fields, filter, rootJunction, order, paging (DELETE /api/<name>/<id>
+ * deletes one object), GET /api/metadata (export: <type>=true, <type>:fields, <type>:filter,
+ * fields, filter, defaults=EXCLUDE, skipSharing), POST /api/metadata (import: importStrategy,
+ * atomicMode, importMode=VALIDATE, importReportMode, identifier=UID, async, mergeMode on 2.40
+ * only; E-codes and 2.43's option combo rules in mdimport.c) and GET /api/deletedObjects.
+ * A request line over 8 KB (Tomcat's default) answers 414. Not modelled: sharing and user org
+ * unit scopes (the user sees everything), option values, approvals, locking, expiry days,
+ * ATTRIBUTE:<uid> id schemes and identifier=CODE (read as UID), XML.
  *
  * Fault injection (no DHIS2 auth, loopback clients only; the flags above set the same):
  *   GET    /emulator/faults   current settings
@@ -54,9 +64,12 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: dhis2-emulator --port P [--data DIR] [--version 2.41.0] [--user U:P] [--pat TOKEN]\n"
-            "                      [--generate values=N,orgunits=M,seed=S] [--save]\n"
+            "                      [--generate values=N,orgunits=M,objects=K,seed=S] [--save]\n"
             "                      [--fail-rate R] [--fail-next N] [--fail-status S] [--fail-import-only]\n"
-            "                      [--delay-ms N] [--drop-next N] [--hang-next N] [--conflict-ids A,B]\n");
+            "                      [--delay-ms N] [--drop-next N] [--hang-next N] [--conflict-ids A,B]\n"
+            "  --generate objects=K  at least K metadata objects (extra data elements), for memory tests\n"
+            "  without --generate or DIR/metadata.json: only DHIS2's built-in defaults; metadata is\n"
+            "  imported with POST /api/metadata and exported with GET /api/metadata\n");
 }
 
 static int parse_version(struct emu_config *c, const char *v, struct err *e)
@@ -97,8 +110,10 @@ static int parse_generate(struct emu_config *c, const char *spec, struct err *e)
             c->gen_orgunits = (long)n;
         else if (!strcmp(kv, "seed"))
             c->gen_seed = n;
+        else if (!strcmp(kv, "objects"))
+            c->gen_objects = (long)n;
         else
-            rc = err_set(e, ERR_INPUT, "--generate: unknown key '%s' (values, orgunits, seed)", kv);
+            rc = err_set(e, ERR_INPUT, "--generate: unknown key '%s' (values, orgunits, objects, seed)", kv);
     }
     free(copy);
     return rc;
@@ -228,6 +243,11 @@ int main(int argc, char **argv)
     struct MHD_Daemon *d = NULL;
     char path[4096];
     log_configure(getenv("DHIS2SYNC_LOG"), getenv("DHIS2SYNC_LOG_FORMAT"));
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage();
+            return 0;
+        }
     faults_init(&emu.faults);
     pthread_mutex_init(&emu.jobs_mu, NULL);
     if (parse_args(argc, argv, &emu.cfg, &emu.faults, &e)) {
@@ -256,6 +276,10 @@ int main(int argc, char **argv)
     }
     if (metadata_load(&emu.md, meta, &e) || store_init(&emu.st, emu.md.n_ou, &e))
         goto out;
+    if (!(emu.deleted = cJSON_CreateArray())) {
+        err_set(&e, ERR_INTERNAL, "out of memory");
+        goto out;
+    }
     int64_t t0 = now_ms();
     if (emu.cfg.generate) {
         if (generate_values(&emu, &e))
@@ -301,6 +325,7 @@ out:
     tasks_free(&emu);
     store_free(&emu.st);
     metadata_free(&emu.md);
+    cJSON_Delete(emu.deleted);
     faults_free(&emu.faults);
     return status;
 }
