@@ -87,8 +87,8 @@ int dhis2_get(struct dhis2_client *c, const char *path, const char *query, cJSON
  * import by UID with CREATE_AND_UPDATE or DELETE does). */
 int dhis2_post(struct dhis2_client *c, const char *path, const char *query, const char *json,
                size_t len, long *status, cJSON **out, struct err *e);
-/* Appends "&name=value" to a query being built in *q (malloc'd, grown; NULL to start), value
- * URL-encoded; NULL or empty values are left out. -1 when out of memory (*q is still the
+/* Appends "name=value" (after a '&' when *q holds pairs already) to a query being built in *q
+ * (malloc'd, grown; NULL to start), value URL-encoded; NULL or empty values are left out. -1 when out of memory (*q is still the
  * caller's to free). */
 int dhis2_query_add(char **q, const char *name, const char *value);
 /* An async import's task: polls /api/system/tasks/<job_type>/<job> until DHIS2 says it

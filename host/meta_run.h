@@ -41,6 +41,10 @@ struct meta_run {
     long long seen_total, fetched_total;
 };
 
+/* Whether a reference to type (`follow` as its rule says) brings its object along in this
+ * run: the job's `dependencies`, and org units only when the job names them. */
+bool meta_follows(const struct meta_run *mr, const char *type, bool follow);
+
 /* Steps 1 and 2: the job's objects and their dependencies, fetched and spooled. */
 int meta_walk(struct meta_run *mr, struct err *e);
 

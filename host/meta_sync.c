@@ -514,7 +514,7 @@ static int read_deletions(struct deletions *d, struct err *e)
         bad |= dhis2_query_add(&q, "pageSize", "1000");
         cJSON *answer = NULL;
         rc = bad ? err_set(e, ERR_INTERNAL, "out of memory")
-                 : dhis2_get(d->mr->src, "/api/deletedObjects", q + 1, &answer, e);
+                 : dhis2_get(d->mr->src, "/api/deletedObjects", q, &answer, e);
         free(q);
         const cJSON *list = cJSON_GetObjectItemCaseSensitive(answer, "deletedObjects"), *item;
         cJSON_ArrayForEach(item, list)
@@ -535,14 +535,43 @@ static int read_deletions(struct deletions *d, struct err *e)
     return rc;
 }
 
+static void reach(const struct meta_run *mr, bool *in, const char *type, bool follow, bool *grew)
+{
+    const struct meta_type *t = meta_type_find(type);
+    if (t && !in[meta_type_index(t)] && meta_follows(mr, type, follow))
+        in[meta_type_index(t)] = *grew = true;
+}
+
+/* The types a run of the job may copy: those it selects and, with dependencies, every type
+ * their rules reach (whether or not this run met an object of it: a deleted section is no
+ * longer reached from its data set). */
+static void job_types(const struct meta_run *mr, bool *in)
+{
+    for (size_t i = 0; i < mr->job.n_sel; i++)
+        in[meta_type_index(mr->job.sel[i].type)] = true;
+    for (bool grew = true; grew;) {
+        grew = false;
+        for (size_t i = 0; i < meta_n_types; i++) {
+            for (const struct meta_ref *r = meta_types[i].refs; in[i] && r->path; r++)
+                reach(mr, in, r->type, r->follow, &grew);
+            for (const struct meta_owned *o = meta_types[i].owned; in[i] && o && o->type; o++)
+                reach(mr, in, o->type, true, &grew);
+        }
+    }
+}
+
 /* Deletions at the source since the watermark, for every type the job copies, dependents
  * first (a data set goes before the data elements it held). */
 static int send_deletions(struct meta_run *mr, struct err *e)
 {
     int rc = 0;
+    bool *in = calloc(meta_n_types, sizeof *in);
+    if (!in)
+        return err_set(e, ERR_INTERNAL, "out of memory");
+    job_types(mr, in);
     for (size_t i = meta_n_types; rc == 0 && i-- > 0;) {
         struct meta_type_run *tr = &mr->t[i];
-        if (!tr->seen.count && !meta_job_selects(&mr->job, tr->type))
+        if (!in[i])
             continue;
         struct deletions d = {.mr = mr, .t = tr->type, .sel = meta_job_selects(&mr->job, tr->type)};
         rc = read_deletions(&d, e);
@@ -552,6 +581,7 @@ static int send_deletions(struct meta_run *mr, struct err *e)
             free(d.ids[k]);
         payload_clear(&d.p);
     }
+    free(in);
     return rc;
 }
 

@@ -72,8 +72,7 @@ static struct meta_type_run *run_of(struct meta_run *mr, const char *type)
     return t ? &mr->t[meta_type_index(t)] : NULL;
 }
 
-/* Whether a reference of kind ref brings its object along in this run. */
-static bool follows(const struct meta_run *mr, const char *type, bool follow)
+bool meta_follows(const struct meta_run *mr, const char *type, bool follow)
 {
     if (!follow || !mr->job.dependencies)
         return false;
@@ -127,7 +126,6 @@ static char *export_query(const struct meta_run *mr, const char *type, const cha
         free(q);
         return NULL;
     }
-    memmove(q, q + 1, strlen(q)); /* the leading '&' */
     return q;
 }
 
@@ -164,7 +162,7 @@ static int take_object(struct meta_run *mr, struct meta_type_run *tr, cJSON *obj
     for (const struct meta_ref *ref = tr->type->refs; ref->path; ref++) {
         struct add_ctx c = {mr, run_of(mr, ref->type), e};
         int rc;
-        if (c.tr && follows(mr, ref->type, ref->follow) &&
+        if (c.tr && meta_follows(mr, ref->type, ref->follow) &&
             (rc = meta_ref_each(obj, ref, add_ref, &c)) != 0)
             return rc;
     }
@@ -201,7 +199,7 @@ static int add_owned(struct meta_run *mr, const struct meta_type_run *tr, const 
 {
     for (const struct meta_owned *o = tr->type->owned; o && o->type; o++) {
         struct add_ctx c = {mr, run_of(mr, o->type), e};
-        if (!c.tr || !follows(mr, o->type, true))
+        if (!c.tr || !meta_follows(mr, o->type, true))
             continue;
         char *filter = meta_in_filter(o->field, ids, n);
         if (!filter)
