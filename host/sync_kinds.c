@@ -4,10 +4,12 @@
 #include <string.h>
 
 #include "dv_sync.h"
+#include "meta_sync.h"
 #include "sync_kind.h"
 
 static const struct sync_kind *const kinds[] = {
     &sync_kind_data_values,
+    &sync_kind_metadata,
 };
 
 const struct sync_kind *sync_kind_find(const char *name)
