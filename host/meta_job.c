@@ -101,12 +101,10 @@ static int check_objects(const cJSON *body, cJSON *spec, struct err *e)
     const cJSON *v;
     cJSON_ArrayForEach(v, objects)
     {
-        if (cJSON_GetObjectItemCaseSensitive(out, v->string)) {
-            rc = rc ? rc : err_field(e, "objects", "names %.60s twice", v->string);
-            continue;
-        }
-        int one = check_selection(v, out, e);
-        rc = rc ? rc : one;
+        if (cJSON_GetObjectItemCaseSensitive(out, v->string))
+            rc = v_worse(rc, err_field(e, "objects", "names %.60s twice", v->string));
+        else
+            rc = v_worse(rc, check_selection(v, out, e));
     }
     return rc;
 }
@@ -170,20 +168,13 @@ static int check_import_options(const cJSON *body, cJSON *spec, struct err *e)
 int meta_job_validate(const cJSON *body, cJSON *spec, struct err *e)
 {
     bool dependencies = true, incremental = false, deletions = false;
-    int rc = 0, one;
     /* every check runs, so that a form can show all its errors at once */
-    one = check_objects(body, spec, e);
-    rc = rc ? rc : one;
-    one = v_bool(body, "", "dependencies", true, &dependencies, e);
-    rc = rc ? rc : one;
-    one = check_strip(body, spec, e);
-    rc = rc ? rc : one;
-    one = v_bool(body, "", "incremental", false, &incremental, e);
-    rc = rc ? rc : one;
-    one = v_bool(body, "", "deletions", false, &deletions, e);
-    rc = rc ? rc : one;
-    one = check_import_options(body, spec, e);
-    rc = rc ? rc : one;
+    int rc = check_objects(body, spec, e);
+    rc = v_worse(rc, v_bool(body, "", "dependencies", true, &dependencies, e));
+    rc = v_worse(rc, check_strip(body, spec, e));
+    rc = v_worse(rc, v_bool(body, "", "incremental", false, &incremental, e));
+    rc = v_worse(rc, v_bool(body, "", "deletions", false, &deletions, e));
+    rc = v_worse(rc, check_import_options(body, spec, e));
     if (!cJSON_AddBoolToObject(spec, "dependencies", dependencies) ||
         !cJSON_AddBoolToObject(spec, "incremental", incremental) ||
         !cJSON_AddBoolToObject(spec, "deletions", deletions))
