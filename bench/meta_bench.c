@@ -8,6 +8,7 @@
  * so the bench does not depend on how jobs are stored. */
 #include <cJSON.h>
 #include <curl/curl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,22 +191,39 @@ static void bench_one(long n, const char *work, const char *atomic, const char *
         fprintf(stderr, "the job was not made (HTTP %ld)\n", created);
         goto out;
     }
-    char job[32];
+    char job[32], out_path[PATH_MAX];
     snprintf(job, sizeof job, "meta-%s", atomic);
+    snprintf(out_path, sizeof out_path, "%s/run-%s.json", work, atomic);
     double t0 = now_s();
     pid_t pid = fork();
     if (pid == 0) {
         freopen("/dev/null", "w", stderr);
+        freopen(out_path, "w", stdout);
         execl(bin, bin, "run", job, "--json", (char *)NULL);
         _exit(127);
     }
     int status;
     struct rusage ru;
     wait4(pid, &status, 0, &ru);
-    printf("%8ld objects  atomicMode %-4s  run %6.2f s  peak RSS %6.1f MB  exit %d\n", n + 501,
-           atomic, now_s() - t0, (double)ru.ru_maxrss / 1024.0,
-           WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    double run_s = now_s() - t0;
+    /* the finished run, as `run --json` prints it */
+    FILE *f = fopen(out_path, "r");
+    char text[8192] = "";
+    size_t got = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    text[got] = '\0';
+    if (f)
+        fclose(f);
+    cJSON *run = cJSON_Parse(text);
+    const cJSON *counts = cJSON_GetObjectItem(run, "counts");
+    const char *err = cJSON_GetStringValue(cJSON_GetObjectItem(run, "error"));
+    printf("%8ld objects  atomicMode %-4s  run %7.2f s  peak RSS %6.1f MB  %s, sent %.0f, "
+           "imported %.0f%s%.200s\n", n + 501, atomic, run_s, (double)ru.ru_maxrss / 1024.0,
+           cJSON_GetStringValue(cJSON_GetObjectItem(run, "status")) ?: "no run",
+           cJSON_GetNumberValue(cJSON_GetObjectItem(counts, "sent")),
+           cJSON_GetNumberValue(cJSON_GetObjectItem(counts, "imported")), err ? "  error: " : "",
+           err ? err : "");
     fflush(stdout);
+    cJSON_Delete(run);
 out:
     stop(src);
     stop(dst);
@@ -242,6 +260,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "migrate or token add failed\n");
     } else {
         printf("meta_bench: a metadata job of %ld org units and a data set of 500 elements\n", n);
+        fflush(stdout); /* before the children inherit the buffer */
         bench_one(n, dir, "NONE", auth);
         bench_one(n, dir, "ALL", auth);
     }
