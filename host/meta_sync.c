@@ -242,13 +242,11 @@ static bool splittable(const struct meta_type *t)
     return strcmp(t->name, "categoryCombos") != 0 && strcmp(t->name, "categoryOptionCombos") != 0;
 }
 
-/* Maps, strips and adds one object to the payload; posts a part when it is full. */
+/* Maps, strips and adds one object (obj, read back from line; deleted here) to the payload;
+ * posts a part when it is full. */
 static int send_object(struct meta_run *mr, struct writer *w, const struct meta_type *t,
-                       const char *line, struct err *e)
+                       cJSON *obj, const char *line, struct err *e)
 {
-    cJSON *obj = cJSON_Parse(line);
-    if (!obj)
-        return err_set(e, ERR_INTERNAL, "out of memory reading back a fetched %s", t->name);
     const cJSON *idv = cJSON_GetObjectItemCaseSensitive(obj, "id");
     char id[64];
     snprintf(id, sizeof id, "%s", cJSON_IsString(idv) ? idv->valuestring : "");
@@ -290,17 +288,23 @@ out:
 }
 
 /* Whether an incremental run must send the object whatever the target holds. */
-static bool changed(const struct meta_run *mr, const char *line)
+static bool changed(const struct meta_run *mr, const cJSON *obj)
 {
-    if (!mr->since)
+    const cJSON *at = cJSON_GetObjectItemCaseSensitive(obj, "lastUpdated");
+    if (!mr->since || !cJSON_IsString(at))
         return true;
-    /* a cheap look at one key beats parsing the object: lastUpdated is a plain timestamp */
-    const char *k = strstr(line, "\"lastUpdated\":\"");
-    if (!k)
-        return true;
-    k += strlen("\"lastUpdated\":\"");
+    /* both are the source's timestamps (yyyy-MM-ddTHH:mm:ss.SSS): text order is time order */
     size_t n = strlen(mr->since) < 23 ? strlen(mr->since) : 23;
-    return strncmp(k, mr->since, n) >= 0;
+    return strncmp(at->valuestring, mr->since, n) >= 0;
+}
+
+/* The object of one spooled line; NULL (with e) when it cannot be read back. */
+static cJSON *read_back(const struct meta_type *t, const char *line, struct err *e)
+{
+    cJSON *obj = cJSON_Parse(line);
+    if (!obj)
+        err_set(e, ERR_INTERNAL, "out of memory reading back a fetched %s", t->name);
+    return obj;
 }
 
 /* Unchanged objects of an incremental run, held until the target says which it lacks. */
@@ -323,51 +327,42 @@ static int send_lacking(struct meta_run *mr, struct writer *w, const struct meta
                         struct unchanged *u, struct err *e)
 {
     int rc = meta_target_check(mr, t, (const char *const *)u->ids, u->n, e);
-    for (size_t i = 0; rc == 0 && i < u->n; i++)
-        if (!meta_target_has(mr, u->ids[i]))
-            rc = send_object(mr, w, t, u->lines[i], e);
+    for (size_t i = 0; rc == 0 && i < u->n; i++) {
+        if (meta_target_has(mr, u->ids[i]))
+            continue;
+        cJSON *obj = read_back(t, u->lines[i], e);
+        rc = obj ? send_object(mr, w, t, obj, u->lines[i], e) : e->code;
+    }
     unchanged_clear(u);
     return rc;
 }
 
-/* Holds an unchanged object until a chunk of them can be checked at the target. */
+/* Holds an unchanged object (obj, read back from line; deleted here) until a chunk of them can
+ * be checked at the target. */
 static int hold_unchanged(struct meta_run *mr, struct writer *w, const struct meta_type *t,
-                          struct unchanged *u, const char *line, struct err *e)
+                          struct unchanged *u, cJSON *obj, const char *line, struct err *e)
 {
-    cJSON *obj = cJSON_Parse(line);
     const cJSON *idv = cJSON_GetObjectItemCaseSensitive(obj, "id");
     const char *to = NULL;
     struct err why = {0};
-    int rc = 0;
-    if (!cJSON_IsString(idv))
-        goto out;
-    /* a skipped or failing id is sent to send_object, which says why */
-    if (target_id(mr, t, idv->valuestring, &to, &why) != MAP_OK) {
-        rc = send_object(mr, w, t, line, e);
-        goto out;
-    }
+    /* a skipped or failing id goes to send_object, which says why */
+    if (!cJSON_IsString(idv) || target_id(mr, t, idv->valuestring, &to, &why) != MAP_OK)
+        return send_object(mr, w, t, obj, line, e);
     u->lines[u->n] = strdup(line);
     u->ids[u->n] = strdup(to);
+    cJSON_Delete(obj);
     if (!u->lines[u->n] || !u->ids[u->n]) {
         free(u->lines[u->n]);
         free(u->ids[u->n]);
-        rc = err_set(e, ERR_INTERNAL, "out of memory");
-        goto out;
+        return err_set(e, ERR_INTERNAL, "out of memory");
     }
-    if (++u->n == META_CHUNK)
-        rc = send_lacking(mr, w, t, u, e);
-out:
-    cJSON_Delete(obj);
-    return rc;
+    return ++u->n == META_CHUNK ? send_lacking(mr, w, t, u, e) : 0;
 }
 
-static int line_depth(const struct meta_run *mr, const char *line)
+static int obj_depth(const struct meta_run *mr, const cJSON *obj)
 {
-    cJSON *obj = cJSON_Parse(line);
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(obj, "id");
-    int d = cJSON_IsString(id) ? meta_org_unit_depth(mr, id->valuestring) : 0;
-    cJSON_Delete(obj);
-    return d;
+    return cJSON_IsString(id) ? meta_org_unit_depth(mr, id->valuestring) : 0;
 }
 
 static int write_type(struct meta_run *mr, struct writer *w, struct meta_type_run *tr,
@@ -394,18 +389,25 @@ static int write_type(struct meta_run *mr, struct writer *w, struct meta_type_ru
         while (rc == 0 && (len = getline(&line, &cap, tr->spool)) > 0) {
             if (line[len - 1] == '\n')
                 line[len - 1] = '\0';
-            if (by_level) {
-                int d = line_depth(mr, line);
-                deeper |= d > depth;
-                if (d != depth)
-                    continue;
+            cJSON *obj = read_back(t, line, e);
+            if (!obj) {
+                rc = e->code;
+                break;
             }
-            if (sync_should_stop(mr->r))
+            int d = by_level ? obj_depth(mr, obj) : 0;
+            deeper |= d > depth;
+            if (d != depth) {
+                cJSON_Delete(obj);
+                continue;
+            }
+            if (sync_should_stop(mr->r)) {
+                cJSON_Delete(obj);
                 rc = err_set(e, ERR_CANCELLED, "stopped while sending metadata");
-            else if (changed(mr, line))
-                rc = send_object(mr, w, t, line, e);
-            else
-                rc = hold_unchanged(mr, w, t, u, line, e);
+            } else if (changed(mr, obj)) {
+                rc = send_object(mr, w, t, obj, line, e);
+            } else {
+                rc = hold_unchanged(mr, w, t, u, obj, line, e);
+            }
             if (++done % 1000 == 0) {
                 sync_progress_add(mr->r, 1000);
                 sync_progress(mr->r, false);
