@@ -300,6 +300,7 @@ struct emu {
     struct job *jobs;
     atomic_long requests, imports;
     cJSON *deleted; /* /api/deletedObjects: {klass, uid, code, deletedAt}, oldest first */
+    bool metadata_changed; /* an import changed it: --save writes it back */
     char system_id[40];
     int64_t started_ms;
 };

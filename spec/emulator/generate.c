@@ -102,7 +102,7 @@ static void add_bulk(cJSON *root, cJSON *dss, cJSON *des, cJSON *degs, long want
     const cJSON *a;
     cJSON_ArrayForEach(a, root)
         have += cJSON_GetArraySize(a);
-    have += 5; /* the defaults metadata_load adds, the bulk data set and group */
+    have += 4; /* the default option and category metadata_load adds, the bulk data set and group */
     if (want <= have)
         return;
     char id[12], name[64], code[64];

@@ -909,7 +909,10 @@ char *import_execute(struct emu *emu, const char *body, size_t len, bool csv,
     }
     c.t.conflicts = (long)c.cs.n;
     atomic_fetch_add(&emu->imports, 1);
+    /* conflicts may point at metadata ids, which a metadata import can replace meanwhile */
+    pthread_rwlock_rdlock(&emu->st.lock);
     out = write_summary(&c, bare);
+    pthread_rwlock_unlock(&emu->st.lock);
     *t = c.t;
     free(plain);
     free(c.in.v);

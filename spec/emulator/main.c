@@ -18,7 +18,8 @@
  *   defaults: the `default` category option, category, category combo and option combo with
  *   DHIS2's well-known ids (xYerKDKCefk, GLevLNI9wkl, bjDvmb4bfuf, HllvX50cXC0).
  *   --save          on SIGTERM/SIGINT writes the values (deleted ones too) to
- *                   DIR/dataValues.json, and the generated metadata to DIR/metadata.json.
+ *                   DIR/dataValues.json, and the generated or imported metadata to
+ *                   DIR/metadata.json.
  *   --version       the version /api/system/info reports; 2.43.x also changes the answers:
  *                   import conflicts are HTTP 200 WARNING and a single requested org unit is
  *                   written once at the root of a data value set; 2.40 and older use the old
@@ -310,7 +311,7 @@ int main(int argc, char **argv)
     tasks_free(&emu);
     status = 0;
     if (emu.cfg.save) {
-        if (emu.cfg.generate) {
+        if (emu.cfg.generate || emu.metadata_changed) {
             snprintf(path, sizeof path, "%s/metadata.json", emu.cfg.data_dir);
             if (write_metadata(&emu, path, &e))
                 status = 1;

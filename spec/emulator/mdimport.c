@@ -42,6 +42,7 @@ struct ctx {
     char **refd_keys;
     int n_refd_keys;
     char **refd_by;       /* short class of the referrer, per refd value */
+    uint8_t *used[3];     /* DELETE: data elements, org units, option combos that values name */
     bool oom;
 };
 
@@ -656,6 +657,62 @@ static void note_ref(struct ctx *c, struct item *it, const struct md_ref *ref, c
     c->refd_keys[c->n_refd_keys++] = k;
 }
 
+/* Data values that name an object keep it (DHIS2's foreign keys do). */
+static bool has_values(struct ctx *c, const char *col, const char *uid)
+{
+    static const char *cols[3] = {"dataElements", "organisationUnits", "categoryOptionCombos"};
+    static const enum md_kind kinds[3] = {MD_DE, MD_OU, MD_COC};
+    const struct store *st = &c->emu->st;
+    const struct metadata *md = c->md;
+    if (!c->used[0]) {
+        c->used[0] = calloc((size_t)md->n_de + 1, 1);
+        c->used[1] = calloc((size_t)md->n_ou + 1, 1);
+        c->used[2] = calloc((size_t)md->n_coc + 1, 1);
+        if (!c->used[0] || !c->used[1] || !c->used[2]) {
+            c->oom = true;
+            return true;
+        }
+        for (size_t i = 0; i < st->n; i++) {
+            c->used[0][st->v[i].de] = c->used[1][st->v[i].ou] = 1;
+            c->used[2][st->v[i].coc] = c->used[2][st->v[i].aoc] = 1;
+        }
+    }
+    for (int k = 0; k < 3; k++)
+        if (!strcmp(col, cols[k])) {
+            int idx = metadata_find(md, kinds[k], SCHEME_UID, uid);
+            return idx >= 0 && c->used[k][idx];
+        }
+    return false;
+}
+
+/* A combo's option combos go with it (DHIS2 cascades the delete), so their link to it does
+ * not keep it. */
+static bool owned_by_combo(const struct md_type *t, const struct md_ref *ref)
+{
+    return !strcmp(t->col, "categoryOptionCombos") && !strcmp(ref->prop, "categoryCombo");
+}
+
+/* Calls fn on each stored option combo of the combo uid. */
+static int each_coc_of(struct ctx *c, const char *uid, int (*fn)(struct ctx *, cJSON *, void *), void *arg)
+{
+    struct md_collection *mc = metadata_collection(c->md, "categoryOptionCombos");
+    cJSON *o = mc ? mc->items->child : NULL;
+    while (o) {
+        cJSON *next = o->next; /* fn may take o out */
+        const char *cc = str_of(cJSON_GetObjectItemCaseSensitive(o, "categoryCombo"), "id");
+        if (cc && !strcmp(cc, uid) && fn(c, o, arg))
+            return -1;
+        o = next;
+    }
+    return 0;
+}
+
+static int coc_has_values(struct ctx *c, cJSON *coc, void *arg)
+{
+    (void)arg;
+    return has_values(c, "categoryOptionCombos", str_of(coc, "id"));
+}
+
 /* What stored objects that stay reference, with the referrer's type kept in refd's value. */
 static void build_refd(struct ctx *c)
 {
@@ -668,7 +725,8 @@ static void build_refd(struct ctx *c)
             struct item fake = {.col = t->col, .type = t};
             int before = c->n_refd_keys;
             for (int r = 0; r < 6 && t->refs[r].prop; r++)
-                each_ref(o, &t->refs[r], note_ref, c, &fake);
+                if (!owned_by_combo(t, &t->refs[r]))
+                    each_ref(o, &t->refs[r], note_ref, c, &fake);
             char **by = realloc(c->refd_by, ((size_t)c->n_refd_keys + 1) * sizeof *by);
             if (!by) {
                 c->oom = true;
@@ -679,29 +737,6 @@ static void build_refd(struct ctx *c)
                 c->refd_by[k] = (char *)t->klass;
         }
     }
-}
-
-/* Data values that name an object keep it (DHIS2's foreign keys do). */
-static bool has_values(struct ctx *c, const char *col, const char *uid)
-{
-    enum md_kind kind;
-    if (!strcmp(col, "dataElements"))
-        kind = MD_DE;
-    else if (!strcmp(col, "organisationUnits"))
-        kind = MD_OU;
-    else if (!strcmp(col, "categoryOptionCombos"))
-        kind = MD_COC;
-    else
-        return false;
-    int idx = metadata_find(c->md, kind, SCHEME_UID, uid);
-    const struct store *st = &c->emu->st;
-    for (size_t i = 0; idx >= 0 && i < st->n; i++) {
-        const struct dv *v = &st->v[i];
-        if ((kind == MD_DE && v->de == idx) || (kind == MD_OU && v->ou == idx) ||
-            (kind == MD_COC && (v->coc == idx || v->aoc == idx)))
-            return true;
-    }
-    return false;
 }
 
 static void check_delete(struct ctx *c, struct item *it)
@@ -717,7 +752,9 @@ static void check_delete(struct ctx *c, struct item *it)
     char *k = key_of(it->col, it->uid);
     int who = k ? strmap_get(&c->refd, k) : -1;
     free(k);
-    const char *by = who >= 0 ? c->refd_by[who] : has_values(c, it->col, it->uid) ? "DataValue"
+    bool values = has_values(c, it->col, it->uid) ||
+                  (!strcmp(it->col, "categoryCombos") && each_coc_of(c, it->uid, coc_has_values, NULL));
+    const char *by = who >= 0 ? c->refd_by[who] : values ? "DataValue"
                      : is_default_type(it->col) && name && !strcmp(name, "default") ? "default"
                                                                                      : NULL;
     if (by)
@@ -789,12 +826,22 @@ static int record_deletion(struct emu *emu, const char *col, const cJSON *o, con
     return 0;
 }
 
+static int delete_coc(struct ctx *c, cJSON *coc, void *now)
+{
+    if (record_deletion(c->emu, "categoryOptionCombos", coc, now))
+        return -1;
+    cJSON_Delete(cJSON_DetachItemViaPointer(cJSON_GetObjectItemCaseSensitive(c->md->root, "categoryOptionCombos"), coc));
+    return 0;
+}
+
 static int apply_item(struct ctx *c, struct item *it, const char *now)
 {
     struct metadata *md = c->md;
     if (c->o->strategy == STRATEGY_DELETE) {
         cJSON *arr = cJSON_GetObjectItemCaseSensitive(md->root, it->col);
         if (record_deletion(c->emu, it->col, it->existing, now))
+            return -1;
+        if (!strcmp(it->col, "categoryCombos") && each_coc_of(c, it->uid, delete_coc, (void *)now))
             return -1;
         cJSON_Delete(cJSON_DetachItemViaPointer(arr, it->existing));
         it->existing = NULL;
@@ -1135,6 +1182,8 @@ static void ctx_free(struct ctx *c)
         free(c->refd_keys[i]);
     free(c->refd_keys);
     free(c->refd_by);
+    for (int k = 0; k < 3; k++)
+        free(c->used[k]);
     cJSON_Delete(c->defaults);
 }
 
@@ -1171,8 +1220,11 @@ cJSON *md_import_execute(struct emu *emu, const char *body, size_t len, const st
     bool any_error = false;
     for (int i = 0; i < c.n; i++)
         any_error = any_error || c.items[i].errors;
-    if (!o->validate && !(any_error && o->atomic_all) && commit(&c))
-        goto out;
+    if (!o->validate && !(any_error && o->atomic_all)) {
+        emu->metadata_changed = true;
+        if (commit(&c))
+            goto out;
+    }
     rep = report(&c, any_error, status);
 out:
     pthread_rwlock_unlock(&emu->st.lock);

@@ -52,11 +52,13 @@ static int me(struct request *r)
                  "\"displayName\":\"Emulator Admin\",\"userCredentials\":{\"username\":");
     buf_json_str(&b, emu->cfg.user);
     buf_puts(&b, "},\"authorities\":[\"ALL\"],\"organisationUnits\":[");
+    pthread_rwlock_rdlock(&emu->st.lock); /* metadata imports rebuild the org units */
     if (emu->md.root_ou >= 0) {
         buf_puts(&b, "{\"id\":");
         buf_json_str(&b, emu->md.ou[emu->md.root_ou].id.uid);
         buf_putc(&b, '}');
     }
+    pthread_rwlock_unlock(&emu->st.lock);
     buf_puts(&b, "],\"dataViewOrganisationUnits\":[],\"teiSearchOrganisationUnits\":[]}");
     return send_buf(r, &b);
 }
