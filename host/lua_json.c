@@ -74,7 +74,12 @@ void lua_json_add_helpers(lua_State *L, int idx)
 
 /* ---------------------------------------------------------------- cJSON -> Lua */
 
-static void push_value(lua_State *L, const cJSON *v, int origin, int depth)
+/* Stack slots of the conversion: the origin table (0: none) and the two marks. */
+struct pusher {
+    int origin, array_mt, object_mt;
+};
+
+static void push_value(lua_State *L, const cJSON *v, const struct pusher *p, int depth)
 {
     lua_host_spend(L, NODE_COST);
     if (cJSON_IsArray(v) || cJSON_IsObject(v)) {
@@ -87,22 +92,22 @@ static void push_value(lua_State *L, const cJSON *v, int origin, int depth)
             n++;
         lua_createtable(L, is_array ? n : 0, is_array ? 0 : n);
         int t = lua_gettop(L);
-        push_mark(L, is_array ? &array_mark : &object_mark);
+        lua_pushvalue(L, is_array ? p->array_mt : p->object_mt);
         lua_setmetatable(L, t);
         lua_Integer i = 0;
         for (const cJSON *c = v->child; c; c = c->next) {
             if (!is_array)
                 lua_pushstring(L, c->string ? c->string : "");
-            push_value(L, c, origin, depth + 1);
+            push_value(L, c, p, depth + 1);
             if (is_array)
                 lua_rawseti(L, t, ++i);
             else
                 lua_rawset(L, t);
         }
-        if (!is_array && origin) {
+        if (!is_array && p->origin) {
             lua_pushvalue(L, t);
             lua_pushlightuserdata(L, (void *)v);
-            lua_rawset(L, origin);
+            lua_rawset(L, p->origin);
         }
     } else if (cJSON_IsString(v)) {
         size_t len = strlen(v->valuestring);
@@ -127,19 +132,34 @@ static void push_value(lua_State *L, const cJSON *v, int origin, int depth)
 
 void lua_json_push(lua_State *L, const cJSON *v, int origin)
 {
-    luaL_checkstack(L, 4, "no room on the Lua stack");
-    push_value(L, v, origin ? lua_absindex(L, origin) : 0, 0);
+    luaL_checkstack(L, 6, "no room on the Lua stack");
+    struct pusher p = {.origin = origin ? lua_absindex(L, origin) : 0};
+    push_mark(L, &array_mark);
+    p.array_mt = lua_gettop(L);
+    push_mark(L, &object_mark);
+    p.object_mt = lua_gettop(L);
+    push_value(L, v, &p, 0);
+    lua_replace(L, p.array_mt); /* the value where the first mark was */
+    lua_pop(L, 1);
 }
 
 /* ---------------------------------------------------------------- Lua -> cJSON */
 
+/* One step down from the top to the value being read: its key, or index in an array. */
+struct step {
+    const char *key;
+    lua_Integer i;
+};
+
 struct reader {
     lua_State *L;
-    int origin, visiting;
+    int origin;
     cJSON **root;
     const char *where;
-    char path[256];
-    size_t plen;
+    const void *array_mt, *object_mt;
+    int depth;                                    /* steps in path */
+    struct step path[LUA_JSON_MAX_DEPTH];         /* made into text only for an error */
+    const void *tables[LUA_JSON_MAX_DEPTH];       /* the tables being read, to find cycles */
 };
 
 static void read_value(struct reader *r, int idx, cJSON *parent, const char *key, int depth);
@@ -147,33 +167,20 @@ static void read_value(struct reader *r, int idx, cJSON *parent, const char *key
 __attribute__((format(printf, 2, 3), noreturn))
 static void fail(struct reader *r, const char *fmt, ...)
 {
-    char msg[200];
+    char msg[200], at[256] = "";
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    luaL_error(r->L, "%s %s (at %s)", r->where, msg, r->plen ? r->path : "the top");
-    __builtin_unreachable();
-}
-
-/* Appends ".key" or "[i]" to the path; returns the length to restore. */
-static size_t path_push(struct reader *r, const char *key, lua_Integer i)
-{
-    size_t saved = r->plen;
-    if (r->plen < sizeof r->path - 1) {
-        int n = key ? snprintf(r->path + r->plen, sizeof r->path - r->plen, ".%s", key)
-                    : snprintf(r->path + r->plen, sizeof r->path - r->plen, "[%lld]", (long long)i);
-        r->plen += n > 0 ? (size_t)n : 0;
-        if (r->plen >= sizeof r->path)
-            r->plen = sizeof r->path - 1;
+    size_t len = 0;
+    for (int d = 0; d < r->depth && len < sizeof at - 1; d++) {
+        int n = r->path[d].key
+                    ? snprintf(at + len, sizeof at - len, ".%s", r->path[d].key)
+                    : snprintf(at + len, sizeof at - len, "[%lld]", (long long)r->path[d].i);
+        len += n > 0 ? (size_t)n : 0;
     }
-    return saved;
-}
-
-static void path_pop(struct reader *r, size_t saved)
-{
-    r->plen = saved;
-    r->path[saved] = '\0';
+    luaL_error(r->L, "%s %s (at %s)", r->where, msg, r->depth ? at : "the top");
+    __builtin_unreachable();
 }
 
 static void attach(struct reader *r, cJSON *parent, const char *key, cJSON *node)
@@ -193,11 +200,13 @@ static void attach(struct reader *r, cJSON *parent, const char *key, cJSON *node
     }
 }
 
+/* Reads the value on top of the stack (and pops it) as node's child `key` or `i` (key NULL). */
 static void read_child(struct reader *r, cJSON *node, const char *key, lua_Integer i, int depth)
 {
-    size_t saved = path_push(r, key, i);
+    r->path[depth - 1] = (struct step){key, i};
+    r->depth = depth;
     read_value(r, lua_gettop(r->L), node, key, depth);
-    path_pop(r, saved);
+    r->depth = depth - 1;
     lua_pop(r->L, 1);
 }
 
@@ -227,7 +236,10 @@ static void read_fields(struct reader *r, int idx, cJSON *node, lua_Integer n, i
         return; /* no field was added (a duplicated key in the input counts twice: ignored) */
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-        const char *key = lua_tostring(L, -2);
+        size_t len;
+        const char *key = lua_tolstring(L, -2, &len);
+        if (strlen(key) != len)
+            fail(r, "a key with a NUL byte");
         if (orig) {
             lua_host_spend(L, (long)n_orig);
             if (cJSON_GetObjectItemCaseSensitive(orig, key)) {
@@ -246,11 +258,17 @@ static void read_table(struct reader *r, int idx, cJSON *parent, const char *key
     if (depth >= LUA_JSON_MAX_DEPTH)
         fail(r, "an object nested deeper than %d levels", LUA_JSON_MAX_DEPTH);
     luaL_checkstack(L, 6, "no room on the Lua stack");
-    lua_pushvalue(L, idx);
-    if (lua_rawget(L, r->visiting) != LUA_TNIL)
-        fail(r, "a table that contains itself (a cycle)");
-    lua_pop(L, 1);
-    int mark = mark_of(L, idx);
+    const void *self = lua_topointer(L, idx);
+    for (int d = 0; d < depth; d++)
+        if (r->tables[d] == self)
+            fail(r, "a table that contains itself (a cycle)");
+    r->tables[depth] = self;
+    int mark = 0;
+    if (lua_getmetatable(L, idx)) {
+        const void *mt = lua_topointer(L, -1);
+        mark = mt == r->array_mt ? 1 : mt == r->object_mt ? 2 : 0;
+        lua_pop(L, 1);
+    }
     lua_Integer n = 0, max = 0, strings = 0;
     const char *bad = NULL; /* the type of the first key that is neither a string nor 1..n */
     lua_pushnil(L);
@@ -266,30 +284,24 @@ static void read_table(struct reader *r, int idx, cJSON *parent, const char *key
             bad = luaL_typename(L, -1);
     }
     int is_array;
-    if (mark == 1) {
+    if (mark == 2 || (mark == 0 && strings && strings == n)) {
+        if (strings != n)
+            fail(r, "a key of type %s in an object; JSON object keys are strings",
+                 bad ? bad : "number");
+        is_array = 0;
+    } else if (mark == 1 || (strings == 0 && !bad)) {
+        /* an empty table the function made is an array too: ctx.object({}) for an object */
         if (strings || bad)
             fail(r, "a key of type %s in an array", strings ? "string" : bad);
         if (max != n)
             fail(r, "an array with holes (remove elements with table.remove)");
         is_array = 1;
-    } else if (mark == 2) {
-        if (strings != n)
-            fail(r, "a key of type %s in an object; JSON object keys are strings",
-                 bad ? bad : "number");
-        is_array = 0;
-    } else if (strings == n) {
-        is_array = n == 0; /* an empty table the function made is an array: ctx.object({}) */
-    } else if (strings == 0 && !bad && max == n) {
-        is_array = 1;
     } else {
         fail(r, "a table with a key of type %s; a table is an array (keys 1..n) or an object "
-                "(string keys)", bad ? bad : strings ? "number" : "number beyond its length");
+                "(string keys)", bad ? bad : "number");
     }
     cJSON *node = is_array ? cJSON_CreateArray() : cJSON_CreateObject();
     attach(r, parent, key, node);
-    lua_pushvalue(L, idx);
-    lua_pushboolean(L, 1);
-    lua_rawset(L, r->visiting);
     if (is_array) {
         for (lua_Integer i = 1; i <= n; i++) {
             lua_rawgeti(L, idx, i);
@@ -298,9 +310,6 @@ static void read_table(struct reader *r, int idx, cJSON *parent, const char *key
     } else {
         read_fields(r, idx, node, n, depth + 1);
     }
-    lua_pushvalue(L, idx);
-    lua_pushnil(L);
-    lua_rawset(L, r->visiting);
 }
 
 static void read_value(struct reader *r, int idx, cJSON *parent, const char *key, int depth)
@@ -352,8 +361,10 @@ void lua_json_read(lua_State *L, int idx, int origin, cJSON **out, const char *w
     *out = NULL;
     idx = lua_absindex(L, idx);
     r.origin = origin ? lua_absindex(L, origin) : 0;
-    lua_newtable(L);
-    r.visiting = lua_gettop(L);
+    push_mark(L, &array_mark);
+    r.array_mt = lua_topointer(L, -1);
+    push_mark(L, &object_mark);
+    r.object_mt = lua_topointer(L, -1);
+    lua_pop(L, 2); /* the registry keeps them */
     read_value(&r, idx, NULL, NULL, 0);
-    lua_pop(L, 1);
 }

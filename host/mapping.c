@@ -43,6 +43,7 @@ struct mapping {
     int transform_line;
     struct strmap *object_tables[OBJECT_TABLES]; /* NULL: not declared */
     int fn_ref[OBJECT_FNS], fn_line[OBJECT_FNS];   /* LUA_NOREF: not defined */
+    char fn_where[OBJECT_FNS][160];                /* "demo.lua:3: event returned" */
 };
 
 static const char *const kind_names[MAP_KINDS] = {
@@ -241,6 +242,8 @@ static void extract_objects(lua_State *L, struct mapping *m)
         lua_pushvalue(L, -1);
         if (lua_getinfo(L, ">S", &ar))
             m->fn_line[f] = ar.linedefined;
+        snprintf(m->fn_where[f], sizeof m->fn_where[f], "%s.lua:%d: %s returned", m->name,
+                 m->fn_line[f], object_fn_names[f]);
         m->fn_ref[f] = luaL_ref(L, LUA_REGISTRYINDEX);
     }
 }
@@ -565,6 +568,28 @@ static int transform_call(lua_State *L)
     return 0;
 }
 
+/* Calls fn(ud) protected in the version's Lua state, holding its mutex, with lookup in effect
+ * for the call. 0 or ERR_SCRIPT (why filled). */
+static int call_locked(struct mapping *m, lua_CFunction fn, void *ud,
+                       const struct mapping_lookup *lookup, struct err *why)
+{
+    pthread_mutex_lock(&m->lock);
+    lua_State *L = lua_host_state(m->lua);
+    lua_host_set_lookup(m->lua, lookup);
+    lua_pushcfunction(L, fn);
+    lua_pushlightuserdata(L, ud);
+    int rc = lua_host_call(m->lua, 1, 0, why);
+    lua_host_set_lookup(m->lua, NULL);
+#ifndef NDEBUG
+    if (lua_gettop(L) != 0) {
+        log_error("mapping %s: Lua stack unbalanced after a call (%d)", m->name, lua_gettop(L));
+        lua_settop(L, 0);
+    }
+#endif
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
 enum map_result mapping_apply(struct mapping *m, const struct datavalue *in, struct datavalue *out,
                               struct arena *a, const struct mapping_lookup *lookup,
                               struct err *why)
@@ -597,20 +622,7 @@ enum map_result mapping_apply(struct mapping *m, const struct datavalue *in, str
         return MAP_OK;
 
     struct tcall tc = {m, out, a, 0};
-    pthread_mutex_lock(&m->lock);
-    lua_State *L = lua_host_state(m->lua);
-    lua_host_set_lookup(m->lua, lookup);
-    lua_pushcfunction(L, transform_call);
-    lua_pushlightuserdata(L, &tc);
-    int rc = lua_host_call(m->lua, 1, 0, why);
-    lua_host_set_lookup(m->lua, NULL);
-#ifndef NDEBUG
-    if (lua_gettop(L) != 0) {
-        log_error("mapping %s: Lua stack unbalanced after transform (%d)", m->name, lua_gettop(L));
-        lua_settop(L, 0);
-    }
-#endif
-    pthread_mutex_unlock(&m->lock);
+    int rc = call_locked(m, transform_call, &tc, lookup, why);
     if (rc != 0)
         return MAP_ERROR;
     if (tc.dropped) {
@@ -943,9 +955,7 @@ static int object_call(lua_State *L)
     if (t != LUA_TTABLE)
         return luaL_error(L, "%s.lua:%d: %s must return the object (a table) or nil, not a %s",
                           m->name, m->fn_line[oc->f], fn, luaL_typename(L, 2));
-    char where[200];
-    snprintf(where, sizeof where, "%s.lua:%d: %s returned", m->name, m->fn_line[oc->f], fn);
-    lua_json_read(L, 2, 1, &oc->out, where);
+    lua_json_read(L, 2, 1, &oc->out, m->fn_where[oc->f]);
     return 0;
 }
 
@@ -956,16 +966,7 @@ enum map_result mapping_apply_object(struct mapping *m, const char *fn, cJSON **
     struct ocall oc = {.m = m, .f = fn_index(fn), .in = *obj, .type = type};
     if (oc.f < 0 || m->fn_ref[oc.f] == LUA_NOREF)
         return MAP_OK;
-    pthread_mutex_lock(&m->lock);
-    lua_State *L = lua_host_state(m->lua);
-    lua_host_set_lookup(m->lua, lookup);
-    lua_pushcfunction(L, object_call);
-    lua_pushlightuserdata(L, &oc);
-    int rc = lua_host_call(m->lua, 1, 0, why);
-    lua_host_set_lookup(m->lua, NULL);
-    lua_settop(L, 0);
-    pthread_mutex_unlock(&m->lock);
-    if (rc != 0) {
+    if (call_locked(m, object_call, &oc, lookup, why) != 0) {
         cJSON_Delete(oc.out);
         return MAP_ERROR;
     }
