@@ -5,6 +5,7 @@
 
 #include "dhis2.h"
 #include "meta_run.h"
+#include "validate.h"
 
 const char META_PENDING[] = "pending", META_FETCHED[] = "fetched", META_HAS[] = "has",
            META_LACKS[] = "lacks";
@@ -24,10 +25,11 @@ char *meta_in_filter(const char *prop, const char *const *ids, size_t n)
     return f;
 }
 
-/* Adds id to type tr's objects, to be fetched; nothing when it is known already. */
+/* Adds id to type tr's objects, to be fetched; nothing when it is known already, or when it is
+ * no DHIS2 id (it would end up inside an `id:in:[…]` filter). */
 static int add_id(struct meta_run *mr, struct meta_type_run *tr, const char *id, struct err *e)
 {
-    if (strmap_find(&tr->seen, id))
+    if (!uid_valid(id) || strmap_find(&tr->seen, id))
         return 0;
     char *key = arena_strdup(&mr->ids, id);
     if (!key || strmap_put(&tr->seen, key, META_PENDING) != 0)
