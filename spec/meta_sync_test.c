@@ -331,6 +331,14 @@ static cJSON *run_job(struct spec_server *s, const char *job, const char *query)
     test_fail(__FILE__, __LINE__, "run %s did not finish", path);
 }
 
+/* A run of job that must succeed; the run, as the API shows it. */
+static cJSON *run_succeeds(struct spec_server *s, const char *job, const char *query)
+{
+    cJSON *run = run_job(s, job, query);
+    CHECKF(strcmp(str(run, "status"), "succeeded") == 0, "run of %s: %s", job, cJSON_PrintUnformatted(run));
+    return run;
+}
+
 static cJSON *conflicts_of(struct spec_server *s, const cJSON *run, const char *kind)
 {
     char path[128];
@@ -415,8 +423,7 @@ TEST_TIMEOUT(metadata_job_copies_a_data_set_with_its_dependencies_then_only_what
     start(&s, &src, &dst, "2.41.1");
     add_job(&s, "meta", ds_job);
 
-    cJSON *run = run_job(&s, "meta", NULL);
-    CHECKF(strcmp(str(run, "status"), "succeeded") == 0, "run: %s", cJSON_PrintUnformatted(run));
+    cJSON *run = run_succeeds(&s, "meta", NULL);
     /* data set, section, 2 data elements, combo, 2 option combos, category, 2 options, option
      * set, 2 options, legend set: 14 objects (the org unit is not named by the job) */
     CHECK_INT(count(run, "fetched"), 14);
@@ -450,12 +457,9 @@ TEST_TIMEOUT(metadata_job_copies_a_data_set_with_its_dependencies_then_only_what
     cJSON_Delete(emu_json(&src, "POST", "/api/metadata", body, 200));
     free(body);
     cJSON_Delete(edit);
-    struct spec_resp r = emu_call(&src, "DELETE", "/api/sections/SecAnc00001", NULL);
-    CHECKF(r.status == 200, "DELETE section: %ld %.300s", r.status, r.body);
-    spec_resp_free(&r);
+    cJSON_Delete(emu_json(&src, "DELETE", "/api/sections/SecAnc00001", NULL, 200));
 
-    run = run_job(&s, "meta", NULL);
-    CHECKF(strcmp(str(run, "status"), "succeeded") == 0, "run: %s", cJSON_PrintUnformatted(run));
+    run = run_succeeds(&s, "meta", NULL);
     CHECK_INT(count(run, "sent"), 2);
     CHECK_INT(count(run, "updated"), 1);
     CHECK_INT(count(run, "deleted"), 1);
@@ -464,11 +468,8 @@ TEST_TIMEOUT(metadata_job_copies_a_data_set_with_its_dependencies_then_only_what
     cJSON_Delete(run);
 
     /* nothing changed at the source, but the target lost an object: it is sent again */
-    r = emu_call(&dst, "DELETE", "/api/dataSets/DsAnc000001", NULL);
-    CHECKF(r.status == 200, "DELETE data set: %ld %.300s", r.status, r.body);
-    spec_resp_free(&r);
-    run = run_job(&s, "meta", NULL);
-    CHECKF(strcmp(str(run, "status"), "succeeded") == 0, "run: %s", cJSON_PrintUnformatted(run));
+    cJSON_Delete(emu_json(&dst, "DELETE", "/api/dataSets/DsAnc000001", NULL, 200));
+    run = run_succeeds(&s, "meta", NULL);
     CHECK_INT(count(run, "sent"), 1);
     CHECK_INT(count(run, "imported"), 1);
     check_equal(&src, &dst);
@@ -481,8 +482,7 @@ TEST_TIMEOUT(metadata_dry_run_changes_nothing_and_reports_what_would_change, 180
     struct spec_server s;
     start(&s, &src, &dst, "2.41.1");
     add_job(&s, "meta", ds_job);
-    cJSON *run = run_job(&s, "meta", "?dryRun=true");
-    CHECKF(strcmp(str(run, "status"), "succeeded") == 0, "run: %s", cJSON_PrintUnformatted(run));
+    cJSON *run = run_succeeds(&s, "meta", "?dryRun=true");
     CHECK(cJSON_IsTrue(cJSON_GetObjectItem(run, "dryRun")));
     CHECK_INT(count(run, "sent"), 14);
     CHECK_INT(count(run, "imported"), 14);
@@ -533,8 +533,7 @@ TEST_TIMEOUT(metadata_category_option_combos_follow_the_target_version, 240)
         struct spec_server s;
         start(&s, &src, &dst, versions[v]);
         add_job(&s, "meta", "\"objects\":{\"dataElements\":[\"DeAncVisit1\"]}");
-        cJSON *run = run_job(&s, "meta", NULL);
-        CHECKF(strcmp(str(run, "status"), "succeeded") == 0, "%s: %s", versions[v], cJSON_PrintUnformatted(run));
+        cJSON *run = run_succeeds(&s, "meta", NULL);
         CHECK_INT(count(run, "fetched"), 8); /* element, combo, category, 2 options, 2 option combos, legend set */
         cJSON *cocs = emu_json(&dst, "GET", "/api/categoryOptionCombos?paging=false&fields=id,name"
                                "&filter=categoryCombo.id:eq:CcSex000001", NULL, 200);
@@ -590,8 +589,7 @@ TEST_TIMEOUT(metadata_mapping_renames_ids_changes_objects_and_reports_its_errors
                   "  end,\n"
                   "}\n");
     add_job(&s, "meta", "\"objects\":{\"dataSets\":[\"DsAnc000001\"]},\"mapping\":\"national\"");
-    cJSON *run = run_job(&s, "meta", NULL);
-    CHECKF(strcmp(str(run, "status"), "succeeded") == 0, "run: %s", cJSON_PrintUnformatted(run));
+    cJSON *run = run_succeeds(&s, "meta", NULL);
     CHECK_INT(count(run, "skipped"), 1);
     cJSON *de = emu_json(&dst, "GET", "/api/dataElements/DeNational1?fields=id,name", NULL, 200);
     CHECK_STR(str(de, "name"), "ANC visits (national)");
