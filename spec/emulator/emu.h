@@ -101,6 +101,7 @@ struct md_collection {
     char *name;       /* "dataElements" */
     char *klass;      /* "DataElement", for 404 messages */
     cJSON *items;     /* the array, owned by metadata.root */
+    cJSON **at;       /* its objects by position (cJSON arrays are lists) */
     struct strmap by_uid;
 };
 

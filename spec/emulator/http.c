@@ -423,6 +423,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (r->hung)
         return MHD_NO; /* resumed at shutdown: close it */
+    /* MHD may move the request line while it reads a large body: take it afresh each call */
+    r->url = url;
+    r->method = method;
     if (*upload_size) {
         if (r->body_len + *upload_size > MAX_BODY) {
             r->body_too_large = true;

@@ -5,46 +5,16 @@
  * importMode=VALIDATE only reports. The answer is an ImportReport (typeReports -> objectReports
  * -> errorReports with DHIS2's E-codes and messages) in a WebMessage, HTTP 409 unless OK.
  * Combos get the option combos their categories generate; 2.43 refuses posted option combos
- * that do not match that set (E1130-E1132). Deletions are recorded for /api/deletedObjects.
- * Also DELETE /api/<collection>/<id>, a one-object DELETE import. */
+ * that do not match that set (E1130-E1132: mdcombos.c). Deletions are recorded for
+ * /api/deletedObjects. The HTTP side is mdhttp.c. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "emu.h"
 #include "http.h"
-
-struct item {
-    const char *col;
-    const struct md_type *type;
-    int rank, index;   /* index: position in its posted array */
-    cJSON *obj;        /* in the payload tree */
-    cJSON *parent;     /* the posted array */
-    const char *uid;
-    cJSON *existing;   /* the stored object, NULL when new */
-    bool is_new;       /* when the import began */
-    cJSON *errors;     /* errorReports, NULL while valid */
-};
-
-struct ctx {
-    struct emu *emu;
-    struct metadata *md;
-    const struct md_import_opts *o;
-    bool v43;
-    struct item *items;
-    int n;
-    struct strmap by_key; /* "col/uid" -> item */
-    char **keys;
-    cJSON *defaults;      /* payload uid of a `default` object -> the store's uid */
-    struct strmap refd;   /* DELETE: "col/uid" of what stored objects reference -> item of a referrer's type */
-    char **refd_keys;
-    int n_refd_keys;
-    char **refd_by;       /* short class of the referrer, per refd value */
-    uint8_t *used[3];     /* DELETE: data elements, org units, option combos that values name */
-    bool oom;
-};
+#include "mdimport.h"
 
 static const char *str_of(const cJSON *o, const char *key)
 {
@@ -58,15 +28,15 @@ static char *key_of(const char *col, const char *uid)
     return asprintf(&k, "%s/%s", col, uid ? uid : "") < 0 ? NULL : k;
 }
 
-static cJSON *stored(struct ctx *c, const char *col, const char *uid)
+cJSON *mdi_stored(struct ctx *c, const char *col, const char *uid)
 {
     struct md_collection *mc = uid ? metadata_collection(c->md, col) : NULL;
     int i = mc ? strmap_get(&mc->by_uid, uid) : -1;
-    return i >= 0 ? cJSON_GetArrayItem(mc->items, i) : NULL;
+    return i >= 0 ? mc->at[i] : NULL;
 }
 
 /* The payload item for col/uid, or -1. */
-static int posted(struct ctx *c, const char *col, const char *uid)
+int mdi_posted(struct ctx *c, const char *col, const char *uid)
 {
     char *k = key_of(col, uid);
     if (!k) {
@@ -90,11 +60,7 @@ static void describe(char *out, size_t n, const char *col, const cJSON *o, const
         snprintf(out, n, "[%s] (%s)", uid ? uid : "", k);
 }
 
-static void add_error(struct ctx *c, struct item *it, const char *code, const char *error_col,
-                      const char *property, const char *value, const char *fmt, ...)
-    __attribute__((format(printf, 7, 8)));
-
-static void add_error(struct ctx *c, struct item *it, const char *code, const char *error_col,
+void mdi_add_error(struct ctx *c, struct item *it, const char *code, const char *error_col,
                       const char *property, const char *value, const char *fmt, ...)
 {
     char msg[1024], main_k[160], err_k[160];
@@ -202,14 +168,14 @@ static int collect(struct ctx *c, cJSON *root)
         }
         if (!it->uid)
             continue;
-        it->existing = stored(c, it->col, it->uid);
+        it->existing = mdi_stored(c, it->col, it->uid);
         it->is_new = !it->existing;
         if (!(c->keys[i] = key_of(it->col, it->uid)))
             return -1;
         if (strmap_get(&c->by_key, c->keys[i]) >= 0) {
             char k[96];
             md_short_klass(it->col, k, sizeof k);
-            add_error(c, it, "E5004", NULL, "id", it->uid,
+            mdi_add_error(c, it, "E5004", NULL, "id", it->uid,
                       "Id `%s` for type `%s` exists on more than 1 object in the payload, removing all but "
                       "the first found", it->uid, k);
         } else if (strmap_put(&c->by_key, c->keys[i], i)) {
@@ -224,9 +190,9 @@ static int collect(struct ctx *c, cJSON *root)
 /* Where a reference points: 1 the store, 2 a valid payload object, 0 nowhere. */
 static int resolve(struct ctx *c, const char *col, const char *uid)
 {
-    if (stored(c, col, uid))
+    if (mdi_stored(c, col, uid))
         return 1;
-    int i = posted(c, col, uid);
+    int i = mdi_posted(c, col, uid);
     return i >= 0 && !c->items[i].errors ? 2 : 0;
 }
 
@@ -263,7 +229,7 @@ static void check_ref(struct ctx *c, struct item *it, const struct md_ref *ref, 
     char what[300], k[96];
     describe(what, sizeof what, it->col, it->obj, it->uid);
     md_short_klass(ref->target, k, sizeof k);
-    add_error(c, it, "E5002", ref->target, ref->prop, id,
+    mdi_add_error(c, it, "E5002", ref->target, ref->prop, id,
               "Invalid reference [%s] (%s) on object %s for association `%s`", id, k, what, ref->prop);
 }
 
@@ -353,7 +319,7 @@ static void check_unique(struct ctx *c, struct uniq *u, struct item *it, int sel
         if (who >= 0) {
             /* a stored holder clashes unless it is this object, or is itself being rewritten */
             const char *ou = str_of(u->objs[who], "id");
-            if (ou && strcmp(ou, it->uid) != 0 && posted(c, it->col, ou) < 0)
+            if (ou && strcmp(ou, it->uid) != 0 && mdi_posted(c, it->col, ou) < 0)
                 other = u->objs[who];
         } else if (who <= -3 && -3 - who != self && !c->items[-3 - who].errors) {
             other = c->items[-3 - who].obj;
@@ -362,7 +328,7 @@ static void check_unique(struct ctx *c, struct uniq *u, struct item *it, int sel
             char what[300], theirs[300];
             describe(what, sizeof what, it->col, it->obj, it->uid);
             describe(theirs, sizeof theirs, it->col, other, str_of(other, "id"));
-            add_error(c, it, "E5003", NULL, prop, v,
+            mdi_add_error(c, it, "E5003", NULL, prop, v,
                       "Property `%s` with value `%s` on object %s already exists on object %s", prop, v, what,
                       theirs);
         }
@@ -380,219 +346,22 @@ static bool blank(const cJSON *v)
     return !v || cJSON_IsNull(v) || (cJSON_IsString(v) && !*v->valuestring);
 }
 
-/* ---- category option combos: what a combo generates ---- */
-
-/* The object as it will be: the valid payload version, else the stored one. */
-static cJSON *current(struct ctx *c, const char *col, const char *uid)
-{
-    int i = uid ? posted(c, col, uid) : -1;
-    if (i >= 0 && !c->items[i].errors && c->o->strategy != STRATEGY_DELETE)
-        return c->items[i].obj;
-    return stored(c, col, uid);
-}
-
-static int str_cmp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* "a,b" from a list of option ids, sorted so that sets compare as text. */
-static char *set_text(const char **ids, int n)
-{
-    const char **s = malloc(((size_t)n + 1) * sizeof *s);
-    if (!s)
-        return NULL;
-    memcpy(s, ids, (size_t)n * sizeof *s);
-    qsort(s, (size_t)n, sizeof *s, str_cmp);
-    struct buf b = {0};
-    buf_putc(&b, '[');
-    for (int i = 0; i < n; i++) {
-        if (i)
-            buf_puts(&b, ", ");
-        buf_puts(&b, s[i]);
-    }
-    buf_putc(&b, ']');
-    free(s);
-    return buf_take(&b);
-}
-
-/* The option lists of a combo's categories, in category order (NULL entries for unknown ones).
- * Returns the number of categories, -1 when out of memory. */
-static int combo_options(struct ctx *c, const cJSON *cc, cJSON ***lists)
-{
-    cJSON *cats = cJSON_GetObjectItemCaseSensitive(cc, "categories");
-    int n = cJSON_GetArraySize(cats), k = 0;
-    if (!(*lists = calloc((size_t)n + 1, sizeof **lists)))
-        return -1;
-    cJSON *r;
-    cJSON_ArrayForEach(r, cats)
-        (*lists)[k++] = cJSON_GetObjectItemCaseSensitive(current(c, "categories", str_of(r, "id")),
-                                                         "categoryOptions");
-    return n;
-}
-
-/* Calls fn with every combination of options (ids), as DHIS2's CombinationGenerator walks them. */
-static int each_combination(cJSON **lists, int n, int (*fn)(void *, const char **, int), void *arg)
-{
-    int *pos = calloc((size_t)n + 1, sizeof *pos);
-    const char **ids = calloc((size_t)n + 1, sizeof *ids);
-    int rc = -1;
-    if (!pos || !ids)
-        goto out;
-    for (int i = 0; i < n; i++)
-        if (cJSON_GetArraySize(lists[i]) == 0) {
-            rc = 0;
-            goto out;
-        }
-    for (;;) {
-        for (int i = 0; i < n; i++)
-            ids[i] = str_of(cJSON_GetArrayItem(lists[i], pos[i]), "id");
-        if (fn(arg, ids, n))
-            goto out;
-        int i = n - 1;
-        while (i >= 0 && ++pos[i] >= cJSON_GetArraySize(lists[i]))
-            pos[i--] = 0;
-        if (i < 0)
-            break;
-    }
-    rc = 0;
-out:
-    free(pos);
-    free(ids);
-    return rc;
-}
-
-struct sets {
-    char **s;
-    int n;
-};
-
-static int add_set(void *arg, const char **ids, int n)
-{
-    struct sets *x = arg;
-    char **grown = realloc(x->s, ((size_t)x->n + 1) * sizeof *grown);
-    if (!grown)
-        return -1;
-    x->s = grown;
-    return (x->s[x->n++] = set_text(ids, n)) ? 0 : -1;
-}
-
-static void sets_free(struct sets *x)
-{
-    for (int i = 0; i < x->n; i++)
-        free(x->s[i]);
-    free(x->s);
-}
-
-static bool sets_has(const struct sets *x, const char *s)
-{
-    for (int i = 0; i < x->n; i++)
-        if (x->s[i] && !strcmp(x->s[i], s))
-            return true;
-    return false;
-}
-
-static char *coc_set(const cJSON *coc)
-{
-    cJSON *opts = cJSON_GetObjectItemCaseSensitive(coc, "categoryOptions");
-    int n = cJSON_GetArraySize(opts), k = 0;
-    const char **ids = calloc((size_t)n + 1, sizeof *ids);
-    if (!ids)
-        return NULL;
-    cJSON *r;
-    cJSON_ArrayForEach(r, opts)
-        ids[k++] = str_of(r, "id") ? str_of(r, "id") : "";
-    char *s = set_text(ids, n);
-    free(ids);
-    return s;
-}
-
-/* 2.43's CategoryOptionComboObjectBundleHook: the posted option combos of a combo must be
- * exactly the set its categories generate. */
-static void check_coc_43(struct ctx *c, struct item *it)
-{
-    const char *cc_uid = it->existing ? str_of(cJSON_GetObjectItemCaseSensitive(it->existing, "categoryCombo"), "id")
-                                      : str_of(cJSON_GetObjectItemCaseSensitive(it->obj, "categoryCombo"), "id");
-    cJSON *cc = current(c, "categoryCombos", cc_uid);
-    if (!cc)
-        return; /* E5002 says it */
-    const char *cc_name = str_of(cc, "name");
-    if (cc_name && !strcmp(cc_name, "default"))
-        return;
-    cJSON **lists = NULL;
-    struct sets expected = {0};
-    char *mine = coc_set(it->obj);
-    int n = combo_options(c, cc, &lists);
-    if (!mine || n < 0 || each_combination(lists, n, add_set, &expected)) {
-        c->oom = true;
-        goto out;
-    }
-    int provided = 0;
-    for (int i = 0; i < c->n; i++) {
-        const struct item *o = &c->items[i];
-        if (strcmp(o->col, "categoryOptionCombos") != 0)
-            continue;
-        const char *ref = str_of(cJSON_GetObjectItemCaseSensitive(o->existing ? o->existing : o->obj, "categoryCombo"), "id");
-        provided += ref && !strcmp(ref, cc_uid);
-    }
-    if (provided != expected.n) {
-        add_error(c, it, "E1130", "categoryOptionCombos", NULL, NULL,
-                  "Importing %d CategoryOptionCombos does not match the expected amount of %d for CategoryCombo %s",
-                  provided, expected.n, cc_uid);
-        goto out;
-    }
-    if (!it->existing) {
-        struct md_collection *mc = metadata_collection(c->md, "categoryOptionCombos");
-        cJSON *s;
-        cJSON_ArrayForEach(s, (mc ? mc->items : NULL)) {
-            const char *ref = str_of(cJSON_GetObjectItemCaseSensitive(s, "categoryCombo"), "id");
-            char *theirs = ref && !strcmp(ref, cc_uid) ? coc_set(s) : NULL;
-            bool same = theirs && !strcmp(theirs, mine);
-            free(theirs);
-            if (same) {
-                add_error(c, it, "E1132", "categoryOptionCombos", NULL, NULL,
-                          "Provided CategoryOptionCombo %s cannot be processed (potential duplicate). An existing "
-                          "CategoryOptionCombo %s has the same CategoryCombo %s and same CategoryOptions %s",
-                          it->uid, str_of(s, "id"), cc_uid, mine);
-                goto out;
-            }
-        }
-    }
-    if (!sets_has(&expected, mine)) {
-        struct buf b = {0};
-        buf_putc(&b, '[');
-        for (int i = 0; i < expected.n; i++)
-            buf_printf(&b, "%s%s", i ? ", " : "", expected.s[i]);
-        buf_putc(&b, ']');
-        char *missing = buf_take(&b);
-        add_error(c, it, "E1131", "categoryOptionCombos", NULL, NULL,
-                  "Unexpected CategoryOptionCombo provided with CategoryOptions: %s for CategoryCombo: %s. Missing "
-                  "expected CategoryOptionCombos with CategoryOption sets: %s",
-                  mine, cc_uid, missing ? missing : "[]");
-        free(missing);
-    }
-out:
-    free(mine);
-    free(lists);
-    sets_free(&expected);
-}
-
 static void check_object(struct ctx *c, struct uniq *u, struct item *it, int self)
 {
     char what[300];
     describe(what, sizeof what, it->col, it->obj, it->uid);
     if (!md_valid_uid(it->uid)) {
-        add_error(c, it, "E4014", NULL, "id", it->uid, "Invalid UID `%s` for property `%s`", it->uid, "id");
+        mdi_add_error(c, it, "E4014", NULL, "id", it->uid, "Invalid UID `%s` for property `%s`", it->uid, "id");
         return;
     }
     if (c->o->strategy == STRATEGY_CREATE && it->existing) {
-        add_error(c, it, "E5000", NULL, "id", it->uid,
+        mdi_add_error(c, it, "E5000", NULL, "id", it->uid,
                   "Found matching object for reference, but import strategy is CREATE. Identifier was UID, and "
                   "object was %s.", what);
         return;
     }
     if (c->o->strategy == STRATEGY_UPDATE && !it->existing) {
-        add_error(c, it, "E5001", NULL, "id", it->uid,
+        mdi_add_error(c, it, "E5001", NULL, "id", it->uid,
                   "No matching object for reference. Identifier was UID, and object was %s.", what);
         return;
     }
@@ -602,11 +371,11 @@ static void check_object(struct ctx *c, struct uniq *u, struct item *it, int sel
         const char *prop = it->type->required[p];
         if (blank(cJSON_GetObjectItemCaseSensitive(it->obj, prop)) &&
             !(c->o->merge && it->existing && !blank(cJSON_GetObjectItemCaseSensitive(it->existing, prop))))
-            add_error(c, it, "E4000", NULL, prop, NULL, "Missing required property `%s`", prop);
+            mdi_add_error(c, it, "E4000", NULL, prop, NULL, "Missing required property `%s`", prop);
     }
     if (!strcmp(it->col, "categoryOptionCombos") && !it->existing &&
         !str_of(cJSON_GetObjectItemCaseSensitive(it->obj, "categoryCombo"), "id"))
-        add_error(c, it, "E1133", "categoryCombos", "categoryCombo", NULL,
+        mdi_add_error(c, it, "E1133", "categoryCombos", "categoryCombo", NULL,
                   "CategoryCombo must be provided for Category option combo %s",
                   str_of(it->obj, "name") ? str_of(it->obj, "name") : it->uid);
     if (!u->built && uniq_build(c, u))
@@ -720,7 +489,7 @@ static void build_refd(struct ctx *c)
         const struct md_type *t = md_type_of(c->md->cols[m].name);
         cJSON *o;
         cJSON_ArrayForEach(o, (t ? c->md->cols[m].items : NULL)) {
-            if (posted(c, t->col, str_of(o, "id")) >= 0)
+            if (mdi_posted(c, t->col, str_of(o, "id")) >= 0)
                 continue;
             struct item fake = {.col = t->col, .type = t};
             int before = c->n_refd_keys;
@@ -744,7 +513,7 @@ static void check_delete(struct ctx *c, struct item *it)
     char what[300];
     describe(what, sizeof what, it->col, it->obj, it->uid);
     if (!it->uid || !it->existing) {
-        add_error(c, it, "E5001", NULL, "id", it->uid,
+        mdi_add_error(c, it, "E5001", NULL, "id", it->uid,
                   "No matching object for reference. Identifier was UID, and object was %s.", what);
         return;
     }
@@ -758,7 +527,7 @@ static void check_delete(struct ctx *c, struct item *it)
                      : is_default_type(it->col) && name && !strcmp(name, "default") ? "default"
                                                                                      : NULL;
     if (by)
-        add_error(c, it, "E4030", NULL, NULL, it->uid,
+        mdi_add_error(c, it, "E4030", NULL, NULL, it->uid,
                   "Object could not be deleted because it is associated with another object: %s", by);
 }
 
@@ -785,7 +554,7 @@ static int set_str(cJSON *o, const char *key, const char *v)
     return 0;
 }
 
-static cJSON *store_array(struct metadata *md, const char *col)
+cJSON *mdi_store_array(struct metadata *md, const char *col)
 {
     cJSON *a = cJSON_GetObjectItemCaseSensitive(md->root, col);
     if (cJSON_IsArray(a))
@@ -874,104 +643,10 @@ static int apply_item(struct ctx *c, struct item *it, const char *now)
     }
     if ((!str_of(o, "created") && set_str(o, "created", now)) || set_str(o, "lastUpdated", now))
         return -1;
-    cJSON *arr = store_array(md, it->col);
+    cJSON *arr = mdi_store_array(md, it->col);
     if (!arr || !cJSON_AddItemToArray(arr, o))
         return -1;
     it->existing = o;
-    return 0;
-}
-
-struct gen {
-    struct ctx *c;
-    const cJSON *cc;
-    struct sets have;
-    cJSON *cocs;
-    const char *now;
-};
-
-static int generate_one(void *arg, const char **ids, int n)
-{
-    struct gen *g = arg;
-    char *set = set_text(ids, n);
-    if (!set)
-        return -1;
-    bool have = sets_has(&g->have, set);
-    free(set);
-    if (have)
-        return 0;
-    char uid[12];
-    md_make_uid(uid);
-    struct buf name = {0};
-    for (int i = 0; i < n; i++) {
-        const char *on = str_of(stored(g->c, "categoryOptions", ids[i]), "name");
-        buf_printf(&name, "%s%s", i ? ", " : "", on ? on : ids[i]);
-    }
-    char *nm = buf_take(&name);
-    cJSON *o = cJSON_CreateObject(), *ref = cJSON_CreateObject(), *opts = cJSON_CreateArray();
-    bool ok = nm && o && ref && opts && cJSON_AddStringToObject(o, "id", uid) && cJSON_AddStringToObject(o, "name", nm) &&
-              cJSON_AddStringToObject(ref, "id", str_of(g->cc, "id"));
-    if (ok) {
-        cJSON_AddItemToObject(o, "categoryCombo", ref);
-        cJSON_AddItemToObject(o, "categoryOptions", opts);
-        ref = opts = NULL;
-        for (int i = 0; i < n && ok; i++) {
-            cJSON *r = cJSON_CreateObject();
-            ok = r && cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(o, "categoryOptions"), r) &&
-                 cJSON_AddStringToObject(r, "id", ids[i]);
-            if (!ok && r && !cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "categoryOptions")))
-                cJSON_Delete(r);
-        }
-        ok = ok && cJSON_AddStringToObject(o, "created", g->now) && cJSON_AddStringToObject(o, "lastUpdated", g->now) &&
-             cJSON_AddItemToArray(g->cocs, o);
-    }
-    free(nm);
-    if (!ok) {
-        cJSON_Delete(o);
-        cJSON_Delete(ref);
-        cJSON_Delete(opts);
-        return -1;
-    }
-    return 0;
-}
-
-/* DHIS2 generates a combo's option combos itself: every combination of its categories' options
- * that no option combo of the combo has yet gets one. Runs on the reloaded store. */
-static int generate_cocs(struct ctx *c, const char *now)
-{
-    cJSON *cocs = store_array(c->md, "categoryOptionCombos");
-    if (!cocs)
-        return -1;
-    for (int i = 0; i < c->md->n_cc; i++) {
-        const struct md_cc *mc = &c->md->cc[i];
-        if (i == c->md->default_cc)
-            continue;
-        cJSON *cc = stored(c, "categoryCombos", mc->id.uid);
-        bool touched = posted(c, "categoryCombos", mc->id.uid) >= 0;
-        cJSON *r;
-        cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(cc, "categories"))
-            touched = touched || posted(c, "categories", str_of(r, "id")) >= 0;
-        if (!touched)
-            continue;
-        struct gen g = {c, cc, {0}, cocs, now};
-        for (int k = 0; k < mc->n_cocs; k++) {
-            char *s = coc_set(stored(c, "categoryOptionCombos", c->md->coc[mc->cocs[k]].id.uid));
-            char **grown = realloc(g.have.s, ((size_t)g.have.n + 1) * sizeof *grown);
-            if (!s || !grown) {
-                free(s);
-                free(grown ? grown : g.have.s);
-                return -1;
-            }
-            g.have.s = grown;
-            g.have.s[g.have.n++] = s;
-        }
-        cJSON **lists = NULL;
-        int n = combo_options(c, cc, &lists);
-        int rc = n < 0 ? -1 : each_combination(lists, n, generate_one, &g);
-        free(lists);
-        sets_free(&g.have);
-        if (rc)
-            return -1;
-    }
     return 0;
 }
 
@@ -1032,7 +707,7 @@ static int commit(struct ctx *c)
         goto out;
     if (c->o->strategy != STRATEGY_DELETE) {
         int before = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(md->root, "categoryOptionCombos"));
-        if (generate_cocs(c, now))
+        if (mdi_generate_cocs(c, now))
             goto out;
         if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(md->root, "categoryOptionCombos")) != before &&
             metadata_reload(md, &e))
@@ -1212,7 +887,7 @@ cJSON *md_import_execute(struct emu *emu, const char *body, size_t len, const st
                 check_object(&c, &u, &c.items[i], i);
         for (int i = 0; c.v43 && i < c.n; i++)
             if (!c.items[i].errors && !strcmp(c.items[i].col, "categoryOptionCombos"))
-                check_coc_43(&c, &c.items[i]);
+                mdi_check_coc_43(&c, &c.items[i]);
         propagate(&c);
     }
     if (c.oom)
@@ -1232,148 +907,4 @@ out:
     ctx_free(&c);
     cJSON_Delete(root);
     return rep;
-}
-
-/* ---- HTTP ---- */
-
-static int parse_opts(const struct request *r, struct md_import_opts *o, char *msg, size_t n)
-{
-    memset(o, 0, sizeof *o);
-    o->atomic_all = true;
-    o->api_version = r->api_version;
-    const char *s = req_param(r, "importStrategy");
-    if (!s || !strcasecmp(s, "CREATE_AND_UPDATE") || !strcasecmp(s, "NEW_AND_UPDATES"))
-        o->strategy = STRATEGY_CREATE_AND_UPDATE;
-    else if (!strcasecmp(s, "CREATE") || !strcasecmp(s, "NEW"))
-        o->strategy = STRATEGY_CREATE;
-    else if (!strcasecmp(s, "UPDATE") || !strcasecmp(s, "UPDATES"))
-        o->strategy = STRATEGY_UPDATE;
-    else if (!strcasecmp(s, "DELETE") || !strcasecmp(s, "DELETES"))
-        o->strategy = STRATEGY_DELETE;
-    else
-        return snprintf(msg, n, "Value '%s' is not valid for parameter importStrategy", s), -1;
-    s = req_param(r, "atomicMode");
-    if (s && !strcasecmp(s, "NONE"))
-        o->atomic_all = false;
-    else if (s && strcasecmp(s, "ALL") != 0)
-        return snprintf(msg, n, "Value '%s' is not valid for parameter atomicMode", s), -1;
-    s = req_param(r, "importMode");
-    o->validate = (s && !strcasecmp(s, "VALIDATE")) || req_flag(r, "dryRun", false);
-    s = req_param(r, "importReportMode");
-    o->report = s && !strcasecmp(s, "FULL") ? MD_REPORT_FULL : s && !strcasecmp(s, "DEBUG") ? MD_REPORT_DEBUG
-                                                                                         : MD_REPORT_ERRORS;
-    /* mergeMode left the import with 2.41: newer servers ignore the parameter and replace */
-    s = req_param(r, "mergeMode");
-    o->merge = r->emu->cfg.major == 2 && r->emu->cfg.minor < 41 && s && !strcasecmp(s, "MERGE");
-    o->skip_sharing = req_flag(r, "skipSharing", false);
-    o->async = req_flag(r, "async", false);
-    return 0;
-}
-
-/* The report in its WebMessage (bare for /api/37/ and older, as withPlainResponseBefore(V38)). */
-static int send_report(struct request *r, cJSON *rep, enum import_status status)
-{
-    int code = status == IMPORT_SUCCESS ? 200 : 409;
-    if (r->api_version && r->api_version < 38)
-        return http_send_json(r, code, rep);
-    cJSON *wm = cJSON_CreateObject();
-    if (!wm || !cJSON_AddStringToObject(wm, "httpStatus", http_status_text(code)) ||
-        !cJSON_AddNumberToObject(wm, "httpStatusCode", code) ||
-        !cJSON_AddStringToObject(wm, "status", code == 200 ? "OK" : "WARNING") ||
-        (code != 200 &&
-         !cJSON_AddStringToObject(wm, "message", "One or more errors occurred, please see full details in import report.")) ||
-        !cJSON_AddStringToObject(rep, "responseType", "ImportReport")) {
-        cJSON_Delete(wm);
-        cJSON_Delete(rep);
-        return http_webmessage(r, 500, "ERROR", "Out of memory", NULL);
-    }
-    /* responseType comes first in DHIS2's answer */
-    cJSON *rt = cJSON_DetachItemFromObject(rep, "responseType");
-    rt->next = rep->child;
-    if (rep->child) {
-        rt->prev = rep->child->prev;
-        rep->child->prev = rt;
-    } else {
-        rt->prev = rt;
-    }
-    rep->child = rt;
-    cJSON_AddItemToObject(wm, "response", rep);
-    return http_send_json(r, code, wm);
-}
-
-int api_md_import(struct request *r)
-{
-    struct md_import_opts o;
-    char msg[256];
-    if (parse_opts(r, &o, msg, sizeof msg))
-        return http_webmessage(r, 409, "ERROR", msg, NULL);
-    cJSON *probe = cJSON_ParseWithLength(r->body ? r->body : "", r->body_len);
-    bool ok = cJSON_IsObject(probe);
-    cJSON_Delete(probe);
-    if (!ok)
-        return http_webmessage(r, 400, "ERROR", "Request body is not a valid JSON metadata object", NULL);
-    if (o.async) {
-        char *body = malloc(r->body_len + 1);
-        if (!body)
-            return http_webmessage(r, 500, "ERROR", "Out of memory", NULL);
-        memcpy(body, r->body, r->body_len + 1);
-        return tasks_start(r, body, r->body_len, false, NULL, &o);
-    }
-    enum import_status status;
-    cJSON *rep = md_import_execute(r->emu, r->body, r->body_len, &o, &status);
-    if (!rep)
-        return http_webmessage(r, 500, "ERROR", "Out of memory", NULL);
-    return send_report(r, rep, status);
-}
-
-/* DELETE /api/<collection>/<id>: DHIS2 answers an ObjectReport, 404 when there is no such
- * object, 409 when something still uses it. */
-int api_md_delete(struct request *r)
-{
-    char col[128], payload[512];
-    const char *slash = strchr(r->path, '/');
-    if (!slash || strchr(slash + 1, '/') || (size_t)(slash - r->path) >= sizeof col)
-        return http_webmessage(r, 405, "ERROR", "Request method not supported", NULL);
-    snprintf(col, sizeof col, "%.*s", (int)(slash - r->path), r->path);
-    pthread_rwlock_rdlock(&r->emu->st.lock);
-    bool exists = metadata_collection(&r->emu->md, col) &&
-                  strmap_get(&metadata_collection(&r->emu->md, col)->by_uid, slash + 1) >= 0;
-    pthread_rwlock_unlock(&r->emu->st.lock);
-    char k[96];
-    md_short_klass(col, k, sizeof k);
-    if (!exists) {
-        snprintf(payload, sizeof payload, "%s with id %s could not be found.", k, slash + 1);
-        return http_webmessage(r, 404, "ERROR", payload, "E1005");
-    }
-    cJSON *body = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(body, col), *one = cJSON_CreateObject();
-    if (!body || !arr || !one || !cJSON_AddItemToArray(arr, one) || !cJSON_AddStringToObject(one, "id", slash + 1)) {
-        cJSON_Delete(body);
-        return http_webmessage(r, 500, "ERROR", "Out of memory", NULL);
-    }
-    char *text = cJSON_PrintUnformatted(body);
-    cJSON_Delete(body);
-    struct md_import_opts o = {.strategy = STRATEGY_DELETE, .atomic_all = true, .report = MD_REPORT_FULL};
-    enum import_status status;
-    cJSON *rep = text ? md_import_execute(r->emu, text, strlen(text), &o, &status) : NULL;
-    free(text);
-    if (!rep)
-        return http_webmessage(r, 500, "ERROR", "Out of memory", NULL);
-    cJSON *orp = cJSON_GetArrayItem(
-        cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(rep, "typeReports"), 0),
-                                         "objectReports"), 0);
-    cJSON *wm = cJSON_CreateObject();
-    int code = status == IMPORT_SUCCESS ? 200 : 409;
-    cJSON *resp = orp ? cJSON_Duplicate(orp, 1) : cJSON_CreateObject();
-    cJSON_Delete(rep);
-    if (!wm || !resp || !cJSON_AddStringToObject(wm, "httpStatus", http_status_text(code)) ||
-        !cJSON_AddNumberToObject(wm, "httpStatusCode", code) ||
-        !cJSON_AddStringToObject(wm, "status", code == 200 ? "OK" : "ERROR") ||
-        (code != 200 && !cJSON_AddStringToObject(wm, "message", "One or more errors occurred, please see full details in import report.")) ||
-        !cJSON_AddStringToObject(resp, "responseType", "ObjectReport")) {
-        cJSON_Delete(wm);
-        cJSON_Delete(resp);
-        return http_webmessage(r, 500, "ERROR", "Out of memory", NULL);
-    }
-    cJSON_AddItemToObject(wm, "response", resp);
-    return http_send_json(r, code, wm);
 }

@@ -527,7 +527,10 @@ int metadata_load(struct metadata *md, cJSON *root, struct err *e)
             return err_set(e, ERR_INTERNAL, "metadata: out of memory");
         int k = 0;
         cJSON *o;
+        if (!(c->at = calloc((size_t)cJSON_GetArraySize(it) + 1, sizeof *c->at)))
+            return err_set(e, ERR_INTERNAL, "metadata: out of memory");
         cJSON_ArrayForEach(o, it) {
+            c->at[k] = o;
             if (stamp(o, now) || strmap_put(&c->by_uid, str_of(o, "id"), k++))
                 return err_set(e, ERR_INTERNAL, "metadata: out of memory");
         }
@@ -548,6 +551,7 @@ void metadata_free(struct metadata *md)
     for (int i = 0; i < md->n_cols; i++) {
         free(md->cols[i].name);
         free(md->cols[i].klass);
+        free(md->cols[i].at);
         strmap_free(&md->cols[i].by_uid);
     }
     free(md->cols);
@@ -969,7 +973,7 @@ static int list_locked(struct request *r)
             rc = not_found(r, c, id);
             goto out;
         }
-        rc = http_send_json(r, 200, md_apply_fields(cJSON_GetArrayItem(c->items, idx), fields, n_fields));
+        rc = http_send_json(r, 200, md_apply_fields(c->at[idx], fields, n_fields));
         goto out;
     }
 

@@ -289,7 +289,7 @@ static int dvs_get_locked(struct request *r)
     struct md_collection *groups = metadata_collection(md, "organisationUnitGroups");
     for (int i = 0; groups && i < oug.n; i++) {
         int g = strmap_get(&groups->by_uid, oug.s[i]);
-        const cJSON *members = g >= 0 ? cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(groups->items, g),
+        const cJSON *members = g >= 0 ? cJSON_GetObjectItemCaseSensitive(groups->at[g],
                                                                          "organisationUnits")
                                       : NULL;
         const cJSON *it;
