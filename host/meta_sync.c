@@ -232,6 +232,7 @@ struct writer {
     struct payload p;
     long long dropped_org_units; /* assignments to org units the target lacks */
     long long cocs_left_out;
+    long long handled;           /* objects read back from the spools, for progress */
 };
 
 /* Whether a part may end after an object of type t. A combo and its option combos travel in
@@ -380,7 +381,6 @@ static int write_type(struct meta_run *mr, struct writer *w, struct meta_type_ru
     size_t cap = 0;
     ssize_t len;
     int rc = u ? 0 : err_set(e, ERR_INTERNAL, "out of memory");
-    long long done = 0;
     /* org units go level by level (one read of the spool each), parents before children */
     bool by_level = strcmp(t->name, "organisationUnits") == 0, deeper = true;
     for (int depth = 0; rc == 0 && deeper; depth++) {
@@ -408,8 +408,9 @@ static int write_type(struct meta_run *mr, struct writer *w, struct meta_type_ru
             } else {
                 rc = hold_unchanged(mr, w, t, u, obj, line, e);
             }
-            if (++done % 1000 == 0) {
+            if (++w->handled % 1000 == 0) {
                 sync_progress_add(mr->r, 1000);
+                sync_set_steps(mr->r, w->handled, mr->fetched_total);
                 sync_progress(mr->r, false);
             }
         }
@@ -432,6 +433,8 @@ static int write_all(struct meta_run *mr, struct err *e)
     if (rc == 0)
         rc = post(mr, &w.p, mr->job.import_strategy, mr->job.atomic_all, e);
     payload_clear(&w.p);
+    /* the steps now count objects written back, out of those fetched */
+    sync_set_steps(mr->r, w.handled + w.cocs_left_out, mr->fetched_total);
     if (w.dropped_org_units)
         sync_warn(mr->r, "%lld org unit assignments left out: the target lacks those org units "
                   "and the job does not copy organisationUnits", w.dropped_org_units);

@@ -287,11 +287,12 @@ static long long count(const cJSON *run, const char *k)
     return (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(run, "counts"), k));
 }
 
-/* A source holding source_metadata, an empty target answering as target_version, and
- * dhis2sync with the two as instances "src" and "dst". */
-static void start(struct spec_server *s, struct emu *src, struct emu *dst, const char *target_version)
+/* A source holding metadata, an empty target answering as target_version, and dhis2sync with
+ * the two as instances "src" and "dst". */
+static void start_with(struct spec_server *s, struct emu *src, struct emu *dst, const char *metadata,
+                       const char *target_version)
 {
-    emu_start(src, source_metadata, "2.41.1");
+    emu_start(src, metadata, "2.41.1");
     emu_start(dst, NULL, target_version);
     char *env[] = {"DHIS2SYNC_WATERMARK_OVERLAP=0", NULL};
     CHECK(spec_server_start(s, spec_new_db(), env) == 0);
@@ -304,6 +305,11 @@ static void start(struct spec_server *s, struct emu *src, struct emu *dst, const
                  "\"password\":\"district\"}}", names[i], m[i]->url);
         cJSON_Delete(api(s, "POST", "/api/instances", body, 201));
     }
+}
+
+static void start(struct spec_server *s, struct emu *src, struct emu *dst, const char *target_version)
+{
+    start_with(s, src, dst, source_metadata, target_version);
 }
 
 static void add_job(struct spec_server *s, const char *name, const char *fields)
@@ -431,6 +437,10 @@ TEST_TIMEOUT(metadata_job_copies_a_data_set_with_its_dependencies_then_only_what
     CHECK_INT(count(run, "imported"), 14);
     CHECK_INT(count(run, "conflicts"), 0);
     check_equal(&src, &dst);
+    /* the job does not copy org units and the target has none: the assignment is left out */
+    char *warnings = cJSON_PrintUnformatted(cJSON_GetObjectItem(run, "warnings"));
+    CHECK_CONTAINS(warnings, "1 org unit assignments left out");
+    free(warnings);
     cJSON *de = emu_json(&dst, "GET", "/api/dataElements/DeAncVisit1?fields=:owner", NULL, 200);
     char *text = cJSON_PrintUnformatted(de);
     CHECKF(!strstr(text, "UsrSource01") && !strstr(text, "rw------"), "sharing and users not stripped: %s", text);
@@ -629,5 +639,43 @@ TEST_TIMEOUT(metadata_mapping_renames_ids_changes_objects_and_reports_its_errors
     CHECK_CONTAINS(text, "no legends here");
     free(text);
     cJSON_Delete(list);
+    cJSON_Delete(run);
+}
+
+/* Org units named by the job bring their ancestors, never their siblings, and go level by level:
+ * with one object a part, a child posted before its parent would be refused. */
+TEST_TIMEOUT(metadata_org_units_bring_their_ancestors_and_go_parents_first, 180)
+{
+    static const char tree[] =
+        "{\"organisationUnits\":["
+        "{\"id\":\"OuFacil0001\",\"name\":\"Facility 1\",\"shortName\":\"F1\",\"openingDate\":\"2000-01-01T00:00:00.000\","
+        "\"parent\":{\"id\":\"OuDistr0001\"}},"
+        "{\"id\":\"OuFacil0002\",\"name\":\"Facility 2\",\"shortName\":\"F2\",\"openingDate\":\"2000-01-01T00:00:00.000\","
+        "\"parent\":{\"id\":\"OuDistr0001\"}},"
+        "{\"id\":\"OuDistr0001\",\"name\":\"District\",\"shortName\":\"D\",\"openingDate\":\"2000-01-01T00:00:00.000\","
+        "\"parent\":{\"id\":\"OuRoot00001\"}},"
+        "{\"id\":\"OuRoot00001\",\"name\":\"Emulatia\",\"shortName\":\"E\",\"openingDate\":\"2000-01-01T00:00:00.000\"}],"
+        "\"dataSets\":[{\"id\":\"DsFacil0001\",\"name\":\"Facility form\",\"shortName\":\"Facility form\","
+        "\"periodType\":\"Monthly\",\"organisationUnits\":[{\"id\":\"OuFacil0001\"}]}]}";
+    struct emu src, dst;
+    struct spec_server s;
+    start_with(&s, &src, &dst, tree, "2.41.1");
+    add_job(&s, "units", "\"objects\":{\"organisationUnits\":[\"OuFacil0001\"],\"dataSets\":[\"DsFacil0001\"]},"
+                         "\"importOptions\":{\"atomicMode\":\"NONE\",\"batchSize\":1}");
+    cJSON *run = run_succeeds(&s, "units", NULL);
+    CHECK_INT(count(run, "fetched"), 4);
+    CHECK_INT(count(run, "imported"), 4);
+    CHECK_INT(count(run, "conflicts"), 0);
+    cJSON *ou = emu_json(&dst, "GET", "/api/organisationUnits/OuFacil0001?fields=id,parent[id]", NULL, 200);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(ou, "parent"), "id")), "OuDistr0001");
+    cJSON_Delete(ou);
+    struct spec_resp r = emu_call(&dst, "GET", "/api/organisationUnits/OuFacil0002", NULL);
+    CHECK_INT(r.status, 404);
+    spec_resp_free(&r);
+    cJSON *ds = emu_json(&dst, "GET", "/api/dataSets/DsFacil0001?fields=organisationUnits[id]", NULL, 200);
+    char *text = cJSON_PrintUnformatted(ds);
+    CHECK_CONTAINS(text, "OuFacil0001");
+    free(text);
+    cJSON_Delete(ds);
     cJSON_Delete(run);
 }
