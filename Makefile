@@ -44,7 +44,7 @@ SPEC_SRC := $(wildcard spec/*.c spec/fuzz/*_fuzz.c)
 SPEC_OBJ := $(SPEC_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC := $(wildcard bench/*.c)
 
-.PHONY: all asan test long-test docker-test demo run deps bench clean
+.PHONY: all asan test long-test docker-test demo run deps bench bench-meta clean
 all: $(BUILD)/dhis2sync $(if $(EMU_SRC),$(BUILD)/dhis2-emulator) $(BUILD)/spec/run
 asan: all
 
@@ -99,6 +99,10 @@ deps:
 # also written to bench/results.json. The other bench/ programs are built to be run by hand.
 bench: $(BENCH_SRC:%.c=$(BUILD)/%) all
 	DHIS2SYNC_BUILD=$(BUILD) BENCH_MAX=$(BENCH_MAX) $(BUILD)/bench/sync_bench
+
+# the metadata kind's memory at 50 000 objects alone (also part of `make bench`)
+bench-meta: $(BUILD)/bench/meta_bench all
+	DHIS2SYNC_BUILD=$(BUILD) $(BUILD)/bench/meta_bench
 
 clean:
 	rm -rf build

@@ -1101,22 +1101,20 @@ static int task_lost(struct dhis2_client *c, const char *job, int rc, struct err
                    c->name, job);
 }
 
-/* async=true: polls the task until DHIS2 says it completed, then reads its summary; gives up
- * after timeout_s, since a task DHIS2 forgot in a restart may answer as running forever. */
-static int await_import(struct dhis2_client *c, const char *job, long timeout_s,
-                        struct dhis2_import_summary *out, struct err *e)
+int dhis2_await_task(struct dhis2_client *c, const char *job_type, const char *job,
+                     long timeout_s, cJSON **summary, struct err *e)
 {
     char path[256], summary_path[256];
     int rc;
     long delay = 250;
     long long deadline = monotonic_ms() + timeout_s * 1000LL;
+    *summary = NULL;
     if (strlen(job) > 64 || strspn(job, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                         "0123456789-_") != strlen(job))
         return err_set(e, ERR_NET, "instance '%s': the async import's job id is not an id",
                        c->name);
-    snprintf(path, sizeof path, "/api/system/tasks/DATAVALUE_IMPORT/%s", job);
-    snprintf(summary_path, sizeof summary_path, "/api/system/taskSummaries/DATAVALUE_IMPORT/%s",
-             job);
+    snprintf(path, sizeof path, "/api/system/tasks/%s/%s", job_type, job);
+    snprintf(summary_path, sizeof summary_path, "/api/system/taskSummaries/%s/%s", job_type, job);
     for (;;) {
         cJSON *tasks = NULL;
         if ((rc = get_json(c, path, NULL, true, &tasks, e)) != 0)
@@ -1143,13 +1141,23 @@ static int await_import(struct dhis2_client *c, const char *job, long timeout_s,
                            c->name);
         delay = delay * 3 / 2 < 5000 ? delay * 3 / 2 : 5000;
     }
-    cJSON *summary = NULL;
-    if ((rc = get_json(c, summary_path, NULL, false, &summary, e)) != 0)
+    if ((rc = get_json(c, summary_path, NULL, false, summary, e)) != 0)
         return task_lost(c, job, rc, e);
+    return 0;
+}
+
+static int await_import(struct dhis2_client *c, const char *job, long timeout_s,
+                        struct dhis2_import_summary *out, struct err *e)
+{
+    cJSON *summary = NULL;
+    int rc = dhis2_await_task(c, "DATAVALUE_IMPORT", job, timeout_s, &summary, e);
+    if (rc)
+        return rc;
     struct err se = {0};
     rc = summary_from_json(summary, out, &se);
     if (rc)
-        rc = err_set(e, rc, "instance '%s': %s%s: %s", c->name, c->base, summary_path, se.msg);
+        rc = err_set(e, rc, "instance '%s': %s/api/system/taskSummaries/DATAVALUE_IMPORT/%s: %s",
+                     c->name, c->base, job, se.msg);
     cJSON_Delete(summary);
     return rc;
 }

@@ -88,10 +88,16 @@ int dhis2_get(struct dhis2_client *c, const char *path, const char *query, cJSON
  * CREATE_AND_UPDATE or DELETE does). */
 int dhis2_post(struct dhis2_client *c, const char *path, const char *query, const char *json,
                size_t len, long *status, cJSON **out, struct err *e);
-/* Appends "&name=value" to a query being built in *q (malloc'd, grown; NULL to start), value
- * URL-encoded; NULL or empty values are left out. -1 when out of memory (*q is still the
+/* Appends "name=value" (after a '&' when *q holds pairs already) to a query being built in *q
+ * (malloc'd, grown; NULL to start), value URL-encoded; NULL or empty values are left out. -1 when out of memory (*q is still the
  * caller's to free). */
 int dhis2_query_add(char **q, const char *name, const char *value);
+/* An async import's task: polls /api/system/tasks/<job_type>/<job> until DHIS2 says it
+ * completed, then reads /api/system/taskSummaries/<job_type>/<job> into *summary (caller
+ * deletes). Gives up after timeout_s, since a task DHIS2 forgot in a restart may answer as
+ * running forever; a 404 says DHIS2 lost it. */
+int dhis2_await_task(struct dhis2_client *c, const char *job_type, const char *job,
+                     long timeout_s, cJSON **summary, struct err *e);
 /* Sleeps ms, or less if the run must stop (the cancel hook): false when it must. */
 bool dhis2_wait(struct dhis2_client *c, long ms);
 
