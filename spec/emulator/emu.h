@@ -422,6 +422,11 @@ char *import_execute(struct emu *emu, const char *body, size_t len, bool csv,
 /* The i18n key of the first value-type rule v breaks (dhis2-core ValidationUtils.valueIsValid),
  * or NULL when it is valid. */
 const char *value_problem(const char *v, enum value_type vt);
+/* A gzip body inflated (NUL-terminated, *out_len set; caller frees), or NULL when it cannot be
+ * read. DHIS2 takes gzip on its import endpoints whatever the Content-Encoding says. */
+char *gunzip(const char *in, size_t len, size_t *out_len);
+/* Whether a body starts with gzip's magic bytes. */
+#define IS_GZIP(body, len) ((len) >= 2 && (unsigned char)(body)[0] == 0x1f && (unsigned char)(body)[1] == 0x8b)
 /* POST /api/metadata's options (mdimport.c). */
 enum md_report_mode { MD_REPORT_ERRORS, MD_REPORT_FULL, MD_REPORT_DEBUG };
 struct md_import_opts {
