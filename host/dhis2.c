@@ -944,11 +944,13 @@ char *dhis2_datavalues_json(const struct datavalue *vals, size_t n, size_t *len)
     return b.p;
 }
 
-/* gzip of in; DHIS2 recognises a gzip body by its magic bytes. */
+/* gzip of in; DHIS2 recognises a gzip body by its magic bytes. The fastest level: the default
+ * (6) took half of a run's CPU for bodies 18x smaller where level 1 makes them 13x smaller, and
+ * the point is to pass a proxy's body cap, not to save the last bytes. */
 static char *gzip_body(const char *in, size_t n, size_t *out_len)
 {
     z_stream z = {0};
-    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    if (deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
         return NULL;
     size_t cap = deflateBound(&z, (uLong)n);
     char *out = malloc(cap);
