@@ -76,37 +76,36 @@ static void sb_add(struct sbuf *b, const char *s, size_t n)
 
 static void sb_cstr(struct sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
 
-/* Appends s as a JSON string, quotes included. */
-static void sb_json_str(struct sbuf *b, const char *s)
+/* Writes s (len bytes) as a JSON string, quotes included, at o, which has room for 6 * len + 2
+ * bytes; returns the end. */
+static char *put_json_str(char *o, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
-    sb_add(b, "\"", 1);
-    const char *run = s;
-    for (const char *p = s;; p++) {
-        unsigned char ch = (unsigned char)*p;
-        if (ch >= 0x20 && ch != '"' && ch != '\\')
+    *o++ = '"';
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch >= 0x20 && ch != '"' && ch != '\\') {
+            *o++ = (char)ch;
             continue;
-        sb_add(b, run, (size_t)(p - run));
-        if (ch == '\0')
-            break;
-        char esc[7] = {'\\', 0};
-        switch (ch) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        default:
-            memcpy(esc + 1, "u00", 3);
-            esc[4] = hex[ch >> 4];
-            esc[5] = hex[ch & 15];
         }
-        sb_cstr(b, esc);
-        run = p + 1;
+        *o++ = '\\';
+        switch (ch) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\t': *o++ = 't'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\f': *o++ = 'f'; break;
+        default:
+            memcpy(o, "u00", 3);
+            o[3] = hex[ch >> 4];
+            o[4] = hex[ch & 15];
+            o += 5;
+        }
     }
-    sb_add(b, "\"", 1);
+    *o++ = '"';
+    return o;
 }
 
 /* ---- the client ------------------------------------------------------------------------ */
@@ -903,38 +902,66 @@ out:
 
 /* ---- writing data values --------------------------------------------------------------- */
 
-static void sb_field(struct sbuf *b, const char *name, const char *value, bool always)
+/* The fields posted, in order; the first three are written even when NULL. */
+static const struct {
+    const char *key; /* with the separator before it */
+    size_t len;
+} posted_keys[] = {
+    {",{\"dataElement\":", 16}, {",\"period\":", 10}, {",\"orgUnit\":", 11},
+    {",\"categoryOptionCombo\":", 23}, {",\"attributeOptionCombo\":", 24}, {",\"value\":", 9},
+    {",\"comment\":", 11}, {",\"storedBy\":", 12},
+};
+enum { N_POSTED = sizeof posted_keys / sizeof posted_keys[0], ALWAYS_POSTED = 3 };
+
+/* Appends one value's JSON object, with a comma before it unless first. */
+static void sb_datavalue(struct sbuf *b, const struct datavalue *v, bool first)
 {
-    if (!value && !always)
+    const char *text[N_POSTED] = {v->data_element, v->period, v->org_unit,
+                                  v->category_option_combo, v->attribute_option_combo,
+                                  v->value, v->comment, v->stored_by};
+    size_t len[N_POSTED], room = 64; /* the braces, null and the two booleans */
+    for (int i = 0; i < N_POSTED; i++) {
+        len[i] = text[i] ? strlen(text[i]) : 0;
+        room += posted_keys[i].len + 6 * len[i] + 2;
+    }
+    /* one reservation per value, then plain stores: this runs for every value sent */
+    sb_reserve(b, room);
+    if (b->oom)
         return;
-    sb_cstr(b, name);
-    if (value)
-        sb_json_str(b, value);
-    else
-        sb_add(b, "null", 4);
+    char *o = b->p + b->len;
+    for (int i = 0; i < N_POSTED; i++) {
+        if (!text[i] && i >= ALWAYS_POSTED)
+            continue;
+        size_t skip = i == 0 && first; /* no comma before the first object */
+        memcpy(o, posted_keys[i].key + skip, posted_keys[i].len - skip);
+        o += posted_keys[i].len - skip;
+        if (text[i]) {
+            o = put_json_str(o, text[i], len[i]);
+        } else {
+            memcpy(o, "null", 4);
+            o += 4;
+        }
+    }
+    if (v->followup) {
+        memcpy(o, ",\"followup\":true", 16);
+        o += 16;
+    }
+    if (v->deleted) {
+        memcpy(o, ",\"deleted\":true", 15);
+        o += 15;
+    }
+    *o++ = '}';
+    *o = '\0';
+    b->len = (size_t)(o - b->p);
 }
 
 char *dhis2_datavalues_json(const struct datavalue *vals, size_t n, size_t *len)
 {
     struct sbuf b = {0};
-    sb_reserve(&b, n * 200 + 32);
+    sb_reserve(&b, n * 240 + 32);
     sb_cstr(&b, "{\"dataValues\":[");
-    for (size_t i = 0; i < n && !b.oom; i++) {
-        const struct datavalue *v = &vals[i];
-        sb_field(&b, i ? ",{\"dataElement\":" : "{\"dataElement\":", v->data_element, true);
-        sb_field(&b, ",\"period\":", v->period, true);
-        sb_field(&b, ",\"orgUnit\":", v->org_unit, true);
-        sb_field(&b, ",\"categoryOptionCombo\":", v->category_option_combo, false);
-        sb_field(&b, ",\"attributeOptionCombo\":", v->attribute_option_combo, false);
-        sb_field(&b, ",\"value\":", v->value, false);
-        sb_field(&b, ",\"comment\":", v->comment, false);
-        sb_field(&b, ",\"storedBy\":", v->stored_by, false);
-        if (v->followup)
-            sb_cstr(&b, ",\"followup\":true");
-        if (v->deleted)
-            sb_cstr(&b, ",\"deleted\":true");
-        sb_add(&b, "}", 1);
-    }
+    for (size_t i = 0; i < n && !b.oom; i++)
+        sb_datavalue(&b, &vals[i], i == 0);
     sb_cstr(&b, "]}");
     if (b.oom) {
         free(b.p);
