@@ -23,6 +23,7 @@ enum {
     ERROR_BODY_CAP = 64 * 1024,        /* what we keep of an error page, for its message */
     JSON_BODY_CAP = 256 * 1024 * 1024, /* a metadata page or an import summary */
     GZIP_ABOVE = 64 * 1024,            /* post bodies larger than this are compressed */
+    READ_BUFFER = 256 * 1024,          /* libcurl's receive buffer per client */
 };
 
 struct dhis2_client {
@@ -355,6 +356,9 @@ static void set_fixed_options(struct dhis2_client *c)
     curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, ""); /* every encoding curl can decode */
     curl_easy_setopt(h, CURLOPT_COOKIEFILE, "");      /* keep DHIS2's session between requests */
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    /* dataValueSets answers run to hundreds of MB: 16 reads of curl's default 16 KB (each
+     * with a poll) cost more than one of 256 KB */
+    curl_easy_setopt(h, CURLOPT_BUFFERSIZE, READ_BUFFER);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, c->timeout_s < 30 ? c->timeout_s : 30L);
     /* a stalled transfer (or a server that thinks for too long) fails after timeout_s */
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
