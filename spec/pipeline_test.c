@@ -16,19 +16,12 @@ static const char *const text_fields[] = {"value", "comment", "storedBy", "creat
 
 static cJSON *emu_values(struct su_emu *emu)
 {
-    char url[512];
-    snprintf(url, sizeof url,
-             "%s/api/dataValueSets?dataSet=%s&dataSet=%s&orgUnit=%s&children=true"
+    char path[512];
+    snprintf(path, sizeof path,
+             "/api/dataValueSets?dataSet=%s&dataSet=%s&orgUnit=%s&children=true"
              "&startDate=1900-01-01&endDate=2100-12-31",
-             emu->url, emu->ds_monthly, emu->ds_quarterly, emu->root);
-    const char *h[] = {"Authorization: Basic YWRtaW46ZGlzdHJpY3Q=", NULL}; /* admin:district */
-    struct spec_resp r;
-    CHECK(spec_http("GET", url, h, NULL, 0, &r) == 0);
-    CHECKF(r.status == 200, "GET %s: %ld %.300s", url, r.status, r.body);
-    cJSON *j = spec_resp_json(&r);
-    spec_resp_free(&r);
-    CHECK(j);
-    return j;
+             emu->ds_monthly, emu->ds_quarterly, emu->root);
+    return su_emu_get(emu, path);
 }
 
 static void key_of(const cJSON *v, char *out, size_t n)
