@@ -32,7 +32,7 @@ struct mapping {
     struct lua_host *lua;
     pthread_mutex_t lock; /* serialises calls into lua */
     int transform_ref, dv_ref, ctx_ref, sample_ref;
-    int keys_ref; /* the names of a value's fields as Lua strings (see push_key) */
+    int keys_ref; /* the names of a value's fields as Lua strings (see push_keys) */
     int transform_line;
 };
 
@@ -63,9 +63,9 @@ static struct mapping identity = {
     .source_len = 10,
     .transform_ref = LUA_NOREF,
     .dv_ref = LUA_NOREF,
+    .keys_ref = LUA_NOREF,
     .ctx_ref = LUA_NOREF,
     .sample_ref = LUA_NOREF,
-    .keys_ref = LUA_NOREF,
 };
 
 struct mapping *mapping_identity(void) { return &identity; }
@@ -281,8 +281,9 @@ int mapping_compile_source(const char *name, const char *dir, const char *script
     if (!m)
         return err_set(e, ERR_INTERNAL, "out of memory");
     atomic_init(&m->refs, 1);
+    m->keys_ref = LUA_NOREF;
     pthread_mutex_init(&m->lock, NULL);
-    m->transform_ref = m->dv_ref = m->ctx_ref = m->sample_ref = m->keys_ref = LUA_NOREF;
+    m->transform_ref = m->dv_ref = m->ctx_ref = m->sample_ref = LUA_NOREF;
     snprintf(m->name, sizeof m->name, "%s", name);
     m->source = malloc(len + 1);
     if (!m->source) {
