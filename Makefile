@@ -9,7 +9,7 @@
 #   make docker-test  builds the image and runs it (needs root and docker.io; not part of `make test`)
 #   make demo       two DHIS2 emulators and dhis2sync between them, a job run once; Ctrl-C stops it
 
-PKGS     := lua5.4 libcurl libpq libmicrohttpd libcjson libcrypto zlib
+PKGS     := lua5.4 libcurl libpq libmicrohttpd libcjson libcrypto zlib libdeflate
 # pkg-config is asked when a recipe first needs its answer ($@ is set), not when make reads
 # this file: `make deps run` reads it before deps has installed anything. Only a good answer is
 # kept; keep PKG_CFLAGS and PKG_LIBS out of `:=`, which would ask while reading.
