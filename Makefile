@@ -40,7 +40,7 @@ HOST_SRC := $(filter-out host/main.c,$(wildcard host/*.c))
 HOST_OBJ := $(HOST_SRC:%.c=$(BUILD)/%.o)
 EMU_SRC  := $(wildcard spec/emulator/*.c)
 EMU_OBJ  := $(EMU_SRC:%.c=$(BUILD)/%.o)
-SPEC_SRC := $(wildcard spec/*.c spec/fuzz/*_fuzz.c)
+SPEC_SRC := $(wildcard spec/*.c spec/reliability/*.c spec/fuzz/*_fuzz.c)
 SPEC_OBJ := $(SPEC_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC := $(wildcard bench/*.c)
 

@@ -2,16 +2,22 @@
  *   GET    /emulator/faults   the current settings
  *   POST   /emulator/faults   {"failRate":0.3,"failNext":2,"failStatus":503,"importOnly":true,
  *                              "delayMs":200,"dropNext":1,"hangNext":1,
- *                              "conflictIds":["fbfJHSPpUQD"],"loseTasks":404,"reset":true}
+ *                              "conflictIds":["fbfJHSPpUQD"],"loseTasks":404,"dropRate":0.2,
+ *                              "downFor":5,"reset":true}
  *                             (fields absent keep their value; "reset" clears all first)
  *   DELETE /emulator/faults   clears everything
  *   GET    /emulator/state    {"values":N,"live":N,"deleted":N,"requests":N,"imports":N,...}
- * Order of precedence for one request: hang, then a failing status, then a dropped body.
+ * Order of precedence for one request: down, hang, then a failing status, then a dropped body.
+ * downFor plays a server that is gone for that many seconds from now (a restart): every request
+ * but these admin routes has its connection closed without an answer, whatever importOnly says.
+ * dropRate and dropNext cut the answer after the request took effect, so an import lands but its
+ * client sees a reset.
  * loseTasks plays a DHIS2 that restarted during async imports: 404 answers 404 for every
  * import task, 200 answers as if no task ever finished; 0 turns it off. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "deadline.h"
 #include "emu.h"
 #include "http.h"
 
@@ -35,7 +41,8 @@ static void clear_ids(struct faults *f)
 static void reset(struct faults *f)
 {
     clear_ids(f);
-    f->fail_rate = 0;
+    f->fail_rate = f->drop_rate = 0;
+    f->down_until_ms = 0;
     f->fail_next = f->drop_next = f->hang_next = f->delay_ms = f->lose_tasks = 0;
     f->fail_status = 503;
     f->import_only = false;
@@ -73,6 +80,20 @@ int faults_apply_json(struct faults *f, const cJSON *o, struct err *e)
     }
     if (rate)
         f->fail_rate = rate->valuedouble;
+    const cJSON *drop = cJSON_GetObjectItemCaseSensitive(o, "dropRate");
+    if (drop && (!cJSON_IsNumber(drop) || drop->valuedouble < 0 || drop->valuedouble > 1)) {
+        rc = err_set(e, ERR_INPUT, "dropRate must be a number from 0 to 1");
+        goto out;
+    }
+    if (drop)
+        f->drop_rate = drop->valuedouble;
+    const cJSON *down = cJSON_GetObjectItemCaseSensitive(o, "downFor");
+    if (down && (!cJSON_IsNumber(down) || down->valuedouble < 0 || down->valuedouble > 86400)) {
+        rc = err_set(e, ERR_INPUT, "downFor must be a number of seconds from 0 to 86400");
+        goto out;
+    }
+    if (down)
+        f->down_until_ms = monotonic_ms() + (long long)(down->valuedouble * 1000);
     int status = f->fail_status;
     if ((rc = int_field(o, "failNext", &f->fail_next, 0, 1000000, e)) ||
         (rc = int_field(o, "failStatus", &status, 400, 599, e)) ||
@@ -121,10 +142,11 @@ char *faults_to_json(struct faults *f)
     struct buf b = {0};
     pthread_mutex_lock(&f->mu);
     buf_printf(&b, "{\"failRate\":%g,\"failNext\":%d,\"failStatus\":%d,\"importOnly\":%s,"
-                   "\"delayMs\":%d,\"dropNext\":%d,\"hangNext\":%d,\"loseTasks\":%d,"
-                   "\"conflictIds\":[",
+                   "\"delayMs\":%d,\"dropNext\":%d,\"dropRate\":%g,\"hangNext\":%d,"
+                   "\"loseTasks\":%d,\"down\":%s,\"conflictIds\":[",
                f->fail_rate, f->fail_next, f->fail_status, f->import_only ? "true" : "false",
-               f->delay_ms, f->drop_next, f->hang_next, f->lose_tasks);
+               f->delay_ms, f->drop_next, f->drop_rate, f->hang_next, f->lose_tasks,
+               monotonic_ms() < f->down_until_ms ? "true" : "false");
     for (int i = 0; i < f->n_conflict_ids; i++) {
         if (i)
             buf_putc(&b, ',');
@@ -149,6 +171,10 @@ enum fault_action faults_decide(struct faults *f, bool is_import, int *status, i
     enum fault_action a = FAULT_NONE;
     pthread_mutex_lock(&f->mu);
     *delay_ms = 0;
+    if (f->down_until_ms && monotonic_ms() < f->down_until_ms) {
+        a = FAULT_DOWN;
+        goto out;
+    }
     if (f->import_only && !is_import)
         goto out;
     *delay_ms = f->delay_ms;
@@ -163,6 +189,8 @@ enum fault_action faults_decide(struct faults *f, bool is_import, int *status, i
         a = FAULT_STATUS;
     } else if (f->drop_next > 0) {
         f->drop_next--;
+        a = FAULT_DROP;
+    } else if (f->drop_rate > 0 && next_unit(f) < f->drop_rate) {
         a = FAULT_DROP;
     }
 out:
