@@ -166,7 +166,7 @@ const char *const job_field_labels[][2] = {
     {"periods.last", "The number of periods"}, {"periods.type", "Period type"},
     {"periods.fixed", "Fixed periods"}, {"periods.start", "Start date"}, {"periods.end", "End date"},
     {"incremental", "Incremental"}, {"deletions", "Deletions"}, {"enabled", "Enabled"},
-    {"schedule", "Schedule"}, {"importOptions", "Import options"},
+    {"schedule", "Schedule"}, {"retryWindow", "Retry window"}, {"importOptions", "Import options"},
     {"importOptions.importStrategy", "Import strategy"}, {"importOptions.dryRun", "Dry run"},
     {"importOptions.skipExistingCheck", "Skip existing check"}, {"importOptions.async", "Async"},
     {"importOptions.batchSize", "Batch size"}, {"importOptions.asyncTimeout", "Async timeout"},
@@ -195,6 +195,7 @@ static int validate(PGconn *c, const cJSON *body, struct job_input *out, struct 
         return err_set(e, ERR_INTERNAL, "out of memory");
     const cJSON *data_sets, *groups, *org_units;
     bool children = false, incremental = false, deletions = false, enabled = true;
+    long retry_window = 0;
     /* every check runs, so that a form can show all its errors at once */
     int rc = v_string(body, "", "name", true, 1, 200, &out->name, e);
     rc = worse(rc, resolve_instance_field(c, body, "source", &out->source_id, e));
@@ -222,6 +223,8 @@ static int validate(PGconn *c, const cJSON *body, struct job_input *out, struct 
     rc = worse(rc, normalise_import_options(body, spec, e));
     rc = worse(rc, v_bool(body, "", "enabled", true, &enabled, e));
     rc = worse(rc, v_string(body, "", "schedule", false, 1, 100, &out->schedule, e));
+    rc = worse(rc, v_int(body, "", "retryWindow", JOB_RETRY_WINDOW_S, 0, 86400, &retry_window, e));
+    cJSON_AddNumberToObject(spec, "retryWindow", (double)retry_window);
     cJSON_AddBoolToObject(spec, "children", children);
     cJSON_AddBoolToObject(spec, "incremental", incremental);
     cJSON_AddBoolToObject(spec, "deletions", deletions);
