@@ -35,6 +35,7 @@ struct dhis2_client {
      * waiting hook was told */
     long long down_since_ms, down_since_epoch;
     bool told_waiting;
+    long resent; /* POSTs sent more than once */
     void (*on_wait)(void *ud, long long since);
     void *wait_ud;
     CURL *h;
@@ -275,6 +276,8 @@ void dhis2_client_set_waiting(struct dhis2_client *c, void (*on_wait)(void *ud, 
 }
 
 const char *dhis2_client_base_url(const struct dhis2_client *c) { return c->base; }
+
+long dhis2_client_resent(const struct dhis2_client *c) { return c->resent; }
 
 static bool stopped(struct dhis2_client *c) { return c->should_stop && c->should_stop(c->stop_ud); }
 
@@ -699,6 +702,8 @@ static int request(struct dhis2_client *c, const struct request *rq, struct resp
             rc = err_set(e, ERR_CANCELLED, "instance '%s': cancelled", c->name);
             goto out;
         }
+        if (attempt == 0 && rq->body)
+            c->resent++;
     }
     if (rc && *attempts > 1 && e) { /* a network error that outlived its retries */
         size_t len = strlen(e->msg);

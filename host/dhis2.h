@@ -52,6 +52,10 @@ void dhis2_client_set_cancel(struct dhis2_client *c, int (*should_stop)(void *ud
  * is not an outage worth showing). */
 void dhis2_client_set_waiting(struct dhis2_client *c, void (*on_wait)(void *ud, long long since),
                               void *ud);
+/* How many POSTs this client sent more than once because an attempt got no usable answer: a
+ * lost answer may follow an import that took place, so the answer that counts describes a
+ * second write of the same body. */
+long dhis2_client_resent(const struct dhis2_client *c);
 /* The normalised base URL (no trailing '/'). */
 const char *dhis2_client_base_url(const struct dhis2_client *c);
 

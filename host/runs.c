@@ -148,6 +148,15 @@ int run_set_warnings(PGconn *c, long long run_id, const cJSON *warnings, struct 
     return rc;
 }
 
+int run_add_warning(PGconn *c, long long run_id, const char *warning, struct err *e)
+{
+    char id[24];
+    snprintf(id, sizeof id, "%lld", run_id);
+    const char *params[] = {id, warning};
+    return db_exec(c, "UPDATE runs SET warnings = warnings || to_jsonb($2::text) WHERE id = $1", 2,
+                   params, e);
+}
+
 int run_finish(PGconn *c, long long run_id, const char *worker, const char *status,
                const struct run_counts *counts, const char *error, struct err *e)
 {

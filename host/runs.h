@@ -41,6 +41,9 @@ int run_set_info(PGconn *c, long long run_id, const char *mapping_version,
 /* What the run selects beyond or apart from its job's literal window, or leaves out: a JSON
  * array of sentences, shown as the run's `warnings`. */
 int run_set_warnings(PGconn *c, long long run_id, const cJSON *warnings, struct err *e);
+/* Adds a sentence to the run's `warnings`: what it selects beyond or apart from its job's
+ * literal window, or leaves out. */
+int run_add_warning(PGconn *c, long long run_id, const char *warning, struct err *e);
 /* Sets the final status, counts and error (NULL for none) of a run `worker` is running;
  * ERR_CONFLICT when it is no longer this worker's. */
 int run_finish(PGconn *c, long long run_id, const char *worker, const char *status,

@@ -15,6 +15,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "mapping_registry.h"
+#include "outage.h"
 #include "period.h"
 #include "selection.h"
 #include "strmap.h"
@@ -55,6 +56,10 @@ struct run_ctx {
     struct dhis2_import_options import;
     size_t batch_size;
     PGconn *conn;                /* the fetching thread's */
+    pthread_t run_thread;
+    long long retry_window_ms;   /* the job's retryWindow */
+    struct outages outages;
+    struct waiting_hook { struct run_ctx *r; enum outage_of of; } hooks[2];
 
     pthread_mutex_t lock;        /* counts, items, failure */
     struct run_counts counts;
@@ -114,6 +119,80 @@ static int should_stop(void *ud)
         atomic_compare_exchange_strong(&r->stop, &none, STOP_SHUTDOWN);
     }
     return atomic_load(&r->stop) != STOP_NONE;
+}
+
+/* ---- outages ------------------------------------------------------------------------------ */
+
+static void report_progress(struct run_ctx *r, bool force);
+
+/* A client's waiting hook. On the run thread the request itself is what waits, so the run
+ * says so now rather than at its next progress. */
+static void client_waiting(void *ud, long long since)
+{
+    struct waiting_hook *h = ud;
+    if (since)
+        log_warn("run %lld: the %s does not answer; retrying for up to %lld s", h->r->run_id,
+                 outage_name(h->of), h->r->retry_window_ms / 1000);
+    outage_note(&h->r->outages, h->of, since);
+    if (pthread_equal(pthread_self(), h->r->run_thread))
+        report_progress(h->r, true);
+}
+
+/* After a statement on the run's connection failed with rc: whether PostgreSQL went away (the
+ * connection broke, as a restart breaks it), in which case the outage clock runs. */
+static bool database_away(struct run_ctx *r, int rc)
+{
+    if (rc != ERR_DB || PQstatus(r->conn) != CONNECTION_BAD)
+        return false;
+    outage_note(&r->outages, OUTAGE_DATABASE, (long long)time(NULL));
+    return true;
+}
+
+/* One try at reconnecting while PostgreSQL is away: 0 when it is back (or never left), 1 while
+ * the window lasts, ERR_DB once the window is gone. */
+static int database_back(struct run_ctx *r, struct err *e)
+{
+    if (!outage_lasted_ms(&r->outages, OUTAGE_DATABASE))
+        return 0;
+    struct err why = {0};
+    if (db_revive(r->conn, &why) == 0) {
+        outage_note(&r->outages, OUTAGE_DATABASE, 0);
+        return 0;
+    }
+    if (outage_lasted_ms(&r->outages, OUTAGE_DATABASE) < r->retry_window_ms)
+        return 1;
+    return err_set(e, ERR_DB, "the database unreachable for %lld s: %s", r->retry_window_ms / 1000,
+                   why.msg);
+}
+
+/* The run's end must be stored: waits for PostgreSQL to come back, within the window (a
+ * shutdown does not wait: the next process finds the run orphaned). 0 when it is back. */
+static int await_database(struct run_ctx *r, struct err *e)
+{
+    int rc;
+    while ((rc = database_back(r, e)) == 1 && !(r->opt && r->opt->shutdown && atomic_load(r->opt->shutdown))) {
+        struct timespec second = {1, 0};
+        nanosleep(&second, NULL);
+    }
+    return rc == 1 ? err_set(e, ERR_DB, "the database is away and the process is stopping") : rc;
+}
+
+/* Shows the outage the run waits out now, and says in its warnings how long each one that
+ * ended lasted. Run thread, with the database there. */
+static void show_outages(struct run_ctx *r)
+{
+    const char *what;
+    long long since;
+    struct err e = {0};
+    if (outage_current(&r->outages, &what, &since) &&
+        run_set_waiting(r->conn, r->run_id, worker_id(), what, since, &e) != 0)
+        log_warn("run %lld: cannot show what it waits for: %s", r->run_id, e.msg);
+    char note[OUTAGE_NOTE_SIZE];
+    while (outage_take_note(&r->outages, note, sizeof note)) {
+        log_info("run %lld: %s", r->run_id, note);
+        if (run_add_warning(r->conn, r->run_id, note, &e) != 0)
+            log_warn("run %lld: cannot store a warning: %s", r->run_id, e.msg);
+    }
 }
 
 /* ---- refused, skipped and failed values ----------------------------------------------- */
@@ -192,8 +271,6 @@ static void batch_give_back(struct run_ctx *r, struct batch *b)
     pthread_mutex_unlock(&r->qlock);
     batch_free(b);
 }
-
-static void report_progress(struct run_ctx *r, bool force);
 
 /* The fetching thread waits for the poster: while the queue is full (until_drained false: that
  * back-pressure is what bounds memory) or until it has posted everything. Progress is written
@@ -333,15 +410,24 @@ static void report_progress(struct run_ctx *r, bool force)
     pthread_mutex_unlock(&r->lock);
     struct err e = {0};
     bool cancel = false;
-    int rc = run_progress(r->conn, r->run_id, worker_id(), r->chunks_done, r->chunks_total,
-                          &p.counts, &cancel, &e);
+    int rc = database_back(r, &e);
+    if (rc < 0)
+        fail(r, &e);
+    if (rc)
+        goto told; /* the progress waits in memory, the listed values too */
+    rc = run_progress(r->conn, r->run_id, worker_id(), r->chunks_done, r->chunks_total, &p.counts,
+                      &cancel, &e);
     if (rc == ERR_CONFLICT) {
         log_error("run %lld: %s; stopping it", r->run_id, e.msg);
         int none = STOP_NONE;
         atomic_compare_exchange_strong(&r->stop, &none, STOP_LOST);
+    } else if (database_away(r, rc)) {
+        log_warn("run %lld: PostgreSQL went away (%s); retrying", r->run_id, e.msg);
+        goto told;
     } else if (rc) {
         log_warn("run %lld: cannot store progress: %s", r->run_id, e.msg);
     }
+    show_outages(r);
     if (cancel) {
         int none = STOP_NONE;
         atomic_compare_exchange_strong(&r->stop, &none, STOP_CANCEL);
@@ -349,8 +435,10 @@ static void report_progress(struct run_ctx *r, bool force)
     pthread_mutex_lock(&r->lock);
     bool many = run_items_pending(r->items) >= ITEMS_FLUSH_AT;
     pthread_mutex_unlock(&r->lock);
-    if (many && flush_items(r, &e) != 0)
+    if (many && (rc = flush_items(r, &e)) != 0 && !database_away(r, rc))
         fail(r, &e);
+told:
+    outage_current(&r->outages, &p.waiting_for, &p.waiting_since);
     if (r->opt && r->opt->on_progress)
         r->opt->on_progress(r->opt->ud, &p);
 }
@@ -592,14 +680,25 @@ static void watermark_minus_overlap(const char *wm, int overlap_s, char *out, si
 static int open_clients(struct run_ctx *r, struct err *e)
 {
     struct dhis2_config cfg;
+    const cJSON *window = cJSON_GetObjectItem(r->job.spec, "retryWindow");
+    long window_s = cJSON_IsNumber(window) ? (long)window->valuedouble : JOB_RETRY_WINDOW_S;
+    r->retry_window_ms = window_s * 1000LL;
     instance_dhis2_config(&r->src, &cfg);
     cfg.max_retries = 4;
+    cfg.retry_window_s = window_s;
+    cfg.backoff_max_ms = r->app->cfg.retry_max_delay_ms;
     if (!(r->src_client = dhis2_client_new(&cfg, e)))
         return e->code;
     instance_dhis2_config(&r->dst, &cfg);
     cfg.max_retries = 5;
+    cfg.retry_window_s = window_s;
+    cfg.backoff_max_ms = r->app->cfg.retry_max_delay_ms;
     if (!(r->dst_client = dhis2_client_new(&cfg, e)))
         return e->code;
+    r->hooks[0] = (struct waiting_hook){r, OUTAGE_SOURCE};
+    r->hooks[1] = (struct waiting_hook){r, OUTAGE_TARGET};
+    dhis2_client_set_waiting(r->src_client, client_waiting, &r->hooks[0]);
+    dhis2_client_set_waiting(r->dst_client, client_waiting, &r->hooks[1]);
     dhis2_client_set_cancel(r->src_client, should_stop, r);
     dhis2_client_set_cancel(r->dst_client, should_stop, r);
     return 0;
@@ -762,6 +861,9 @@ int sync_run(struct app *app, long long run_id, const struct sync_options *opt,
     pthread_mutex_init(&r->lock, NULL);
     pthread_mutex_init(&r->qlock, NULL);
     pthread_cond_init(&r->qcond, NULL);
+    outages_init(&r->outages);
+    r->run_thread = pthread_self();
+    r->retry_window_ms = JOB_RETRY_WINDOW_S * 1000LL;
     clock_gettime(CLOCK_MONOTONIC, &r->started);
     const char *status = "failed";
     char wm_from[48] = "", *wm_from_p = NULL;
@@ -843,7 +945,23 @@ finish:
     } else if (strcmp(status, "interrupted") == 0) {
         error = "the process was stopped before the run finished";
     }
-    if (r->items && flush_items(r, &local) != 0) {
+    int stored;
+    while ((stored = r->items ? flush_items(r, &local) : 0) != 0 && database_away(r, stored) &&
+           await_database(r, &local) == 0)
+        ;
+    if (stored == 0)
+        show_outages(r);
+    long resent = r->dst_client ? dhis2_client_resent(r->dst_client) : 0;
+    if (stored == 0 && resent) {
+        char said[300];
+        snprintf(said, sizeof said, "%ld post%s to the target got no usable answer and %s sent again: "
+                 "what a lost attempt imported counts as ignored, not imported", resent,
+                 resent == 1 ? "" : "s", resent == 1 ? "was" : "were");
+        log_info("run %lld: %s", run_id, said);
+        if (run_add_warning(r->conn, run_id, said, &local) != 0)
+            log_warn("run %lld: cannot store a warning: %s", run_id, local.msg);
+    }
+    if (stored != 0) {
         /* the values went out, but the list of what was refused or skipped did not: the run
          * must not pass for complete, nor move the watermark */
         log_error("run %lld: %s", run_id, local.msg);
@@ -853,7 +971,10 @@ finish:
         if (strcmp(status, "succeeded") == 0)
             status = "partial";
     }
-    int finished = run_finish(r->conn, run_id, worker_id(), status, &r->counts, error, &local);
+    int finished;
+    while ((finished = run_finish(r->conn, run_id, worker_id(), status, &r->counts, error, &local)) != 0 &&
+           database_away(r, finished) && await_database(r, &local) == 0)
+        ;
     if (finished != 0)
         log_error("run %lld: cannot store its end: %s", run_id, local.msg);
     else if (atomic_load(&r->stop) == STOP_SHUTDOWN && run_requeue_once(r->conn, run_id, &local) != 0)
@@ -902,6 +1023,7 @@ done_no_db:
     dhis2_client_free(r->meta_client);
     strmap_free(&r->lookups);
     arena_free(&r->lookup_strings);
+    outages_free(&r->outages);
     pthread_mutex_destroy(&r->lock);
     pthread_mutex_destroy(&r->qlock);
     pthread_cond_destroy(&r->qcond);
