@@ -164,3 +164,146 @@ TEST_TIMEOUT(a_postgresql_restart_mid_run_is_ridden_out_and_nothing_is_lost_or_d
     free(dir);
     rel_stop(&t);
 }
+
+/* The process dies (SIGKILL) while its run waits for a target that is down: the next process
+ * marks the run interrupted, queues it once more, and that retry makes the target whole. */
+TEST_TIMEOUT(a_run_killed_while_it_waits_out_an_outage_is_interrupted_and_its_retry_succeeds, 180)
+{
+    struct rel t;
+    rel_start(&t, VALUES, 37, false, MAX_DELAY_MS);
+    rel_job(&t, "killed", "\"retryWindow\":600");
+    su_emu_faults(&t.dst, "{\"delayMs\":100,\"importOnly\":true}");
+    long long id = rel_run_start(&t, "killed", true);
+    su_emu_faults(&t.dst, "{\"downFor\":600}");
+    cJSON_Delete(rel_run_waiting(&t, id, "target", 10));
+    kill(t.s.pid, SIGKILL);
+    waitpid(t.s.pid, NULL, 0);
+    t.s.pid = 0;
+    su_emu_faults(&t.dst, "{\"reset\":true}");
+    char delay[64];
+    snprintf(delay, sizeof delay, "DHIS2SYNC_RETRY_MAX_DELAY_MS=%d", MAX_DELAY_MS);
+    char *env[] = {delay, NULL};
+    CHECK(spec_server_start(&t.s, t.db, env) == 0);
+    cJSON *first = rel_run_wait(&t, id, 60);
+    CHECK_STR(su_str(first, "status"), "interrupted");
+    CHECK_CONTAINS(su_str(first, "error"), "stopped");
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(first, "waitingFor")));
+    cJSON *retry = rel_run_wait(&t, id + 1, 120);
+    CHECK_STR(su_str(retry, "trigger"), "retry");
+    CHECK_STR(su_str(retry, "status"), "succeeded");
+    rel_check_same(&t, -1);
+    rel_check_none_running(&t);
+    rel_stop(&t);
+}
+
+static void write_mapping(struct rel *t, const char *name, const char *text)
+{
+    char path[4200], tmp[4300];
+    snprintf(path, sizeof path, "%s/mappings/%s.lua", t->s.dir, name);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    CHECK(f);
+    fputs(text, f);
+    CHECK(fclose(f) == 0);
+    CHECK(rename(tmp, path) == 0); /* as editors save */
+}
+
+/* The version of the mapping the server has loaded ("" while none). */
+static char *loaded_version(struct rel *t, const char *name)
+{
+    cJSON *list = su_call(&t->s, "GET", "/api/mappings", NULL, 200);
+    const char *version = NULL;
+    const cJSON *m;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItem(list, "mappings"))
+    {
+        if (strcmp(su_str(m, "name"), name) == 0)
+            version = su_str(m, "version");
+    }
+    char *v = strdup(version ? version : "");
+    cJSON_Delete(list);
+    return v;
+}
+
+static char *wait_version_change(struct rel *t, const char *name, const char *old)
+{
+    for (int i = 0; i < 100; i++) {
+        char *v = loaded_version(t, name);
+        if (*v && strcmp(v, old) != 0)
+            return v;
+        free(v);
+        usleep(100000);
+    }
+    test_fail(__FILE__, __LINE__, "mapping %s was not reloaded", name);
+}
+
+/* Every value of the source as the second mapping writes it: whole numbers plus one. */
+static char *plus_one(const char *lines)
+{
+    size_t cap = strlen(lines) * 2 + 1, len = 0;
+    char *out = malloc(cap);
+    const char *p = lines;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        const char *sp = nl;
+        while (sp > p && sp[-1] != ' ')
+            sp--;
+        char *end;
+        long long v = strtoll(sp, &end, 10);
+        if (end == nl && end != sp)
+            len += (size_t)snprintf(out + len, cap - len, "%.*s%lld\n", (int)(sp - p), p, v + 1);
+        else
+            len += (size_t)snprintf(out + len, cap - len, "%.*s\n", (int)(nl - p), p);
+        p = nl + 1;
+    }
+    return out;
+}
+
+/* A mapping saved while a run uses it: the run keeps the version it started with to its end,
+ * and the next run uses the new one. */
+TEST_TIMEOUT(a_mapping_saved_mid_run_leaves_the_run_on_the_version_it_started_with, 180)
+{
+    struct rel t;
+    rel_start(&t, VALUES, 38, false, MAX_DELAY_MS);
+    write_mapping(&t, "edited", "return {}\n");
+    char *v1 = wait_version_change(&t, "edited", "");
+    rel_job(&t, "edited mid run", "\"mapping\":\"edited\"");
+    su_emu_faults(&t.dst, "{\"delayMs\":100,\"importOnly\":true}");
+    long long id = rel_run_start(&t, "edited%20mid%20run", true);
+    write_mapping(&t, "edited",
+                  "return { transform = function(dv)\n"
+                  "  if dv.value:match('^%-?%d+$') then dv.value = tostring(tonumber(dv.value) + 1) end\n"
+                  "  return dv\n"
+                  "end }\n");
+    char *v2 = wait_version_change(&t, "edited", v1);
+    cJSON *run = rel_run_get(&t, id);
+    CHECKF(strcmp(su_str(run, "status"), "running") == 0, "the run to be still running when the mapping was saved, saw %s", su_str(run, "status"));
+    cJSON_Delete(run);
+    run = rel_run_wait(&t, id, 120);
+    CHECK_STR(su_str(run, "status"), "succeeded");
+    CHECK_STR(su_str(run, "mappingVersion"), v1);
+    su_emu_faults(&t.dst, NULL);
+    rel_check_same(&t, -1);
+    rel_check_none_running(&t);
+
+    run = rel_run_wait(&t, rel_run_start(&t, "edited%20mid%20run", false), 120);
+    CHECK_STR(su_str(run, "status"), "succeeded");
+    CHECK_STR(su_str(run, "mappingVersion"), v2);
+    const char *sets[] = {t.src.ds_monthly, t.src.ds_quarterly};
+    for (int i = 0; i < 2; i++) {
+        char *src = su_emu_values(&t.src, sets[i], NULL), *dst = su_emu_values(&t.dst, sets[i], NULL);
+        char *want = plus_one(src);
+        size_t k = 0;
+        while (want[k] && want[k] == dst[k])
+            k++;
+        while (k > 0 && want[k - 1] != '\n')
+            k--;
+        CHECKF(strcmp(want, dst) == 0, "data set %s: the target should hold the source's values "
+               "plus one\n  expected: %.100s\n  target: %.100s", sets[i], want + k, dst + k);
+        free(src);
+        free(dst);
+        free(want);
+    }
+    free(v1);
+    free(v2);
+    rel_stop(&t);
+}
