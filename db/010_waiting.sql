@@ -25,3 +25,17 @@ CREATE OR REPLACE FUNCTION run_json(r runs) RETURNS json LANGUAGE sql STABLE AS 
         'notification', r.notification)
     FROM jobs j WHERE j.id = r.job_id
 $$;
+
+-- A job's retryWindow (seconds) is in its spec; jobs saved before it show the default.
+CREATE OR REPLACE FUNCTION job_json(j jobs) RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT (jsonb_build_object('kind', 'dataValues', 'notify', NULL, 'retryWindow', 600) || j.spec || jsonb_build_object(
+        'id', j.id, 'name', j.name,
+        'source', (SELECT name FROM instances WHERE id = j.source_id), 'sourceId', j.source_id,
+        'target', (SELECT name FROM instances WHERE id = j.target_id), 'targetId', j.target_id,
+        'mapping', j.mapping,
+        'schedule', j.schedule, 'enabled', j.enabled, 'nextRunAt', iso_utc(j.next_run_at),
+        'watermark', (SELECT last_updated FROM watermarks WHERE job_id = j.id),
+        'lastRun', (SELECT run_json(r) FROM runs r WHERE r.job_id = j.id
+                    ORDER BY r.created_at DESC, r.id DESC LIMIT 1),
+        'createdAt', iso_utc(j.created_at), 'updatedAt', iso_utc(j.updated_at)))::json
+$$;
