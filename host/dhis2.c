@@ -515,6 +515,8 @@ static void window_text(long long ms, char *out, size_t n)
  * restates as the reason the instance is unreachable. */
 static int unreachable(struct dhis2_client *c, int attempts, struct err *e)
 {
+    if (!e)
+        return ERR_NET;
     char window[32], prefix[300], last[256];
     window_text(c->retry_window_ms, window, sizeof window);
     snprintf(prefix, sizeof prefix, "instance '%s': ", c->name);

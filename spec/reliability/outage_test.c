@@ -307,3 +307,30 @@ TEST_TIMEOUT(a_mapping_saved_mid_run_leaves_the_run_on_the_version_it_started_wi
     free(v2);
     rel_stop(&t);
 }
+
+/* `dhis2sync run` on a terminal: its progress line says what the run waits for. */
+TEST_TIMEOUT(the_run_command_shows_what_it_waits_for_in_its_progress_line, 120)
+{
+    struct rel t;
+    rel_start(&t, 500, 39, false, MAX_DELAY_MS);
+    rel_job(&t, "cli", "\"retryWindow\":60");
+    char *bin = spec_bin("dhis2sync"), *dburl = NULL, *cmd = NULL, delay[64];
+    CHECK(asprintf(&dburl, "DATABASE_URL=%s", t.db) > 0);
+    CHECK(asprintf(&cmd, "%s run cli", bin) > 0);
+    snprintf(delay, sizeof delay, "DHIS2SYNC_RETRY_MAX_DELAY_MS=%d", MAX_DELAY_MS);
+    char *env[] = {dburl, "DHIS2SYNC_SECRET_KEY=spec-secret-key-0123456789", delay, NULL};
+    /* script(1) gives the command a terminal, where the progress line is drawn */
+    char *argv[] = {"/usr/bin/script", "-qec", cmd, "/dev/null", NULL};
+    CHECK(chdir(t.s.dir) == 0);
+    su_emu_faults(&t.dst, "{\"downFor\":3}");
+    char *out = NULL;
+    CHECK_INT(spec_run(argv, env, NULL, &out), 0);
+    CHECK_CONTAINS(out, "waiting for the target since ");
+    CHECK_CONTAINS(out, " (retrying)");
+    rel_check_same(&t, -1);
+    free(out);
+    free(cmd);
+    free(dburl);
+    free(bin);
+    rel_stop(&t);
+}
