@@ -15,6 +15,7 @@
 #include "mapping_registry.h"
 #include "period.h"
 #include "selection.h"
+#include "sync_kind.h"
 #include "validate.h"
 #include "jobs.h"
 #include "runs.h"
@@ -296,25 +297,6 @@ void api_jobs_run(struct app *app, struct http_req *rq, struct http_resp *rs)
 
 /* ---- preflight: POST /api/jobs/check and /api/jobs/{id}/check ------------------------------ */
 
-static void problem(cJSON *problems, const char *level, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void problem(cJSON *problems, const char *level, const char *field, const char *fmt, ...)
-{
-    char msg[600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    cJSON *p = cJSON_CreateObject();
-    if (!p || !cJSON_AddItemToArray(problems, p)) {
-        cJSON_Delete(p);
-        return;
-    }
-    cJSON_AddStringToObject(p, "level", level);
-    cJSON_AddStringToObject(p, "field", field);
-    cJSON_AddStringToObject(p, "message", msg);
-}
-
 /* Two base URLs naming one server: the same but for case and a trailing slash. */
 static bool same_url(const char *a, const char *b)
 {
@@ -324,77 +306,6 @@ static bool same_url(const char *a, const char *b)
     while (lb && b[lb - 1] == '/')
         lb--;
     return la == lb && strncasecmp(a, b, la) == 0;
-}
-
-/* The distinct ids one kind of a mapping's tables writes, as a JSON array. */
-static int add_target(void *ud, const char *id)
-{
-    cJSON *ids = ud;
-    if (!uid_valid(id))
-        return 0; /* a code or a name: the import's id scheme decides what it means */
-    const cJSON *it;
-    cJSON_ArrayForEach(it, ids)
-    {
-        if (strcmp(it->valuestring, id) == 0)
-            return 0;
-    }
-    cJSON *s = cJSON_CreateString(id);
-    return s && cJSON_AddItemToArray(ids, s) ? 0 : -1;
-}
-
-static int drop_found(void *ud, const cJSON *item, struct err *e)
-{
-    (void)e;
-    cJSON *ids = ud;
-    const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(item, "id"));
-    for (int i = 0; id && i < cJSON_GetArraySize(ids); i++)
-        if (strcmp(cJSON_GetArrayItem(ids, i)->valuestring, id) == 0)
-            cJSON_DeleteItemFromArray(ids, i--);
-    return 0;
-}
-
-/* Every id the job's mapping writes must exist at the target; asked in batches. */
-static void check_mapping_ids(struct app *app, const struct job_input *in, struct dhis2_client *dst,
-                              cJSON *problems)
-{
-    static const struct {
-        enum map_kind kind;
-        const char *collection, *what;
-    } kinds[] = {
-        {MAP_DE, "dataElements", "data elements"},
-        {MAP_COC, "categoryOptionCombos", "category option combos"},
-        {MAP_AOC, "categoryOptionCombos", "attribute option combos"},
-        {MAP_OU, "organisationUnits", "org units"},
-    };
-    struct err e = {0};
-    struct mapping *m = app->mappings ? mapping_registry_acquire(app->mappings, in->mapping, &e) : NULL;
-    if (!m) {
-        problem(problems, "error", "mapping", "Mapping '%s' cannot be used: %s", in->mapping,
-                e.msg[0] ? e.msg : "no mappings in this process");
-        return;
-    }
-    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
-        cJSON *ids = cJSON_CreateArray();
-        int rc = ids ? mapping_table_targets(m, kinds[k].kind, add_target, ids) : -1;
-        if (rc == 0 && cJSON_GetArraySize(ids) > 0)
-            rc = selection_list_in(dst, kinds[k].collection, "id", "id", ids, drop_found, ids, &e);
-        if (rc == 0 && cJSON_GetArraySize(ids) > 0) {
-            char some[200] = "";
-            for (int i = 0; i < cJSON_GetArraySize(ids) && i < 5; i++)
-                snprintf(some + strlen(some), sizeof some - strlen(some), "%s%s", i ? ", " : "",
-                         cJSON_GetArrayItem(ids, i)->valuestring);
-            int more = cJSON_GetArraySize(ids) - 5;
-            problem(problems, "error", "mapping", "Mapping '%s' writes %d %s the target does not have: %s%s",
-                    in->mapping, cJSON_GetArraySize(ids), kinds[k].what, some, more > 0 ? ", ..." : "");
-        } else if (rc) {
-            problem(problems, "error", "target", "Target cannot be asked for %s: %s", kinds[k].what,
-                    e.msg[0] ? e.msg : "out of memory");
-        }
-        cJSON_Delete(ids);
-        if (rc)
-            break;
-    }
-    mapping_release(m);
 }
 
 /* The values the job's last complete read of its whole selection read, or -1. */
@@ -410,18 +321,6 @@ static long long last_read_values(PGconn *c, long long job_id)
     return n;
 }
 
-static long long chunks_of(const struct selection *sel, const cJSON *spec)
-{
-    long long per_root = 0;
-    for (size_t k = 0; k < sel->n_parts; k++) {
-        long long n = sel->parts[k].periods ? 0 : 1;
-        while (sel->parts[k].periods && sel->parts[k].periods[n])
-            n++;
-        per_root += n;
-    }
-    return per_root * cJSON_GetArraySize(cJSON_GetObjectItem(spec, "orgUnits"));
-}
-
 /* Checks a job (body as posted) against its instances; job_id > 0 for a stored job. */
 static void preflight(struct app *app, PGconn *c, const cJSON *body, long long job_id, struct http_resp *rs)
 {
@@ -430,65 +329,52 @@ static void preflight(struct app *app, PGconn *c, const cJSON *body, long long j
     if (validated(c, body, &in, rs))
         return;
     cJSON *out = cJSON_CreateObject(), *problems = cJSON_AddArrayToObject(out, "problems");
+    cJSON *estimate = cJSON_AddObjectToObject(out, "estimate");
     struct instance src = {0}, dst = {0};
-    struct dhis2_client *src_client = NULL, *dst_client = NULL;
-    struct selection sel = {0};
-    bool planned = false;
-    if (!problems) {
+    struct sync_preflight p = {.spec = in.spec, .mapping = in.mapping, .problems = problems,
+                               .estimate = estimate};
+    if (!problems || !estimate) {
         http_reply_error(rs, 500, NULL, "out of memory");
         goto out;
     }
-    if (!(src_client = quick_client(app, c, in.source_id, &src, &e)))
-        problem(problems, "error", "source", "Source cannot be used: %s", e.msg);
+    if (!(p.source = quick_client(app, c, in.source_id, &src, &e)))
+        sync_problem(problems, "error", "source", "Source cannot be used: %s", e.msg);
     err_clear(&e);
-    if (!(dst_client = quick_client(app, c, in.target_id, &dst, &e)))
-        problem(problems, "error", "target", "Target cannot be used: %s", e.msg);
+    if (!(p.target = quick_client(app, c, in.target_id, &dst, &e)))
+        sync_problem(problems, "error", "target", "Target cannot be used: %s", e.msg);
     if (in.source_id == in.target_id || (src.url && dst.url && same_url(src.url, dst.url)))
-        problem(problems, "error", "target", "Target is the same DHIS2 instance as the source");
-    if (src_client) {
-        err_clear(&e);
-        int rc = selection_plan(src_client, in.spec, date_today(), &sel, &e);
-        if (rc == ERR_INPUT)
-            problem(problems, "error", "dataSets", "%s", e.msg);
-        else if (rc)
-            problem(problems, "error", "source", "Source cannot be reached: %s", e.msg);
-        planned = rc == 0;
-        const cJSON *it;
-        cJSON_ArrayForEach(it, sel.refusals)
-        {
-            problem(problems, "error", cJSON_GetStringValue(cJSON_GetObjectItem(it, "field")), "Fixed periods %s",
-                    cJSON_GetStringValue(cJSON_GetObjectItem(it, "message")));
-        }
-        cJSON_ArrayForEach(it, sel.warnings)
-        {
-            problem(problems, "warning", "periods", "%s", it->valuestring);
-        }
-    }
-    if (dst_client) {
+        sync_problem(problems, "error", "target", "Target is the same DHIS2 instance as the source");
+    if (p.target) {
         struct dhis2_system_info info;
         err_clear(&e);
-        if (dhis2_system_info(dst_client, &info, &e) != 0)
-            problem(problems, "error", "target", "Target cannot be reached: %s", e.msg);
-        else if (in.mapping)
-            check_mapping_ids(app, &in, dst_client, problems);
+        if (dhis2_system_info(p.target, &info, &e) != 0) {
+            sync_problem(problems, "error", "target", "Target cannot be reached: %s", e.msg);
+            dhis2_client_free(p.target);
+            p.target = NULL;
+        }
     }
-    cJSON *estimate = cJSON_AddObjectToObject(out, "estimate");
+    if (in.mapping) {
+        err_clear(&e);
+        if (!(p.mapping_version = app->mappings ? mapping_registry_acquire(app->mappings, in.mapping, &e) : NULL))
+            sync_problem(problems, "error", "mapping", "Mapping '%s' cannot be used: %s", in.mapping,
+                         e.msg[0] ? e.msg : "no mappings in this process");
+    }
+    const struct sync_kind *kind = sync_kind_find(cJSON_GetStringValue(cJSON_GetObjectItem(in.spec, "kind")));
+    if (kind && kind->preflight)
+        kind->preflight(&p);
     long long values = job_id > 0 ? last_read_values(c, job_id) : -1;
     if (values >= 0)
         cJSON_AddNumberToObject(estimate, "values", (double)values);
     else
         cJSON_AddNullToObject(estimate, "values");
-    if (planned)
-        cJSON_AddNumberToObject(estimate, "chunks", (double)chunks_of(&sel, in.spec));
-    else
-        cJSON_AddNullToObject(estimate, "chunks");
     http_reply_json(rs, 200, out);
     out = NULL;
 out:
     cJSON_Delete(out);
-    selection_free(&sel);
-    dhis2_client_free(src_client);
-    dhis2_client_free(dst_client);
+    if (p.mapping_version)
+        mapping_release(p.mapping_version);
+    dhis2_client_free(p.source);
+    dhis2_client_free(p.target);
     instance_free(&src);
     instance_free(&dst);
     cJSON_Delete(in.spec);

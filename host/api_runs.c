@@ -140,7 +140,7 @@ static const char *const csv_columns[] = {
     "kind", "errorCode", "object", "value", "message",
     "dataElement", "period", "orgUnit", "categoryOptionCombo", "attributeOptionCombo", "sentValue",
     "sourceDataElement", "sourcePeriod", "sourceOrgUnit", "sourceCategoryOptionCombo",
-    "sourceAttributeOptionCombo", "sourceValue", NULL,
+    "sourceAttributeOptionCombo", "sourceValue", "itemType", "itemId", NULL,
 };
 
 static int csv_field(struct buf_out *b, const char *v, bool last)
@@ -189,7 +189,8 @@ static void conflicts_csv(struct app *app, const char *run_id, const char *kind,
         " data_value->>'dataElement', data_value->>'period', data_value->>'orgUnit',"
         " data_value->>'categoryOptionCombo', data_value->>'attributeOptionCombo', data_value->>'value',"
         " source->>'dataElement', source->>'period', source->>'orgUnit',"
-        " source->>'categoryOptionCombo', source->>'attributeOptionCombo', source->>'value'"
+        " source->>'categoryOptionCombo', source->>'attributeOptionCombo', source->>'value',"
+        " item->>'type', item->>'id'"
         " FROM run_conflicts WHERE run_id = $1 AND ($2::text IS NULL OR kind = $2) ORDER BY id";
     bool sent = PQsendQueryParams(c, sql, 2, NULL, params, NULL, NULL, 0) == 1 && PQsetSingleRowMode(c) == 1;
     bool failed = !sent;
@@ -247,7 +248,8 @@ void api_runs_conflicts(struct app *app, struct http_req *rq, struct http_resp *
                     "SELECT json_build_object("
                     " 'conflicts', coalesce((SELECT json_agg(json_build_object('kind', c.kind,"
                     "   'object', c.object, 'value', c.value, 'errorCode', c.error_code,"
-                    "   'message', c.message, 'dataValue', c.data_value, 'source', c.source) ORDER BY c.id)"
+                    "   'message', c.message, 'dataValue', c.data_value, 'source', c.source,"
+                    "   'item', coalesce(c.item, c.data_value)) ORDER BY c.id)"
                     "   FROM (SELECT * FROM run_conflicts WHERE run_id = $1"
                     "         AND ($5::text IS NULL OR kind = $5) ORDER BY id"
                     "         LIMIT $2::bigint OFFSET $3::bigint) c), '[]'),"

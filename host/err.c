@@ -16,12 +16,20 @@ int err_set(struct err *e, int code, const char *fmt, ...)
     return code;
 }
 
+static const char *label_in(const char *const (*labels)[2], const char *field)
+{
+    for (int i = 0; labels && labels[i][0]; i++)
+        if (strcmp(labels[i][0], field) == 0)
+            return labels[i][1];
+    return NULL;
+}
+
 static const char *label_of(const struct err_fields *all, const char *field)
 {
-    for (int i = 0; all && all->labels && all->labels[i][0]; i++)
-        if (strcmp(all->labels[i][0], field) == 0)
-            return all->labels[i][1];
-    return NULL;
+    if (!all)
+        return NULL;
+    const char *label = label_in(all->labels, field);
+    return label ? label : label_in(all->more_labels, field);
 }
 
 int err_field(struct err *e, const char *field, const char *fmt, ...)

@@ -28,6 +28,7 @@ enum err_code {
 enum { ERR_FIELDS_MAX = 32 };
 struct err_fields {
     const char *const (*labels)[2];
+    const char *const (*more_labels)[2]; /* looked in after labels (a job's kind's fields) */
     int n;
     struct {
         char field[64];

@@ -213,7 +213,8 @@ static int cmd_run(struct app *app, int argc, char **argv)
         goto out;
     worker_track(run_id);
     struct progress_bar bar = {.tty = !json && isatty(STDERR_FILENO)};
-    struct sync_options opt = {.shutdown = &worker_shutdown, .on_progress = print_progress, .ud = &bar};
+    struct sync_options opt = {.worker = worker_id(), .cancel_requested = worker_cancel_requested,
+                               .shutdown = &worker_shutdown, .on_progress = print_progress, .ud = &bar};
     sync_run(app, run_id, &opt, &status, &e);
     if (bar.tty)
         fputc('\n', stderr);

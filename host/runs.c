@@ -135,19 +135,6 @@ int run_set_info(PGconn *c, long long run_id, const char *mapping_version,
                    4, params, e);
 }
 
-int run_set_warnings(PGconn *c, long long run_id, const cJSON *warnings, struct err *e)
-{
-    char id[24];
-    snprintf(id, sizeof id, "%lld", run_id);
-    char *text = cJSON_PrintUnformatted(warnings);
-    if (!text)
-        return err_set(e, ERR_INTERNAL, "out of memory");
-    const char *params[] = {id, text};
-    int rc = db_exec(c, "UPDATE runs SET warnings = $2::jsonb WHERE id = $1", 2, params, e);
-    free(text);
-    return rc;
-}
-
 int run_add_warning(PGconn *c, long long run_id, const char *warning, struct err *e)
 {
     char id[24];
@@ -281,13 +268,15 @@ static int append_field(struct run_items *it, const char *v, bool last)
 
 int run_items_add(struct run_items *items, enum run_item_kind kind, const char *object,
                   const char *value, const char *error_code, const char *message,
-                  const char *data_value_json, const char *source_json, struct err *e)
+                  const char *data_value_json, const char *source_json, const char *item_json,
+                  struct err *e)
 {
     static const char *const kinds[] = {"conflict", "skipped", "error"};
-    const char *fields[] = {items->run_id, kinds[kind], object, value, error_code, message,
-                            data_value_json, source_json};
-    for (int i = 0; i < 8; i++)
-        if (append_field(items, fields[i], i == 7) != 0)
+    const char *fields[] = {items->run_id, kinds[kind], object,          value,
+                            error_code,    message,     data_value_json, source_json, item_json};
+    enum { N_FIELDS = sizeof fields / sizeof fields[0] };
+    for (int i = 0; i < N_FIELDS; i++)
+        if (append_field(items, fields[i], i == N_FIELDS - 1) != 0)
             return err_set(e, ERR_INTERNAL, "out of memory listing a refused value");
     items->rows++;
     return 0;
@@ -300,7 +289,7 @@ int run_items_flush(PGconn *c, struct run_items *items, struct err *e)
     if (!items->rows)
         return 0;
     PGresult *r = PQexec(c, "COPY run_conflicts (run_id, kind, object, value, error_code, message,"
-                            " data_value, source) FROM STDIN");
+                            " data_value, source, item) FROM STDIN");
     int ok = PQresultStatus(r) == PGRES_COPY_IN;
     PQclear(r);
     if (!ok)

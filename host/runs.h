@@ -38,9 +38,6 @@ int run_set_waiting(PGconn *c, long long run_id, const char *worker, const char 
                     long long since, struct err *e);
 int run_set_info(PGconn *c, long long run_id, const char *mapping_version,
                  const char *watermark_from, const char *watermark_to, struct err *e);
-/* What the run selects beyond or apart from its job's literal window, or leaves out: a JSON
- * array of sentences, shown as the run's `warnings`. */
-int run_set_warnings(PGconn *c, long long run_id, const cJSON *warnings, struct err *e);
 /* Adds a sentence to the run's `warnings`: what it selects beyond or apart from its job's
  * literal window, or leaves out. */
 int run_add_warning(PGconn *c, long long run_id, const char *warning, struct err *e);
@@ -58,11 +55,13 @@ enum run_item_kind { RUN_ITEM_CONFLICT, RUN_ITEM_SKIPPED, RUN_ITEM_ERROR };
 struct run_items;
 struct run_items *run_items_new(long long run_id);
 /* Any argument but kind may be NULL. data_value_json is the value as sent (or as read, for a
- * value the mapping skipped or failed on), source_json the value as read from the source.
+ * value the mapping skipped or failed on), source_json the value or object as read from the
+ * source, item_json what any other kind of job names the entry by ({"type","id"}).
  * Flush when run_items_pending grows large. */
 int run_items_add(struct run_items *items, enum run_item_kind kind, const char *object,
                   const char *value, const char *error_code, const char *message,
-                  const char *data_value_json, const char *source_json, struct err *e);
+                  const char *data_value_json, const char *source_json, const char *item_json,
+                  struct err *e);
 size_t run_items_pending(const struct run_items *items);
 int run_items_flush(PGconn *c, struct run_items *items, struct err *e);
 void run_items_free(struct run_items *items);

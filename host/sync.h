@@ -1,15 +1,10 @@
-/* sync.h — one run of a sync job: fetch from the source, map, post to the target.
- *
- * The job's selection is split into chunks (org unit root × period, or × the date window);
- * values stream in chunk by chunk, go through the mapping (C lookup tables, then the optional
- * Lua transform), and are posted to the target in batches of the job's batch size by a second
- * thread while the next values are fetched. Memory is bounded by a few batches whatever the
- * size of the job (with aggregate = "sum", by the number of target keys: values are combined
- * over the whole run, whichever chunks they came from).
- * Every import summary is read; its counts and each refused value are stored with the run.
- * The job's incremental watermark moves only after a run that succeeded (and was not a dry
- * run), to the source's serverDate taken at the run's start.
- * Never: loses a value silently (each is sent, or listed as skipped/failed/refused). */
+/* sync.h — one run of a sync job, of any kind: the harness that loads the run, its job, both
+ * instances and the mapping version, hands the work to the job's kind (sync_kind.h: data
+ * values in dv_sync.c, metadata, tracker data), and stores how it ended.
+ * Every count and each refused, skipped or failed object is stored with the run. The job's
+ * incremental watermark moves only after a run that succeeded (and was not a dry run), to the
+ * source's serverDate taken at the run's start.
+ * Never: loses an object silently (each is sent, or listed as skipped/failed/refused). */
 #ifndef DHIS2SYNC_SYNC_H
 #define DHIS2SYNC_SYNC_H
 
@@ -30,10 +25,14 @@ struct sync_progress {
 };
 
 struct sync_options {
+    /* who runs it, as runs.worker names it ("host:pid") */
+    const char *worker;
+    /* whether a cancel was asked for the run (the heartbeat reads it); may be NULL */
+    bool (*cancel_requested)(long long run_id);
     /* set non-zero (by another thread or a signal) to stop at the next batch boundary; the
      * run is then `interrupted` (its process is going away) */
     atomic_int *shutdown;
-    /* called from the fetching thread after each chunk and every few batches; may be NULL */
+    /* called from the run thread as progress is written; may be NULL */
     void (*on_progress)(void *ud, const struct sync_progress *p);
     void *ud;
 };

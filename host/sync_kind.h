@@ -54,6 +54,9 @@ struct sync_kind {
     int (*validate)(const cJSON *body, cJSON *spec, struct err *e);
     /* {field, label} pairs for the kind's fields, NULL-terminated: the words a form shows. */
     const char *const (*labels)[2];
+    /* Whether this run may read only what changed since the watermark (a summing mapping must
+     * read everything). NULL: always. Called before run(); sync_since() is NULL when false. */
+    bool (*incremental)(struct sync_run *r);
     /* Adds the kind's own preflight problems and estimate. May be NULL. */
     void (*preflight)(struct sync_preflight *p);
     /* Moves the run's content. Returns 0 when it got to the end (refusals are counted and
@@ -91,8 +94,7 @@ const struct mapping_lookup *sync_lookup(struct sync_run *r);
 bool sync_dry_run(const struct sync_run *r);
 /* For an incremental run: the watermark minus the overlap, as the source writes timestamps
  * ("2024-02-03T10:11:12.000"), i.e. read what changed since then. NULL for a full read (first
- * run, `--full`, not incremental). A kind that cannot read a part of the window (a summing
- * mapping) reads everything and says so in the log. */
+ * run, `--full`, a job that is not incremental, or the kind's incremental() said no). */
 const char *sync_since(const struct sync_run *r);
 /* The run thread's database connection, e.g. to store kind-specific state. Run thread only. */
 PGconn *sync_conn(struct sync_run *r);

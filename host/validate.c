@@ -147,3 +147,10 @@ int v_uid_array(const cJSON *o, const char *prefix, const char *key, const cJSON
     *out = v;
     return 0;
 }
+
+int v_worse(int a, int b)
+{
+    if (a && a != ERR_INPUT)
+        return a;
+    return b ? b : a;
+}

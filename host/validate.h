@@ -29,4 +29,9 @@ int v_enum(const cJSON *o, const char *prefix, const char *key, const char *cons
 int v_uid_array(const cJSON *o, const char *prefix, const char *key, const cJSON **out,
                 struct err *e);
 
+/* Of two results, the one to report: a failure that is not the input's (the database, memory)
+ * over an input error, an input error over success. Lets a validator run every check and still
+ * answer the failure that matters. */
+int v_worse(int a, int b);
+
 #endif

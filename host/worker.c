@@ -143,7 +143,8 @@ static void make_sure_finished(PGconn *c, long long run_id)
 static void *run_loop(void *arg)
 {
     (void)arg;
-    struct sync_options opt = {.shutdown = &worker_shutdown};
+    struct sync_options opt = {.worker = worker_id(), .cancel_requested = worker_cancel_requested,
+                               .shutdown = &worker_shutdown};
     while (!atomic_load(&worker_shutdown)) {
         struct err e = {0};
         long long run_id = 0;

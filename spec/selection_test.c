@@ -115,4 +115,16 @@ TEST_TIMEOUT(a_job_body_answers_every_field_error_at_once_in_plain_words, 60)
                      "\"orgUnits\":[\"ImspTQPwCqd\"],\"periods\":{\"last\":null,\"type\":\"Monthly\"}}", 422);
     CHECK_STR(error_for(reply, "periods.last"), "The number of periods must be a whole number from 1 to 1000");
     cJSON_Delete(reply);
+
+    /* a kind this version does not know is named; a job without one moves data values */
+    reply = api_call(&s, "POST", "/api/jobs",
+                     "{\"name\":\"k\",\"kind\":\"reports\",\"source\":\"a\",\"target\":\"b\"}", 422);
+    CHECK_CONTAINS(error_for(reply, "kind"), "Kind must be dataValues");
+    CHECK_CONTAINS(error_for(reply, "kind"), "not 'reports'");
+    cJSON_Delete(reply);
+    reply = api_call(&s, "POST", "/api/jobs",
+                     "{\"name\":\"j\",\"source\":\"a\",\"target\":\"b\",\"dataSets\":[\"BfMAe6Itzgt\"],"
+                     "\"orgUnits\":[\"ImspTQPwCqd\"],\"periods\":{\"last\":3,\"type\":\"Monthly\"}}", 201);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(reply, "kind")), "dataValues");
+    cJSON_Delete(reply);
 }

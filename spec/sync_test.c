@@ -900,6 +900,7 @@ TEST_TIMEOUT(refused_values_show_their_source_value_in_groups_and_csv, 180)
     add_job(&s, "refusing", &sel, "\"mapping\":\"scale\",\"importOptions\":{\"batchSize\":200}");
     cJSON *run = run_job(&s, "refusing", NULL);
     CHECK_STR(str(run, "status"), "partial");
+    CHECK_STR(str(run, "kind"), "dataValues");
     long long refused = count(run, "refused");
     CHECK(refused > 0);
     int id = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(run, "id"));
@@ -916,6 +917,8 @@ TEST_TIMEOUT(refused_values_show_their_source_value_in_groups_and_csv, 180)
         CHECK_STR(str(read, "dataElement"), scaled);
         CHECK_STR(str(read, "orgUnit"), str(sent, "orgUnit"));
         CHECK_INT(atoll(str(read, "value")) * 1000, atoll(str(sent, "value")));
+        /* the item of a data value entry is the value as sent */
+        CHECK(cJSON_Compare(cJSON_GetObjectItem(entry, "item"), sent, 1));
     }
     cJSON_Delete(listed);
 
