@@ -54,15 +54,25 @@ void faults_free(struct faults *f)
     pthread_mutex_destroy(&f->mu);
 }
 
-static int int_field(const cJSON *o, const char *key, int *out, int lo, int hi, struct err *e)
+/* A number from lo to hi under key, into *out when present. */
+static int num_field(const cJSON *o, const char *key, double lo, double hi, double *out,
+                     struct err *e)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!v)
         return 0;
     if (!cJSON_IsNumber(v) || v->valuedouble < lo || v->valuedouble > hi)
-        return err_set(e, ERR_INPUT, "%s must be a number from %d to %d", key, lo, hi);
-    *out = (int)v->valuedouble;
+        return err_set(e, ERR_INPUT, "%s must be a number from %.15g to %.15g", key, lo, hi);
+    *out = v->valuedouble;
     return 0;
+}
+
+static int int_field(const cJSON *o, const char *key, int *out, int lo, int hi, struct err *e)
+{
+    double v = *out;
+    int rc = num_field(o, key, lo, hi, &v, e);
+    *out = (int)v;
+    return rc;
 }
 
 int faults_apply_json(struct faults *f, const cJSON *o, struct err *e)
@@ -73,27 +83,13 @@ int faults_apply_json(struct faults *f, const cJSON *o, struct err *e)
     pthread_mutex_lock(&f->mu);
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "reset")))
         reset(f);
-    const cJSON *rate = cJSON_GetObjectItemCaseSensitive(o, "failRate");
-    if (rate && (!cJSON_IsNumber(rate) || rate->valuedouble < 0 || rate->valuedouble > 1)) {
-        rc = err_set(e, ERR_INPUT, "failRate must be a number from 0 to 1");
+    double down = -1;
+    if ((rc = num_field(o, "failRate", 0, 1, &f->fail_rate, e)) ||
+        (rc = num_field(o, "dropRate", 0, 1, &f->drop_rate, e)) ||
+        (rc = num_field(o, "downFor", 0, 86400, &down, e)))
         goto out;
-    }
-    if (rate)
-        f->fail_rate = rate->valuedouble;
-    const cJSON *drop = cJSON_GetObjectItemCaseSensitive(o, "dropRate");
-    if (drop && (!cJSON_IsNumber(drop) || drop->valuedouble < 0 || drop->valuedouble > 1)) {
-        rc = err_set(e, ERR_INPUT, "dropRate must be a number from 0 to 1");
-        goto out;
-    }
-    if (drop)
-        f->drop_rate = drop->valuedouble;
-    const cJSON *down = cJSON_GetObjectItemCaseSensitive(o, "downFor");
-    if (down && (!cJSON_IsNumber(down) || down->valuedouble < 0 || down->valuedouble > 86400)) {
-        rc = err_set(e, ERR_INPUT, "downFor must be a number of seconds from 0 to 86400");
-        goto out;
-    }
-    if (down)
-        f->down_until_ms = monotonic_ms() + (long long)(down->valuedouble * 1000);
+    if (down >= 0)
+        f->down_until_ms = monotonic_ms() + (long long)(down * 1000);
     int status = f->fail_status;
     if ((rc = int_field(o, "failNext", &f->fail_next, 0, 1000000, e)) ||
         (rc = int_field(o, "failStatus", &status, 400, 599, e)) ||

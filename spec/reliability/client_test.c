@@ -41,22 +41,31 @@ static struct dhis2_client *client_for(const struct su_emu *emu, long window_s, 
     return c;
 }
 
+/* dhis2_system_info by a client with that retry window, from an emulator given that fault. */
+static int info_during(struct su_emu *emu, const char *fault, long window_s, struct waits *w,
+                       struct err *e)
+{
+    struct dhis2_client *c = client_for(emu, window_s, w);
+    su_emu_faults(emu, fault);
+    struct dhis2_system_info info;
+    int rc = dhis2_system_info(c, &info, e);
+    dhis2_client_free(c);
+    return rc;
+}
+
 TEST_TIMEOUT(a_client_rides_out_an_outage_shorter_than_its_retry_window_and_says_when_it_began, 60)
 {
     struct su_emu emu;
     su_emu_start(&emu, 0, 5, 1);
     struct waits w = {0};
-    struct dhis2_client *c = client_for(&emu, 30, &w);
-    long long before = (long long)time(NULL);
-    su_emu_faults(&emu, "{\"downFor\":3}");
-    struct dhis2_system_info info;
     struct err e = {0};
-    CHECKF(dhis2_system_info(c, &info, &e) == 0, "system info through a 3 s outage: %s", e.msg);
+    long long before = (long long)time(NULL);
+    CHECKF(info_during(&emu, "{\"downFor\":3}", 30, &w, &e) == 0, "system info through a 3 s outage: %s",
+           e.msg);
     CHECK_INT(w.calls, 2);
     CHECKF(w.first_since >= before && w.first_since <= before + 1,
            "the outage began at %lld, the test took the target down at %lld", w.first_since, before);
     CHECK_INT(w.last_since, 0);
-    dhis2_client_free(c);
     su_emu_stop(&emu);
 }
 
@@ -65,20 +74,15 @@ TEST_TIMEOUT(beyond_its_retry_window_a_request_fails_naming_the_instance_and_the
     struct su_emu emu;
     su_emu_start(&emu, 0, 5, 2);
     struct waits w = {0};
-    struct dhis2_client *c = client_for(&emu, 2, &w);
-    su_emu_faults(&emu, "{\"downFor\":60}");
-    struct dhis2_system_info info;
     struct err e = {0};
-    CHECK(dhis2_system_info(c, &info, &e) != 0);
+    CHECK(info_during(&emu, "{\"downFor\":60}", 2, &w, &e) != 0);
     CHECK_INT(e.code, ERR_NET);
     CHECK_CONTAINS(e.msg, "instance 'national' unreachable for 2 s");
     CHECK_CONTAINS(e.msg, "/api/system/info");
     /* the same for a target that answers, but only 503 */
-    su_emu_faults(&emu, "{\"reset\":true,\"failRate\":1,\"failStatus\":503}");
-    CHECK(dhis2_system_info(c, &info, &e) != 0);
+    CHECK(info_during(&emu, "{\"reset\":true,\"failRate\":1,\"failStatus\":503}", 2, &w, &e) != 0);
     CHECK_CONTAINS(e.msg, "instance 'national' unreachable for 2 s");
     CHECK_CONTAINS(e.msg, "HTTP 503");
-    dhis2_client_free(c);
     su_emu_stop(&emu);
 }
 
@@ -87,14 +91,10 @@ TEST_TIMEOUT(a_cancel_stops_a_client_waiting_out_an_outage_at_once, 30)
     struct su_emu emu;
     su_emu_start(&emu, 0, 5, 3);
     struct waits w = {.stop_after_calls = 1};
-    struct dhis2_client *c = client_for(&emu, 600, &w);
-    su_emu_faults(&emu, "{\"downFor\":600}");
-    struct dhis2_system_info info;
     struct err e = {0};
-    CHECK(dhis2_system_info(c, &info, &e) != 0);
+    CHECK(info_during(&emu, "{\"downFor\":600}", 600, &w, &e) != 0);
     CHECK_INT(e.code, ERR_CANCELLED);
     CHECK_INT(w.calls, 1);
-    dhis2_client_free(c);
     su_emu_stop(&emu);
 }
 
