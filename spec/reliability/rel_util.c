@@ -168,3 +168,12 @@ void rel_stop(struct rel *t)
     }
     free(t->db);
 }
+
+void rel_end(struct rel *t)
+{
+    su_emu_faults(&t->src, NULL);
+    su_emu_faults(&t->dst, NULL);
+    rel_check_same(t, -1);
+    rel_check_none_running(t);
+    rel_stop(t);
+}

@@ -42,5 +42,8 @@ void rel_check_same(struct rel *t, long n);
 /* No run of the server's database is queued or running. */
 void rel_check_none_running(struct rel *t);
 void rel_stop(struct rel *t);
+/* How every case ends: faults cleared, the target equal to the source, no run left queued or
+ * running, everything stopped. */
+void rel_end(struct rel *t);
 
 #endif

@@ -33,10 +33,7 @@ static void ride_out_target_outage(unsigned long seed, const char *job, int down
     cJSON *run = run_through_target_outage(&t, job, down_s);
     CHECK_STR(su_str(run, "status"), "succeeded");
     CHECKF(rel_warned(run, "for the target from"), "a warning saying how long the run waited");
-    su_emu_faults(&t.dst, NULL);
-    rel_check_same(&t, -1);
-    rel_check_none_running(&t);
-    rel_stop(&t);
+    rel_end(&t);
 }
 
 TEST_TIMEOUT(the_target_down_for_a_minute_mid_run_is_ridden_out, 1200)
@@ -76,9 +73,7 @@ TEST_TIMEOUT(the_target_down_for_five_minutes_past_a_two_minute_window_fails_the
     su_emu_faults(&t.dst, NULL);
     run = rel_run_wait(&t, rel_run_start(&t, "past%20window", false), 600);
     CHECK_STR(su_str(run, "status"), "succeeded");
-    rel_check_same(&t, -1);
-    rel_check_none_running(&t);
-    rel_stop(&t);
+    rel_end(&t);
 }
 
 TEST_TIMEOUT(postgresql_down_for_half_a_minute_mid_run_is_ridden_out, 900)
@@ -92,8 +87,5 @@ TEST_TIMEOUT(postgresql_down_for_half_a_minute_mid_run_is_ridden_out, 900)
     cJSON *run = rel_run_wait(&t, id, 600);
     CHECK_STR(su_str(run, "status"), "succeeded");
     CHECKF(rel_warned(run, "for the database from"), "a warning saying how long the run waited");
-    su_emu_faults(&t.dst, NULL);
-    rel_check_same(&t, -1);
-    rel_check_none_running(&t);
-    rel_stop(&t);
+    rel_end(&t);
 }
