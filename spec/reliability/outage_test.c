@@ -131,9 +131,7 @@ TEST_TIMEOUT(a_target_down_for_seconds_mid_run_is_waited_for_and_the_run_succeed
     struct rel t;
     rel_start(&t, VALUES, 33, false, MAX_DELAY_MS);
     rel_job(&t, "outage", "\"retryWindow\":60");
-    su_emu_faults(&t.dst, "{\"delayMs\":100,\"importOnly\":true}");
-    long long id = rel_run_start(&t, "outage", true);
-    su_emu_faults(&t.dst, "{\"downFor\":6}");
+    long long id = rel_run_into(&t, "outage", "{\"downFor\":6}", 0);
     cJSON *waiting = rel_run_waiting(&t, id, "target", 6);
     CHECK(su_str(waiting, "waitingSince") != NULL);
     CHECK_STR(su_str(waiting, "status"), "running");
@@ -166,9 +164,7 @@ TEST_TIMEOUT(an_outage_longer_than_the_retry_window_fails_the_run_saying_so, 120
     struct rel t;
     rel_start(&t, VALUES, 35, false, MAX_DELAY_MS);
     rel_job(&t, "short window", "\"retryWindow\":3");
-    su_emu_faults(&t.dst, "{\"delayMs\":100,\"importOnly\":true}");
-    long long id = rel_run_start(&t, "short%20window", true);
-    su_emu_faults(&t.dst, "{\"downFor\":600}");
+    long long id = rel_run_into(&t, "short%20window", "{\"downFor\":600}", 0);
     cJSON *run = rel_run_wait(&t, id, 60);
     CHECK_STR(su_str(run, "status"), "failed");
     CHECK_CONTAINS(su_str(run, "error"), "instance 'dst' unreachable for 3 s");
@@ -194,9 +190,7 @@ TEST_TIMEOUT(a_postgresql_restart_mid_run_is_ridden_out_and_nothing_is_lost_or_d
                   "return dv end }\n");
     free(wait_version_change(&t, "skip_some", ""));
     rel_job(&t, "pg restart", "\"mapping\":\"skip_some\",\"retryWindow\":60");
-    su_emu_faults(&t.dst, "{\"delayMs\":100,\"importOnly\":true}");
-    long long id = rel_run_start(&t, "pg%20restart", true);
-    rel_restart_postgres(&t, 2000);
+    long long id = rel_run_into(&t, "pg%20restart", NULL, 2000);
     cJSON *run = rel_run_wait(&t, id, 120);
     CHECK_STR(su_str(run, "status"), "succeeded");
     CHECKF(rel_warned(run, "for the database from"), "a warning saying the run waited for the database");
@@ -234,9 +228,7 @@ TEST_TIMEOUT(a_run_killed_while_it_waits_out_an_outage_is_interrupted_and_its_re
     struct rel t;
     rel_start(&t, VALUES, 37, false, MAX_DELAY_MS);
     rel_job(&t, "killed", "\"retryWindow\":600");
-    su_emu_faults(&t.dst, "{\"delayMs\":100,\"importOnly\":true}");
-    long long id = rel_run_start(&t, "killed", true);
-    su_emu_faults(&t.dst, "{\"downFor\":600}");
+    long long id = rel_run_into(&t, "killed", "{\"downFor\":600}", 0);
     cJSON_Delete(rel_run_waiting(&t, id, "target", 10));
     kill(t.s.pid, SIGKILL);
     waitpid(t.s.pid, NULL, 0);

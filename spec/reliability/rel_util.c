@@ -82,6 +82,17 @@ long long rel_run_start(struct rel *t, const char *job, bool until_sent)
     test_fail(__FILE__, __LINE__, "run %lld did not start sending", id);
 }
 
+long long rel_run_into(struct rel *t, const char *job, const char *fault, int pg_down_ms)
+{
+    su_emu_faults(&t->dst, "{\"delayMs\":100,\"importOnly\":true}");
+    long long id = rel_run_start(t, job, true);
+    if (fault)
+        su_emu_faults(&t->dst, fault);
+    else
+        rel_restart_postgres(t, pg_down_ms);
+    return id;
+}
+
 cJSON *rel_run_wait(struct rel *t, long long id, int timeout_s)
 {
     for (int i = 0; i < timeout_s * 10; i++) {

@@ -29,6 +29,10 @@ void rel_restart_postgres(struct rel *t, int down_ms);
 void rel_job(struct rel *t, const char *name, const char *extra);
 /* Queues a run of job; with until_sent, waits until it has sent something. Returns its id. */
 long long rel_run_start(struct rel *t, const char *job, bool until_sent);
+/* Starts a run of job that posts slowly (each post held 100 ms), and once it has sent something
+ * applies fault (JSON, e.g. {"downFor":6}) to the target, or restarts PostgreSQL when fault is
+ * NULL (down pg_down_ms). Returns the run's id. */
+long long rel_run_into(struct rel *t, const char *job, const char *fault, int pg_down_ms);
 cJSON *rel_run_get(struct rel *t, long long id);
 /* Waits until the run has ended; fails the test after timeout_s. */
 cJSON *rel_run_wait(struct rel *t, long long id, int timeout_s);

@@ -11,15 +11,12 @@
 
 enum { VALUES = 20000, PRODUCTION_MAX_DELAY_MS = 30000 };
 
-/* A run that posts slowly enough (100 values per post, each held 200 ms) to be mid-way when the
- * target goes down for down_s seconds. */
+/* The target down for down_s seconds while a run posts; the run as it ended. */
 static cJSON *run_through_target_outage(struct rel *t, const char *job, int down_s)
 {
-    su_emu_faults(&t->dst, "{\"delayMs\":200,\"importOnly\":true}");
-    long long id = rel_run_start(t, job, true);
     char fault[64];
     snprintf(fault, sizeof fault, "{\"downFor\":%d}", down_s);
-    su_emu_faults(&t->dst, fault);
+    long long id = rel_run_into(t, job, fault, 0);
     cJSON_Delete(rel_run_waiting(t, id, "target", 60));
     return rel_run_wait(t, id, down_s + 600);
 }
@@ -81,9 +78,7 @@ TEST_TIMEOUT(postgresql_down_for_half_a_minute_mid_run_is_ridden_out, 900)
     struct rel t;
     rel_start(&t, VALUES, 54, true, PRODUCTION_MAX_DELAY_MS);
     rel_job(&t, "database", NULL);
-    su_emu_faults(&t.dst, "{\"delayMs\":200,\"importOnly\":true}");
-    long long id = rel_run_start(&t, "database", true);
-    rel_restart_postgres(&t, 30000);
+    long long id = rel_run_into(&t, "database", NULL, 30000);
     cJSON *run = rel_run_wait(&t, id, 600);
     CHECK_STR(su_str(run, "status"), "succeeded");
     CHECKF(rel_warned(run, "for the database from"), "a warning saying how long the run waited");
