@@ -18,8 +18,8 @@
 enum {
     DEFAULT_TIMEOUT_S = 120,
     DEFAULT_BACKOFF_MS = 500,
-    MAX_BACKOFF_MS = 30 * 1000,        /* one backoff never sleeps longer than this */
-    MAX_RETRY_AFTER_S = 10 * 60,       /* nor does a server's Retry-After */
+    MAX_BACKOFF_MS = 30 * 1000,        /* the longest backoff, unless the client sets its own */
+    MAX_RETRY_AFTER_S = 10 * 60,       /* the longest a server's Retry-After is obeyed */
     ERROR_BODY_CAP = 64 * 1024,        /* what we keep of an error page, for its message */
     JSON_BODY_CAP = 256 * 1024 * 1024, /* a metadata page or an import summary */
     GZIP_ABOVE = 64 * 1024,            /* post bodies larger than this are compressed */
@@ -465,10 +465,8 @@ bool dhis2_wait(struct dhis2_client *c, long ms)
 
 static long backoff_delay(struct dhis2_client *c, int attempt, long retry_after_s)
 {
-    if (retry_after_s > 0) {
-        long ms = (retry_after_s < MAX_RETRY_AFTER_S ? retry_after_s : MAX_RETRY_AFTER_S) * 1000;
-        return ms < c->backoff_max_ms ? ms : c->backoff_max_ms;
-    }
+    if (retry_after_s > 0)
+        return (retry_after_s < MAX_RETRY_AFTER_S ? retry_after_s : MAX_RETRY_AFTER_S) * 1000;
     long ceiling = c->backoff_ms;
     for (int i = 0; i < attempt && ceiling < c->backoff_max_ms; i++)
         ceiling *= 2;

@@ -35,7 +35,8 @@ struct dhis2_config {
      * and 429 are retried until this many seconds have passed since the first failure of the
      * outage; then the request fails with "instance 'x' unreachable for 10 min: …". */
     long retry_window_s;
-    long backoff_max_ms;   /* the longest single backoff (Retry-After included); 0 = 30 000 */
+    long backoff_max_ms;   /* the longest single backoff; 0 = 30 000 (a server's Retry-After is
+                            * obeyed up to 10 min, and within the retry window) */
 };
 
 struct dhis2_client;
@@ -195,10 +196,11 @@ void dhis2_import_summary_free(struct dhis2_import_summary *s);
  * lastUpdated are not sent (DHIS2 ignores them).
  *
  * Retries: network errors, 5xx and 429 (after Retry-After) are retried with exponential backoff
- * and full jitter, up to max_retries or for the retry window. That is safe because CREATE_AND_UPDATE is idempotent, but
- * if a failed attempt did reach the server, the counts of the attempt that answers describe the
- * second write: values the first attempt imported show as `ignored` (or `updated`), not
- * `imported`. out->attempts > 1 tells the caller this may have happened. */
+ * and full jitter, up to max_retries or for the retry window. That is safe because
+ * CREATE_AND_UPDATE is idempotent, but if a failed attempt did reach the server, the counts of
+ * the attempt that answers describe the second write: values the first attempt imported show as
+ * `ignored` (or `updated`), not `imported`. out->attempts > 1 tells the caller this may have
+ * happened. */
 int dhis2_post_datavalues(struct dhis2_client *c, const struct datavalue *vals, size_t n,
                           const struct dhis2_import_options *opt, struct dhis2_import_summary *out,
                           struct err *e);

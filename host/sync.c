@@ -161,7 +161,8 @@ static int database_back(struct sync_run *r, struct err *e)
 static int await_database(struct sync_run *r, struct err *e)
 {
     int rc;
-    while ((rc = database_back(r, e)) == 1 && !(r->opt->shutdown && atomic_load(r->opt->shutdown))) {
+    while ((rc = database_back(r, e)) == 1 &&
+           !(r->opt->shutdown && atomic_load(r->opt->shutdown))) {
         struct timespec second = {1, 0};
         nanosleep(&second, NULL);
     }
