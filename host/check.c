@@ -121,13 +121,167 @@ cJSON *check_info_json(const struct mapping_info *info, const char *source)
     return o;
 }
 
+/* A result's status and what goes with it: the output (taken over), the reason it was skipped
+ * or where it failed. */
+static void add_outcome(cJSON *res, enum map_result r, cJSON *output, const struct err *why)
+{
+    static const char *const status[] = {"mapped", "skipped", "error"};
+    cJSON_AddStringToObject(res, "status", status[r]);
+    if (r == MAP_OK) {
+        cJSON_AddItemToObject(res, "output", output);
+    } else if (r == MAP_SKIP) {
+        cJSON_AddStringToObject(res, "reason", why->msg);
+    } else {
+        cJSON_AddItemToObject(res, "error", check_error_json(why->msg));
+        cJSON_AddStringToObject(res, "message", why->msg);
+    }
+}
+
+/* ---------------------------------------------------------------- object samples */
+
+/* The lists of an object sample: where they are, the mapping function that takes them, and the
+ * type each result names (NULL: the metadata collection's name). */
+#define SAMPLE_SHAPES                                                                      \
+    "{\"dataValues\":[…]}, {\"events\":[…]}, {\"trackedEntities\":[…]} or "                \
+    "{\"metadata\":{\"dataElements\":[…],…}}"
+
+static const struct {
+    const char *key, *fn, *type;
+} object_lists[] = {
+    {"events", "event", "event"},
+    {"trackedEntities", "trackedEntity", "trackedEntity"},
+    {"metadata", "metadata", NULL},
+};
+enum { OBJECT_LISTS = sizeof object_lists / sizeof object_lists[0] };
+
+static int is_object_sample(const cJSON *sample)
+{
+    for (int i = 0; i < OBJECT_LISTS; i++)
+        if (cJSON_GetObjectItemCaseSensitive(sample, object_lists[i].key))
+            return 1;
+    return 0;
+}
+
+struct object_check {
+    struct mapping *m;
+    const struct mapping_lookup *lookup;
+    cJSON *results;
+    int counts[3];
+    int index;
+};
+
+/* Maps every object of list (a sample's events, or one metadata collection) with fn. */
+static int check_list(struct object_check *oc, const cJSON *list, const char *where,
+                      const char *fn, const char *type, const char *fn_type, struct err *e)
+{
+    if (!cJSON_IsArray(list))
+        return err_set(e, ERR_INPUT, "sample: %s must be a list of objects", where);
+    int i = 0;
+    const cJSON *j;
+    cJSON_ArrayForEach(j, list) {
+        if (!cJSON_IsObject(j))
+            return err_set(e, ERR_INPUT, "sample: %s[%d] is not an object", where, i);
+        cJSON *res = cJSON_CreateObject();
+        cJSON *obj = cJSON_Duplicate(j, 1);
+        if (!res || !obj || !cJSON_AddItemToArray(oc->results, res)) {
+            cJSON_Delete(res);
+            cJSON_Delete(obj);
+            return err_set(e, ERR_INTERNAL, "out of memory");
+        }
+        cJSON_AddNumberToObject(res, "index", oc->index++);
+        cJSON_AddStringToObject(res, "type", type);
+        cJSON_AddItemToObject(res, "input", cJSON_Duplicate(j, 1));
+        struct err why = {0};
+        enum map_result r = mapping_apply_object(oc->m, fn, &obj, fn_type, oc->lookup, &why);
+        add_outcome(res, r, r == MAP_OK ? obj : NULL, &why);
+        if (r != MAP_OK)
+            cJSON_Delete(obj);
+        oc->counts[r]++;
+        i++;
+    }
+    return 0;
+}
+
+/* Walks the sample's lists; the note says which functions the mapping does not define. */
+static int check_lists(struct object_check *oc, const cJSON *sample, char *note, size_t size,
+                       struct err *e)
+{
+    if (cJSON_GetObjectItemCaseSensitive(sample, "dataValues"))
+        return err_set(e, ERR_INPUT, "sample: data values and objects (events, trackedEntities, "
+                                     "metadata) go in separate samples");
+    for (int i = 0; i < OBJECT_LISTS; i++) {
+        const cJSON *list = cJSON_GetObjectItemCaseSensitive(sample, object_lists[i].key);
+        if (!list)
+            continue;
+        if (!mapping_has_function(oc->m, object_lists[i].fn))
+            snprintf(note + strlen(note), size - strlen(note), "%sthe mapping has no %s "
+                     "function: %s pass unchanged", *note ? "; " : "", object_lists[i].fn,
+                     object_lists[i].key);
+        int rc;
+        if (object_lists[i].type) {
+            rc = check_list(oc, list, object_lists[i].key, object_lists[i].fn,
+                            object_lists[i].type, NULL, e);
+        } else if (!cJSON_IsObject(list)) {
+            rc = err_set(e, ERR_INPUT, "sample: metadata must be an object of lists "
+                                       "({\"dataElements\":[…],…})");
+        } else {
+            rc = 0;
+            const cJSON *c;
+            cJSON_ArrayForEach(c, list) {
+                char where[160];
+                snprintf(where, sizeof where, "metadata.%s", c->string);
+                if ((rc = check_list(oc, c, where, "metadata", c->string, c->string, e)) != 0)
+                    break;
+            }
+        }
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static cJSON *check_objects(struct mapping *m, const cJSON *sample,
+                            const struct mapping_lookup *lookup, int *n_errors, struct err *e)
+{
+    struct object_check oc = {.m = m, .lookup = lookup, .results = cJSON_CreateArray()};
+    cJSON *root = cJSON_CreateObject();
+    char note[512] = "";
+    if (!root || !oc.results) {
+        err_set(e, ERR_INTERNAL, "out of memory");
+        goto fail;
+    }
+    if (check_lists(&oc, sample, note, sizeof note, e) != 0)
+        goto fail;
+    cJSON_AddStringToObject(root, "mapping", mapping_name(m));
+    cJSON_AddStringToObject(root, "version", mapping_version(m));
+    cJSON *c = cJSON_AddObjectToObject(root, "counts");
+    cJSON_AddNumberToObject(c, "objects", oc.index);
+    cJSON_AddNumberToObject(c, "mapped", oc.counts[MAP_OK]);
+    cJSON_AddNumberToObject(c, "skipped", oc.counts[MAP_SKIP]);
+    cJSON_AddNumberToObject(c, "errors", oc.counts[MAP_ERROR]);
+    cJSON_AddItemToObject(root, "results", oc.results);
+    if (*note)
+        cJSON_AddStringToObject(root, "note", note);
+    if (n_errors)
+        *n_errors = oc.counts[MAP_ERROR];
+    return root;
+fail:
+    cJSON_Delete(oc.results);
+    cJSON_Delete(root);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- data value samples */
+
 cJSON *check_sample(struct mapping *m, const cJSON *sample, const struct mapping_lookup *lookup,
                     int *n_errors, struct err *e)
 {
+    if (cJSON_IsObject(sample) && is_object_sample(sample))
+        return check_objects(m, sample, lookup, n_errors, e);
     const cJSON *list = cJSON_IsArray(sample) ? sample
                                               : cJSON_GetObjectItemCaseSensitive(sample, "dataValues");
     if (!cJSON_IsArray(list)) {
-        err_set(e, ERR_INPUT, "sample: expected {\"dataValues\":[…]}");
+        err_set(e, ERR_INPUT, "sample: expected %s", SAMPLE_SHAPES);
         return NULL;
     }
     size_t n = (size_t)cJSON_GetArraySize(list);
@@ -154,18 +308,8 @@ cJSON *check_sample(struct mapping *m, const cJSON *sample, const struct mapping
         cJSON_AddItemToArray(results, res);
         cJSON_AddNumberToObject(res, "index", (double)index);
         cJSON_AddItemToObject(res, "input", check_datavalue_json(&in));
-        if (r == MAP_OK) {
-            cJSON_AddStringToObject(res, "status", "mapped");
-            cJSON_AddItemToObject(res, "output", check_datavalue_json(&mapped[n_mapped]));
-            n_mapped++;
-        } else if (r == MAP_SKIP) {
-            cJSON_AddStringToObject(res, "status", "skipped");
-            cJSON_AddStringToObject(res, "reason", why.msg);
-        } else {
-            cJSON_AddStringToObject(res, "status", "error");
-            cJSON_AddItemToObject(res, "error", check_error_json(why.msg));
-            cJSON_AddStringToObject(res, "message", why.msg);
-        }
+        add_outcome(res, r, r == MAP_OK ? check_datavalue_json(&mapped[n_mapped]) : NULL, &why);
+        n_mapped += r == MAP_OK;
         counts[r]++;
         index++;
     }
@@ -260,19 +404,61 @@ static void print_summary(struct mapping *m, const char *path)
     static const char *const modes[] = {"skip", "keep", "error"};
     printf("  unmapped = \"%s\", aggregate = %s, transform: %s\n", modes[st.unmapped],
            st.aggregate_sum ? "\"sum\"" : "none", st.has_transform ? "yes" : "no");
+    static const char *const tables[] = {"programs", "programStages", "trackedEntityAttributes",
+                                         "options"};
+    static const char *const fns[] = {"metadata", "event", "trackedEntity"};
+    char objects[256] = "";
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
+        if (mapping_has_table(m, tables[i]))
+            snprintf(objects + strlen(objects), sizeof objects - strlen(objects), " %s",
+                     tables[i]);
+    for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)
+        if (mapping_has_function(m, fns[i]))
+            snprintf(objects + strlen(objects), sizeof objects - strlen(objects), " %s()", fns[i]);
+    if (*objects)
+        printf("  for metadata and tracker data:%s\n", objects);
+}
+
+/* "event ZwwuwNp6gVd": the type of an object and its uid, whichever key holds it. */
+static void print_object(const char *prefix, const cJSON *r)
+{
+    static const char *const id_keys[] = {"id", "event", "trackedEntity", "enrollment"};
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(r, "input");
+    const char *id = "(no id)";
+    for (size_t i = 0; i < sizeof id_keys / sizeof id_keys[0]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(in, id_keys[i]);
+        if (cJSON_IsString(v)) {
+            id = v->valuestring;
+            break;
+        }
+    }
+    printf("%s%s %s", prefix, cJSON_GetObjectItemCaseSensitive(r, "type")->valuestring, id);
+}
+
+static void print_json(const char *prefix, const cJSON *v)
+{
+    char *s = cJSON_PrintUnformatted(v);
+    printf("%s%s", prefix, s ? s : "(out of memory)");
+    free(s);
 }
 
 static void print_results(const cJSON *res)
 {
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(res, "counts");
+    int objects = cJSON_GetObjectItemCaseSensitive(c, "objects") != NULL;
     const cJSON *r;
     cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(res, "results")) {
         int index = cJSON_GetObjectItemCaseSensitive(r, "index")->valueint;
         const char *status = cJSON_GetObjectItemCaseSensitive(r, "status")->valuestring;
         char prefix[32];
         snprintf(prefix, sizeof prefix, "%4d %-8s ", index + 1, status);
-        print_value(prefix, cJSON_GetObjectItemCaseSensitive(r, "input"));
+        if (objects)
+            print_object(prefix, r);
+        else
+            print_value(prefix, cJSON_GetObjectItemCaseSensitive(r, "input"));
         if (strcmp(status, "mapped") == 0) {
-            print_value("\n              -> ", cJSON_GetObjectItemCaseSensitive(r, "output"));
+            (objects ? print_json : print_value)("\n              -> ",
+                                                 cJSON_GetObjectItemCaseSensitive(r, "output"));
         } else if (strcmp(status, "skipped") == 0) {
             printf("\n              %s",
                    cJSON_GetObjectItemCaseSensitive(r, "reason")->valuestring);
@@ -294,10 +480,10 @@ static void print_results(const cJSON *res)
     const cJSON *note = cJSON_GetObjectItemCaseSensitive(res, "note");
     if (cJSON_IsString(note))
         printf("note: %s\n", note->valuestring);
-    const cJSON *c = cJSON_GetObjectItemCaseSensitive(res, "counts");
     int errors = cJSON_GetObjectItemCaseSensitive(c, "errors")->valueint;
-    printf("%d value(s): %d mapped, %d skipped, %d error%s\n",
-           cJSON_GetObjectItemCaseSensitive(c, "values")->valueint,
+    printf("%d %s(s): %d mapped, %d skipped, %d error%s\n",
+           cJSON_GetObjectItemCaseSensitive(c, objects ? "objects" : "values")->valueint,
+           objects ? "object" : "value",
            cJSON_GetObjectItemCaseSensitive(c, "mapped")->valueint,
            cJSON_GetObjectItemCaseSensitive(c, "skipped")->valueint, errors,
            errors == 1 ? "" : "s");
@@ -397,7 +583,7 @@ int check_command(int argc, char **argv)
         fclose(f);
     sample = text ? cJSON_ParseWithLength(text, len) : NULL;
     if (!sample) {
-        fprintf(stderr, "check: %s is not JSON (expected {\"dataValues\":[…]})\n", sample_path);
+        fprintf(stderr, "check: %s is not JSON (expected %s)\n", sample_path, SAMPLE_SHAPES);
         goto out;
     }
     int errors = 0;

@@ -1,7 +1,8 @@
-/* check.h — trying a mapping on sample data values, without a database or a DHIS2:
+/* check.h — trying a mapping on sample data values or objects, without a database or a DHIS2:
  * `dhis2sync check MAPPING [--sample FILE] [--json]` and POST /api/mappings/{name}/check.
- * Owns: reading samples in the DHIS2 shape ({"dataValues":[…]}), reporting per value mapped /
- * skipped (why) / error (file:line), and the aggregate step. Never: writes anything. */
+ * Owns: reading samples in the DHIS2 shapes ({"dataValues":[…]}, {"events":[…]},
+ * {"trackedEntities":[…]}, {"metadata":{"dataElements":[…],…}}), reporting per value or object
+ * mapped / skipped (why) / error (file:line), and the aggregate step. Never: writes anything. */
 #ifndef DHIS2SYNC_CHECK_H
 #define DHIS2SYNC_CHECK_H
 
@@ -23,8 +24,15 @@ int check_command(int argc, char **argv);
  *  "results":[{"index","input",{"status":"mapped","output"}|{"status":"skipped","reason"}|
  *              {"status":"error","error":{"file","line","message"},"message"}}],
  *  "aggregated":[…] (with aggregate = "sum": what would be sent), "note": "…" (optional)}.
- * lookup may be NULL. *n_errors (may be NULL) gets the number of values in error.
- * NULL with ERR_INPUT when the sample is not in that shape (e says where). */
+ * A sample of objects ({"events":[…]}, {"trackedEntities":[…]} and/or
+ * {"metadata":{"dataElements":[…],…}}, no "dataValues") goes through the mapping's functions
+ * event, trackedEntity and metadata (the id tables are the job kind's to apply) and answers
+ * {"mapping","version","counts":{"objects","mapped","skipped","errors"},
+ *  "results":[{"index","type":"event"|"trackedEntity"|"dataElements"|…,"input",
+ *              "status" and "output"|"reason"|"error"+"message" as above}],
+ *  "note": "the mapping has no event function: events pass unchanged" (optional)}.
+ * lookup may be NULL. *n_errors (may be NULL) gets the number of values or objects in error.
+ * NULL with ERR_INPUT when the sample is in none of those shapes (e says where). */
 cJSON *check_sample(struct mapping *m, const cJSON *sample, const struct mapping_lookup *lookup,
                     int *n_errors, struct err *e);
 

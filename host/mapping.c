@@ -2,6 +2,7 @@
  * fast path, transform calls and aggregate = "sum". See mapping.h. */
 #include "mapping.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <lauxlib.h>
@@ -14,9 +15,16 @@
 #include <string.h>
 
 #include "log.h"
+#include "lua_json.h"
 #include "strmap.h"
 
 /* ---------------------------------------------------------------- the version */
+
+/* The id tables and functions for metadata and tracker data, beside the data value ones. */
+enum { OBJECT_TABLES = 4, OBJECT_FNS = 3 };
+static const char *const object_table_names[OBJECT_TABLES] = {
+    "programs", "programStages", "trackedEntityAttributes", "options"};
+static const char *const object_fn_names[OBJECT_FNS] = {"metadata", "event", "trackedEntity"};
 
 struct mapping {
     atomic_long refs;
@@ -33,6 +41,9 @@ struct mapping {
     pthread_mutex_t lock; /* serialises calls into lua */
     int transform_ref, dv_ref, ctx_ref, sample_ref;
     int transform_line;
+    struct strmap *object_tables[OBJECT_TABLES]; /* NULL: not declared */
+    int fn_ref[OBJECT_FNS], fn_line[OBJECT_FNS];   /* LUA_NOREF: not defined */
+    char fn_where[OBJECT_FNS][160];                /* "demo.lua:3: event returned" */
 };
 
 static const char *const kind_names[MAP_KINDS] = {
@@ -64,6 +75,7 @@ static struct mapping identity = {
     .dv_ref = LUA_NOREF,
     .ctx_ref = LUA_NOREF,
     .sample_ref = LUA_NOREF,
+    .fn_ref = {LUA_NOREF, LUA_NOREF, LUA_NOREF},
 };
 
 struct mapping *mapping_identity(void) { return &identity; }
@@ -81,6 +93,11 @@ static void mapping_free(struct mapping *m)
         if (m->tables[k]) {
             strmap_free(m->tables[k]);
             free(m->tables[k]);
+        }
+    for (int k = 0; k < OBJECT_TABLES; k++)
+        if (m->object_tables[k]) {
+            strmap_free(m->object_tables[k]);
+            free(m->object_tables[k]);
         }
     arena_free(&m->strings);
     lua_host_free(m->lua);
@@ -131,8 +148,35 @@ void mapping_stats(const struct mapping *m, struct mapping_stats *st)
 
 /* ---------------------------------------------------------------- compile */
 
-static int extract_table(lua_State *L, struct mapping *m, int k, int idx)
+/* "demo.lua:7: " for the line that declares field `name` (the first `name =` in the source),
+ * or "" when there is none: once the chunk has run, a table's entries have no line of their
+ * own, but the field that declares them does. */
+static const char *field_where(const struct mapping *m, const char *name, char *buf, size_t size)
 {
+    size_t n = strlen(name);
+    int line = 1;
+    buf[0] = '\0';
+    for (const char *p = m->source; *p; p++) {
+        if (*p == '\n')
+            line++;
+        if (strncmp(p, name, n) != 0 ||
+            (p > m->source && (isalnum((unsigned char)p[-1]) || p[-1] == '_')))
+            continue;
+        const char *q = p + n;
+        while (*q == ' ' || *q == '\t')
+            q++;
+        if (*q == '=' && q[1] != '=') {
+            snprintf(buf, size, "%s.lua:%d: ", m->name, line);
+            break;
+        }
+    }
+    return buf;
+}
+
+static int extract_table(lua_State *L, struct mapping *m, struct strmap **slot, const char *name,
+                         int idx)
+{
+    char where[200];
     lua_Integer n = 0;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
@@ -144,11 +188,12 @@ static int extract_table(lua_State *L, struct mapping *m, int k, int idx)
         free(t);
         return luaL_error(L, "out of memory");
     }
-    m->tables[k] = t;
+    *slot = t;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         if (lua_type(L, -2) != LUA_TSTRING)
-            return luaL_error(L, "%s: a key is a %s; ids are strings", kind_names[k],
+            return luaL_error(L, "%s%s: a key is a %s; ids are strings",
+                              field_where(m, name, where, sizeof where), name,
                               luaL_typename(L, -2));
         const char *key = lua_tostring(L, -2);
         const char *val = NULL;
@@ -157,8 +202,9 @@ static int extract_table(lua_State *L, struct mapping *m, int k, int idx)
             if (!val)
                 return luaL_error(L, "out of memory");
         } else if (!(lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1))) {
-            return luaL_error(L, "%s: the value for '%s' is a %s; it must be an id (a string) "
-                                 "or false (drop)", kind_names[k], key, luaL_typename(L, -1));
+            return luaL_error(L, "%s%s: the value for '%s' is a %s; it must be an id (a string) "
+                                 "or false (drop)", field_where(m, name, where, sizeof where),
+                              name, key, luaL_typename(L, -1));
         }
         const char *kcopy = arena_strdup(&m->strings, key);
         if (!kcopy)
@@ -168,6 +214,38 @@ static int extract_table(lua_State *L, struct mapping *m, int k, int idx)
         lua_pop(L, 1);
     }
     return 0;
+}
+
+/* The id tables and functions for metadata and tracker data in the returned table (at 2). */
+static void extract_objects(lua_State *L, struct mapping *m)
+{
+    for (int k = 0; k < OBJECT_TABLES; k++) {
+        int t = lua_getfield(L, 2, object_table_names[k]);
+        if (t == LUA_TTABLE)
+            extract_table(L, m, &m->object_tables[k], object_table_names[k], lua_gettop(L));
+        else if (t != LUA_TNIL)
+            luaL_error(L, "%s must be a table (source id -> target id), not a %s",
+                       object_table_names[k], luaL_typename(L, -1));
+        lua_pop(L, 1);
+    }
+    static const char *const shapes[OBJECT_FNS] = {"(obj, type, ctx)", "(ev, ctx)", "(te, ctx)"};
+    for (int f = 0; f < OBJECT_FNS; f++) {
+        int t = lua_getfield(L, 2, object_fn_names[f]);
+        if (t == LUA_TNIL) {
+            lua_pop(L, 1);
+            continue;
+        }
+        if (t != LUA_TFUNCTION)
+            luaL_error(L, "%s must be a function%s, not a %s", object_fn_names[f], shapes[f],
+                       luaL_typename(L, -1));
+        lua_Debug ar;
+        lua_pushvalue(L, -1);
+        if (lua_getinfo(L, ">S", &ar))
+            m->fn_line[f] = ar.linedefined;
+        snprintf(m->fn_where[f], sizeof m->fn_where[f], "%s.lua:%d: %s returned", m->name,
+                 m->fn_line[f], object_fn_names[f]);
+        m->fn_ref[f] = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
 }
 
 /* Protected: (lightuserdata mapping, result table). Reads the returned table. */
@@ -180,7 +258,9 @@ static int extract(lua_State *L)
     static const char *const known[] = {"dataElements", "categoryOptionCombos",
                                         "attributeOptionCombos", "orgUnits", "periods",
                                         "unmapped", "aggregate", "transform", "sample",
-                                        "description", NULL};
+                                        "description", "programs", "programStages",
+                                        "trackedEntityAttributes", "options", "metadata",
+                                        "event", "trackedEntity", NULL};
     lua_pushnil(L);
     while (lua_next(L, 2)) {
         lua_pop(L, 1);
@@ -201,12 +281,13 @@ static int extract(lua_State *L)
     for (int k = 0; k < MAP_KINDS; k++) {
         int t = lua_getfield(L, 2, kind_names[k]);
         if (t == LUA_TTABLE)
-            extract_table(L, m, k, lua_gettop(L));
+            extract_table(L, m, &m->tables[k], kind_names[k], lua_gettop(L));
         else if (t != LUA_TNIL)
             return luaL_error(L, "%s must be a table (source id -> target id), not a %s",
                               kind_names[k], luaL_typename(L, -1));
         lua_pop(L, 1);
     }
+    extract_objects(L, m);
     int t = lua_getfield(L, 2, "unmapped");
     const char *s = t == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
     if (t == LUA_TNIL || (s && strcmp(s, "skip") == 0))
@@ -254,6 +335,7 @@ static int extract(lua_State *L)
     lua_setfield(L, -2, "mapping");
     lua_pushstring(L, m->version);
     lua_setfield(L, -2, "version");
+    lua_json_add_helpers(L, -1);
     lua_host_push_hostlib(m->lua);
     lua_getfield(L, -1, "byCode");
     lua_setfield(L, -3, "byCode");
@@ -277,6 +359,8 @@ int mapping_compile_source(const char *name, const char *dir, const char *script
     atomic_init(&m->refs, 1);
     pthread_mutex_init(&m->lock, NULL);
     m->transform_ref = m->dv_ref = m->ctx_ref = m->sample_ref = LUA_NOREF;
+    for (int f = 0; f < OBJECT_FNS; f++)
+        m->fn_ref[f] = LUA_NOREF;
     snprintf(m->name, sizeof m->name, "%s", name);
     m->source = malloc(len + 1);
     if (!m->source) {
@@ -484,6 +568,28 @@ static int transform_call(lua_State *L)
     return 0;
 }
 
+/* Calls fn(ud) protected in the version's Lua state, holding its mutex, with lookup in effect
+ * for the call. 0 or ERR_SCRIPT (why filled). */
+static int call_locked(struct mapping *m, lua_CFunction fn, void *ud,
+                       const struct mapping_lookup *lookup, struct err *why)
+{
+    pthread_mutex_lock(&m->lock);
+    lua_State *L = lua_host_state(m->lua);
+    lua_host_set_lookup(m->lua, lookup);
+    lua_pushcfunction(L, fn);
+    lua_pushlightuserdata(L, ud);
+    int rc = lua_host_call(m->lua, 1, 0, why);
+    lua_host_set_lookup(m->lua, NULL);
+#ifndef NDEBUG
+    if (lua_gettop(L) != 0) {
+        log_error("mapping %s: Lua stack unbalanced after a call (%d)", m->name, lua_gettop(L));
+        lua_settop(L, 0);
+    }
+#endif
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
 enum map_result mapping_apply(struct mapping *m, const struct datavalue *in, struct datavalue *out,
                               struct arena *a, const struct mapping_lookup *lookup,
                               struct err *why)
@@ -516,20 +622,7 @@ enum map_result mapping_apply(struct mapping *m, const struct datavalue *in, str
         return MAP_OK;
 
     struct tcall tc = {m, out, a, 0};
-    pthread_mutex_lock(&m->lock);
-    lua_State *L = lua_host_state(m->lua);
-    lua_host_set_lookup(m->lua, lookup);
-    lua_pushcfunction(L, transform_call);
-    lua_pushlightuserdata(L, &tc);
-    int rc = lua_host_call(m->lua, 1, 0, why);
-    lua_host_set_lookup(m->lua, NULL);
-#ifndef NDEBUG
-    if (lua_gettop(L) != 0) {
-        log_error("mapping %s: Lua stack unbalanced after transform (%d)", m->name, lua_gettop(L));
-        lua_settop(L, 0);
-    }
-#endif
-    pthread_mutex_unlock(&m->lock);
+    int rc = call_locked(m, transform_call, &tc, lookup, why);
     if (rc != 0)
         return MAP_ERROR;
     if (tc.dropped) {
@@ -762,4 +855,126 @@ size_t mapping_aggregate(const struct mapping *m, struct datavalue *vals, size_t
     free(slots);
     free(groups);
     return kept;
+}
+
+/* ---------------------------------------------------------------- objects */
+
+/* The table named `table`; *declared_name gets its name as the mapping spells it. The metadata
+ * API calls org units organisationUnits: that name reaches the orgUnits table too. */
+static const struct strmap *table_named(const struct mapping *m, const char *table,
+                                        const char **declared_name)
+{
+    if (strcmp(table, "organisationUnits") == 0)
+        table = kind_names[MAP_OU];
+    *declared_name = table;
+    for (int k = 0; k < MAP_KINDS; k++)
+        if (strcmp(table, kind_names[k]) == 0)
+            return m->tables[k];
+    for (int k = 0; k < OBJECT_TABLES; k++)
+        if (strcmp(table, object_table_names[k]) == 0)
+            return m->object_tables[k];
+    return NULL;
+}
+
+enum map_result mapping_map_id(const struct mapping *m, const char *table, const char *id,
+                               const char **out, struct err *why)
+{
+    const char *name;
+    const struct strmap *t = table_named(m, table, &name);
+    *out = id;
+    if (!t)
+        return MAP_OK;
+    const struct strmap_slot *s = strmap_find(t, id);
+    if (s) {
+        if (!s->val) {
+            err_set(why, 0, "%s maps '%s' to false (dropped)", name, id);
+            return MAP_SKIP;
+        }
+        *out = s->val;
+        return MAP_OK;
+    }
+    if (m->unmapped == MAP_UNMAPPED_KEEP)
+        return MAP_OK;
+    if (m->unmapped == MAP_UNMAPPED_SKIP) {
+        err_set(why, 0, "no %s entry for '%s'", name, id);
+        return MAP_SKIP;
+    }
+    err_set(why, ERR_SCRIPT, "%s.lua: no %s entry for '%s' (unmapped = \"error\")", m->name,
+            name, id);
+    return MAP_ERROR;
+}
+
+bool mapping_has_table(const struct mapping *m, const char *table)
+{
+    const char *name;
+    return table_named(m, table, &name) != NULL;
+}
+
+static int fn_index(const char *fn)
+{
+    for (int f = 0; f < OBJECT_FNS; f++)
+        if (strcmp(fn, object_fn_names[f]) == 0)
+            return f;
+    return -1;
+}
+
+bool mapping_has_function(const struct mapping *m, const char *fn)
+{
+    int f = fn_index(fn);
+    return f >= 0 && m->fn_ref[f] != LUA_NOREF;
+}
+
+struct ocall {
+    struct mapping *m;
+    int f;
+    const cJSON *in;
+    const char *type;
+    cJSON *out;
+    int dropped;
+};
+
+/* Protected: (lightuserdata ocall). */
+static int object_call(lua_State *L)
+{
+    struct ocall *oc = lua_touserdata(L, 1);
+    struct mapping *m = oc->m;
+    const char *fn = object_fn_names[oc->f];
+    lua_settop(L, 0);
+    lua_newtable(L); /* 1: each object's table -> its cJSON node, for the key order */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, m->fn_ref[oc->f]); /* 2 */
+    lua_json_push(L, oc->in, 1);
+    if (oc->type)
+        lua_pushstring(L, oc->type);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, m->ctx_ref);
+    lua_call(L, lua_gettop(L) - 2, 1);
+    int t = lua_type(L, 2);
+    if (t == LUA_TNIL || (t == LUA_TBOOLEAN && !lua_toboolean(L, 2))) {
+        oc->dropped = 1;
+        return 0;
+    }
+    if (t != LUA_TTABLE)
+        return luaL_error(L, "%s.lua:%d: %s must return the object (a table) or nil, not a %s",
+                          m->name, m->fn_line[oc->f], fn, luaL_typename(L, 2));
+    lua_json_read(L, 2, 1, &oc->out, m->fn_where[oc->f]);
+    return 0;
+}
+
+enum map_result mapping_apply_object(struct mapping *m, const char *fn, cJSON **obj,
+                                     const char *type, const struct mapping_lookup *lookup,
+                                     struct err *why)
+{
+    struct ocall oc = {.m = m, .f = fn_index(fn), .in = *obj, .type = type};
+    if (oc.f < 0 || m->fn_ref[oc.f] == LUA_NOREF)
+        return MAP_OK;
+    if (call_locked(m, object_call, &oc, lookup, why) != 0) {
+        cJSON_Delete(oc.out);
+        return MAP_ERROR;
+    }
+    if (oc.dropped) {
+        err_set(why, 0, "%s returned nil", fn);
+        return MAP_SKIP;
+    }
+    cJSON_Delete(*obj);
+    *obj = oc.out;
+    return MAP_OK;
 }

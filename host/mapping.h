@@ -88,7 +88,10 @@ enum map_result mapping_apply(struct mapping *m, const struct datavalue *in, str
  * The same file may declare, beside the data value keys, the id tables programs,
  * programStages, trackedEntityAttributes, options (dataElements, orgUnits and
  * categoryOptionCombos apply to every kind) and the functions metadata(obj, type, ctx),
- * event(ev, ctx) and trackedEntity(te, ctx). */
+ * event(ev, ctx) and trackedEntity(te, ctx). The tables are read at compile into C hash
+ * tables like the data value ones; a function sees the object as Lua tables made by lua_json.h
+ * (null is ctx.null, arrays and objects are marked so [] and {} come back as they went in) and
+ * an object it returns unchanged comes back equal, key order included. */
 
 /* The target id of source id `id` in the table named `table` ("programs", "dataElements",
  * "orgUnits", "categoryOptionCombos", ...). MAP_OK with *out set: the table maps it, or it is not
@@ -97,7 +100,8 @@ enum map_result mapping_apply(struct mapping *m, const struct datavalue *in, str
  * points into the version's tables or is id. Lock-free. */
 enum map_result mapping_map_id(const struct mapping *m, const char *table, const char *id,
                                const char **out, struct err *why);
-/* Whether the mapping declares the id table `table`. */
+/* Whether the mapping declares the id table `table`. "organisationUnits" (the metadata API's
+ * name) means the orgUnits table, here and in mapping_map_id. */
 bool mapping_has_table(const struct mapping *m, const char *table);
 /* Whether the mapping defines the function fn ("metadata", "event", "trackedEntity"). */
 bool mapping_has_function(const struct mapping *m, const char *fn);
@@ -105,7 +109,11 @@ bool mapping_has_function(const struct mapping *m, const char *fn);
  * argument; then ctx, as transform gets it), with the budgets of a transform call. MAP_OK: *obj
  * is replaced by the object it returned (a new cJSON; the old one deleted), or left as it is
  * when the mapping does not define fn. MAP_SKIP: it returned nil (why says so). MAP_ERROR: why
- * holds "file.lua:12: message". lookup as for mapping_apply. */
+ * holds "file.lua:12: message" (a result JSON cannot hold names the function's line and where
+ * in the object: "file.lua:3: event returned a function, which JSON cannot hold (at .x)"); on
+ * MAP_SKIP and MAP_ERROR *obj is left as it was. lookup as for mapping_apply; its stop ends a
+ * stuck function. Converting the object both ways is charged to the call's instruction budget.
+ * Thread-safe as mapping_apply (calls into the version's Lua state take its mutex). */
 enum map_result mapping_apply_object(struct mapping *m, const char *fn, cJSON **obj,
                                      const char *type, const struct mapping_lookup *lookup,
                                      struct err *why);

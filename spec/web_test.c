@@ -145,6 +145,17 @@ TEST_TIMEOUT(web_mapping_editor_checks_drafts_and_marks_compile_errors, 120)
     free(db);
 }
 
+TEST_TIMEOUT(web_mapping_editor_tries_object_functions_on_events, 120)
+{
+    require_browser();
+    struct spec_server s;
+    char *db = spec_new_db();
+    CHECK(spec_server_start(&s, db, NULL) == 0);
+    run_browser_script("mapobj.mjs", &s, NULL);
+    spec_server_stop(&s);
+    free(db);
+}
+
 TEST_TIMEOUT(web_editor_keeps_files_changed_on_disk_and_unsaved_edits, 120)
 {
     require_browser();

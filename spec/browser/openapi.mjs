@@ -137,6 +137,10 @@ await call("putMapping", "/api/mappings/oa_check", { body: "return {}\n", conten
   headers: { "If-Match": read.headers.get("etag") }, expect: 200 });
 await call("checkMapping", "/api/mappings/oa_check/check", { expect: 200, body: { dataValues: [
   { dataElement: "a", period: "202401", orgUnit: "o", categoryOptionCombo: "c", attributeOptionCombo: "x", value: "1" }] } });
+await call("checkMapping", "/api/mappings/oa_check/check", { expect: 200, body: {
+  source: "return { event = function(ev) if ev.status == 'SCHEDULE' then error('no') end return ev end }\n",
+  events: [{ event: "ZwwuwNp6gVd", status: "ACTIVE", dataValues: [] }, { event: "a1B2c3D4e5F", status: "SCHEDULE" }],
+  metadata: { dataElements: [{ id: "fbfJHSPpUQD", name: "ANC" }] } } });
 
 const made = (await call("createToken", "/api/tokens", { body: { name: "oa token", expires: "1d" }, expect: 201 })).json;
 await call("listTokens", "/api/tokens?page=1&pageSize=10", { expect: 200 });

@@ -1,7 +1,7 @@
 /* emu.h — the DHIS2 emulator's internal contract: metadata model, value store, output buffer,
  * fault state, async jobs, and the HTTP glue the handlers share. Test tooling only: nothing in
- * host/ includes this. Metadata is read-only once loaded; values live in a store behind one
- * read-write lock. */
+ * host/ includes this. Metadata (changed by POST /api/metadata) and values live behind one
+ * read-write lock, the store's: readers of either take it for reading. */
 #ifndef DHIS2SYNC_EMU_H
 #define DHIS2SYNC_EMU_H
 
@@ -101,6 +101,7 @@ struct md_collection {
     char *name;       /* "dataElements" */
     char *klass;      /* "DataElement", for 404 messages */
     cJSON *items;     /* the array, owned by metadata.root */
+    cJSON **at;       /* its objects by position (cJSON arrays are lists) */
     struct strmap by_uid;
 };
 
@@ -122,8 +123,11 @@ struct metadata {
     int root_ou; /* the first root, for /api/me */
 };
 /* Takes ownership of root (a /api/metadata export), fills the typed indexes, and adds what an
- * export leaves out but the API shows (ou path/level, combo option-combo lists...). */
+ * export leaves out but the API shows (ou path/level, combo option-combo lists, created and
+ * lastUpdated, DHIS2's built-in defaults). */
 int metadata_load(struct metadata *md, cJSON *root, struct err *e);
+/* Rebuilds every index from md->root after the tree changed (an import). */
+int metadata_reload(struct metadata *md, struct err *e);
 void metadata_free(struct metadata *md);
 int metadata_find(const struct metadata *md, enum md_kind kind, enum id_scheme scheme, const char *id);
 const char *metadata_id(const struct md_ident *id, enum id_scheme scheme);
@@ -132,6 +136,52 @@ enum value_type value_type_from_name(const char *s);
 enum id_scheme scheme_from_name(const char *s, enum id_scheme dflt);
 struct md_collection *metadata_collection(struct metadata *md, const char *name);
 
+/* fields=id,name,categoryCombo[id],!x and filter=path:op:value, as the lists read them. */
+struct field {
+    char *name;
+    struct field *children; /* NULL = take the value as it is */
+    int n_children;
+    bool exclude;
+};
+int md_fields_parse(const char **s, struct field **out, int *n_out);
+void md_fields_free(struct field *f, int n);
+cJSON *md_apply_fields(const cJSON *obj, const struct field *f, int n);
+struct filter {
+    char *path; /* dotted property path */
+    char op[12];
+    char *value;
+};
+int md_filter_parse(const char *s, struct filter *f);
+bool md_op_known(const char *op);
+bool md_filter_match(const cJSON *obj, const struct filter *f);
+
+/* ---- mdtypes.c: what the emulator knows of each metadata type ---- */
+struct md_ref {
+    const char *prop;   /* "categoryCombo", or a list "categoryOptions" */
+    const char *target; /* the collection it points into */
+    bool many;
+    const char *inner;  /* list of embedded objects: the reference inside each ("dataElement") */
+};
+struct md_type {
+    const char *col, *klass, *package; /* "dataElements", "DataElement", "org.hisp.dhis.dataelement" */
+    const char *required[6];
+    const char *unique[4];
+    struct md_ref refs[6];
+    const char *computed[2]; /* keys the emulator adds that fields=:owner leaves out */
+};
+/* The type of a collection; NULL for one the emulator stores without checks. */
+const struct md_type *md_type_of(const char *col);
+/* Import order (dependencies first): the rank of a collection, unknown ones last. */
+int md_type_rank(const char *col);
+/* "org.hisp.dhis.dataelement.DataElement"; unknown collections get a made-up package. */
+void md_full_klass(const char *col, char *out, size_t n);
+void md_short_klass(const char *col, char *out, size_t n);
+/* DHIS2's well-known ids of the built-in defaults. */
+#define MD_DEFAULT_CATEGORY "GLevLNI9wkl"
+#define MD_DEFAULT_OPTION "xYerKDKCefk"
+#define MD_DEFAULT_COMBO "bjDvmb4bfuf"
+#define MD_DEFAULT_COC "HllvX50cXC0"
+bool md_valid_uid(const char *s);
 /* ---- store.c: data values ---- */
 struct dv {
     int32_t de, pe, ou, coc, aoc;
@@ -185,6 +235,9 @@ struct dv_format {
     enum id_scheme de, ou, coc, aoc;
     bool with_ou; /* false when 2.43 puts a single orgUnit at the root */
 };
+/* After metadata_reload: each value's data element, org unit and option combos through
+ * old -> new index maps (every referenced index must map, -1 never), and room for n_ou units. */
+int store_remap(struct store *s, const int *de, const int *ou, const int *coc, int n_ou);
 /* Appends one value as /api/dataValueSets writes it. */
 void store_write_value(struct buf *b, const struct store *s, const struct metadata *md,
                        const struct dv *v, const struct dv_format *f);
@@ -236,9 +289,14 @@ struct emu_config {
     long gen_values, gen_orgunits;
     uint64_t gen_seed;
     bool generate;
+    long gen_events, gen_tracked_entities; /* tracker data (tracker_gen.c); -1 = not asked */
+    const char *timezone;                  /* --timezone: serverTimeZoneId, tracker times */
+    long gen_objects; /* --generate objects=N: extra data elements up to N metadata objects */
 };
 
 struct job; /* tasks.c */
+struct tk_store; /* tracker.h */
+struct tk_job;   /* tracker_import.c */
 struct emu {
     struct emu_config cfg;
     struct metadata md;
@@ -246,7 +304,11 @@ struct emu {
     struct faults faults;
     pthread_mutex_t jobs_mu;
     struct job *jobs;
+    struct tk_store *tk;
+    struct tk_job *tk_jobs; /* under jobs_mu */
     atomic_long requests, imports;
+    cJSON *deleted; /* /api/deletedObjects: {klass, uid, code, deletedAt}, oldest first */
+    bool metadata_changed; /* an import changed it: --save writes it back */
     char system_id[40];
     int64_t started_ms;
 };
@@ -255,6 +317,25 @@ struct emu {
 /* Builds metadata and values from --generate values=N,orgunits=M,seed=S. */
 int generate_metadata(struct emu_config *cfg, cJSON **out, struct err *e);
 int generate_values(struct emu *emu, struct err *e);
+
+/* ---- tracker*.c: programs, tracked entities, enrollments, events (/api/tracker) ---- */
+struct request;
+/* Adds event and tracker programs, their stages, data elements, tracked entity type and
+ * attributes and option sets to a generated metadata export, when --generate asks for events
+ * or trackedEntities. */
+int tracker_generate_metadata(const struct emu_config *cfg, cJSON *root, struct err *e);
+/* Indexes the programs of emu->md and makes the generated tracker data, if any. */
+int tracker_init(struct emu *emu, struct err *e);
+void tracker_free(struct emu *emu);
+/* To call after a metadata import rebuilt emu->md, with the store lock held for writing:
+ * re-reads the programs and moves stored tracker objects to the new indexes (de_map and ou_map
+ * give the new index of each old data element and org unit). 0, or -1 out of memory. */
+int tracker_metadata_reloaded(struct emu *emu, const int *de_map, const int *ou_map);
+int api_tracker_get(struct request *r);  /* tracker_export.c: tracker/events, trackedEntities, enrollments */
+int api_tracker_post(struct request *r); /* tracker_import.c: POST tracker */
+int api_tracker_jobs(struct request *r); /* tracker_import.c: tracker/jobs/<id>[/report] */
+/* GET /emulator/tracker/digest: counts and a hash of every object, to compare two emulators. */
+int emulator_tracker_digest(struct request *r);
 
 /* ---- http glue (http.c) ---- */
 struct MHD_Connection;
@@ -293,6 +374,10 @@ int api_system(struct request *r);      /* system.c: system/info, me */
 int api_dvs_get(struct request *r);     /* query.c */
 int api_dvs_post(struct request *r);    /* import.c */
 int api_tasks(struct request *r);       /* tasks.c */
+int api_md_export(struct request *r);   /* mdexport.c: GET /api/metadata */
+int api_deleted_objects(struct request *r); /* mdexport.c: GET /api/deletedObjects */
+int api_md_import(struct request *r);   /* mdimport.c: POST /api/metadata */
+int api_md_delete(struct request *r);   /* mdimport.c: DELETE /api/<collection>/<id> */
 
 /* ---- dvs_json.c: a posted data value set, flat; strings live in the arena ---- */
 struct dvs_in_value {
@@ -336,8 +421,27 @@ int import_opts_parse(const struct request *r, struct import_opts *o, char *msg,
  * JSON text (caller frees; NULL when out of memory), in the form the server version writes. */
 char *import_execute(struct emu *emu, const char *body, size_t len, bool csv,
                      const struct import_opts *o, int api_version, struct import_totals *t);
-/* tasks.c: runs an import in the background; takes ownership of body. */
-int tasks_start(struct request *r, char *body, size_t len, bool csv, const struct import_opts *o);
+/* The i18n key of the first value-type rule v breaks (dhis2-core ValidationUtils.valueIsValid),
+ * or NULL when it is valid. */
+const char *value_problem(const char *v, enum value_type vt);
+/* POST /api/metadata's options (mdimport.c). */
+enum md_report_mode { MD_REPORT_ERRORS, MD_REPORT_FULL, MD_REPORT_DEBUG };
+struct md_import_opts {
+    enum import_strategy strategy;
+    bool atomic_all, validate, merge, skip_sharing, async;
+    enum md_report_mode report;
+    int api_version;
+};
+/* Imports a /api/metadata payload under the write lock and returns the ImportReport (caller
+ * frees; NULL when out of memory); *status gets OK, WARNING or ERROR as in the report. */
+cJSON *md_import_execute(struct emu *emu, const char *body, size_t len,
+                         const struct md_import_opts *o, enum import_status *status);
+/* tasks.c: runs an import in the background; takes ownership of body. md is NULL for a data
+ * value import, the options of a metadata import otherwise. */
+int tasks_start(struct request *r, char *body, size_t len, bool csv, const struct import_opts *o,
+                const struct md_import_opts *md);
 void tasks_free(struct emu *emu);
+/* A DHIS2-shaped UID from a counter and the clock: unique within this process. */
+void make_uid(char out[12]);
 
 #endif

@@ -232,14 +232,14 @@ static int state(struct request *r)
         else
             live++;
     }
-    int periods = emu->st.n_pe;
+    int periods = emu->st.n_pe, n_de = emu->md.n_de, n_ou = emu->md.n_ou;
     pthread_rwlock_unlock(&emu->st.lock);
     struct buf b = {0};
     buf_printf(&b, "{\"values\":%zu,\"live\":%zu,\"deleted\":%zu,\"periods\":%d,"
                    "\"requests\":%ld,\"imports\":%ld,\"dataElements\":%d,\"organisationUnits\":%d,"
                    "\"version\":",
                live + deleted, live, deleted, periods, atomic_load(&emu->requests),
-               atomic_load(&emu->imports), emu->md.n_de, emu->md.n_ou);
+               atomic_load(&emu->imports), n_de, n_ou);
     buf_json_str(&b, emu->cfg.version);
     buf_putc(&b, '}');
     return send_text_json(r, 200, buf_take(&b));
@@ -250,6 +250,8 @@ int emulator_admin(struct request *r)
     struct faults *f = &r->emu->faults;
     if (!strcmp(r->url, "/emulator/state") && !strcmp(r->method, "GET"))
         return state(r);
+    if (!strcmp(r->url, "/emulator/tracker/digest") && !strcmp(r->method, "GET"))
+        return emulator_tracker_digest(r);
     if (strcmp(r->url, "/emulator/faults") != 0)
         return http_webmessage(r, 404, "ERROR", "Not Found", NULL);
     if (!strcmp(r->method, "DELETE")) {

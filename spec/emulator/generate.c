@@ -94,6 +94,42 @@ struct combo_def {
     int n;
 };
 
+/* objects=K: data elements (with the default combo, in one data set and one group) until the
+ * instance holds K metadata objects, so that a metadata sync of that size can be measured. */
+static void add_bulk(cJSON *root, cJSON *dss, cJSON *des, cJSON *degs, long want, struct rng *r, bool *bad)
+{
+    long have = 0;
+    const cJSON *a;
+    cJSON_ArrayForEach(a, root)
+        have += cJSON_GetArraySize(a);
+    have += 4; /* the default option and category metadata_load adds, the bulk data set and group */
+    if (want <= have)
+        return;
+    char id[12], name[64], code[64];
+    cJSON *ds = obj(dss, bad, uid(r, id), "DS_BULK", "Bulk Report");
+    add_str(ds, bad, "periodType", "Monthly");
+    ref(ds, bad, "categoryCombo", MD_DEFAULT_COMBO);
+    cJSON *dse = refs(ds, bad, "dataSetElements");
+    cJSON *group = refs(obj(degs, bad, uid(r, id), "DEG_BULK", "Bulk"), bad, "dataElements");
+    for (long i = 0; i < want - have && !*bad; i++) {
+        snprintf(name, sizeof name, "Bulk element %ld", i + 1);
+        snprintf(code, sizeof code, "DE_BULK_%ld", i + 1);
+        cJSON *o = obj(des, bad, uid(r, id), code, name);
+        add_str(o, bad, "valueType", "INTEGER");
+        add_str(o, bad, "aggregationType", "SUM");
+        add_str(o, bad, "domainType", "AGGREGATE");
+        ref(o, bad, "categoryCombo", MD_DEFAULT_COMBO);
+        add_ref(group, bad, id);
+        cJSON *x = cJSON_CreateObject();
+        if (!x || !cJSON_AddItemToArray(dse, x)) {
+            cJSON_Delete(x);
+            *bad = true;
+            return;
+        }
+        ref(x, bad, "dataElement", id);
+    }
+}
+
 int generate_metadata(struct emu_config *cfg, cJSON **out, struct err *e)
 {
     struct rng r = {cfg->gen_seed * 0x2545F4914F6CDD1DULL + 17};
@@ -283,6 +319,7 @@ int generate_metadata(struct emu_config *cfg, cJSON **out, struct err *e)
             add_ref(l, &bad, ou_ids[f]);
     }
     free(ou_ids);
+    add_bulk(root, dss, des, degs, cfg->gen_objects, &r, &bad);
     if (bad) {
         cJSON_Delete(root);
         return err_set(e, ERR_INTERNAL, "generate: out of memory");

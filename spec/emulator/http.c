@@ -37,6 +37,7 @@ const char *http_status_text(int status)
     case 406: return "Not Acceptable";
     case 409: return "Conflict";
     case 413: return "Payload Too Large";
+    case 414: return "URI Too Long";
     case 415: return "Unsupported Media Type";
     case 500: return "Internal Server Error";
     case 502: return "Bad Gateway";
@@ -262,7 +263,14 @@ static const struct route routes[] = {
     {"POST", "dataValueSets", true, api_dvs_post},
     {"GET", "system/tasks/", false, api_tasks},
     {"GET", "system/taskSummaries/", false, api_tasks},
+    {"GET", "tracker/jobs/", false, api_tracker_jobs},
+    {"GET", "tracker/", false, api_tracker_get},
+    {"POST", "tracker", true, api_tracker_post},
+    {"GET", "metadata", true, api_md_export},
+    {"POST", "metadata", true, api_md_import},
+    {"GET", "deletedObjects", true, api_deleted_objects},
     {"GET", "", false, api_metadata},
+    {"DELETE", "", false, api_md_delete},
 };
 
 static int route(struct request *r)
@@ -343,6 +351,19 @@ static int hang(struct request *r)
     return MHD_YES;
 }
 
+/* Tomcat's default maxHttpHeaderSize (8 KB) bounds the request line: DHIS2 refuses a longer
+ * URL, so a client must split long id lists. Measured as sent: each parameter as key=value&,
+ * percent-encoding left aside (an id list has none to speak of). */
+enum { MAX_REQUEST_LINE = 8192 };
+
+static size_t request_line_length(const struct request *r)
+{
+    size_t n = strlen(r->method) + strlen(r->url) + 12; /* " " ... " HTTP/1.1" */
+    for (int i = 0; i < r->n_params; i++)
+        n += strlen(r->params[i].key) + (r->params[i].value ? strlen(r->params[i].value) : 0) + 2;
+    return n;
+}
+
 static int dispatch(struct request *r)
 {
     struct emu *emu = r->emu;
@@ -374,6 +395,11 @@ static int dispatch(struct request *r)
     r->fault_drop = fa == FAULT_DROP;
     if (strncmp(r->url, "/api/", 5) != 0 && strcmp(r->url, "/api") != 0)
         return http_webmessage(r, 404, "ERROR", "Not Found", NULL);
+    if (request_line_length(r) > MAX_REQUEST_LINE) {
+        char *page = NULL;
+        int n = asprintf(&page, "<html><body><h1>HTTP Status 414 - URI Too Long</h1></body></html>\n");
+        return n < 0 ? MHD_NO : http_send(r, 414, "text/html", page, (size_t)n);
+    }
     if (!authenticated(r))
         return http_webmessage(r, 401, "ERROR", "Unauthorized", NULL);
     if (r->body_too_large)
@@ -402,6 +428,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (r->hung)
         return MHD_NO; /* resumed at shutdown: close it */
+    /* MHD may move the request line while it reads a large body: take it afresh each call */
+    r->url = url;
+    r->method = method;
     if (*upload_size) {
         if (r->body_len + *upload_size > MAX_BODY) {
             r->body_too_large = true;

@@ -366,8 +366,7 @@ static bool is_uid(const char *s)
     return true;
 }
 
-/* The i18n key of the first rule the value breaks, or NULL when it is valid. */
-static const char *value_problem(const char *v, enum value_type vt)
+const char *value_problem(const char *v, enum value_type vt)
 {
     if (strlen(v) > MAX_VALUE_LEN)
         return "value_length_greater_than_max_length";
@@ -909,7 +908,10 @@ char *import_execute(struct emu *emu, const char *body, size_t len, bool csv,
     }
     c.t.conflicts = (long)c.cs.n;
     atomic_fetch_add(&emu->imports, 1);
+    /* conflicts may point at metadata ids, which a metadata import can replace meanwhile */
+    pthread_rwlock_rdlock(&emu->st.lock);
     out = write_summary(&c, bare);
+    pthread_rwlock_unlock(&emu->st.lock);
     *t = c.t;
     free(plain);
     free(c.in.v);
@@ -934,7 +936,7 @@ int api_dvs_post(struct request *r)
         if (r->body_len)
             memcpy(body, r->body, r->body_len);
         body[r->body_len] = '\0';
-        return tasks_start(r, body, r->body_len, csv, &o);
+        return tasks_start(r, body, r->body_len, csv, &o, NULL);
     }
     struct import_totals t;
     char *summary = import_execute(emu, r->body ? r->body : "", r->body_len, csv, &o, r->api_version, &t);

@@ -1,5 +1,5 @@
-/* metadata.c — the metadata an instance holds (read once from a /api/metadata export or built
- * by the generator) and the list endpoints: /api/<collection>[/<id>] with fields, filter,
+/* metadata.c — the metadata an instance holds (read from a /api/metadata export or built by the
+ * generator, changed by imports: mdimport.c) and the list endpoints: /api/<collection>[/<id>] with fields, filter,
  * order and paging. The typed indexes (data elements, combos, org units with their DFS order,
  * data sets) are what queries and imports use; the cJSON tree is what the lists show. */
 #include <ctype.h>
@@ -95,42 +95,82 @@ static cJSON *ref_object(const char *uid)
     return o;
 }
 
-/* DHIS2 always has a default category combo and option combo; an export that lacks them (a
- * hand-written fixture) gets the usual UIDs. */
-static int ensure_default_combo(cJSON *root)
+static cJSON *find_by_name(cJSON *arr, const char *name)
 {
-    cJSON *ccs = ensure_array(root, "categoryCombos");
-    cJSON *cocs = ensure_array(root, "categoryOptionCombos");
-    if (!ccs || !cocs)
-        return -1;
-    const char *cc_uid = NULL;
     cJSON *it;
-    cJSON_ArrayForEach(it, ccs) {
+    cJSON_ArrayForEach(it, arr) {
         const char *n = str_of(it, "name");
-        if (n && strcmp(n, "default") == 0)
-            cc_uid = str_of(it, "id");
+        if (n && strcmp(n, name) == 0)
+            return it;
     }
-    if (cc_uid)
+    return NULL;
+}
+
+static cJSON *add_default(cJSON *arr, const char *uid)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !cJSON_AddItemToArray(arr, o)) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    if (!cJSON_AddStringToObject(o, "id", uid) || !cJSON_AddStringToObject(o, "code", "default") ||
+        !cJSON_AddStringToObject(o, "name", "default"))
+        return NULL;
+    return o;
+}
+
+static bool add_ref_list(cJSON *o, const char *key, const char *uid)
+{
+    cJSON *a = cJSON_AddArrayToObject(o, key);
+    cJSON *r = ref_object(uid);
+    if (!a || !r || !cJSON_AddItemToArray(a, r)) {
+        cJSON_Delete(r);
+        return false;
+    }
+    return true;
+}
+
+/* DHIS2 always has its built-in defaults: the `default` category option, category, category
+ * combo and option combo. An export that lacks them (a hand-written fixture, an empty instance)
+ * gets them with the ids every DHIS2 database starts with. */
+static int ensure_defaults(cJSON *root)
+{
+    cJSON *opts = ensure_array(root, "categoryOptions"), *cats = ensure_array(root, "categories");
+    cJSON *ccs = ensure_array(root, "categoryCombos"), *cocs = ensure_array(root, "categoryOptionCombos");
+    if (!opts || !cats || !ccs || !cocs)
+        return -1;
+    cJSON *o;
+    if (!find_by_name(opts, "default") &&
+        (!(o = add_default(opts, MD_DEFAULT_OPTION)) || !cJSON_AddStringToObject(o, "shortName", "default")))
+        return -1;
+    if (!find_by_name(cats, "default") &&
+        (!(o = add_default(cats, MD_DEFAULT_CATEGORY)) || !cJSON_AddStringToObject(o, "shortName", "default") ||
+         !cJSON_AddStringToObject(o, "dataDimensionType", "DISAGGREGATION") ||
+         !add_ref_list(o, "categoryOptions", str_of(find_by_name(opts, "default"), "id"))))
+        return -1;
+    if (find_by_name(ccs, "default"))
         return 0;
-    cJSON *cc = cJSON_CreateObject(), *coc = cJSON_CreateObject();
-    if (!cc || !coc)
-        goto fail;
-    cJSON_AddItemToArray(ccs, cc);
-    cJSON_AddItemToArray(cocs, coc);
-    if (!cJSON_AddStringToObject(cc, "id", "bjDvmb4bfuf") ||
-        !cJSON_AddStringToObject(cc, "code", "default") ||
-        !cJSON_AddStringToObject(cc, "name", "default") ||
-        !cJSON_AddStringToObject(cc, "dataDimensionType", "DISAGGREGATION") ||
-        !cJSON_AddStringToObject(coc, "id", "HllvX50cXC0") ||
-        !cJSON_AddStringToObject(coc, "code", "default") ||
-        !cJSON_AddStringToObject(coc, "name", "default") ||
-        !cJSON_AddItemToObject(coc, "categoryCombo", ref_object("bjDvmb4bfuf")))
+    if (!(o = add_default(ccs, MD_DEFAULT_COMBO)) ||
+        !cJSON_AddStringToObject(o, "dataDimensionType", "DISAGGREGATION") ||
+        !add_ref_list(o, "categories", str_of(find_by_name(cats, "default"), "id")))
+        return -1;
+    if (!(o = add_default(cocs, MD_DEFAULT_COC)) ||
+        !cJSON_AddItemToObject(o, "categoryCombo", ref_object(MD_DEFAULT_COMBO)) ||
+        !add_ref_list(o, "categoryOptions", str_of(find_by_name(opts, "default"), "id")))
         return -1;
     return 0;
-fail:
-    cJSON_Delete(cc);
-    cJSON_Delete(coc);
-    return -1;
+}
+
+/* What DHIS2 keeps on every object: created and lastUpdated (set now when an export lacks them). */
+static int stamp(cJSON *o, const char *now)
+{
+    if (!cJSON_IsObject(o))
+        return 0;
+    if (!cJSON_GetObjectItemCaseSensitive(o, "created") && !cJSON_AddStringToObject(o, "created", now))
+        return -1;
+    if (!cJSON_GetObjectItemCaseSensitive(o, "lastUpdated") && !cJSON_AddStringToObject(o, "lastUpdated", now))
+        return -1;
+    return 0;
 }
 
 /* "dataElements" -> "DataElement", "categories" -> "Category". */
@@ -203,33 +243,39 @@ static int load_combos(struct metadata *md, cJSON *root)
         md->coc[i].cc = metadata_find(md, MD_CC, SCHEME_UID, ref_id(it, "categoryCombo"));
         if (index_kind(md, MD_COC, &md->coc[i].id, i))
             return -1;
-        if (md->coc[i].cc == md->default_cc && md->default_coc < 0)
+        if (md->coc[i].cc == md->default_cc && md->default_cc >= 0 && md->default_coc < 0)
             md->default_coc = i;
         i++;
     }
-    /* Option combos per combo: from the combo's own list if the export has it, else from the
-     * option combos' back references (and then shown on the combo as the API does). */
+    /* An option combo names its combo; one that does not (a hand-written fixture) is claimed by
+     * the combo that lists it. The combo's list is then rebuilt from those back references, as
+     * the API shows it (DHIS2 owns the link on the option combo's side). */
+    i = 0;
+    cJSON_ArrayForEach(it, ccs) {
+        cJSON *list = cJSON_GetObjectItemCaseSensitive(it, "categoryOptionCombos");
+        cJSON *ref;
+        cJSON_ArrayForEach(ref, list) {
+            int k = metadata_find(md, MD_COC, SCHEME_UID, str_of(ref, "id"));
+            if (k >= 0 && md->coc[k].cc < 0)
+                md->coc[k].cc = i;
+        }
+        i++;
+    }
     i = 0;
     cJSON_ArrayForEach(it, ccs) {
         struct md_cc *cc = &md->cc[i];
-        cJSON *list = cJSON_GetObjectItemCaseSensitive(it, "categoryOptionCombos");
-        if (cJSON_IsArray(list)) {
-            if (!(cc->cocs = ids_of_refs(md, MD_COC, list, NULL, &cc->n_cocs)))
+        if (!(cc->cocs = calloc((size_t)md->n_coc + 1, sizeof *cc->cocs)))
+            return -1;
+        cJSON_DeleteItemFromObjectCaseSensitive(it, "categoryOptionCombos");
+        cJSON *list = cJSON_AddArrayToObject(it, "categoryOptionCombos");
+        if (!list)
+            return -1;
+        for (int k = 0; k < md->n_coc; k++) {
+            if (md->coc[k].cc != i)
+                continue;
+            cc->cocs[cc->n_cocs++] = k;
+            if (!cJSON_AddItemToArray(list, ref_object(md->coc[k].id.uid)))
                 return -1;
-            for (int k = 0; k < cc->n_cocs; k++)
-                md->coc[cc->cocs[k]].cc = i;
-        } else {
-            if (!(cc->cocs = calloc((size_t)md->n_coc + 1, sizeof *cc->cocs)))
-                return -1;
-            if (!(list = cJSON_AddArrayToObject(it, "categoryOptionCombos")))
-                return -1;
-            for (int k = 0; k < md->n_coc; k++) {
-                if (md->coc[k].cc != i)
-                    continue;
-                cc->cocs[cc->n_cocs++] = k;
-                if (!cJSON_AddItemToArray(list, ref_object(md->coc[k].id.uid)))
-                    return -1;
-            }
         }
         i++;
     }
@@ -450,7 +496,7 @@ int metadata_load(struct metadata *md, cJSON *root, struct err *e)
     md->root = root;
     if (!cJSON_IsObject(root))
         return err_set(e, ERR_INPUT, "metadata: expected a JSON object (a /api/metadata export)");
-    if (ensure_default_combo(root) || !ensure_array(root, "dataElements") ||
+    if (ensure_defaults(root) || !ensure_array(root, "dataElements") ||
         !ensure_array(root, "organisationUnits") || !ensure_array(root, "dataSets") ||
         !ensure_array(root, "dataElementGroups"))
         return err_set(e, ERR_INTERNAL, "metadata: out of memory");
@@ -459,6 +505,11 @@ int metadata_load(struct metadata *md, cJSON *root, struct err *e)
     if (load_data_elements(md, root) || load_org_units(md, root) || load_data_sets(md, root) ||
         load_groups(md, root))
         return err_set(e, ERR_INTERNAL, "metadata: out of memory while indexing");
+    char now[32];
+    struct buf tb = {0};
+    buf_timestamp(&tb, now_ms(), false);
+    snprintf(now, sizeof now, "%.*s", (int)tb.len, tb.data ? tb.data : "");
+    buf_free(&tb);
     cJSON *it;
     cJSON_ArrayForEach(it, root) {
         if (!cJSON_IsArray(it) || !it->string)
@@ -476,12 +527,23 @@ int metadata_load(struct metadata *md, cJSON *root, struct err *e)
             return err_set(e, ERR_INTERNAL, "metadata: out of memory");
         int k = 0;
         cJSON *o;
+        if (!(c->at = calloc((size_t)cJSON_GetArraySize(it) + 1, sizeof *c->at)))
+            return err_set(e, ERR_INTERNAL, "metadata: out of memory");
         cJSON_ArrayForEach(o, it) {
-            if (strmap_put(&c->by_uid, str_of(o, "id"), k++))
+            c->at[k] = o;
+            if (stamp(o, now) || strmap_put(&c->by_uid, str_of(o, "id"), k++))
                 return err_set(e, ERR_INTERNAL, "metadata: out of memory");
         }
     }
     return 0;
+}
+
+int metadata_reload(struct metadata *md, struct err *e)
+{
+    cJSON *root = md->root;
+    md->root = NULL;
+    metadata_free(md);
+    return metadata_load(md, root, e);
 }
 
 void metadata_free(struct metadata *md)
@@ -489,6 +551,7 @@ void metadata_free(struct metadata *md)
     for (int i = 0; i < md->n_cols; i++) {
         free(md->cols[i].name);
         free(md->cols[i].klass);
+        free(md->cols[i].at);
         strmap_free(&md->cols[i].by_uid);
     }
     free(md->cols);
@@ -520,24 +583,18 @@ void metadata_free(struct metadata *md)
 
 /* ---- fields=: a small tree of wanted properties ---- */
 
-struct field {
-    char *name;
-    struct field *children; /* NULL = take the value as it is */
-    int n_children;
-    bool exclude;
-};
 
-static void fields_free(struct field *f, int n)
+void md_fields_free(struct field *f, int n)
 {
     for (int i = 0; i < n; i++) {
         free(f[i].name);
-        fields_free(f[i].children, f[i].n_children);
+        md_fields_free(f[i].children, f[i].n_children);
     }
     free(f);
 }
 
 /* Parses "id,name,categoryCombo[id,name],x[y[z]]" from *s up to a closing ']' or the end. */
-static int fields_parse(const char **s, struct field **out, int *n_out)
+int md_fields_parse(const char **s, struct field **out, int *n_out)
 {
     struct field *f = NULL;
     int n = 0;
@@ -567,7 +624,7 @@ static int fields_parse(const char **s, struct field **out, int *n_out)
         }
         if (**s == '[') {
             (*s)++;
-            if (fields_parse(s, &cur->children, &cur->n_children))
+            if (md_fields_parse(s, &cur->children, &cur->n_children))
                 goto fail;
             if (**s == ']')
                 (*s)++;
@@ -579,7 +636,7 @@ static int fields_parse(const char **s, struct field **out, int *n_out)
     *n_out = n;
     return 0;
 fail:
-    fields_free(f, n);
+    md_fields_free(f, n);
     return -1;
 }
 
@@ -588,19 +645,18 @@ static bool is_all(const char *name)
     return strcmp(name, "*") == 0 || strcmp(name, ":all") == 0 || strcmp(name, ":owner") == 0;
 }
 
-static cJSON *apply_fields(const cJSON *obj, const struct field *f, int n);
 
 static cJSON *apply_to_value(const cJSON *v, const struct field *f)
 {
     if (!f->children)
         return cJSON_Duplicate(v, 1);
     if (cJSON_IsObject(v))
-        return apply_fields(v, f->children, f->n_children);
+        return md_apply_fields(v, f->children, f->n_children);
     if (cJSON_IsArray(v)) {
         cJSON *a = cJSON_CreateArray();
         const cJSON *it;
         cJSON_ArrayForEach(it, v) {
-            cJSON *x = cJSON_IsObject(it) ? apply_fields(it, f->children, f->n_children)
+            cJSON *x = cJSON_IsObject(it) ? md_apply_fields(it, f->children, f->n_children)
                                           : cJSON_Duplicate(it, 1);
             if (!a || !x || !cJSON_AddItemToArray(a, x)) {
                 cJSON_Delete(x);
@@ -622,7 +678,7 @@ static const char *display_source(const char *name)
     return name;
 }
 
-static cJSON *apply_fields(const cJSON *obj, const struct field *f, int n)
+cJSON *md_apply_fields(const cJSON *obj, const struct field *f, int n)
 {
     cJSON *out = cJSON_CreateObject();
     if (!out)
@@ -668,11 +724,6 @@ fail:
 
 /* ---- filter=property:operator:value ---- */
 
-struct filter {
-    char *path; /* dotted property path */
-    char op[12];
-    char *value;
-};
 
 static void value_text(const cJSON *v, char *buf, size_t n)
 {
@@ -751,8 +802,11 @@ static bool compare_op(const char *op, const char *v, const char *want, const cJ
     if (!strcmp(op, "in")) return in_list(v, want);
     if (!strcmp(op, "gt") || !strcmp(op, "ge") || !strcmp(op, "lt") || !strcmp(op, "le")) {
         double c;
+        int64_t ta, tb;
         if (cJSON_IsNumber(raw))
             c = raw->valuedouble - strtod(want, NULL);
+        else if (timestamp_parse(v, &ta) == 0 && timestamp_parse(want, &tb) == 0)
+            c = (double)(ta - tb); /* lastUpdated:gt:2024-01-01 compares instants, not text */
         else
             c = strcmp(v, want);
         return op[0] == 'g' ? (op[1] == 't' ? c > 0 : c >= 0) : (op[1] == 't' ? c < 0 : c <= 0);
@@ -760,7 +814,7 @@ static bool compare_op(const char *op, const char *v, const char *want, const cJ
     return false;
 }
 
-static bool filter_match(const cJSON *obj, const struct filter *f)
+bool md_filter_match(const cJSON *obj, const struct filter *f)
 {
     const cJSON *vals[256];
     int n = 0;
@@ -787,7 +841,7 @@ static bool filter_match(const cJSON *obj, const struct filter *f)
     return negate ? !any : any;
 }
 
-static int filter_parse(const char *s, struct filter *f)
+int md_filter_parse(const char *s, struct filter *f)
 {
     memset(f, 0, sizeof *f);
     const char *c1 = strchr(s, ':');
@@ -808,7 +862,7 @@ static const char *known_ops[] = {"eq", "!eq", "ne", "neq", "ieq", "like", "!lik
                                   "!like$", "ilike$", "!ilike$", "in", "!in", "null", "!null",
                                   "empty", "!empty", "gt", "ge", "lt", "le", "token", "!token"};
 
-static bool op_known(const char *op)
+bool md_op_known(const char *op)
 {
     for (size_t i = 0; i < sizeof known_ops / sizeof known_ops[0]; i++)
         if (!strcmp(op, known_ops[i]))
@@ -866,7 +920,17 @@ static char *page_link(struct request *r, int page)
     return buf_take(&b);
 }
 
+static int list_locked(struct request *r);
+
 int api_metadata(struct request *r)
+{
+    pthread_rwlock_rdlock(&r->emu->st.lock);
+    int rc = list_locked(r);
+    pthread_rwlock_unlock(&r->emu->st.lock);
+    return rc;
+}
+
+static int list_locked(struct request *r)
 {
     struct metadata *md = &r->emu->md;
     char name[128];
@@ -896,7 +960,7 @@ int api_metadata(struct request *r)
     if (!fspec)
         return http_webmessage(r, 500, "ERROR", "Out of memory", NULL);
     const char *spec = *fspec ? fspec : (slash ? "*" : "id,displayName");
-    if (fields_parse(&spec, &fields, &n_fields)) {
+    if (md_fields_parse(&spec, &fields, &n_fields)) {
         free(fspec);
         return http_webmessage(r, 500, "ERROR", "Out of memory", NULL);
     }
@@ -909,7 +973,7 @@ int api_metadata(struct request *r)
             rc = not_found(r, c, id);
             goto out;
         }
-        rc = http_send_json(r, 200, apply_fields(cJSON_GetArrayItem(c->items, idx), fields, n_fields));
+        rc = http_send_json(r, 200, md_apply_fields(c->at[idx], fields, n_fields));
         goto out;
     }
 
@@ -922,7 +986,7 @@ int api_metadata(struct request *r)
             goto out;
         }
         filters = grown;
-        if (filter_parse(r->params[i].value, &filters[n_filters]) || !op_known(filters[n_filters].op)) {
+        if (md_filter_parse(r->params[i].value, &filters[n_filters]) || !md_op_known(filters[n_filters].op)) {
             n_filters++;
             char msg[512];
             snprintf(msg, sizeof msg, "Query failed because of a syntax error (filter: %s)", r->params[i].value);
@@ -944,7 +1008,7 @@ int api_metadata(struct request *r)
     cJSON_ArrayForEach(it, c->items) {
         bool ok = !any_of || n_filters == 0;
         for (int k = 0; k < n_filters; k++) {
-            bool m = filter_match(it, &filters[k]);
+            bool m = md_filter_match(it, &filters[k]);
             if (any_of && m) {
                 ok = true;
                 break;
@@ -1010,7 +1074,7 @@ int api_metadata(struct request *r)
     if (!arr)
         goto oom;
     for (int k = first; k < last; k++) {
-        cJSON *x = apply_fields(matched[k], fields, n_fields);
+        cJSON *x = md_apply_fields(matched[k], fields, n_fields);
         if (!x || !cJSON_AddItemToArray(arr, x)) {
             cJSON_Delete(x);
             goto oom;
@@ -1030,6 +1094,6 @@ out:
         free(filters[k].value);
     }
     free(filters);
-    fields_free(fields, n_fields);
+    md_fields_free(fields, n_fields);
     return rc;
 }

@@ -180,7 +180,19 @@ static int conflict(struct request *r, const char *code, const char *msg)
     return http_webmessage(r, 409, "ERROR", msg, code);
 }
 
+static int dvs_get_locked(struct request *r);
+
+/* The selection is resolved under the read lock: a metadata import rebuilds the indexes it
+ * reads. The chunks that stream the answer take the lock again, each on its own. */
 int api_dvs_get(struct request *r)
+{
+    pthread_rwlock_rdlock(&r->emu->st.lock);
+    int rc = dvs_get_locked(r);
+    pthread_rwlock_unlock(&r->emu->st.lock);
+    return rc;
+}
+
+static int dvs_get_locked(struct request *r)
 {
     struct emu *emu = r->emu;
     struct metadata *md = &emu->md;
@@ -277,7 +289,7 @@ int api_dvs_get(struct request *r)
     struct md_collection *groups = metadata_collection(md, "organisationUnitGroups");
     for (int i = 0; groups && i < oug.n; i++) {
         int g = strmap_get(&groups->by_uid, oug.s[i]);
-        const cJSON *members = g >= 0 ? cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(groups->items, g),
+        const cJSON *members = g >= 0 ? cJSON_GetObjectItemCaseSensitive(groups->at[g],
                                                                          "organisationUnits")
                                       : NULL;
         const cJSON *it;
@@ -312,12 +324,9 @@ int api_dvs_get(struct request *r)
     bool ou_at_root = (emu->cfg.major > 2 || emu->cfg.minor >= 43) && ou.n == 1 && !children && !oug.n;
     s->fmt.with_ou = !ou_at_root;
 
-    pthread_rwlock_rdlock(&st->lock);
     pe_ok = calloc((size_t)st->n_pe + 1, 1);
-    if (!pe_ok) {
-        pthread_rwlock_unlock(&st->lock);
+    if (!pe_ok)
         goto oom;
-    }
     if (pe.n) {
         for (int i = 0; i < pe.n; i++) {
             int idx = store_period_find(st, pe.s[i]);
@@ -359,17 +368,14 @@ int api_dvs_get(struct request *r)
                 if (s->n == cap) {
                     cap = cap ? cap * 2 : 1024;
                     uint32_t *grown = realloc(s->ids, cap * sizeof *grown);
-                    if (!grown) {
-                        pthread_rwlock_unlock(&st->lock);
+                    if (!grown)
                         goto oom;
-                    }
                     s->ids = grown;
                 }
                 s->ids[s->n++] = l->ids[k];
             }
         }
     }
-    pthread_rwlock_unlock(&st->lock);
 
     const char *accept = req_header(r, "Accept");
     s->csv = r->csv || (accept && strstr(accept, "csv") && !strstr(accept, "json"));

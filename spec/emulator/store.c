@@ -426,3 +426,46 @@ int store_save_file(struct store *s, const struct metadata *md, const char *path
     }
     return 0;
 }
+
+int store_remap(struct store *s, const int *de, const int *ou, const int *coc, int n_ou)
+{
+    struct ou_list *by_ou = calloc((size_t)n_ou + 1, sizeof *by_ou);
+    uint32_t *count = calloc((size_t)n_ou + 1, sizeof *count);
+    uint32_t *slots = calloc(s->n_slots, sizeof *slots);
+    int rc = -1;
+    if (!by_ou || !count || !slots)
+        goto out;
+    for (size_t i = 0; i < s->n; i++)
+        count[ou[s->v[i].ou]]++;
+    for (int u = 0; u < n_ou; u++) {
+        by_ou[u].cap = count[u] ? count[u] : 0;
+        if (count[u] && !(by_ou[u].ids = malloc(count[u] * sizeof *by_ou[u].ids)))
+            goto out;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        struct dv *v = &s->v[i];
+        v->de = de[v->de];
+        v->ou = ou[v->ou];
+        v->coc = coc[v->coc];
+        v->aoc = coc[v->aoc];
+        by_ou[v->ou].ids[by_ou[v->ou].n++] = (uint32_t)i;
+        slot_insert(slots, s->n_slots, v, (uint32_t)i);
+    }
+    for (int u = 0; u < s->n_ou; u++)
+        free(s->by_ou[u].ids);
+    free(s->by_ou);
+    free(s->slots);
+    s->by_ou = by_ou;
+    s->slots = slots;
+    s->n_ou = n_ou;
+    by_ou = NULL;
+    slots = NULL;
+    rc = 0;
+out:
+    for (int u = 0; by_ou && u < n_ou; u++)
+        free(by_ou[u].ids);
+    free(by_ou);
+    free(count);
+    free(slots);
+    return rc;
+}

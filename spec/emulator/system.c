@@ -27,8 +27,11 @@ static int system_info(struct request *r)
     buf_json_str(&b, req_header(r, "User-Agent"));
     buf_puts(&b, ",\"calendar\":\"iso8601\",\"dateFormat\":\"yyyy-mm-dd\",\"serverDate\":\"");
     buf_timestamp(&b, now_ms(), false);
-    buf_puts(&b, "\",\"serverTimeZoneId\":\"Etc/UTC\","
-                 "\"serverTimeZoneDisplayName\":\"Coordinated Universal Time\",\"version\":");
+    buf_puts(&b, "\",\"serverTimeZoneId\":");
+    buf_json_str(&b, emu->cfg.timezone);
+    buf_puts(&b, ",\"serverTimeZoneDisplayName\":");
+    buf_json_str(&b, strcmp(emu->cfg.timezone, "Etc/UTC") ? emu->cfg.timezone : "Coordinated Universal Time");
+    buf_puts(&b, ",\"version\":");
     buf_json_str(&b, emu->cfg.version);
     buf_puts(&b, ",\"revision\":\"e1m2u3l\",\"buildTime\":\"2024-11-01T10:00:00.000\","
                  "\"jasperReportsVersion\":\"6.20.6\",\"environmentVariable\":\"DHIS2_HOME\","
@@ -52,11 +55,13 @@ static int me(struct request *r)
                  "\"displayName\":\"Emulator Admin\",\"userCredentials\":{\"username\":");
     buf_json_str(&b, emu->cfg.user);
     buf_puts(&b, "},\"authorities\":[\"ALL\"],\"organisationUnits\":[");
+    pthread_rwlock_rdlock(&emu->st.lock); /* metadata imports rebuild the org units */
     if (emu->md.root_ou >= 0) {
         buf_puts(&b, "{\"id\":");
         buf_json_str(&b, emu->md.ou[emu->md.root_ou].id.uid);
         buf_putc(&b, '}');
     }
+    pthread_rwlock_unlock(&emu->st.lock);
     buf_puts(&b, "],\"dataViewOrganisationUnits\":[],\"teiSearchOrganisationUnits\":[]}");
     return send_buf(r, &b);
 }

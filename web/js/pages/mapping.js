@@ -235,10 +235,14 @@ export async function render(ctx) {
   function renderResults(r) {
     const c = r.counts || {};
     const compact = (dv) => (dv ? [dv.dataElement, dv.period, dv.orgUnit, dv.categoryOptionCombo, dv.attributeOptionCombo].filter(Boolean).join(' · ') + (dv.value !== undefined ? ` = ${dv.value}` : '') : '');
+    // a sample of events, tracked entities or metadata: each object by its type and uid, and
+    // what the mapping's function made of it as JSON
+    const objects = c.objects !== undefined;
+    const label = (x) => `${x.type} ${x.input?.id ?? x.input?.event ?? x.input?.trackedEntity ?? ''}`;
     const errLines = new Set();
     const rows = (r.results || []).map((x) => {
       let outcome;
-      if (x.status === 'mapped') outcome = h('span', {}, compact(x.output));
+      if (x.status === 'mapped') outcome = h('span', {}, objects ? JSON.stringify(x.output) : compact(x.output));
       else if (x.status === 'skipped') outcome = h('span', { class: 'muted' }, x.reason ?? 'skipped');
       else {
         if (x.error?.line) errLines.add(x.error.line);
@@ -246,12 +250,12 @@ export async function render(ctx) {
       }
       return h('tr', {}, h('td', { class: 'num' }, String((x.index ?? 0) + 1)),
         h('td', {}, h('span', { class: `badge badge-${x.status === 'mapped' ? 'succeeded' : x.status === 'skipped' ? 'cancelled' : 'failed'}` }, x.status)),
-        h('td', { class: 'mono small wrap' }, compact(x.input)),
+        h('td', { class: 'mono small wrap' }, objects ? label(x) : compact(x.input)),
         h('td', { class: 'mono small wrap' }, outcome));
     });
     errLines.forEach(markLine);
     replace(results,
-      h('p', {}, `${c.values ?? rows.length} values: ${c.mapped ?? 0} mapped, ${c.skipped ?? 0} skipped, ${c.errors ?? 0} errors.`,
+      h('p', {}, `${objects ? `${c.objects} objects` : `${c.values ?? rows.length} values`}: ${c.mapped ?? 0} mapped, ${c.skipped ?? 0} skipped, ${c.errors ?? 0} errors.`,
         r.note ? h('span', { class: 'muted' }, ` ${r.note}`) : null),
       table(['#', 'Result', 'Input', 'Output'], rows, { caption: 'What the draft does to each sample value' }),
       r.aggregated && r.aggregated.length ? h('details', {}, h('summary', {}, `Sent after aggregation (${r.aggregated.length})`),
@@ -283,7 +287,7 @@ export async function render(ctx) {
         h('h2', { id: 'sample-h' }, 'Try it on sample values'),
         h('div', { class: 'inline-fields' }, field('Job', sampleJob, { hint: 'Values of its selection, read from its source (nothing is written).' }), pullBtn),
         sampleStatus,
-        field('Sample data values (DHIS2 JSON)', sample, { hint: 'Or paste values from /api/dataValueSets of the source. Nothing is sent anywhere.' }),
+        field('Sample data values (DHIS2 JSON)', sample, { hint: 'Or paste values from /api/dataValueSets of the source, or {"events":[…]}, {"trackedEntities":[…]} or {"metadata":{"dataElements":[…]}} to try the functions event, trackedEntity and metadata. Nothing is sent anywhere.' }),
         h('div', { class: 'form-actions' }, checkBtn),
         results)));
   renderState(info);
