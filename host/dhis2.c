@@ -18,8 +18,8 @@
 enum {
     DEFAULT_TIMEOUT_S = 120,
     DEFAULT_BACKOFF_MS = 500,
-    MAX_BACKOFF_MS = 60 * 1000,        /* one backoff never sleeps longer than this */
-    MAX_RETRY_AFTER_S = 10 * 60,       /* nor does a server's Retry-After */
+    MAX_BACKOFF_MS = 30 * 1000,        /* the longest backoff, unless the client sets its own */
+    MAX_RETRY_AFTER_S = 10 * 60,       /* the longest a server's Retry-After is obeyed */
     ERROR_BODY_CAP = 64 * 1024,        /* what we keep of an error page, for its message */
     JSON_BODY_CAP = 256 * 1024 * 1024, /* a metadata page or an import summary */
     GZIP_ABOVE = 64 * 1024,            /* post bodies larger than this are compressed */
@@ -29,8 +29,16 @@ enum {
 struct dhis2_client {
     char *name, *base, *username, *secret, *ca_file;
     bool pat;
-    long timeout_s, backoff_ms;
+    long timeout_s, backoff_ms, backoff_max_ms;
+    long long retry_window_ms;
     int max_retries;
+    /* the outage under way: when its first failed attempt began (0: none), and whether the
+     * waiting hook was told */
+    long long down_since_ms, down_since_epoch;
+    bool told_waiting;
+    long resent; /* POSTs sent more than once */
+    void (*on_wait)(void *ud, long long since);
+    void *wait_ud;
     CURL *h;
     struct curl_slist *auth_header; /* "Authorization: ApiToken …" for pat */
     char errbuf[CURL_ERROR_SIZE];
@@ -189,6 +197,8 @@ struct dhis2_client *dhis2_client_new(const struct dhis2_config *cfg, struct err
     c->timeout_s = cfg->timeout_s > 0 ? cfg->timeout_s : DEFAULT_TIMEOUT_S;
     c->backoff_ms = cfg->backoff_ms > 0 ? cfg->backoff_ms : DEFAULT_BACKOFF_MS;
     c->max_retries = cfg->max_retries > 0 ? cfg->max_retries : 0;
+    c->retry_window_ms = cfg->retry_window_s > 0 ? cfg->retry_window_s * 1000LL : 0;
+    c->backoff_max_ms = cfg->backoff_max_ms > 0 ? cfg->backoff_max_ms : MAX_BACKOFF_MS;
     c->rng = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32 ^ (uint64_t)(uintptr_t)c;
     if (failed || !(c->h = curl_easy_init())) {
         err_set(e, ERR_INTERNAL, "out of memory");
@@ -258,7 +268,16 @@ void dhis2_client_set_cancel(struct dhis2_client *c, int (*should_stop)(void *ud
     c->stop_ud = ud;
 }
 
+void dhis2_client_set_waiting(struct dhis2_client *c, void (*on_wait)(void *ud, long long since),
+                              void *ud)
+{
+    c->on_wait = on_wait;
+    c->wait_ud = ud;
+}
+
 const char *dhis2_client_base_url(const struct dhis2_client *c) { return c->base; }
+
+long dhis2_client_resent(const struct dhis2_client *c) { return c->resent; }
 
 static bool stopped(struct dhis2_client *c) { return c->should_stop && c->should_stop(c->stop_ud); }
 
@@ -452,11 +471,62 @@ static long backoff_delay(struct dhis2_client *c, int attempt, long retry_after_
     if (retry_after_s > 0)
         return (retry_after_s < MAX_RETRY_AFTER_S ? retry_after_s : MAX_RETRY_AFTER_S) * 1000;
     long ceiling = c->backoff_ms;
-    for (int i = 0; i < attempt && ceiling < MAX_BACKOFF_MS; i++)
+    for (int i = 0; i < attempt && ceiling < c->backoff_max_ms; i++)
         ceiling *= 2;
-    if (ceiling > MAX_BACKOFF_MS)
-        ceiling = MAX_BACKOFF_MS;
+    if (ceiling > c->backoff_max_ms)
+        ceiling = c->backoff_max_ms;
     return (long)(next_random(c) % (uint64_t)(ceiling + 1)); /* full jitter */
+}
+
+/* A failed attempt that may be retried: starts the outage clock at its first one, and tells
+ * the hook once the outage outlasts one retry. */
+static void outage_note(struct dhis2_client *c, int attempt, long long attempt_began_ms,
+                        long long attempt_began_epoch)
+{
+    if (!c->down_since_ms) {
+        c->down_since_ms = attempt_began_ms;
+        c->down_since_epoch = attempt_began_epoch;
+    }
+    if (attempt >= 1 && !c->told_waiting && c->on_wait) {
+        c->told_waiting = true;
+        c->on_wait(c->wait_ud, c->down_since_epoch);
+    }
+}
+
+/* The server answered (or failed in a way no retry cures): the outage, if any, is over. */
+static void outage_over(struct dhis2_client *c)
+{
+    if (c->told_waiting && c->on_wait)
+        c->on_wait(c->wait_ud, 0);
+    c->told_waiting = false;
+    c->down_since_ms = 0;
+}
+
+/* "10 min", "90 s": a retry window as people say it. */
+static void window_text(long long ms, char *out, size_t n)
+{
+    long long s = ms / 1000;
+    if (s >= 60 && s % 60 == 0)
+        snprintf(out, n, "%lld min", s / 60);
+    else
+        snprintf(out, n, "%lld s", s);
+}
+
+/* The outage outlasted the retry window: e holds the last attempt's failure, which this
+ * restates as the reason the instance is unreachable. */
+static int unreachable(struct dhis2_client *c, int attempts, struct err *e)
+{
+    if (!e)
+        return ERR_NET;
+    char window[32], prefix[300], last[256];
+    window_text(c->retry_window_ms, window, sizeof window);
+    snprintf(prefix, sizeof prefix, "instance '%s': ", c->name);
+    const char *why = e->msg;
+    if (strncmp(why, prefix, strlen(prefix)) == 0)
+        why += strlen(prefix);
+    snprintf(last, sizeof last, "%s", why);
+    return err_set(e, ERR_NET, "instance '%s' unreachable for %s (%d attempts): %s", c->name,
+                   window, attempts, last);
 }
 
 /* The gist of an error body, for a message: DHIS2's WebMessage text, an HTML title, or the
@@ -581,6 +651,7 @@ static int request(struct dhis2_client *c, const struct request *rq, struct resp
         *attempts = attempt + 1;
         if (rq->sink && (rc = rq->sink->start(rq->sink->ud, e)) != 0)
             goto out;
+        long long began_ms = monotonic_ms(), began_epoch = (long long)time(NULL);
         CURLcode cc = perform(c, rq, r, headers, full);
         bool retry = false;
         if (cc == CURLE_ABORTED_BY_CALLBACK) {
@@ -606,18 +677,36 @@ static int request(struct dhis2_client *c, const struct request *rq, struct resp
             rc = 0;
             retry = r->status == 429 || (r->status >= 500 && r->status != 501);
         }
-        if (!retry || attempt >= c->max_retries || (rq->sink && rq->sink->committed(rq->sink->ud)))
+        if (!retry) {
+            outage_over(c);
+            break;
+        }
+        outage_note(c, attempt, began_ms, began_epoch);
+        if (rq->sink && rq->sink->committed(rq->sink->ud))
+            break;
+        long long left = c->down_since_ms + c->retry_window_ms - monotonic_ms();
+        if (c->retry_window_ms && left <= 0) {
+            if (cc == CURLE_OK)
+                http_error(c, r, msg_url, *attempts, e);
+            rc = unreachable(c, *attempts, e);
+            goto out;
+        }
+        if (!c->retry_window_ms && attempt >= c->max_retries)
             break;
         curl_off_t retry_after = 0;
         if (cc == CURLE_OK)
             curl_easy_getinfo(c->h, CURLINFO_RETRY_AFTER, &retry_after);
         long delay = backoff_delay(c, attempt, (long)retry_after);
+        if (c->retry_window_ms && delay > left)
+            delay = (long)left; /* one last attempt as the window closes */
         log_debug("instance '%s': %s %s failed (%s), retrying in %ld ms", c->name, rq->method,
                   msg_url, cc != CURLE_OK ? curl_easy_strerror(cc) : "HTTP error", delay);
         if (!dhis2_wait(c, delay)) {
             rc = err_set(e, ERR_CANCELLED, "instance '%s': cancelled", c->name);
             goto out;
         }
+        if (attempt == 0 && rq->body)
+            c->resent++;
     }
     if (rc && *attempts > 1 && e) { /* a network error that outlived its retries */
         size_t len = strlen(e->msg);

@@ -248,7 +248,7 @@ int store_load_file(struct store *s, const struct metadata *md, const char *path
 int store_save_file(struct store *s, const struct metadata *md, const char *path, struct err *e);
 
 /* ---- faults.c ---- */
-enum fault_action { FAULT_NONE, FAULT_STATUS, FAULT_DROP, FAULT_HANG };
+enum fault_action { FAULT_NONE, FAULT_STATUS, FAULT_DROP, FAULT_HANG, FAULT_DOWN };
 struct faults {
     pthread_mutex_t mu;
     double fail_rate;     /* share of requests answered fail_status */
@@ -257,6 +257,8 @@ struct faults {
     bool import_only;     /* only POST /api/dataValueSets is affected */
     int delay_ms;         /* every request waits this long first */
     int drop_next;        /* the next N responses are cut mid-body */
+    double drop_rate;     /* share of responses cut mid-body (after an import took effect) */
+    long long down_until_ms; /* monotonic: until then every connection is closed unanswered */
     int hang_next;        /* the next N requests never get an answer */
     int lose_tasks;       /* async import tasks are lost: 404 answers 404 for them, 200
                            * answers as if they never finished; 0 = off */
