@@ -118,6 +118,11 @@ int spec_free_port(void)
 
 static void child_setup(char *const env[], const char *log_path, int out_fd)
 {
+    /* a suite started in the background (`make test &`) ignores SIGINT and SIGQUIT, and a
+     * shell cannot trap a signal ignored when it started: programs under test get the
+     * defaults, as from a terminal, so a test can interrupt them as a user would */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGQUIT, SIG_DFL);
     for (int i = 0; env && env[i]; i++)
         putenv(env[i]);
     if (log_path) {
