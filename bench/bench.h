@@ -21,46 +21,16 @@
 #include "crypto.h"
 #include "instances.h"
 #include "pgembed.h"
-
-static const char *build_dir(void)
-{
-    const char *b = getenv("DHIS2SYNC_BUILD");
-    return b && *b ? b : "build";
-}
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-struct buf {
-    char *data;
-    size_t len;
-};
-
-static size_t collect(char *p, size_t size, size_t n, void *ud)
-{
-    struct buf *b = ud;
-    char *grown = realloc(b->data, b->len + size * n + 1);
-    if (!grown)
-        return 0;
-    b->data = grown;
-    memcpy(b->data + b->len, p, size * n);
-    b->len += size * n;
-    b->data[b->len] = '\0';
-    return size * n;
-}
+#include "bench_common.h"
 
 /* GET with admin:district; the body (or NULL); *bytes gets its size. */
 static char *get(const char *url, size_t *bytes)
 {
     CURL *c = curl_easy_init();
-    struct buf b = {0};
+    struct bench_body b = {0};
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_USERPWD, "admin:district");
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, bench_keep);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
     long status = 0;
     if (curl_easy_perform(c) == CURLE_OK)
@@ -69,10 +39,10 @@ static char *get(const char *url, size_t *bytes)
     if (bytes)
         *bytes = b.len;
     if (status != 200) {
-        free(b.data);
+        free(b.p);
         return NULL;
     }
-    return b.data;
+    return b.p;
 }
 
 /* GET http://127.0.0.1:port/path as JSON (NULL when it fails); caller deletes. */

@@ -20,19 +20,7 @@
 #include <unistd.h>
 
 #include "pgembed.h"
-
-static const char *build_dir(void)
-{
-    const char *b = getenv("DHIS2SYNC_BUILD");
-    return b && *b ? b : "build";
-}
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
+#include "bench_common.h"
 
 static size_t discard(char *p, size_t size, size_t n, void *ud)
 {

@@ -35,6 +35,7 @@
 #include "dhis2.h"
 #include "instances.h"
 #include "pgembed.h"
+#include "bench_common.h"
 
 enum {
     BATCH = 5000,
@@ -81,19 +82,6 @@ static struct row *row_add(const char *what, long n, const struct row *base)
     r->cpu_s = -1;
     r->base = base;
     return r;
-}
-
-static const char *build_dir(void)
-{
-    const char *b = getenv("DHIS2SYNC_BUILD");
-    return b && *b ? b : "build";
-}
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 static double cpu_of(const struct rusage *ru)
@@ -272,24 +260,6 @@ static void stop(pid_t pid)
 
 /* ---- HTTP by libcurl ------------------------------------------------------------------- */
 
-struct body {
-    char *p;
-    size_t len;
-};
-
-static size_t keep(char *p, size_t size, size_t n, void *ud)
-{
-    struct body *b = ud;
-    char *grown = realloc(b->p, b->len + size * n + 1);
-    if (!grown)
-        return 0;
-    b->p = grown;
-    memcpy(b->p + b->len, p, size * n);
-    b->len += size * n;
-    b->p[b->len] = '\0';
-    return size * n;
-}
-
 /* The floor reads answers and keeps nothing. */
 static size_t drop(char *p, size_t size, size_t n, void *ud)
 {
@@ -300,7 +270,7 @@ static size_t drop(char *p, size_t size, size_t n, void *ud)
 
 /* One request on handle c (reused, so the connection is kept alive as dhis2sync keeps it).
  * out NULL: the answer is dropped. Returns the HTTP status, 0 when there was none. */
-static long http(CURL *c, const char *url, const char *body, size_t len, struct body *out)
+static long http(CURL *c, const char *url, const char *body, size_t len, struct bench_body *out)
 {
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     struct curl_slist *h2 = h ? curl_slist_append(h, "Expect:") : NULL;
@@ -313,7 +283,7 @@ static long http(CURL *c, const char *url, const char *body, size_t len, struct 
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_USERPWD, "admin:district");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h2);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, out ? keep : drop);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, out ? bench_keep : drop);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
     if (body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
@@ -338,7 +308,7 @@ static long emulator_live(CURL *c, const struct emulator *em)
 {
     char url[128];
     snprintf(url, sizeof url, "%s/emulator/state", em->url);
-    struct body b = {0};
+    struct bench_body b = {0};
     long live = -1;
     if (http(c, url, NULL, 0, &b) == 200) {
         cJSON *st = cJSON_Parse(b.p);
