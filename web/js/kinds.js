@@ -64,7 +64,7 @@ function objectRow(type, value, onRemove) {
     value === 'all' ? 'all' : Array.isArray(value) || value === undefined ? 'ids' : 'filter', { 'aria-label': 'Which' });
   const filters = h('textarea', {
     class: 'mono', rows: 2, placeholder: 'code:like:ANC', 'aria-label': 'DHIS2 filters, one per line',
-  }, value && value.filter ? value.filter.join('\n') : '');
+  }, value && Array.isArray(value.filter) ? value.filter.join('\n') : '');
   const text = h('input', { type: 'text', class: 'mono', placeholder: 'ids, separated by commas', 'aria-label': 'Ids' });
   let chosen = Array.isArray(value) ? value : [];
   let pick = null;
