@@ -6,10 +6,11 @@
 //
 // Environment (spec/web_kinds_test.c): SOURCE_URL, the emulator both instances point at, and
 // META_RUN, a partial run of the job "seeded-meta" with two entries naming metadata items.
-import { check, checkClean, checkNoLeakedValues, login, newPage, ready, run, step } from './lib.mjs';
+import { check, checkClean, checkNoLeakedValues, login, newPage, ready, run, screenshot, step } from './lib.mjs';
 import { apiCall } from './seed.mjs';
 
 const META_RUN = process.env.META_RUN;
+const shots = process.env.SCREENSHOTS === '1';
 
 run('kinds', async (browser, setPage) => {
   check(META_RUN && process.env.SOURCE_URL, 'META_RUN and SOURCE_URL in the environment');
@@ -48,6 +49,7 @@ run('kinds', async (browser, setPage) => {
     await page.waitForFunction(() => document.querySelector('form [data-field="objects.dataElements"] .field-error')?.textContent);
     const text = await fieldError('objects.dataElements').innerText();
     check(/filter/i.test(text), `a filter error beside the data elements row, saw "${text}"`);
+    if (shots) await screenshot(page, 'kinds-metadata-form');
     check(new URL(page.url()).pathname === '/jobs/new', 'not saved');
   });
 
@@ -125,6 +127,7 @@ run('kinds', async (browser, setPage) => {
     check(!('periods' in sent) && !('dataSets' in sent), `no data value fields, saw ${JSON.stringify(Object.keys(sent))}`);
     check(/not at the source/.test(await fieldError('programs').innerText()), 'the programs error beside programs');
     check(/OBJECT or ALL/.test(await fieldError('importOptions.atomicMode').innerText()), 'the atomic mode error beside it');
+    if (shots) await screenshot(page, 'kinds-tracker-form');
   });
 
   await step('the jobs list has a Kind column', async () => {
@@ -164,6 +167,7 @@ run('kinds', async (browser, setPage) => {
     const row = page.locator('table.conflicts-table tbody tr:has(td.item-id code:text-is("fbfJHSPpUQD"))');
     const cells = await row.locator('td').allInnerTexts();
     check(cells[1] === 'dataElements' && cells[3] === 'E5003' && /already exists/.test(cells[4]), `dataElements, E5003 and its message, saw ${JSON.stringify(cells)}`);
+    if (shots) await screenshot(page, 'kinds-metadata-run');
     await checkNoLeakedValues(page);
   });
 
@@ -178,6 +182,7 @@ run('kinds', async (browser, setPage) => {
     await ready(page, `/jobs/${metaJob.id}`);
     await rows.first().waitFor();
     await fits();
+    if (shots) await screenshot(page, 'kinds-metadata-job-narrow');
   });
 
   checkClean(rec);
