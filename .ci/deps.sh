@@ -18,10 +18,12 @@ TEST_PKGS="python3 python3-prometheus-client docker-compose prometheus clang lib
 # the web admin's browser tests (spec/web_test.c): Debian's Chromium, driven from node by
 # playwright-core (spec/browser/package.json), which never downloads a browser of its own
 BROWSER_PKGS="chromium fonts-dejavu-core"
+# `make bench`: its HTTP rows load `dhis2sync serve` with wrk (its Python rows need python3 only)
+BENCH_PKGS="wrk"
 
 PKGS="$BUILD_PKGS"
 if [ "${1:-}" != "--build" ]; then
-  PKGS="$PKGS $RUN_PKGS $TEST_PKGS $BROWSER_PKGS"
+  PKGS="$PKGS $RUN_PKGS $TEST_PKGS $BROWSER_PKGS $BENCH_PKGS"
   # Debian's node and npm, unless a node with npm is there already (another packaging of
   # nodejs would conflict with Debian's npm)
   if ! command -v npm >/dev/null 2>&1; then PKGS="$PKGS nodejs npm"; fi

@@ -1274,7 +1274,10 @@ int dhis2_post(struct dhis2_client *c, const char *path, const char *query, cons
     int attempts = 0;
     *out = NULL;
     *status = 0;
-    int rc = post_json(c, path, query, json, len, false, &r, url, &attempts, e);
+    /* DHIS2's tracker importer reads its body with Jackson, which does not inflate gzip (the
+     * dataValueSets and metadata importers look for gzip's magic bytes) */
+    bool plain = strncmp(path, "/api/tracker", 12) == 0;
+    int rc = post_json(c, path, query, json, len, plain, &r, url, &attempts, e);
     if (rc == 0) {
         *status = r.status;
         bool answer = r.status / 100 == 2 || r.status == 409;

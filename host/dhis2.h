@@ -80,11 +80,12 @@ int dhis2_list(struct dhis2_client *c, const char *kind, const char *fields,
  * *out (caller deletes). Retried as every request is. A 404 is ERR_NOT_FOUND. */
 int dhis2_get(struct dhis2_client *c, const char *path, const char *query, cJSON **out,
               struct err *e);
-/* POST a JSON body of len bytes to path?query (gzipped above 64 KB). An answer of 2xx or 409
- * with a JSON body is an answer, not an error: it is parsed into *out (caller deletes) and its
- * status stored in *status. Anything else (other statuses, no JSON) is an error that quotes the
- * answer. Network errors, 5xx and 429 are retried: post only what may safely arrive twice (an
- * import by UID with CREATE_AND_UPDATE or DELETE does). */
+/* POST a JSON body of len bytes to path?query (gzipped above 64 KB, but never to /api/tracker,
+ * whose importer does not read gzip). An answer of 2xx or 409 with a JSON body is an answer,
+ * not an error: it is parsed into *out (caller deletes) and its status stored in *status.
+ * Anything else (other statuses, no JSON) is an error that quotes the answer. Network errors,
+ * 5xx and 429 are retried: post only what may safely arrive twice (an import by UID with
+ * CREATE_AND_UPDATE or DELETE does). */
 int dhis2_post(struct dhis2_client *c, const char *path, const char *query, const char *json,
                size_t len, long *status, cJSON **out, struct err *e);
 /* Appends "name=value" (after a '&' when *q holds pairs already) to a query being built in *q

@@ -6,10 +6,12 @@
 #include "dv_sync.h"
 #include "meta_sync.h"
 #include "sync_kind.h"
+#include "tracker_sync.h"
 
 static const struct sync_kind *const kinds[] = {
     &sync_kind_data_values,
     &sync_kind_metadata,
+    &sync_kind_tracker,
 };
 
 const struct sync_kind *sync_kind_find(const char *name)

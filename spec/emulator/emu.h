@@ -182,7 +182,6 @@ void md_short_klass(const char *col, char *out, size_t n);
 #define MD_DEFAULT_COMBO "bjDvmb4bfuf"
 #define MD_DEFAULT_COC "HllvX50cXC0"
 bool md_valid_uid(const char *s);
-void md_make_uid(char out[12]);
 /* ---- store.c: data values ---- */
 struct dv {
     int32_t de, pe, ou, coc, aoc;
@@ -288,10 +287,14 @@ struct emu_config {
     long gen_values, gen_orgunits;
     uint64_t gen_seed;
     bool generate;
+    long gen_events, gen_tracked_entities; /* tracker data (tracker_gen.c); -1 = not asked */
+    const char *timezone;                  /* --timezone: serverTimeZoneId, tracker times */
     long gen_objects; /* --generate objects=N: extra data elements up to N metadata objects */
 };
 
 struct job; /* tasks.c */
+struct tk_store; /* tracker.h */
+struct tk_job;   /* tracker_import.c */
 struct emu {
     struct emu_config cfg;
     struct metadata md;
@@ -299,6 +302,8 @@ struct emu {
     struct faults faults;
     pthread_mutex_t jobs_mu;
     struct job *jobs;
+    struct tk_store *tk;
+    struct tk_job *tk_jobs; /* under jobs_mu */
     atomic_long requests, imports;
     cJSON *deleted; /* /api/deletedObjects: {klass, uid, code, deletedAt}, oldest first */
     bool metadata_changed; /* an import changed it: --save writes it back */
@@ -310,6 +315,25 @@ struct emu {
 /* Builds metadata and values from --generate values=N,orgunits=M,seed=S. */
 int generate_metadata(struct emu_config *cfg, cJSON **out, struct err *e);
 int generate_values(struct emu *emu, struct err *e);
+
+/* ---- tracker*.c: programs, tracked entities, enrollments, events (/api/tracker) ---- */
+struct request;
+/* Adds event and tracker programs, their stages, data elements, tracked entity type and
+ * attributes and option sets to a generated metadata export, when --generate asks for events
+ * or trackedEntities. */
+int tracker_generate_metadata(const struct emu_config *cfg, cJSON *root, struct err *e);
+/* Indexes the programs of emu->md and makes the generated tracker data, if any. */
+int tracker_init(struct emu *emu, struct err *e);
+void tracker_free(struct emu *emu);
+/* To call after a metadata import rebuilt emu->md, with the store lock held for writing:
+ * re-reads the programs and moves stored tracker objects to the new indexes (de_map and ou_map
+ * give the new index of each old data element and org unit). 0, or -1 out of memory. */
+int tracker_metadata_reloaded(struct emu *emu, const int *de_map, const int *ou_map);
+int api_tracker_get(struct request *r);  /* tracker_export.c: tracker/events, trackedEntities, enrollments */
+int api_tracker_post(struct request *r); /* tracker_import.c: POST tracker */
+int api_tracker_jobs(struct request *r); /* tracker_import.c: tracker/jobs/<id>[/report] */
+/* GET /emulator/tracker/digest: counts and a hash of every object, to compare two emulators. */
+int emulator_tracker_digest(struct request *r);
 
 /* ---- http glue (http.c) ---- */
 struct MHD_Connection;
@@ -395,6 +419,9 @@ int import_opts_parse(const struct request *r, struct import_opts *o, char *msg,
  * JSON text (caller frees; NULL when out of memory), in the form the server version writes. */
 char *import_execute(struct emu *emu, const char *body, size_t len, bool csv,
                      const struct import_opts *o, int api_version, struct import_totals *t);
+/* The i18n key of the first value-type rule v breaks (dhis2-core ValidationUtils.valueIsValid),
+ * or NULL when it is valid. */
+const char *value_problem(const char *v, enum value_type vt);
 /* POST /api/metadata's options (mdimport.c). */
 enum md_report_mode { MD_REPORT_ERRORS, MD_REPORT_FULL, MD_REPORT_DEBUG };
 struct md_import_opts {
@@ -412,5 +439,7 @@ cJSON *md_import_execute(struct emu *emu, const char *body, size_t len,
 int tasks_start(struct request *r, char *body, size_t len, bool csv, const struct import_opts *o,
                 const struct md_import_opts *md);
 void tasks_free(struct emu *emu);
+/* A DHIS2-shaped UID from a counter and the clock: unique within this process. */
+void make_uid(char out[12]);
 
 #endif

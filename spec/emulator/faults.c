@@ -226,6 +226,8 @@ int emulator_admin(struct request *r)
     struct faults *f = &r->emu->faults;
     if (!strcmp(r->url, "/emulator/state") && !strcmp(r->method, "GET"))
         return state(r);
+    if (!strcmp(r->url, "/emulator/tracker/digest") && !strcmp(r->method, "GET"))
+        return emulator_tracker_digest(r);
     if (strcmp(r->url, "/emulator/faults") != 0)
         return http_webmessage(r, 404, "ERROR", "Not Found", NULL);
     if (!strcmp(r->method, "DELETE")) {

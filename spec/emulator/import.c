@@ -366,8 +366,7 @@ static bool is_uid(const char *s)
     return true;
 }
 
-/* The i18n key of the first rule the value breaks, or NULL when it is valid. */
-static const char *value_problem(const char *v, enum value_type vt)
+const char *value_problem(const char *v, enum value_type vt)
 {
     if (strlen(v) > MAX_VALUE_LEN)
         return "value_length_greater_than_max_length";

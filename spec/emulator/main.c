@@ -3,7 +3,8 @@
  *
  * Usage:
  *   dhis2-emulator --port P [--data DIR] [--version 2.41.0] [--user U:P] [--pat TOKEN]
- *                  [--generate values=N,orgunits=M,objects=K,seed=S] [--save]
+ *                  [--generate values=N,orgunits=M,objects=K,seed=S[,events=N,trackedEntities=M]]
+ *                  [--save] [--timezone Europe/Oslo]
  *                  [--fail-rate R] [--fail-next N] [--fail-status 500|502|503] [--fail-import-only]
  *                  [--delay-ms N] [--drop-next N] [--hang-next N] [--conflict-ids ID,ID...]
  *   --data DIR      metadata from DIR/metadata.json (a /api/metadata export: dataElements,
@@ -13,7 +14,11 @@
  *   --generate      a deterministic instance instead (see generate.c); values=0 gives the same
  *                   metadata with no values, i.e. an empty sync target. objects=K adds data
  *                   elements (in a data set and a group of their own) until the instance holds
- *                   at least K metadata objects, for memory tests of metadata sync.
+ *                   at least K metadata objects, for memory tests of metadata sync. events=N adds an event
+ *                   program with N events, trackedEntities=M a tracker program with M enrolled
+ *                   tracked entities and their events (tracker_gen.c); 0 gives the programs alone.
+ *   --timezone      the server's zone (default Etc/UTC): /api/system/info serverTimeZoneId, and
+ *                   the zone of tracker timestamps, which DHIS2 writes without an offset.
  *   Without --generate and without DIR/metadata.json the instance holds only DHIS2's built-in
  *   defaults: the `default` category option, category, category combo and option combo with
  *   DHIS2's well-known ids (xYerKDKCefk, GLevLNI9wkl, bjDvmb4bfuf, HllvX50cXC0).
@@ -29,7 +34,9 @@
  *
  * Routes: /api/[NN/]system/info, system/ping, me, dataValueSets (GET as JSON or CSV; POST
  * JSON, gzip-compressed JSON or CSV), system/tasks/{DATAVALUE,METADATA}_IMPORT/<id>,
- * system/taskSummaries/{DATAVALUE,METADATA}_IMPORT/<id>, every metadata collection:
+ * system/taskSummaries/{DATAVALUE,METADATA}_IMPORT/<id>, tracker/events|trackedEntities|enrollments[/<id>]
+ * (GET), tracker (POST), tracker/jobs/<id>[/report] (see tracker_export.c, tracker_import.c),
+ * every metadata collection:
  * /api/<name>[/<id>] with fields, filter, rootJunction, order, paging (DELETE /api/<name>/<id>
  * deletes one object), GET /api/metadata (export: <type>=true, <type>:fields, <type>:filter,
  * fields, filter, defaults=EXCLUDE, skipSharing), POST /api/metadata (import: importStrategy,
@@ -50,12 +57,16 @@
  *          refused by imports as if unknown (E7610/E7612/E7613/E7615/E7611 conflicts, HTTP 409).
  *   DELETE /emulator/faults   clears them
  *   GET    /emulator/state    {"values","live","deleted","periods","requests","imports",...}
+ *   GET    /emulator/tracker/digest  {"events":{"live","deleted","digest"},"trackedEntities":..,
+ *                              "enrollments":..}: equal digests = the same tracker data (ids,
+ *                              references, status, dates, values; not created/updated stamps)
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "emu.h"
 #include "http.h"
@@ -65,7 +76,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: dhis2-emulator --port P [--data DIR] [--version 2.41.0] [--user U:P] [--pat TOKEN]\n"
-            "                      [--generate values=N,orgunits=M,objects=K,seed=S] [--save]\n"
+            "                      [--generate values=N,orgunits=M,objects=K,seed=S,events=N,trackedEntities=M]\n"
+            "                      [--save] [--timezone ZONE]\n"
             "                      [--fail-rate R] [--fail-next N] [--fail-status S] [--fail-import-only]\n"
             "                      [--delay-ms N] [--drop-next N] [--hang-next N] [--conflict-ids A,B]\n"
             "  --generate objects=K  at least K metadata objects (extra data elements), for memory tests\n"
@@ -90,6 +102,7 @@ static int parse_generate(struct emu_config *c, const char *spec, struct err *e)
     c->gen_values = 0;
     c->gen_orgunits = 100;
     c->gen_seed = 1;
+    c->gen_events = c->gen_tracked_entities = -1; /* not asked: no tracker metadata */
     char *copy = strdup(spec), *save = NULL;
     if (!copy)
         return err_set(e, ERR_INTERNAL, "out of memory");
@@ -109,12 +122,16 @@ static int parse_generate(struct emu_config *c, const char *spec, struct err *e)
             c->gen_values = (long)n;
         else if (!strcmp(kv, "orgunits"))
             c->gen_orgunits = (long)n;
+        else if (!strcmp(kv, "events"))
+            c->gen_events = (long)n;
+        else if (!strcmp(kv, "trackedEntities"))
+            c->gen_tracked_entities = (long)n;
         else if (!strcmp(kv, "seed"))
             c->gen_seed = n;
         else if (!strcmp(kv, "objects"))
             c->gen_objects = (long)n;
         else
-            rc = err_set(e, ERR_INPUT, "--generate: unknown key '%s' (values, orgunits, objects, seed)", kv);
+            rc = err_set(e, ERR_INPUT, "--generate: unknown key '%s' (values, orgunits, objects, seed, events, trackedEntities)", kv);
     }
     free(copy);
     return rc;
@@ -152,6 +169,8 @@ static int parse_args(int argc, char **argv, struct emu_config *c, struct faults
                 return err_set(e, ERR_INPUT, "--user: expected USER:PASSWORD");
             snprintf(c->user, sizeof c->user, "%.*s", (int)(colon - v), v);
             snprintf(c->password, sizeof c->password, "%s", colon + 1);
+        } else if (!strcmp(a, "--timezone")) {
+            c->timezone = v;
         } else if (!strcmp(a, "--pat")) {
             c->pat = v;
         } else if (!strcmp(a, "--generate")) {
@@ -257,13 +276,18 @@ int main(int argc, char **argv)
         faults_free(&emu.faults);
         return 2;
     }
+    if (!emu.cfg.timezone)
+        emu.cfg.timezone = "Etc/UTC";
+    /* the whole process reads the zone; tracker times are written in it */
+    setenv("TZ", emu.cfg.timezone, 1);
+    tzset();
     emu.started_ms = now_ms();
     snprintf(emu.system_id, sizeof emu.system_id, "emu-%016llx",
              (unsigned long long)(emu.cfg.generate ? emu.cfg.gen_seed : (uint64_t)emu.started_ms));
 
     cJSON *meta = NULL;
     if (emu.cfg.generate) {
-        if (generate_metadata(&emu.cfg, &meta, &e))
+        if (generate_metadata(&emu.cfg, &meta, &e) || tracker_generate_metadata(&emu.cfg, meta, &e))
             goto out;
     } else if (emu.cfg.data_dir) {
         snprintf(path, sizeof path, "%s/metadata.json", emu.cfg.data_dir);
@@ -292,6 +316,8 @@ int main(int argc, char **argv)
         if (store_load_file(&emu.st, &emu.md, path, &e))
             goto out;
     }
+    if (tracker_init(&emu, &e))
+        goto out;
 
     /* Signals are taken synchronously by this thread; the server threads inherit the mask. */
     sigset_t set;
@@ -324,6 +350,7 @@ out:
     if (status)
         fprintf(stderr, "dhis2-emulator: %s\n", e.msg);
     tasks_free(&emu);
+    tracker_free(&emu);
     store_free(&emu.st);
     metadata_free(&emu.md);
     cJSON_Delete(emu.deleted);

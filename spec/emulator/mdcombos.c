@@ -229,35 +229,30 @@ static int generate_one(void *arg, const char **ids, int n)
     if (have)
         return 0;
     char uid[12];
-    md_make_uid(uid);
+    make_uid(uid);
     struct buf name = {0};
     for (int i = 0; i < n; i++) {
         const char *on = str_of(mdi_stored(g->c, "categoryOptions", ids[i]), "name");
         buf_printf(&name, "%s%s", i ? ", " : "", on ? on : ids[i]);
     }
     char *nm = buf_take(&name);
-    cJSON *o = cJSON_CreateObject(), *ref = cJSON_CreateObject(), *opts = cJSON_CreateArray();
-    bool ok = nm && o && ref && opts && cJSON_AddStringToObject(o, "id", uid) && cJSON_AddStringToObject(o, "name", nm) &&
+    /* everything hangs from o as soon as it is made: one delete frees it all */
+    cJSON *o = cJSON_CreateObject();
+    cJSON *ref = o ? cJSON_AddObjectToObject(o, "categoryCombo") : NULL;
+    cJSON *opts = o ? cJSON_AddArrayToObject(o, "categoryOptions") : NULL;
+    bool ok = nm && ref && opts && cJSON_AddStringToObject(o, "id", uid) && cJSON_AddStringToObject(o, "name", nm) &&
               cJSON_AddStringToObject(ref, "id", str_of(g->cc, "id"));
-    if (ok) {
-        cJSON_AddItemToObject(o, "categoryCombo", ref);
-        cJSON_AddItemToObject(o, "categoryOptions", opts);
-        ref = opts = NULL;
-        for (int i = 0; i < n && ok; i++) {
-            cJSON *r = cJSON_CreateObject();
-            ok = r && cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(o, "categoryOptions"), r) &&
-                 cJSON_AddStringToObject(r, "id", ids[i]);
-            if (!ok && r && !cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "categoryOptions")))
-                cJSON_Delete(r);
-        }
-        ok = ok && cJSON_AddStringToObject(o, "created", g->now) && cJSON_AddStringToObject(o, "lastUpdated", g->now) &&
-             cJSON_AddItemToArray(g->cocs, o);
+    for (int i = 0; i < n && ok; i++) {
+        cJSON *r = cJSON_CreateObject();
+        ok = r && cJSON_AddItemToArray(opts, r) && cJSON_AddStringToObject(r, "id", ids[i]);
+        if (r && !ok && !cJSON_GetArrayItem(opts, i))
+            cJSON_Delete(r); /* not attached */
     }
+    ok = ok && cJSON_AddStringToObject(o, "created", g->now) && cJSON_AddStringToObject(o, "lastUpdated", g->now) &&
+         cJSON_AddItemToArray(g->cocs, o);
     free(nm);
     if (!ok) {
         cJSON_Delete(o);
-        cJSON_Delete(ref);
-        cJSON_Delete(opts);
         return -1;
     }
     return 0;

@@ -161,7 +161,7 @@ static int collect(struct ctx *c, cJSON *root)
         it->uid = str_of(it->obj, "id");
         if (!it->uid && c->o->strategy != STRATEGY_DELETE) {
             char uid[12];
-            md_make_uid(uid); /* DHIS2 gives an object posted without an id one */
+            make_uid(uid); /* DHIS2 gives an object posted without an id one */
             if (!cJSON_AddStringToObject(it->obj, "id", uid))
                 return -1;
             it->uid = str_of(it->obj, "id");
@@ -221,7 +221,11 @@ static void check_ref(struct ctx *c, struct item *it, const struct md_ref *ref, 
         return;
     const char *mine = str_of(c->defaults, id);
     if (mine) {
-        cJSON_ReplaceItemInObjectCaseSensitive(r, "id", cJSON_CreateString(mine));
+        cJSON *to = cJSON_CreateString(mine);
+        if (!to || !cJSON_ReplaceItemInObjectCaseSensitive(r, "id", to)) {
+            cJSON_Delete(to);
+            c->oom = true;
+        }
         return;
     }
     if (resolve(c, ref->target, id))
@@ -717,6 +721,9 @@ static int commit(struct ctx *c)
     ou_map = new_indexes(md, MD_OU, ou, n_ou);
     coc_map = new_indexes(md, MD_COC, coc, n_coc);
     if (!de_map || !ou_map || !coc_map || store_remap(&c->emu->st, de_map, ou_map, coc_map, md->n_ou))
+        goto out;
+    /* tracker data names data elements and org units by index too */
+    if (tracker_metadata_reloaded(c->emu, de_map, ou_map))
         goto out;
     rc = 0;
 out:

@@ -27,8 +27,11 @@ static int system_info(struct request *r)
     buf_json_str(&b, req_header(r, "User-Agent"));
     buf_puts(&b, ",\"calendar\":\"iso8601\",\"dateFormat\":\"yyyy-mm-dd\",\"serverDate\":\"");
     buf_timestamp(&b, now_ms(), false);
-    buf_puts(&b, "\",\"serverTimeZoneId\":\"Etc/UTC\","
-                 "\"serverTimeZoneDisplayName\":\"Coordinated Universal Time\",\"version\":");
+    buf_puts(&b, "\",\"serverTimeZoneId\":");
+    buf_json_str(&b, emu->cfg.timezone);
+    buf_puts(&b, ",\"serverTimeZoneDisplayName\":");
+    buf_json_str(&b, strcmp(emu->cfg.timezone, "Etc/UTC") ? emu->cfg.timezone : "Coordinated Universal Time");
+    buf_puts(&b, ",\"version\":");
     buf_json_str(&b, emu->cfg.version);
     buf_puts(&b, ",\"revision\":\"e1m2u3l\",\"buildTime\":\"2024-11-01T10:00:00.000\","
                  "\"jasperReportsVersion\":\"6.20.6\",\"environmentVariable\":\"DHIS2_HOME\","

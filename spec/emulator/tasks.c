@@ -33,7 +33,7 @@ static const char *job_type(const struct job *j)
 }
 
 /* A DHIS2-shaped UID from a counter and the clock: unique within this process. */
-void md_make_uid(char out[12])
+void make_uid(char out[12])
 {
     static atomic_ulong seq;
     static const char alnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -103,7 +103,7 @@ int tasks_start(struct request *r, char *body, size_t len, bool csv, const struc
     }
     j->api_version = r->api_version;
     j->created = now_ms();
-    md_make_uid(j->id);
+    make_uid(j->id);
     pthread_mutex_lock(&emu->jobs_mu);
     if (pthread_create(&j->thread, NULL, run, j) != 0) {
         pthread_mutex_unlock(&emu->jobs_mu);
@@ -149,7 +149,7 @@ static void write_notifications(struct buf *b, const struct job *j)
     char uid[12];
     buf_putc(b, '[');
     if (j->done) {
-        md_make_uid(uid);
+        make_uid(uid);
         buf_printf(b, "{\"uid\":\"%s\",\"level\":\"INFO\",\"category\":\"%s\",\"time\":\"", uid, job_type(j));
         buf_timestamp(b, j->finished, false);
         buf_printf(b, "\",\"message\":\"Import complete with status %s, %ld created, %ld updated, "
@@ -157,7 +157,7 @@ static void write_notifications(struct buf *b, const struct job *j)
                    status_word(j->totals.status), j->totals.imported, j->totals.updated,
                    j->totals.deleted, j->totals.ignored);
     }
-    md_make_uid(uid);
+    make_uid(uid);
     buf_printf(b, "{\"uid\":\"%s\",\"level\":\"INFO\",\"category\":\"%s\",\"time\":\"", uid, job_type(j));
     buf_timestamp(b, j->created, false);
     buf_puts(b, "\",\"message\":\"Process started\",\"completed\":false}]");
