@@ -1,7 +1,7 @@
 /* web_kinds_test.c — the web admin shows each kind of job in its own terms: spec/browser/kinds.mjs
- * makes metadata and tracker jobs through the form, sees field errors beside their fields, the
- * jobs list's kind column and the job page's selection in words, and reads a metadata run whose
- * conflict entries name their item. That run is written here with SQL: a target that refuses
+ * makes metadata and tracker jobs through the form (against the kinds' real validation), sees
+ * field errors beside their fields, the jobs list's kind column and the job page's selection in
+ * words, and reads a metadata run whose conflict entries name their item. That run is written here with SQL: a target that refuses
  * metadata objects on cue is not something the emulator offers. */
 #include <libpq-fe.h>
 #include <stdio.h>
