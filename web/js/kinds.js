@@ -25,7 +25,7 @@ const META_TYPES = ['dataSets', 'dataElements', 'dataElementGroups', 'categoryCo
 const PICKABLE = new Set(['dataSets', 'dataElementGroups', 'organisationUnits']);
 
 // "categoryOptionCombos" -> "category option combos" (n === 1: "category option combo")
-export function typeWords(type, n) {
+function typeWords(type, n) {
   const words = type.replace(/([A-Z])/g, ' $1').toLowerCase();
   return n === 1 ? words.replace(/ies$/, 'y').replace(/s$/, '') : words;
 }
@@ -129,7 +129,7 @@ export function metadataForm(j, strategies) {
       h('p', { class: 'hint' }, 'One row per type of metadata: some ids, all of them, or those matching DHIS2 filters (property:operator:value).'),
       group('objects', 'Objects', rowsBox, addBtn),
       dependencies,
-      h('div', { class: 'field', dataset: { field: 'strip' } }, h('div', { class: 'label' }, 'Remove before import'), strips, h('div', { class: 'field-error' }))),
+      group('strip', 'Remove before import', ...strips)),
     h('fieldset', { class: 'card' }, h('legend', {}, 'How to send'),
       incremental, deletions, dryRun,
       h('div', { class: 'grid-2' },
