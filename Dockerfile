@@ -21,7 +21,7 @@ FROM debian:12-slim
 # Runtime libraries of build/dhis2sync; curl for HEALTHCHECK; libreadline8 for psql.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      liblua5.4-0 libcurl4 libpq5 libmicrohttpd12 libcjson1 libssl3 zlib1g libcrypt1 \
+      liblua5.4-0 libcurl4 libpq5 libmicrohttpd12 libcjson1 libssl3 zlib1g libdeflate0 libcrypt1 \
       libreadline8 ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log
 # pg_dump, pg_restore and psql for `dhis2sync backup|restore`, where backup.c looks for them.

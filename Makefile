@@ -6,10 +6,11 @@
 #   make deps       installs every package the build, the server and the tests need (apt-get, npm)
 #   make bench      one table of throughput, CPU and memory against the usual script; asserts nothing
 #   make long-test  the 10-minute scheduling acceptance run (not part of `make test`)
+#   make soak       the long reliability cases: outages of minutes (about 25 minutes; not in `make test`)
 #   make docker-test  builds the image and runs it (needs root and docker.io; not part of `make test`)
 #   make demo       two DHIS2 emulators and dhis2sync between them, a job run once; Ctrl-C stops it
 
-PKGS     := lua5.4 libcurl libpq libmicrohttpd libcjson libcrypto zlib
+PKGS     := lua5.4 libcurl libpq libmicrohttpd libcjson libcrypto zlib libdeflate
 # pkg-config is asked when a recipe first needs its answer ($@ is set), not when make reads
 # this file: `make deps run` reads it before deps has installed anything. Only a good answer is
 # kept; keep PKG_CFLAGS and PKG_LIBS out of `:=`, which would ask while reading.
@@ -40,11 +41,11 @@ HOST_SRC := $(filter-out host/main.c,$(wildcard host/*.c))
 HOST_OBJ := $(HOST_SRC:%.c=$(BUILD)/%.o)
 EMU_SRC  := $(wildcard spec/emulator/*.c)
 EMU_OBJ  := $(EMU_SRC:%.c=$(BUILD)/%.o)
-SPEC_SRC := $(wildcard spec/*.c spec/fuzz/*_fuzz.c)
+SPEC_SRC := $(wildcard spec/*.c spec/reliability/*.c spec/fuzz/*_fuzz.c)
 SPEC_OBJ := $(SPEC_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC := $(wildcard bench/*.c)
 
-.PHONY: all asan test long-test docker-test demo run deps bench bench-meta clean
+.PHONY: all asan test long-test soak docker-test demo run deps bench bench-meta clean
 all: $(BUILD)/dhis2sync $(if $(EMU_SRC),$(BUILD)/dhis2-emulator) $(BUILD)/spec/run
 asan: all
 
@@ -81,6 +82,10 @@ test: all $(BUILD)/bench/sync_bench
 # Outside the normal suite (about 10 minutes): a */1 schedule across serve and two workers.
 long-test: all
 	BUILD=$(BUILD) sh spec/long/run.sh
+
+# Outside the normal suite (about 25 minutes): spec/reliability/soak/, outages of minutes.
+soak: all
+	BUILD=$(BUILD) sh spec/reliability/soak/run.sh $(T)
 
 # The image built from Debian's packages alone and run: health, non-root, a sync, backup/restore.
 docker-test: all

@@ -10,7 +10,7 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 
 BUILD_PKGS="build-essential pkg-config liblua5.4-dev libcurl4-openssl-dev libpq-dev
-  libmicrohttpd-dev libcjson-dev libssl-dev zlib1g-dev libcrypt-dev ca-certificates"
+  libmicrohttpd-dev libcjson-dev libssl-dev zlib1g-dev libdeflate-dev libcrypt-dev ca-certificates"
 # the private cluster (no DATABASE_URL) and the test suite need the server binaries
 RUN_PKGS="postgresql-15 postgresql-client-15 curl"
 # prometheus brings promtool, which checks docs/monitoring/alerts.yml (spec/metrics_test.c)

@@ -30,7 +30,7 @@ static int env_long(const char *name, long fallback, long min, long max, long *o
 int config_load(struct config *c, struct err *e)
 {
     memset(c, 0, sizeof *c);
-    long port, max_body, threads, workers, overlap, tick, heartbeat, orphan, retry;
+    long port, max_body, threads, workers, overlap, tick, heartbeat, orphan, retry, backoff_max;
     int rc;
     if ((rc = env_long("DHIS2SYNC_PORT", 4999, 1, 65535, &port, e)) ||
         (rc = env_long("DHIS2SYNC_MAX_BODY", 10L * 1024 * 1024, 1024, 1L << 30, &max_body, e)) ||
@@ -40,7 +40,8 @@ int config_load(struct config *c, struct err *e)
         (rc = env_long("DHIS2SYNC_SCHED_TICK_MS", 1000, 10, 60000, &tick, e)) ||
         (rc = env_long("DHIS2SYNC_HEARTBEAT_MS", 5000, 50, 60000, &heartbeat, e)) ||
         (rc = env_long("DHIS2SYNC_ORPHAN_AFTER_S", 60, 1, 86400, &orphan, e)) ||
-        (rc = env_long("DHIS2SYNC_NOTIFY_RETRY_MS", 2000, 0, 600000, &retry, e)))
+        (rc = env_long("DHIS2SYNC_NOTIFY_RETRY_MS", 2000, 0, 600000, &retry, e)) ||
+        (rc = env_long("DHIS2SYNC_RETRY_MAX_DELAY_MS", 30000, 10, 600000, &backoff_max, e)))
         return rc;
     if (orphan * 1000 < heartbeat * 3)
         return err_set(e, ERR_INPUT, "DHIS2SYNC_ORPHAN_AFTER_S (%ld s) must be at least three "
@@ -49,6 +50,7 @@ int config_load(struct config *c, struct err *e)
     c->heartbeat_ms = (int)heartbeat;
     c->orphan_after_s = (int)orphan;
     c->notify_retry_ms = (int)retry;
+    c->retry_max_delay_ms = backoff_max;
     c->smtp_url = env_or("DHIS2SYNC_SMTP_URL", NULL);
     c->smtp_from = env_or("DHIS2SYNC_SMTP_FROM", NULL);
     c->smtp_user = env_or("DHIS2SYNC_SMTP_USER", NULL);

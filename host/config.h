@@ -36,6 +36,8 @@ struct config {
     const char *smtp_password;  /* DHIS2SYNC_SMTP_PASSWORD */
     const char *public_url;     /* DHIS2SYNC_PUBLIC_URL: base of links in notifications; NULL = none */
     int notify_retry_ms;        /* DHIS2SYNC_NOTIFY_RETRY_MS: first backoff between attempts, 2000 */
+    long retry_max_delay_ms;    /* DHIS2SYNC_RETRY_MAX_DELAY_MS: the longest single wait of a run
+                                   riding out an outage, 30000 (tests make it short) */
     const char *var_dir;        /* var */
     const char *db_dir;         /* db */
     const char *web_dir;        /* web */

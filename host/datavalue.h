@@ -30,7 +30,23 @@ enum datavalue_string {
     DV_VALUE, DV_STORED_BY, DV_CREATED, DV_LAST_UPDATED, DV_COMMENT, DV_STRINGS
 };
 extern const char *const datavalue_names[DV_STRINGS];
-const char **datavalue_string(struct datavalue *dv, enum datavalue_string i);
+/* Inline: the copies of a run call it for every field of every value. */
+static inline const char **datavalue_string(struct datavalue *dv, enum datavalue_string i)
+{
+    static const size_t at[DV_STRINGS] = {
+        offsetof(struct datavalue, data_element),
+        offsetof(struct datavalue, period),
+        offsetof(struct datavalue, org_unit),
+        offsetof(struct datavalue, category_option_combo),
+        offsetof(struct datavalue, attribute_option_combo),
+        offsetof(struct datavalue, value),
+        offsetof(struct datavalue, stored_by),
+        offsetof(struct datavalue, created),
+        offsetof(struct datavalue, last_updated),
+        offsetof(struct datavalue, comment),
+    };
+    return (const char **)(void *)((char *)dv + at[i]);
+}
 
 /* A bump allocator: many small allocations, one free. Blocks grow as needed. */
 struct arena_block;

@@ -103,6 +103,18 @@ static int still_connected(PGconn *c)
     return PQstatus(c) == CONNECTION_OK;
 }
 
+int db_revive(PGconn *c, struct err *e)
+{
+    if (still_connected(c))
+        return 0;
+    PQreset(c);
+    if (PQstatus(c) != CONNECTION_OK)
+        return err_set(e, ERR_DB, "cannot reconnect to PostgreSQL: %.*s",
+                       (int)strcspn(PQerrorMessage(c), "\n"), PQerrorMessage(c));
+    log_info("reconnected to PostgreSQL");
+    return 0;
+}
+
 PGconn *db_acquire(struct db *db, struct err *e)
 {
     pthread_mutex_lock(&db->lock);
@@ -111,15 +123,10 @@ PGconn *db_acquire(struct db *db, struct err *e)
     PGconn *c = db->idle[--db->n_idle];
     pthread_mutex_unlock(&db->lock);
 
-    if (c && !still_connected(c)) {
-        PQreset(c);
-        if (PQstatus(c) != CONNECTION_OK) {
-            err_set(e, ERR_DB, "cannot reconnect to PostgreSQL: %s", PQerrorMessage(c));
-            PQfinish(c);
-            c = NULL;
-            goto give_back;
-        }
-        log_info("reconnected to PostgreSQL");
+    if (c && db_revive(c, e) != 0) {
+        PQfinish(c);
+        c = NULL;
+        goto give_back;
     }
     if (!c)
         c = db_connect(db, e);

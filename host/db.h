@@ -21,6 +21,9 @@ void db_close(struct db *db);
 /* Takes a connection (waits when all are busy), reconnecting it if it is broken. */
 PGconn *db_acquire(struct db *db, struct err *e);
 void db_release(struct db *db, PGconn *conn);
+/* Reconnects c in place (same PGconn) when its server went away, e.g. restarted: 0 when it
+ * works again (or never stopped), ERR_DB while PostgreSQL does not answer. */
+int db_revive(PGconn *c, struct err *e);
 
 /* Names this process's connections in pg_stat_activity after its command ("dhis2sync
  * serve:PID"), so that restore can say which process uses a database. main sets it once, before

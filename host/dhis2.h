@@ -31,6 +31,12 @@ struct dhis2_config {
     long timeout_s;        /* a request's limit, also the longest stall in a transfer; 0 = 120 */
     int max_retries;       /* extra attempts after a network error, 5xx or 429; < 0 = 0 */
     long backoff_ms;       /* base of the exponential backoff (full jitter); 0 = 500 */
+    /* > 0: instead of max_retries, network errors, refused or reset connections, 5xx (but 501)
+     * and 429 are retried until this many seconds have passed since the first failure of the
+     * outage; then the request fails with "instance 'x' unreachable for 10 min: …". */
+    long retry_window_s;
+    long backoff_max_ms;   /* the longest single backoff; 0 = 30 000 (a server's Retry-After is
+                            * obeyed up to 10 min, and within the retry window) */
 };
 
 struct dhis2_client;
@@ -41,6 +47,16 @@ void dhis2_client_free(struct dhis2_client *c);
 /* A cancellation hook, polled during transfers (about once a second), between retries and
  * while waiting out a backoff; when it returns non-zero the request stops with ERR_CANCELLED. */
 void dhis2_client_set_cancel(struct dhis2_client *c, int (*should_stop)(void *ud), void *ud);
+/* A hook told when the client starts waiting out an outage (since: when its first failed
+ * attempt began, seconds since the epoch) and when the server answers again (since = 0). It is
+ * called on the thread using the client, after the second failure in a row (one refused request
+ * is not an outage worth showing). */
+void dhis2_client_set_waiting(struct dhis2_client *c, void (*on_wait)(void *ud, long long since),
+                              void *ud);
+/* How many POSTs this client sent more than once because an attempt got no usable answer: a
+ * lost answer may follow an import that took place, so the answer that counts describes a
+ * second write of the same body. */
+long dhis2_client_resent(const struct dhis2_client *c);
 /* The normalised base URL (no trailing '/'). */
 const char *dhis2_client_base_url(const struct dhis2_client *c);
 
@@ -187,10 +203,11 @@ void dhis2_import_summary_free(struct dhis2_import_summary *s);
  * lastUpdated are not sent (DHIS2 ignores them).
  *
  * Retries: network errors, 5xx and 429 (after Retry-After) are retried with exponential backoff
- * and full jitter, up to max_retries. That is safe because CREATE_AND_UPDATE is idempotent, but
- * if a failed attempt did reach the server, the counts of the attempt that answers describe the
- * second write: values the first attempt imported show as `ignored` (or `updated`), not
- * `imported`. out->attempts > 1 tells the caller this may have happened. */
+ * and full jitter, up to max_retries or for the retry window. That is safe because
+ * CREATE_AND_UPDATE is idempotent, but if a failed attempt did reach the server, the counts of
+ * the attempt that answers describe the second write: values the first attempt imported show as
+ * `ignored` (or `updated`), not `imported`. out->attempts > 1 tells the caller this may have
+ * happened. */
 int dhis2_post_datavalues(struct dhis2_client *c, const struct datavalue *vals, size_t n,
                           const struct dhis2_import_options *opt, struct dhis2_import_summary *out,
                           struct err *e);

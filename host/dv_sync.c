@@ -233,30 +233,62 @@ static void *poster(void *arg)
 
 /* ---- fetching and mapping --------------------------------------------------------------- */
 
-/* Copies in to out, its strings into a; sent: without the timestamps, which the target sets. */
+/* Copies in to out, all its text into a with one allocation; sent: without the timestamps,
+ * which the target sets. */
 static int copy_value(struct arena *a, struct datavalue *out, const struct datavalue *in, bool sent)
 {
+    size_t len[DV_STRINGS], total = 0;
     *out = *in;
+    if (sent)
+        out->created = out->last_updated = NULL;
+    for (int i = 0; i < DV_STRINGS; i++) {
+        const char *s = *datavalue_string(out, (enum datavalue_string)i);
+        len[i] = s ? strlen(s) + 1 : 0;
+        total += len[i];
+    }
+    char *p = total ? arena_alloc(a, total) : NULL;
+    if (total && !p)
+        return -1;
     for (int i = 0; i < DV_STRINGS; i++) {
         const char **f = datavalue_string(out, (enum datavalue_string)i);
-        if (sent && (i == DV_CREATED || i == DV_LAST_UPDATED))
-            *f = NULL;
-        else if (*f && !(*f = arena_strdup(a, *f)))
-            return -1;
+        if (len[i]) {
+            memcpy(p, *f, len[i]);
+            *f = p;
+            p += len[i];
+        }
     }
     return 0;
 }
 
 /* Copies a mapped value into b, and the value it was read as (src, NULL for a sum) when b keeps
- * those. */
-static int keep(struct batch *b, const struct datavalue *dv, const struct datavalue *src)
+ * those. The text is copied once: a mapped field that is the source's own string (most fields
+ * of most values) points at the source's copy, and an id from a lookup table stays where it is
+ * (the run keeps its mapping version until the last batch is posted). Only text a transform
+ * wrote (scratch: in the call's arena) is copied besides. */
+static int keep(struct batch *b, const struct datavalue *dv, const struct datavalue *src, bool scratch)
 {
-    if (copy_value(&b->arena, &b->vals[b->n], dv, true) != 0)
+    struct datavalue *out = &b->vals[b->n], *kept = b->srcs ? &b->srcs[b->n] : NULL;
+    if (!kept || !src) {
+        if (kept)
+            memset(kept, 0, sizeof *kept);
+        if (copy_value(&b->arena, out, dv, true) != 0)
+            return -1;
+        b->n++;
+        return 0;
+    }
+    if (copy_value(&b->arena, kept, src, false) != 0)
         return -1;
-    if (b->srcs && src && copy_value(&b->arena, &b->srcs[b->n], src, false) != 0)
-        return -1;
-    if (b->srcs && !src)
-        memset(&b->srcs[b->n], 0, sizeof b->srcs[b->n]);
+    *out = *dv;
+    out->created = out->last_updated = NULL;
+    for (int i = 0; i < DV_STRINGS; i++) {
+        const char **f = datavalue_string(out, (enum datavalue_string)i);
+        if (!*f)
+            continue;
+        if (*f == *datavalue_string((struct datavalue *)src, (enum datavalue_string)i))
+            *f = *datavalue_string(kept, (enum datavalue_string)i);
+        else if (scratch && !(*f = arena_strdup(&b->arena, *f)))
+            return -1;
+    }
     b->n++;
     return 0;
 }
@@ -276,7 +308,7 @@ static int combine_sums(struct dv_run *r, struct err *e)
     if (!fresh.vals)
         return err_set(e, ERR_INTERNAL, "out of memory combining values");
     for (size_t i = 0; i < b->n; i++) {
-        if (keep(&fresh, &b->vals[i], NULL) != 0) {
+        if (keep(&fresh, &b->vals[i], NULL, true) != 0) {
             arena_free(&fresh.arena);
             free(fresh.vals);
             return err_set(e, ERR_INTERNAL, "out of memory combining values");
@@ -304,18 +336,19 @@ static int add_to_sums(struct dv_run *r, const struct datavalue *dv, struct err 
             b->cap = cap;
         }
     }
-    return keep(b, dv, NULL) ? err_set(e, ERR_INTERNAL, "out of memory holding values to sum") : 0;
+    return keep(b, dv, NULL, true) ? err_set(e, ERR_INTERNAL, "out of memory holding values to sum") : 0;
 }
 
-/* src: the value as read from the source, NULL for a sum. */
+/* src: the value as read from the source, NULL for a sum; scratch: dv may hold text in the
+ * mapping call's arena (see keep). */
 static int add_mapped(struct dv_run *r, const struct datavalue *dv, const struct datavalue *src,
-                      struct err *e)
+                      bool scratch, struct err *e)
 {
     if (r->aggregate)
         return add_to_sums(r, dv, e);
     if (!r->filling && !(r->filling = batch_take(r)))
         return err_set(e, ERR_INTERNAL, "out of memory for a batch");
-    if (keep(r->filling, dv, src) != 0)
+    if (keep(r->filling, dv, src, scratch) != 0)
         return err_set(e, ERR_INTERNAL, "out of memory for a batch");
     if (r->filling->n == r->filling->cap) {
         enqueue(r, r->filling);
@@ -334,13 +367,14 @@ static int on_values(void *ud, const struct datavalue *vals, size_t n, struct er
     for (size_t i = 0; i < n && rc == 0; i++) {
         struct datavalue out;
         struct err why = {0};
+        size_t scratch_before = scratch.used_bytes;
         enum map_result res = mapping_apply(r->mapping, &vals[i], &out, &scratch, lookup, &why);
         if (res == MAP_ERROR && sync_should_stop(r->h))
             break; /* the stop cut the call short: the value did not fail, the run stopped */
         got.fetched++;
         if (res == MAP_OK) {
             got.mapped++;
-            rc = add_mapped(r, &out, &vals[i], e);
+            rc = add_mapped(r, &out, &vals[i], scratch.used_bytes != scratch_before, e);
         } else {
             *(res == MAP_SKIP ? &got.skipped : &got.errors) += 1;
             list_value(r, res == MAP_SKIP ? RUN_ITEM_SKIPPED : RUN_ITEM_ERROR, &vals[i], &vals[i],
@@ -368,7 +402,7 @@ static int send_sums(struct dv_run *r, struct err *e)
     int rc = combine_sums(r, e);
     r->aggregate = false; /* route the combined values into batches */
     for (size_t i = 0; i < r->sums.n && rc == 0; i++)
-        rc = add_mapped(r, &r->sums.vals[i], NULL, e);
+        rc = add_mapped(r, &r->sums.vals[i], NULL, true, e);
     r->aggregate = true;
     r->sums.n = 0;
     return rc;

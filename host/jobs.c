@@ -77,7 +77,7 @@ static int validate(PGconn *c, const cJSON *body, struct job_input *out, struct 
     rc = v_worse(rc, v_bool(body, "", "incremental", false, &incremental, e));
     rc = v_worse(rc, v_bool(body, "", "deletions", false, &deletions, e));
     /* a nightly job must ride out a DHIS2 restart (2-5 minutes is normal) by itself */
-    rc = v_worse(rc, v_int(body, "", "retryWindow", 600, 0, 86400, &retry_window, e));
+    rc = v_worse(rc, v_int(body, "", "retryWindow", JOB_RETRY_WINDOW_S, 0, 86400, &retry_window, e));
     rc = v_worse(rc, v_bool(body, "", "enabled", true, &enabled, e));
     rc = v_worse(rc, v_string(body, "", "schedule", false, 1, 100, &out->schedule, e));
     cJSON_AddBoolToObject(spec, "incremental", incremental);

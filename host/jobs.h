@@ -31,6 +31,10 @@ struct job_input {
     time_t next_run; /* from schedule, 0 = none */
 };
 
+/* How long a run rides out an outage of the source, the target or PostgreSQL (seconds from its
+ * first failure) when the job does not say (`retryWindow`; jobs saved before it have none). */
+#define JOB_RETRY_WINDOW_S 600
+
 /* The words a person reads for each field of a job, for struct err_fields. */
 extern const char *const job_field_labels[][2];
 /* Validates body (a complete job). Resolves source/target names through c. With e->fields set,

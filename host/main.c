@@ -148,8 +148,17 @@ static void print_progress(void *ud, const struct sync_progress *p)
     for (int i = 0; i < width; i++)
         bar_text[i] = i < filled ? '#' : '.';
     bar_text[width] = '\0';
-    fprintf(stderr, "\r[%s] %3.0f%%  %lld values  %.0f values/s  ETA %s   ", bar_text, frac * 100,
-            p->counts.fetched, rate, eta);
+    char waiting[80] = "";
+    if (p->waiting_for) {
+        time_t since = (time_t)p->waiting_since;
+        struct tm tm;
+        char at[16] = "?";
+        localtime_r(&since, &tm);
+        strftime(at, sizeof at, "%H:%M:%S", &tm);
+        snprintf(waiting, sizeof waiting, "  waiting for the %s since %s (retrying)", p->waiting_for, at);
+    }
+    fprintf(stderr, "\r[%s] %3.0f%%  %lld values  %.0f values/s  ETA %s%s   ", bar_text, frac * 100,
+            p->counts.fetched, rate, eta, waiting);
     fflush(stderr);
 }
 

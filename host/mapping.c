@@ -40,6 +40,7 @@ struct mapping {
     struct lua_host *lua;
     pthread_mutex_t lock; /* serialises calls into lua */
     int transform_ref, dv_ref, ctx_ref, sample_ref;
+    int keys_ref; /* the names of a value's fields as Lua strings (see push_keys) */
     int transform_line;
     struct strmap *object_tables[OBJECT_TABLES]; /* NULL: not declared */
     int fn_ref[OBJECT_FNS], fn_line[OBJECT_FNS];   /* LUA_NOREF: not defined */
@@ -73,6 +74,7 @@ static struct mapping identity = {
     .source_len = 10,
     .transform_ref = LUA_NOREF,
     .dv_ref = LUA_NOREF,
+    .keys_ref = LUA_NOREF,
     .ctx_ref = LUA_NOREF,
     .sample_ref = LUA_NOREF,
     .fn_ref = {LUA_NOREF, LUA_NOREF, LUA_NOREF},
@@ -249,6 +251,8 @@ static void extract_objects(lua_State *L, struct mapping *m)
 }
 
 /* Protected: (lightuserdata mapping, result table). Reads the returned table. */
+static void push_new_keys(lua_State *L);
+
 static int extract(lua_State *L)
 {
     struct mapping *m = lua_touserdata(L, 1);
@@ -330,6 +334,8 @@ static int extract(lua_State *L)
     /* the table reused for every transform call, and the ctx handed with it */
     lua_createtable(L, 0, 12);
     m->dv_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    push_new_keys(L);
+    m->keys_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_createtable(L, 0, 4);
     lua_pushstring(L, m->name);
     lua_setfield(L, -2, "mapping");
@@ -357,6 +363,7 @@ int mapping_compile_source(const char *name, const char *dir, const char *script
     if (!m)
         return err_set(e, ERR_INTERNAL, "out of memory");
     atomic_init(&m->refs, 1);
+    m->keys_ref = LUA_NOREF;
     pthread_mutex_init(&m->lock, NULL);
     m->transform_ref = m->dv_ref = m->ctx_ref = m->sample_ref = LUA_NOREF;
     for (int f = 0; f < OBJECT_FNS; f++)
@@ -469,20 +476,51 @@ struct tcall {
     int dropped;
 };
 
-static void fill_table(lua_State *L, int t, const struct datavalue *dv)
+/* Field names by index: transform_fields, then followup and deleted. */
+enum { KEY_FOLLOWUP = N_STR_FIELDS, KEY_DELETED, N_KEYS };
+
+static const char *key_name(int i)
+{
+    return i < N_STR_FIELDS ? datavalue_names[transform_fields[i]]
+           : i == KEY_FOLLOWUP ? "followup"
+                               : "deleted";
+}
+
+static void push_new_keys(lua_State *L)
+{
+    lua_createtable(L, N_KEYS, 0);
+    for (int i = 0; i < N_KEYS; i++) {
+        lua_pushstring(L, key_name(i));
+        lua_rawseti(L, -2, i + 1);
+    }
+}
+
+/* Pushes the keys table (Lua strings made once per version): lua_setfield and lua_getfield
+ * with a C string look the key up in Lua's string cache, a strcmp each, which was a tenth of
+ * a run with a transform. */
+static int push_keys(lua_State *L, const struct mapping *m)
+{
+    lua_rawgeti(L, LUA_REGISTRYINDEX, m->keys_ref);
+    return lua_gettop(L);
+}
+
+static void fill_table(lua_State *L, int t, int keys, const struct datavalue *dv)
 {
     for (int i = 0; i < N_STR_FIELDS; i++) {
         const char *s = *datavalue_string((struct datavalue *)dv, transform_fields[i]);
+        lua_rawgeti(L, keys, i + 1);
         if (s)
-            lua_pushstring(L, s);
+            lua_pushlstring(L, s, strlen(s));
         else
             lua_pushnil(L);
-        lua_setfield(L, t, datavalue_names[transform_fields[i]]);
+        lua_settable(L, t);
     }
+    lua_rawgeti(L, keys, KEY_FOLLOWUP + 1);
     lua_pushboolean(L, dv->followup);
-    lua_setfield(L, t, "followup");
+    lua_settable(L, t);
+    lua_rawgeti(L, keys, KEY_DELETED + 1);
     lua_pushboolean(L, dv->deleted);
-    lua_setfield(L, t, "deleted");
+    lua_settable(L, t);
 }
 
 static const char *number_text(lua_State *L, int idx, char *buf, size_t size)
@@ -506,9 +544,11 @@ static const char *number_text(lua_State *L, int idx, char *buf, size_t size)
 static void read_table(lua_State *L, int r, struct tcall *tc, const char *what)
 {
     struct mapping *m = tc->m;
+    int keys = push_keys(L, m);
     for (int i = 0; i < N_STR_FIELDS; i++) {
         const char **f = datavalue_string(tc->dv, transform_fields[i]);
-        int t = lua_getfield(L, r, datavalue_names[transform_fields[i]]);
+        lua_rawgeti(L, keys, i + 1);
+        int t = lua_gettable(L, r);
         char num[64];
         const char *s = NULL;
         size_t len = 0;
@@ -538,11 +578,13 @@ static void read_table(lua_State *L, int r, struct tcall *tc, const char *what)
         }
         lua_pop(L, 1);
     }
-    lua_getfield(L, r, "followup");
+    lua_rawgeti(L, keys, KEY_FOLLOWUP + 1);
+    lua_gettable(L, r);
     tc->dv->followup = lua_toboolean(L, -1);
-    lua_getfield(L, r, "deleted");
+    lua_rawgeti(L, keys, KEY_DELETED + 1);
+    lua_gettable(L, r);
     tc->dv->deleted = lua_toboolean(L, -1);
-    lua_pop(L, 2);
+    lua_pop(L, 3);
 }
 
 /* Protected: (lightuserdata tcall). */
@@ -553,7 +595,8 @@ static int transform_call(lua_State *L)
     lua_settop(L, 0);
     lua_rawgeti(L, LUA_REGISTRYINDEX, m->transform_ref); /* 1 */
     lua_rawgeti(L, LUA_REGISTRYINDEX, m->dv_ref);        /* 2 */
-    fill_table(L, 2, tc->dv);
+    fill_table(L, 2, push_keys(L, m), tc->dv);
+    lua_pop(L, 1);
     lua_rawgeti(L, LUA_REGISTRYINDEX, m->ctx_ref); /* 3 */
     lua_call(L, 2, 1);
     int t = lua_type(L, 1);

@@ -110,6 +110,19 @@ int run_progress(PGconn *c, long long run_id, const char *worker, long long done
     return rc;
 }
 
+int run_set_waiting(PGconn *c, long long run_id, const char *worker, const char *waiting_for,
+                    long long since, struct err *e)
+{
+    char id[24], at[24];
+    snprintf(id, sizeof id, "%lld", run_id);
+    snprintf(at, sizeof at, "%lld", since);
+    const char *params[] = {id, worker, waiting_for, waiting_for ? at : NULL};
+    return db_exec(c,
+                   "UPDATE runs SET waiting_for = $3, waiting_since = to_timestamp($4::bigint)"
+                   " WHERE id = $1 AND status = 'running' AND worker = $2",
+                   4, params, e);
+}
+
 int run_set_info(PGconn *c, long long run_id, const char *mapping_version,
                  const char *watermark_from, const char *watermark_to, struct err *e)
 {

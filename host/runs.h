@@ -32,6 +32,10 @@ int run_claim(PGconn *c, const char *worker, long long *run_id, struct err *e);
  * process found it silent and marked it interrupted): it must stop. */
 int run_progress(PGconn *c, long long run_id, const char *worker, long long done,
                  long long total, const struct run_counts *counts, bool *cancel, struct err *e);
+/* Says what a running run waits out (an outage of "source", "target" or "database") and since
+ * when (seconds since the epoch); waiting_for NULL: nothing any more. */
+int run_set_waiting(PGconn *c, long long run_id, const char *worker, const char *waiting_for,
+                    long long since, struct err *e);
 int run_set_info(PGconn *c, long long run_id, const char *mapping_version,
                  const char *watermark_from, const char *watermark_to, struct err *e);
 /* Adds a sentence to the run's `warnings`: what it selects beyond or apart from its job's

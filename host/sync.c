@@ -14,6 +14,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "mapping_registry.h"
+#include "outage.h"
 #include "period.h"
 #include "strmap.h"
 #include "sync_kind.h"
@@ -37,6 +38,10 @@ struct sync_run {
     struct dhis2_system_info src_info, dst_info;
     struct mapping *mapping;
     PGconn *conn;                /* the run thread's */
+    pthread_t run_thread;
+    long long retry_window_ms;   /* the job's retryWindow */
+    struct outages outages;
+    struct waiting_hook { struct sync_run *r; enum outage_of of; } hooks[2];
     char since_text[48];
     const char *since;           /* since_text, or NULL for a full read */
 
@@ -109,6 +114,96 @@ void sync_fail(struct sync_run *r, const struct err *e)
     stop_for(r, STOP_FAILED);
 }
 
+/* ---- outages ------------------------------------------------------------------------------ */
+
+/* A client's waiting hook. On the run thread the request itself is what waits, so the run
+ * says so now rather than at its next progress. */
+static void client_waiting(void *ud, long long since)
+{
+    struct waiting_hook *h = ud;
+    if (since)
+        log_warn("run %lld: the %s does not answer; retrying for up to %lld s", h->r->run_id,
+                 outage_name(h->of), h->r->retry_window_ms / 1000);
+    outage_note(&h->r->outages, h->of, since);
+    if (pthread_equal(pthread_self(), h->r->run_thread))
+        sync_progress(h->r, true);
+}
+
+/* After a statement on the run's connection failed with rc: whether PostgreSQL went away (the
+ * connection broke, as a restart breaks it), in which case the outage clock runs. */
+static bool database_away(struct sync_run *r, int rc)
+{
+    if (rc != ERR_DB || PQstatus(r->conn) != CONNECTION_BAD)
+        return false;
+    outage_note(&r->outages, OUTAGE_DATABASE, (long long)time(NULL));
+    return true;
+}
+
+/* One try at reconnecting while PostgreSQL is away: 0 when it is back (or never left), 1 while
+ * the window lasts, ERR_DB once the window is gone. */
+static int database_back(struct sync_run *r, struct err *e)
+{
+    if (!outage_lasted_ms(&r->outages, OUTAGE_DATABASE))
+        return 0;
+    struct err why = {0};
+    if (db_revive(r->conn, &why) == 0) {
+        outage_note(&r->outages, OUTAGE_DATABASE, 0);
+        return 0;
+    }
+    if (outage_lasted_ms(&r->outages, OUTAGE_DATABASE) < r->retry_window_ms)
+        return 1;
+    return err_set(e, ERR_DB, "the database unreachable for %lld s: %s", r->retry_window_ms / 1000,
+                   why.msg);
+}
+
+/* The run's end must be stored: waits for PostgreSQL to come back, within the window (a
+ * shutdown does not wait: the next process finds the run orphaned). 0 when it is back. */
+static int await_database(struct sync_run *r, struct err *e)
+{
+    int rc;
+    while ((rc = database_back(r, e)) == 1 &&
+           !(r->opt->shutdown && atomic_load(r->opt->shutdown))) {
+        struct timespec second = {1, 0};
+        nanosleep(&second, NULL);
+    }
+    return rc == 1 ? err_set(e, ERR_DB, "the database is away and the process is stopping") : rc;
+}
+
+/* Shows the outage the run waits out now, and says in its warnings how long each one that
+ * ended lasted. Run thread, with the database there. */
+static void show_outages(struct sync_run *r)
+{
+    const char *what;
+    long long since;
+    struct err e = {0};
+    if (outage_current(&r->outages, &what, &since) &&
+        run_set_waiting(r->conn, r->run_id, r->opt->worker, what, since, &e) != 0)
+        log_warn("run %lld: cannot show what it waits for: %s", r->run_id, e.msg);
+    char note[OUTAGE_NOTE_SIZE];
+    while (outage_take_note(&r->outages, note, sizeof note)) {
+        log_info("run %lld: %s", r->run_id, note);
+        if (run_add_warning(r->conn, r->run_id, note, &e) != 0)
+            log_warn("run %lld: cannot store a warning: %s", r->run_id, e.msg);
+    }
+}
+
+/* A post whose answer was lost was sent again: the run says so, since its counts describe the
+ * second write (what the lost attempt imported shows as ignored). */
+static void note_resent(struct sync_run *r)
+{
+    long resent = r->dst_client ? dhis2_client_resent(r->dst_client) : 0;
+    if (!resent)
+        return;
+    char said[300];
+    struct err e = {0};
+    snprintf(said, sizeof said, "%ld post%s to the target got no usable answer and %s sent again: "
+             "what a lost attempt imported counts as ignored, not imported", resent,
+             resent == 1 ? "" : "s", resent == 1 ? "was" : "were");
+    log_info("run %lld: %s", r->run_id, said);
+    if (run_add_warning(r->conn, r->run_id, said, &e) != 0)
+        log_warn("run %lld: cannot store a warning: %s", r->run_id, e.msg);
+}
+
 /* ---- counts, entries, progress ------------------------------------------------------------ */
 
 void sync_add_counts(struct sync_run *r, const struct run_counts *d)
@@ -175,21 +270,32 @@ void sync_progress(struct sync_run *r, bool force)
     pthread_mutex_unlock(&r->lock);
     struct err e = {0};
     bool cancel = false;
-    int rc = run_progress(r->conn, r->run_id, r->opt->worker, r->steps_done, r->steps_total,
-                          &p.counts, &cancel, &e);
+    int rc = database_back(r, &e);
+    if (rc < 0)
+        sync_fail(r, &e);
+    if (rc)
+        goto told; /* the progress waits in memory, the listed entries too */
+    rc = run_progress(r->conn, r->run_id, r->opt->worker, r->steps_done, r->steps_total, &p.counts,
+                      &cancel, &e);
     if (rc == ERR_CONFLICT) {
         log_error("run %lld: %s; stopping it", r->run_id, e.msg);
         stop_for(r, STOP_LOST);
+    } else if (database_away(r, rc)) {
+        log_warn("run %lld: PostgreSQL went away (%s); retrying", r->run_id, e.msg);
+        goto told;
     } else if (rc) {
         log_warn("run %lld: cannot store progress: %s", r->run_id, e.msg);
     }
+    show_outages(r);
     if (cancel)
         stop_for(r, STOP_CANCEL);
     pthread_mutex_lock(&r->lock);
     bool many = run_items_pending(r->items) >= ITEMS_FLUSH_AT;
     pthread_mutex_unlock(&r->lock);
-    if (many && flush_items(r, &e) != 0)
+    if (many && (rc = flush_items(r, &e)) != 0 && !database_away(r, rc))
         sync_fail(r, &e);
+told:
+    outage_current(&r->outages, &p.waiting_for, &p.waiting_since);
     if (r->opt->on_progress)
         r->opt->on_progress(r->opt->ud, &p);
 }
@@ -298,14 +404,25 @@ static void watermark_minus_overlap(const char *wm, int overlap_s, char *out, si
 static int open_clients(struct sync_run *r, struct err *e)
 {
     struct dhis2_config cfg;
+    const cJSON *window = cJSON_GetObjectItem(r->job.spec, "retryWindow");
+    long window_s = cJSON_IsNumber(window) ? (long)window->valuedouble : JOB_RETRY_WINDOW_S;
+    r->retry_window_ms = window_s * 1000LL;
     instance_dhis2_config(&r->src, &cfg);
     cfg.max_retries = 4;
+    cfg.retry_window_s = window_s;
+    cfg.backoff_max_ms = r->app->cfg.retry_max_delay_ms;
     if (!(r->src_client = dhis2_client_new(&cfg, e)))
         return e->code;
     instance_dhis2_config(&r->dst, &cfg);
     cfg.max_retries = 5;
+    cfg.retry_window_s = window_s;
+    cfg.backoff_max_ms = r->app->cfg.retry_max_delay_ms;
     if (!(r->dst_client = dhis2_client_new(&cfg, e)))
         return e->code;
+    r->hooks[0] = (struct waiting_hook){r, OUTAGE_SOURCE};
+    r->hooks[1] = (struct waiting_hook){r, OUTAGE_TARGET};
+    dhis2_client_set_waiting(r->src_client, client_waiting, &r->hooks[0]);
+    dhis2_client_set_waiting(r->dst_client, client_waiting, &r->hooks[1]);
     dhis2_client_set_cancel(r->src_client, sync_stop_check, r);
     dhis2_client_set_cancel(r->dst_client, sync_stop_check, r);
     return 0;
@@ -399,7 +516,14 @@ static const char *finish(struct sync_run *r, struct err *e)
     } else if (strcmp(status, "interrupted") == 0) {
         error = "the process was stopped before the run finished";
     }
-    if (r->items && flush_items(r, &local) != 0) {
+    int stored;
+    while ((stored = r->items ? flush_items(r, &local) : 0) != 0 && database_away(r, stored) &&
+           await_database(r, &local) == 0)
+        ;
+    if (stored == 0) {
+        show_outages(r);
+        note_resent(r);
+    } else {
         /* the objects went out, but the list of what was refused or skipped did not: the run
          * must not pass for complete, nor move the watermark */
         log_error("run %lld: %s", r->run_id, local.msg);
@@ -409,7 +533,11 @@ static const char *finish(struct sync_run *r, struct err *e)
         if (strcmp(status, "succeeded") == 0)
             status = "partial";
     }
-    int finished = run_finish(r->conn, r->run_id, r->opt->worker, status, &r->counts, error, &local);
+    int finished;
+    while ((finished = run_finish(r->conn, r->run_id, r->opt->worker, status, &r->counts, error,
+                                  &local)) != 0 &&
+           database_away(r, finished) && await_database(r, &local) == 0)
+        ;
     if (finished != 0)
         log_error("run %lld: cannot store its end: %s", r->run_id, local.msg);
     else if (atomic_load(&r->stop) == STOP_SHUTDOWN && run_requeue_once(r->conn, r->run_id, &local) != 0)
@@ -447,6 +575,7 @@ static void run_free(struct sync_run *r)
     job_free(&r->job);
     strmap_free(&r->lookups);
     arena_free(&r->lookup_strings);
+    outages_free(&r->outages);
     pthread_mutex_destroy(&r->lock);
     free(r);
 }
@@ -463,6 +592,9 @@ int sync_run(struct app *app, long long run_id, const struct sync_options *opt,
     r->lookup = (struct mapping_lookup){.by_code = lookup_by_code, .by_name = lookup_by_name,
                                         .stop = sync_stop_check, .ud = r};
     pthread_mutex_init(&r->lock, NULL);
+    outages_init(&r->outages);
+    r->run_thread = pthread_self();
+    r->retry_window_ms = JOB_RETRY_WINDOW_S * 1000LL;
     clock_gettime(CLOCK_MONOTONIC, &r->started);
     const char *status = "failed";
     int rc;

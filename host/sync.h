@@ -20,6 +20,8 @@ struct sync_progress {
     long long chunks_done, chunks_total;
     struct run_counts counts;
     double elapsed_s;
+    const char *waiting_for; /* "source", "target", "database" while the run waits one out */
+    long long waiting_since; /* since when, seconds since the epoch */
 };
 
 struct sync_options {

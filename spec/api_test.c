@@ -214,7 +214,8 @@ TEST(a_run_of_an_unreachable_source_fails_with_the_reason)
     cJSON_Delete(call(&s, "POST", "/api/instances", national, 201));
     cJSON_Delete(call(&s, "POST", "/api/jobs",
                       "{\"name\":\"j\",\"source\":\"src\",\"target\":\"national\",\"dataSets\":[\"BfMAe6Itzgt\"],"
-                      "\"orgUnits\":[\"ImspTQPwCqd\"],\"periods\":{\"fixed\":[\"202401\"]}}", 201));
+                      "\"orgUnits\":[\"ImspTQPwCqd\"],\"periods\":{\"fixed\":[\"202401\"]},"
+                      "\"retryWindow\":2}", 201));
     cJSON *run = call(&s, "POST", "/api/jobs/j/run?dryRun=true", "{}", 202);
     CHECK(cJSON_IsTrue(cJSON_GetObjectItem(run, "dryRun")));
     int id = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(run, "id"));
@@ -230,7 +231,7 @@ TEST(a_run_of_an_unreachable_source_fails_with_the_reason)
         usleep(100000);
     }
     CHECK_STR(status, "failed");
-    CHECK_CONTAINS(str(got, "error"), "src");
+    CHECK_CONTAINS(str(got, "error"), "instance 'src' unreachable for 2 s");
     CHECK(str(got, "finishedAt") != NULL);
 
     cJSON *list = call(&s, "GET", "/api/runs?job=j&status=failed", NULL, 200);

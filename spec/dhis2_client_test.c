@@ -1032,6 +1032,9 @@ TEST(dhis2_post_large_body_is_gzipped)
     CHECKF(dhis2_post_datavalues(c, vals, N, NULL, &sum, &e) == 0, "%s", e.msg);
     CHECK(f.last.body.len > 2);
     CHECK((unsigned char)f.last.body.p[0] == 0x1f && (unsigned char)f.last.body.p[1] == 0x8b);
+    /* the header's XFL byte: 4 = compressed with the fastest algorithm (the default level cost
+     * half of a run's CPU) */
+    CHECK_INT((unsigned char)f.last.body.p[8], 4);
     size_t plain_len;
     char *plain = gunzip_text(f.last.body.p, f.last.body.len, &plain_len);
     CHECK(plain_len > 64 * 1024);

@@ -819,6 +819,19 @@ TEST_TIMEOUT(emulator_import_gzip_csv_schemes_and_overrides, 30)
     check_counts(j, 1, 0, 0, 0);
     cJSON_Delete(j);
     spec_resp_free(&r);
+    /* and so is a metadata import's */
+    z = gzip_text("{\"dataElements\":[{\"id\":\"GzipDe00001\",\"name\":\"Sent gzipped\",\"shortName\":\"Gzipped\","
+                  "\"valueType\":\"NUMBER\",\"domainType\":\"AGGREGATE\",\"aggregationType\":\"SUM\"}]}", &zl);
+    char md_url[256];
+    snprintf(md_url, sizeof md_url, "%s/api/metadata", e.base);
+    CHECK(spec_http("POST", md_url, h, z, zl, &r) == 0);
+    free(z);
+    CHECKF(r.status == 200, "gzip metadata import: %ld %.300s", r.status, r.body);
+    j = spec_resp_json(&r);
+    CHECK_INT((long long)cJSON_GetNumberValue(cJSON_GetObjectItem(
+                  cJSON_GetObjectItem(cJSON_GetObjectItem(j, "response"), "stats"), "created")), 1);
+    cJSON_Delete(j);
+    spec_resp_free(&r);
     /* CSV with a header row */
     const char *csv = "dataelement,period,orgunit,categoryoptioncombo,attributeoptioncombo,value,storedby,lastupdated,comment,followup,deleted\n"
                       "fbfJHSPpUQD,202411,DiszpKrYNg8,,,8,clerk,,\"a, quoted\"\"comment\",false,\n";

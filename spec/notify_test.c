@@ -175,7 +175,8 @@ static int make_job(struct spec_server *s, const char *name, const char *notify)
     char body[2048];
     snprintf(body, sizeof body,
              "{\"name\":\"%s\",\"source\":\"src\",\"target\":\"dst\",\"dataSets\":[\"BfMAe6Itzgt\"],"
-             "\"orgUnits\":[\"ImspTQPwCqd\"],\"periods\":{\"fixed\":[\"202401\"]},\"notify\":%s}",
+             "\"orgUnits\":[\"ImspTQPwCqd\"],\"periods\":{\"fixed\":[\"202401\"]},\"notify\":%s,"
+             "\"retryWindow\":0}", /* the unreachable source fails the run at once */
              name, notify);
     cJSON *j = su_call(s, "POST", "/api/jobs", body, 201);
     int id = (int)su_num(j, "id");

@@ -144,7 +144,7 @@ int su_wait_file(const char *path, const char *needle, int timeout_ms)
     return -1;
 }
 
-static cJSON *emu_get(struct su_emu *emu, const char *path)
+cJSON *su_emu_get(struct su_emu *emu, const char *path)
 {
     char url[1024];
     snprintf(url, sizeof url, "%s%s", emu->url, path);
@@ -161,7 +161,7 @@ static cJSON *emu_get(struct su_emu *emu, const char *path)
 
 static void first_id(struct su_emu *emu, const char *path, char *out)
 {
-    cJSON *j = emu_get(emu, path);
+    cJSON *j = su_emu_get(emu, path);
     cJSON *list = j->child; /* the one collection in the answer besides pager */
     while (list && !cJSON_IsArray(list))
         list = list->next;
@@ -214,7 +214,7 @@ char *su_emu_values(struct su_emu *emu, const char *data_set, long *n_out)
     snprintf(path, sizeof path,
              "/api/dataValueSets?dataSet=%s&orgUnit=%s&children=true&startDate=1900-01-01&endDate=2100-12-31",
              data_set, emu->root);
-    cJSON *j = emu_get(emu, path);
+    cJSON *j = su_emu_get(emu, path);
     cJSON *values = cJSON_GetObjectItem(j, "dataValues");
     int n = cJSON_GetArraySize(values);
     char **lines = calloc((size_t)n + 1, sizeof *lines);

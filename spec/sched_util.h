@@ -41,6 +41,8 @@ struct su_emu {
 /* A generated emulator (values, orgunits, seed); waits until it answers and reads the ids of
  * its data sets and its root org unit. */
 void su_emu_start(struct su_emu *emu, long values, long orgunits, unsigned long seed);
+/* GET path (with its query) as admin, expecting 200 with JSON (caller deletes). */
+cJSON *su_emu_get(struct su_emu *emu, const char *path);
 /* POST /emulator/faults with json (e.g. {"delayMs":300}); DELETE when json is NULL. */
 void su_emu_faults(struct su_emu *emu, const char *json);
 /* Every value of the monthly and quarterly data sets under the root as sorted lines

@@ -334,6 +334,11 @@ TEST_TIMEOUT(web_runs_progress_refused_groups_csv_warnings_and_chart, 240)
     run_with_emulators("runs.mjs", "values=2000,orgunits=50,seed=5", "values=0,orgunits=50,seed=5");
 }
 
+TEST_TIMEOUT(web_run_page_shows_what_a_run_waits_for_during_an_outage, 180)
+{
+    run_with_emulators("outage.mjs", "values=2000,orgunits=50,seed=5", "values=0,orgunits=50,seed=5");
+}
+
 TEST_TIMEOUT(web_every_page_works_at_390_by_844, 180)
 {
     run_with_emulators("narrow.mjs", "values=2000,orgunits=50,seed=5", "values=0,orgunits=50,seed=5");

@@ -124,9 +124,9 @@ run('runs', async (browser, setPage) => {
     await ready(page, `/runs/${r.id}`);
     const shown = await page.locator('.run-warnings li').allInnerTexts();
     check(shown.length === r.warnings.length && shown[0] === r.warnings[0], `the warnings listed, saw ${JSON.stringify(shown)}`);
-    // a third job, whose target is not there, fails
+    // a third job, whose target is not there, fails (at once: no retry window)
     await addInstance(page, 'gone', 'http://127.0.0.1:9');
-    failedJob = await addJob(page, 'to nowhere', 'district', 'gone');
+    failedJob = await addJob(page, 'to nowhere', 'district', 'gone', { retryWindow: 0 });
     await runJob(page, failedJob, 'failed');
   });
 

@@ -248,7 +248,7 @@ int store_load_file(struct store *s, const struct metadata *md, const char *path
 int store_save_file(struct store *s, const struct metadata *md, const char *path, struct err *e);
 
 /* ---- faults.c ---- */
-enum fault_action { FAULT_NONE, FAULT_STATUS, FAULT_DROP, FAULT_HANG };
+enum fault_action { FAULT_NONE, FAULT_STATUS, FAULT_DROP, FAULT_HANG, FAULT_DOWN };
 struct faults {
     pthread_mutex_t mu;
     double fail_rate;     /* share of requests answered fail_status */
@@ -257,6 +257,8 @@ struct faults {
     bool import_only;     /* only POST /api/dataValueSets is affected */
     int delay_ms;         /* every request waits this long first */
     int drop_next;        /* the next N responses are cut mid-body */
+    double drop_rate;     /* share of responses cut mid-body (after an import took effect) */
+    long long down_until_ms; /* monotonic: until then every connection is closed unanswered */
     int hang_next;        /* the next N requests never get an answer */
     int lose_tasks;       /* async import tasks are lost: 404 answers 404 for them, 200
                            * answers as if they never finished; 0 = off */
@@ -422,6 +424,11 @@ char *import_execute(struct emu *emu, const char *body, size_t len, bool csv,
 /* The i18n key of the first value-type rule v breaks (dhis2-core ValidationUtils.valueIsValid),
  * or NULL when it is valid. */
 const char *value_problem(const char *v, enum value_type vt);
+/* A gzip body inflated (NUL-terminated, *out_len set; caller frees), or NULL when it cannot be
+ * read. DHIS2 takes gzip on its import endpoints whatever the Content-Encoding says. */
+char *gunzip(const char *in, size_t len, size_t *out_len);
+/* Whether a body starts with gzip's magic bytes. */
+#define IS_GZIP(body, len) ((len) >= 2 && (unsigned char)(body)[0] == 0x1f && (unsigned char)(body)[1] == 0x8b)
 /* POST /api/metadata's options (mdimport.c). */
 enum md_report_mode { MD_REPORT_ERRORS, MD_REPORT_FULL, MD_REPORT_DEBUG };
 struct md_import_opts {

@@ -2,16 +2,22 @@
  *   GET    /emulator/faults   the current settings
  *   POST   /emulator/faults   {"failRate":0.3,"failNext":2,"failStatus":503,"importOnly":true,
  *                              "delayMs":200,"dropNext":1,"hangNext":1,
- *                              "conflictIds":["fbfJHSPpUQD"],"loseTasks":404,"reset":true}
+ *                              "conflictIds":["fbfJHSPpUQD"],"loseTasks":404,"dropRate":0.2,
+ *                              "downFor":5,"reset":true}
  *                             (fields absent keep their value; "reset" clears all first)
  *   DELETE /emulator/faults   clears everything
  *   GET    /emulator/state    {"values":N,"live":N,"deleted":N,"requests":N,"imports":N,...}
- * Order of precedence for one request: hang, then a failing status, then a dropped body.
+ * Order of precedence for one request: down, hang, then a failing status, then a dropped body.
+ * downFor plays a server that is gone for that many seconds from now (a restart): every request
+ * but these admin routes has its connection closed without an answer, whatever importOnly says.
+ * dropRate and dropNext cut the answer after the request took effect, so an import lands but its
+ * client sees a reset.
  * loseTasks plays a DHIS2 that restarted during async imports: 404 answers 404 for every
  * import task, 200 answers as if no task ever finished; 0 turns it off. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "deadline.h"
 #include "emu.h"
 #include "http.h"
 
@@ -35,7 +41,8 @@ static void clear_ids(struct faults *f)
 static void reset(struct faults *f)
 {
     clear_ids(f);
-    f->fail_rate = 0;
+    f->fail_rate = f->drop_rate = 0;
+    f->down_until_ms = 0;
     f->fail_next = f->drop_next = f->hang_next = f->delay_ms = f->lose_tasks = 0;
     f->fail_status = 503;
     f->import_only = false;
@@ -47,15 +54,25 @@ void faults_free(struct faults *f)
     pthread_mutex_destroy(&f->mu);
 }
 
-static int int_field(const cJSON *o, const char *key, int *out, int lo, int hi, struct err *e)
+/* A number from lo to hi under key, into *out when present. */
+static int num_field(const cJSON *o, const char *key, double lo, double hi, double *out,
+                     struct err *e)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!v)
         return 0;
     if (!cJSON_IsNumber(v) || v->valuedouble < lo || v->valuedouble > hi)
-        return err_set(e, ERR_INPUT, "%s must be a number from %d to %d", key, lo, hi);
-    *out = (int)v->valuedouble;
+        return err_set(e, ERR_INPUT, "%s must be a number from %.15g to %.15g", key, lo, hi);
+    *out = v->valuedouble;
     return 0;
+}
+
+static int int_field(const cJSON *o, const char *key, int *out, int lo, int hi, struct err *e)
+{
+    double v = *out;
+    int rc = num_field(o, key, lo, hi, &v, e);
+    *out = (int)v;
+    return rc;
 }
 
 int faults_apply_json(struct faults *f, const cJSON *o, struct err *e)
@@ -66,13 +83,13 @@ int faults_apply_json(struct faults *f, const cJSON *o, struct err *e)
     pthread_mutex_lock(&f->mu);
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "reset")))
         reset(f);
-    const cJSON *rate = cJSON_GetObjectItemCaseSensitive(o, "failRate");
-    if (rate && (!cJSON_IsNumber(rate) || rate->valuedouble < 0 || rate->valuedouble > 1)) {
-        rc = err_set(e, ERR_INPUT, "failRate must be a number from 0 to 1");
+    double down = -1;
+    if ((rc = num_field(o, "failRate", 0, 1, &f->fail_rate, e)) ||
+        (rc = num_field(o, "dropRate", 0, 1, &f->drop_rate, e)) ||
+        (rc = num_field(o, "downFor", 0, 86400, &down, e)))
         goto out;
-    }
-    if (rate)
-        f->fail_rate = rate->valuedouble;
+    if (down >= 0)
+        f->down_until_ms = monotonic_ms() + (long long)(down * 1000);
     int status = f->fail_status;
     if ((rc = int_field(o, "failNext", &f->fail_next, 0, 1000000, e)) ||
         (rc = int_field(o, "failStatus", &status, 400, 599, e)) ||
@@ -121,10 +138,11 @@ char *faults_to_json(struct faults *f)
     struct buf b = {0};
     pthread_mutex_lock(&f->mu);
     buf_printf(&b, "{\"failRate\":%g,\"failNext\":%d,\"failStatus\":%d,\"importOnly\":%s,"
-                   "\"delayMs\":%d,\"dropNext\":%d,\"hangNext\":%d,\"loseTasks\":%d,"
-                   "\"conflictIds\":[",
+                   "\"delayMs\":%d,\"dropNext\":%d,\"dropRate\":%g,\"hangNext\":%d,"
+                   "\"loseTasks\":%d,\"down\":%s,\"conflictIds\":[",
                f->fail_rate, f->fail_next, f->fail_status, f->import_only ? "true" : "false",
-               f->delay_ms, f->drop_next, f->hang_next, f->lose_tasks);
+               f->delay_ms, f->drop_next, f->drop_rate, f->hang_next, f->lose_tasks,
+               monotonic_ms() < f->down_until_ms ? "true" : "false");
     for (int i = 0; i < f->n_conflict_ids; i++) {
         if (i)
             buf_putc(&b, ',');
@@ -149,6 +167,10 @@ enum fault_action faults_decide(struct faults *f, bool is_import, int *status, i
     enum fault_action a = FAULT_NONE;
     pthread_mutex_lock(&f->mu);
     *delay_ms = 0;
+    if (f->down_until_ms && monotonic_ms() < f->down_until_ms) {
+        a = FAULT_DOWN;
+        goto out;
+    }
     if (f->import_only && !is_import)
         goto out;
     *delay_ms = f->delay_ms;
@@ -163,6 +185,8 @@ enum fault_action faults_decide(struct faults *f, bool is_import, int *status, i
         a = FAULT_STATUS;
     } else if (f->drop_next > 0) {
         f->drop_next--;
+        a = FAULT_DROP;
+    } else if (f->drop_rate > 0 && next_unit(f) < f->drop_rate) {
         a = FAULT_DROP;
     }
 out:

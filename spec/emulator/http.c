@@ -379,6 +379,8 @@ static int dispatch(struct request *r)
     enum fault_action fa = faults_decide(&emu->faults, is_import, &status, &delay);
     if (delay > 0)
         usleep((useconds_t)delay * 1000);
+    if (fa == FAULT_DOWN)
+        return MHD_NO; /* the connection closes unanswered, as a server going down leaves it */
     if (fa == FAULT_HANG)
         return hang(r);
     if (fa == FAULT_STATUS) {

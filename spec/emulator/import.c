@@ -174,7 +174,7 @@ static int parse_csv(struct dvs_in *s, const char *p, size_t len, bool header, c
     return 0;
 }
 
-static char *gunzip(const char *in, size_t len, size_t *out_len)
+char *gunzip(const char *in, size_t len, size_t *out_len)
 {
     z_stream z = {0};
     if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
@@ -848,7 +848,7 @@ char *import_execute(struct emu *emu, const char *body, size_t len, bool csv,
     if (!bare && emu->cfg.major == 2 && emu->cfg.minor <= 37)
         bare = true;
 
-    if (len >= 2 && (unsigned char)body[0] == 0x1f && (unsigned char)body[1] == 0x8b) {
+    if (IS_GZIP(body, len)) {
         if (!(plain = gunzip(body, len, &len))) {
             snprintf(msg, sizeof msg, "The import process failed: the gzip body cannot be read");
             failed = true;

@@ -50,10 +50,12 @@
  *   GET    /emulator/faults   current settings
  *   POST   /emulator/faults   {"failRate":0.3,"failNext":2,"failStatus":503,"importOnly":true,
  *                              "delayMs":200,"dropNext":1,"hangNext":1,
- *                              "conflictIds":["<id>"],"reset":true}
+ *                              "conflictIds":["<id>"],"dropRate":0.2,"downFor":5,"reset":true}
  *          failRate/failNext answer failStatus with an HTML proxy page; importOnly limits every
  *          fault to POST /api/dataValueSets; delayMs waits before answering; dropNext cuts the
- *          next responses halfway (connection closed); hangNext never answers; conflictIds are
+ *          next responses halfway (connection closed) and dropRate that share of them, after the
+ *          request took effect; downFor closes every connection unanswered for that many
+ *          seconds; hangNext never answers; conflictIds are
  *          refused by imports as if unknown (E7610/E7612/E7613/E7615/E7611 conflicts, HTTP 409).
  *   DELETE /emulator/faults   clears them
  *   GET    /emulator/state    {"values","live","deleted","periods","requests","imports",...}

@@ -80,20 +80,34 @@ int api_md_import(struct request *r)
     char msg[256];
     if (parse_opts(r, &o, msg, sizeof msg))
         return http_webmessage(r, 409, "ERROR", msg, NULL);
-    cJSON *probe = cJSON_ParseWithLength(r->body ? r->body : "", r->body_len);
+    /* DHIS2 reads a gzip body (StreamUtils.wrapAndCheckCompressionFormat), as dhis2sync sends
+     * one above 64 KB */
+    const char *body = r->body ? r->body : "";
+    size_t len = r->body_len;
+    char *plain = NULL;
+    if (IS_GZIP(body, len)) {
+        if (!(plain = gunzip(body, len, &len)))
+            return http_webmessage(r, 400, "ERROR", "Request body is not a valid gzip stream", NULL);
+        body = plain;
+    }
+    cJSON *probe = cJSON_ParseWithLength(body, len);
     bool ok = cJSON_IsObject(probe);
     cJSON_Delete(probe);
-    if (!ok)
+    if (!ok) {
+        free(plain);
         return http_webmessage(r, 400, "ERROR", "Request body is not a valid JSON metadata object", NULL);
+    }
     if (o.async) {
-        char *body = malloc(r->body_len + 1);
-        if (!body)
+        char *copy = plain ? plain : malloc(len + 1);
+        if (!copy)
             return http_webmessage(r, 500, "ERROR", "Out of memory", NULL);
-        memcpy(body, r->body, r->body_len + 1);
-        return tasks_start(r, body, r->body_len, false, NULL, &o);
+        if (!plain)
+            memcpy(copy, body, len + 1);
+        return tasks_start(r, copy, len, false, NULL, &o);
     }
     enum import_status status;
-    cJSON *rep = md_import_execute(r->emu, r->body, r->body_len, &o, &status);
+    cJSON *rep = md_import_execute(r->emu, body, len, &o, &status);
+    free(plain);
     if (!rep)
         return http_webmessage(r, 500, "ERROR", "Out of memory", NULL);
     return send_report(r, rep, status);

@@ -61,6 +61,17 @@ export function runProgress(progress, status, kind) {
   return h('div', { class: 'run-progress' }, h('div', { class: 'progress-wrap' }, bar), values);
 }
 
+// "Waiting for the target since 10:42:05 (retrying)": a running run riding out an outage.
+export function waitingLine(run) {
+  if (!run || !run.waitingFor || !run.waitingSince) return null;
+  const since = new Date(run.waitingSince);
+  const pad = (x) => String(x).padStart(2, '0');
+  const at = Number.isNaN(since.getTime()) ? run.waitingSince
+    : `${pad(since.getHours())}:${pad(since.getMinutes())}:${pad(since.getSeconds())}`;
+  return h('div', { class: 'msg msg-warn run-waiting', role: 'status' },
+    `Waiting for the ${run.waitingFor} since ${at} (retrying)`);
+}
+
 // One line for the latest run of a job: its status and what came of it.
 export function outcome(run) {
   if (!run) return h('span', { class: 'muted' }, 'never run');

@@ -5,7 +5,7 @@
 import { api, qs } from '../api.js';
 import { fmtDuration, fmtNumber, h, replace, statusBadge, timeEl } from '../dom.js';
 import { busy, button, errorText, link, message, pageHeader, pager, table, toast } from '../ui.js';
-import { ACTIVE, pollRun, refusedWords, runProgress } from '../runs-common.js';
+import { ACTIVE, pollRun, refusedWords, runProgress, waitingLine } from '../runs-common.js';
 import { kindNoun } from '../kinds.js';
 
 export const title = 'Run';
@@ -89,9 +89,9 @@ export async function render(ctx) {
         h('span', { class: 'muted' }, ' job '), r.jobId ? link(`/jobs/${r.jobId}`, r.job ?? '') : r.job ?? '',
         h('span', { class: 'muted' }, ` · ${TRIGGER_WORDS[r.trigger] ?? `started by ${r.trigger ?? '?'}`}`)),
       warnings.length ? h('div', { class: 'msg msg-warn run-warnings', role: 'status' },
-        h('strong', {}, warnings.length === 1 ? 'Note on what this run selected' : 'Notes on what this run selected'),
+        h('strong', {}, warnings.length === 1 ? 'Note on this run' : 'Notes on this run'),
         h('ul', {}, warnings.map((w) => h('li', {}, w)))) : null,
-      ACTIVE.has(r.status) ? h('div', { class: 'card' }, h('h2', {}, r.status === 'queued' ? 'Waiting for a worker…' : 'Running…'), runProgress(r.progress, r.status, run.kind)) : null,
+      ACTIVE.has(r.status) ? h('div', { class: 'card' }, h('h2', {}, r.status === 'queued' ? 'Waiting for a worker…' : 'Running…'), waitingLine(r), runProgress(r.progress, r.status, run.kind)) : null,
       r.error ? message(r.status === 'failed' ? 'error' : 'warn', h('strong', {}, 'Error: '), r.error) : null,
       r.status === 'partial' ? message('warn', `The run finished, but the target refused some ${many} or the mapping failed on some. They are listed below.`) : null,
       h('section', { class: 'card', 'aria-labelledby': 'counts-h' }, h('h2', { id: 'counts-h' }, 'Counts'),
