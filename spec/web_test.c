@@ -16,6 +16,7 @@
 
 #include "harness.h"
 #include "test.h"
+#include "web_util.h"
 
 static const char *node_path(void)
 {
@@ -44,12 +45,7 @@ static const char *require_browser(void)
     return node;
 }
 
-struct emulator {
-    pid_t pid;
-    char base[64];
-};
-
-static void emulator_start(struct emulator *em, const char *generate, const char *dir)
+void emulator_start(struct emulator *em, const char *generate, const char *dir)
 {
     char *bin = spec_bin("dhis2-emulator");
     char port[16], log_path[1024];
@@ -68,7 +64,7 @@ static void emulator_start(struct emulator *em, const char *generate, const char
 
 /* Runs spec/browser/<script> with the server's address and login (plus extra "K=V" entries)
  * and fails the test unless it exits 0. */
-static void run_browser_script(const char *script, struct spec_server *s, char *const extra[])
+void run_browser_script(const char *script, struct spec_server *s, char *const extra[])
 {
     const char *node = require_browser();
     char *dir = spec_test_dir("web");

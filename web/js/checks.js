@@ -50,6 +50,17 @@ export function jobProblems(b) {
   else if (!between(b.name, 1, 200)) add('name', 'Job name must be 1 to 200 characters long');
   if (!b.source) add('source', 'Choose the source instance');
   if (!b.target) add('target', 'Choose the target instance');
+  if (b.retryWindow === null || !wholeIn(b.retryWindow, 0, 86400)) add('retryWindow', 'Retry window must be 0 to 1,440 minutes');
+  // the other kinds' own fields are the server's to check: its 422 names them the same way
+  if (b.kind === 'metadata') {
+    if (!Object.keys(b.objects).length) add('objects', 'Add at least one type of metadata');
+    return out;
+  }
+  if (b.kind === 'tracker') {
+    if (!b.programs.length) add('programs', 'Name at least one program');
+    if (!b.orgUnits.length) add('orgUnits', 'Choose at least one org unit');
+    return out;
+  }
   if (!b.dataSets.length && !b.dataElementGroups.length) add('dataSets', 'Choose at least one data set or data element group');
   if (!b.orgUnits.length) add('orgUnits', 'Choose at least one org unit');
   const p = b.periods;

@@ -2,6 +2,7 @@
 // polling of the ones still queued or running.
 import { api } from './api.js';
 import { fmtDuration, fmtNumber, h, progressBar, replace, statusBadge, timeEl } from './dom.js';
+import { kindNoun } from './kinds.js';
 
 export const ACTIVE = new Set(['queued', 'running']);
 export const STATUSES = ['queued', 'running', 'succeeded', 'partial', 'failed', 'cancelled', 'interrupted'];
@@ -10,20 +11,21 @@ const plural = (n, one, many) => `${fmtNumber(n)} ${n === 1 ? one : many}`;
 
 // "1,832 values refused, in 9 conflict entries": what the target refused, in words, since the
 // refused values are also inside the target's "ignored" count and one entry can cover many.
-export function refusedWords(counts) {
+// kind: the run's, whose word ("values", "objects", …) the count takes.
+export function refusedWords(counts, kind) {
   if (!counts || !(counts.refused || counts.conflicts)) return null;
   const entries = plural(counts.conflicts ?? 0, 'conflict entry', 'conflict entries');
   return counts.refused === undefined || counts.refused === null ? entries
-    : `${plural(counts.refused, 'value', 'values')} refused, in ${entries}`;
+    : `${plural(counts.refused, ...kindNoun(kind))} refused, in ${entries}`;
 }
 
-export function countsLine(counts) {
+export function countsLine(counts, kind) {
   if (!counts) return null;
   const parts = [
     [fmtNumber(counts.fetched), 'fetched'], [fmtNumber(counts.imported), 'imported'],
     [fmtNumber(counts.updated), 'updated'], [fmtNumber(counts.ignored), 'ignored'],
   ];
-  const refused = refusedWords(counts);
+  const refused = refusedWords(counts, kind);
   if (refused) parts.push(['', refused, true]);
   if (counts.skipped) parts.push([fmtNumber(counts.skipped), 'skipped']);
   if (counts.errors) parts.push([fmtNumber(counts.errors), 'mapping errors', true]);
@@ -33,12 +35,13 @@ export function countsLine(counts) {
 }
 
 // "12,400 values read · 12,000 sent · 3,100 values/s · about 4 s left", from what the run
-// reports while it reads a window that may be one single chunk.
-export function valuesLine(progress) {
+// reports while it reads a window that may be one single chunk (objects for other kinds).
+export function valuesLine(progress, kind) {
   if (!progress || progress.valuesRead === undefined || progress.valuesRead === null) return null;
-  const parts = [`${plural(progress.valuesRead, 'value', 'values')} read`, `${fmtNumber(progress.valuesSent ?? 0)} sent`];
+  const [one, many] = kindNoun(kind);
+  const parts = [`${plural(progress.valuesRead, one, many)} read`, `${fmtNumber(progress.valuesSent ?? 0)} sent`];
   if (progress.valuesPerSecond !== null && progress.valuesPerSecond !== undefined) {
-    parts.push(`${fmtNumber(Math.round(progress.valuesPerSecond))} values/s`);
+    parts.push(`${fmtNumber(Math.round(progress.valuesPerSecond))} ${many}/s`);
   }
   if (progress.etaSeconds !== null && progress.etaSeconds !== undefined) {
     parts.push(`about ${fmtDuration(progress.etaSeconds * 1000)} left`);
@@ -46,8 +49,8 @@ export function valuesLine(progress) {
   return h('div', { class: 'values-line small' }, parts.join(' · '));
 }
 
-export function runProgress(progress, status) {
-  const values = valuesLine(progress);
+export function runProgress(progress, status, kind) {
+  const values = valuesLine(progress, kind);
   if (!values || progress.total > 1) return h('div', { class: 'run-progress' }, progressBar(progress, status), values);
   // a single chunk (a date window) would read "0 of 1" until its end: the values left, as far
   // as the rate and the ETA tell them, measure it instead
@@ -73,14 +76,15 @@ export function waitingLine(run) {
 export function outcome(run) {
   if (!run) return h('span', { class: 'muted' }, 'never run');
   const c = run.counts || {};
+  const refused = refusedWords(c, run.kind);
   let words;
-  if (ACTIVE.has(run.status)) words = valuesLine(run.progress);
+  if (ACTIVE.has(run.status)) words = valuesLine(run.progress, run.kind);
   else if (run.status === 'failed' || run.status === 'interrupted') words = run.error;
-  else if (refusedWords(c)) words = refusedWords(c);
-  else words = `${plural(c.fetched ?? 0, 'value', 'values')} read, ${fmtNumber((c.imported ?? 0) + (c.updated ?? 0))} imported or updated`;
+  else if (refused) words = refused;
+  else words = `${plural(c.fetched ?? 0, ...kindNoun(run.kind))} read, ${fmtNumber((c.imported ?? 0) + (c.updated ?? 0))} imported or updated`;
   return h('span', { class: 'run-outcome' }, h('a', { href: `/runs/${run.id}`, 'data-link': '' }, statusBadge(run.status)),
     run.dryRun ? h('span', { class: 'tag' }, 'dry run') : null, ' ',
-    words ? h('span', { class: ['outcome-words', run.status === 'failed' || refusedWords(c) ? 'error-text' : null] }, words) : null,
+    words ? h('span', { class: ['outcome-words', run.status === 'failed' || refused ? 'error-text' : null] }, words) : null,
     ' ', timeEl(run.finishedAt || run.startedAt || run.createdAt));
 }
 
@@ -113,7 +117,7 @@ export function runCell(run) {
     h('div', {}, h('a', { href: `/runs/${run.id}`, 'data-link': '' }, statusBadge(run.status)),
       run.dryRun ? h('span', { class: 'tag' }, 'dry run') : null,
       ' ', timeEl(when)),
-    ACTIVE.has(run.status) ? runProgress(run.progress, run.status) : countsLine(run.counts),
+    ACTIVE.has(run.status) ? runProgress(run.progress, run.status, run.kind) : countsLine(run.counts, run.kind),
     run.error && !ACTIVE.has(run.status) ? h('div', { class: 'small error-text' }, run.error) : null);
 }
 

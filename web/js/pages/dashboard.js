@@ -164,7 +164,7 @@ export async function render(ctx) {
                 const c = r.counts || {};
                 return [`${r.job}: ${r.status}${r.dryRun ? ' (dry run)' : ''}, ${fmtDuration(r.durationMs)}`,
                   `${fmtNumber(c.fetched ?? 0)} read, ${fmtNumber((c.imported ?? 0) + (c.updated ?? 0))} imported or updated`,
-                  refusedWords(c)].filter(Boolean);
+                  refusedWords(c, r.kind)].filter(Boolean);
               },
             },
           },

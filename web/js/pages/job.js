@@ -9,6 +9,7 @@ import {
 import { jobProblems } from '../checks.js';
 import { picker } from '../picker.js';
 import { ACTIVE, lastRunLine, pollRun, runCell } from '../runs-common.js';
+import { KIND_NAMES, group, kindName, kindNoun, metadataForm, selectionWords, trackerForm } from '../kinds.js';
 
 export const title = 'Job';
 
@@ -39,8 +40,9 @@ export async function render(ctx) {
     name: '', dataSets: [], dataElementGroups: [], orgUnits: [], children: true,
     periods: { last: 12, type: 'Monthly' }, incremental: true, deletions: false,
     importOptions: { importStrategy: 'CREATE_AND_UPDATE', idScheme: 'UID', dryRun: false, batchSize: 5000 },
-    schedule: null, enabled: true,
+    schedule: null, enabled: true, retryWindow: 600,
   };
+  const kindSel = select('kind', Object.entries(KIND_NAMES), j.kind ?? 'dataValues');
   const instOptions = [['', '— choose —'], ...insts.map((i) => [String(i.id), i.name])];
   const name = h('input', { name: 'name', type: 'text', required: true, maxlength: 200, value: j.name });
   const source = select('source', instOptions, j.sourceId ?? '', { required: true });
@@ -54,7 +56,8 @@ export async function render(ctx) {
   const dataSets = picker({ kind: 'dataSets', name: 'dataSets', label: 'Data sets', selected: j.dataSets });
   const groups = picker({ kind: 'dataElementGroups', name: 'dataElementGroups', label: 'Data element groups', selected: j.dataElementGroups });
   const orgUnits = picker({ kind: 'organisationUnits', name: 'orgUnits', label: 'Org unit roots', selected: j.orgUnits, tree: true });
-  const syncSource = () => [dataSets, groups, orgUnits].forEach((p) => p.setSource(source.value));
+  const meta = metadataForm(j, STRATEGIES);
+  const syncSource = () => [dataSets, groups, orgUnits, meta].forEach((p) => p.setSource(source.value));
   source.addEventListener('change', syncSource);
 
   // periods
@@ -95,6 +98,7 @@ export async function render(ctx) {
   const dryRun = checkbox('Dry run by default: the target checks the values but stores nothing', 'importOptions.dryRun', io.dryRun ?? false);
   const schedule = h('input', { name: 'schedule', type: 'text', value: j.schedule ?? '', placeholder: '0 2 * * *', class: 'mono' });
   const enabled = checkbox('Enabled: the schedule starts runs', 'enabled', j.enabled ?? true);
+  const retryMinutes = h('input', { name: 'retryWindow', type: 'number', min: 0, max: 1440, step: 'any', class: 'narrow', value: (j.retryWindow ?? 600) / 60 });
   // the schedule in words and its next times, from the server's own cron code
   const scheduleWords = h('div', { class: 'schedule-words small', 'aria-live': 'polite' });
   let scheduleTimer = null;
@@ -130,9 +134,12 @@ export async function render(ctx) {
     const warnings = problems.length - errors;
     const est = r.estimate || {};
     const plural = (n, one) => `${fmtNumber(n)} ${one}${n === 1 ? '' : 's'}`;
-    const estimate = est.values === null || est.values === undefined
-      ? `A run would read ${plural(est.chunks ?? 0, 'chunk')}; how many values is not known.`
-      : `A run would read about ${plural(est.values, 'value')} in ${plural(est.chunks ?? 0, 'chunk')}.`;
+    const [one, many] = kindNoun(kindSel.value);
+    const n = kindSel.value === 'dataValues' ? est.values : est.objects;
+    const chunks = est.chunks === undefined ? '' : plural(est.chunks ?? 0, 'chunk');
+    const estimate = n === null || n === undefined
+      ? (chunks ? `A run would read ${chunks}; how many ${many} is not known.` : `How many ${many} a run would read is not known.`)
+      : `A run would read about ${fmtNumber(n)} ${n === 1 ? one : many}${chunks ? ` in ${chunks}` : ''}.`;
     const kind = errors ? 'error' : warnings ? 'warn' : 'ok';
     const head = errors || warnings
       ? `Check: ${plural(errors, 'error')}, ${plural(warnings, 'warning')}. `
@@ -160,11 +167,22 @@ export async function render(ctx) {
   }, { class: 'btn', title: 'Check these settings against the source, target and mapping before saving' });
 
   function body() {
-    const b = {
+    const common = {
       name: name.value.trim(),
+      kind: kindSel.value,
       source: source.value ? Number(source.value) : null,
       target: target.value ? Number(target.value) : null,
       mapping: mappingSel.value || null,
+      schedule: schedule.value.trim() || null,
+      enabled: enabled.querySelector('input').checked,
+      retryWindow: retryMinutes.value.trim() === '' ? null : Math.round(Number(retryMinutes.value) * 60),
+    };
+    if (kindSel.value === 'metadata') return { ...common, ...meta.body() };
+    if (kindSel.value === 'tracker') {
+      return { ...common, ...tracker.body(), orgUnits: orgUnits.value(), children: children.querySelector('input').checked };
+    }
+    const b = {
+      ...common,
       dataSets: dataSets.value(),
       dataElementGroups: groups.value(),
       orgUnits: orgUnits.value(),
@@ -176,8 +194,6 @@ export async function render(ctx) {
         // as typed: a 0 or a blank is refused, never replaced by a default
         dryRun: dryRun.querySelector('input').checked, batchSize: batchSize.value.trim() === '' ? null : Number(batchSize.value),
       },
-      schedule: schedule.value.trim() || null,
-      enabled: enabled.querySelector('input').checked,
     };
     const form2 = periodRadios.querySelector('input:checked')?.value ?? 'last';
     if (form2 === 'last') b.periods = { last: lastN.value.trim() === '' ? null : Number(lastN.value), type: lastType.value };
@@ -185,6 +201,38 @@ export async function render(ctx) {
     else b.periods = { start: start.value, end: end.value };
     return b;
   }
+
+  // the data values job's sections; the org unit roots (and children) serve tracker jobs too
+  const orgUnitsField = group('orgUnits', 'Org unit roots', orgUnits.el);
+  const dvWhat = h('fieldset', { class: 'card' }, h('legend', {}, 'What to copy'),
+    h('p', { class: 'hint' }, 'Choose at least one data set or data element group, and at least one org unit. The lists come from the source instance.'),
+    h('div', { class: 'grid-2' },
+      group('dataSets', 'Data sets', dataSets.el),
+      group('dataElementGroups', 'Data element groups', groups.el)),
+    orgUnitsField,
+    children);
+  const dvSections = [dvWhat,
+    h('fieldset', { class: 'card', dataset: { field: 'periods' } }, h('legend', {}, 'Which periods'),
+      periodRadios, periodPanels.last, periodPanels.fixed, periodPanels.range, h('div', { class: 'field-error' })),
+    h('fieldset', { class: 'card' }, h('legend', {}, 'How to send'),
+      incremental, deletions, dryRun,
+      h('div', { class: 'grid-3' },
+        field('Import strategy', strategy, { name: 'importOptions.importStrategy' }),
+        field('Id scheme', idScheme, { name: 'importOptions.idScheme', hint: 'How ids are matched at the target.' }),
+        field('Batch size', batchSize, { name: 'importOptions.batchSize', hint: 'Values per POST (1–50,000).' })))];
+  const tracker = trackerForm(j, [orgUnitsField, children]);
+  // only the chosen kind's sections are in the form, so a field error finds its one field
+  const kindBox = h('div', { class: 'kind-sections' });
+  const showKind = () => {
+    if (kindSel.value === 'metadata') replace(kindBox, meta.sections);
+    else if (kindSel.value === 'tracker') {
+      replace(kindBox, tracker.sections);
+      tracker.attach();
+    } else {
+      dvWhat.append(orgUnitsField, children);
+      replace(kindBox, dvSections);
+    }
+  };
 
   const form = h('form', {
     class: 'form', novalidate: true,
@@ -211,32 +259,23 @@ export async function render(ctx) {
     },
   },
   h('fieldset', { class: 'card' }, h('legend', {}, 'From where to where'),
+    field('Kind of job', kindSel, { name: 'kind', hint: 'What the job copies: data values, metadata, or events and tracked entities.' }),
     field('Job name', name, { name: 'name', required: true, hint: 'e.g. "district to national, monthly"' }),
     h('div', { class: 'grid-2' },
       field('Source instance (read from)', source, { name: 'source', required: true }),
       field('Target instance (write to)', target, { name: 'target', required: true })),
     field('Mapping', mappingSel, { name: 'mapping', hint: h('span', {}, 'A Lua file that rewrites ids and values between the two servers. ', link('/mappings', 'Manage mappings'), '.') })),
-  h('fieldset', { class: 'card' }, h('legend', {}, 'What to copy'),
-    h('p', { class: 'hint' }, 'Choose at least one data set or data element group, and at least one org unit. The lists come from the source instance.'),
-    h('div', { class: 'grid-2' },
-      h('div', { class: 'field', dataset: { field: 'dataSets' } }, h('div', { class: 'label' }, 'Data sets'), dataSets.el, h('div', { class: 'field-error' })),
-      h('div', { class: 'field', dataset: { field: 'dataElementGroups' } }, h('div', { class: 'label' }, 'Data element groups'), groups.el, h('div', { class: 'field-error' }))),
-    h('div', { class: 'field', dataset: { field: 'orgUnits' } }, h('div', { class: 'label' }, 'Org unit roots'), orgUnits.el, h('div', { class: 'field-error' })),
-    children),
-  h('fieldset', { class: 'card', dataset: { field: 'periods' } }, h('legend', {}, 'Which periods'),
-    periodRadios, periodPanels.last, periodPanels.fixed, periodPanels.range, h('div', { class: 'field-error' })),
-  h('fieldset', { class: 'card' }, h('legend', {}, 'How to send'),
-    incremental, deletions, dryRun,
-    h('div', { class: 'grid-3' },
-      field('Import strategy', strategy, { name: 'importOptions.importStrategy' }),
-      field('Id scheme', idScheme, { name: 'importOptions.idScheme', hint: 'How ids are matched at the target.' }),
-      field('Batch size', batchSize, { name: 'importOptions.batchSize', hint: 'Values per POST (1–50,000).' }))),
+  kindBox,
   h('fieldset', { class: 'card' }, h('legend', {}, 'When'),
     field('Schedule (cron, UTC)', schedule, { name: 'schedule', hint: 'Five fields: minute hour day month weekday. "0 2 * * *" = every night at 02:00 UTC; "0 * * * *" = every hour. Leave blank to run by hand only.' }),
     scheduleWords,
-    enabled),
+    enabled,
+    field('Retry window (minutes)', retryMinutes, { name: 'retryWindow', hint: 'How long a run rides out an outage of either server before it fails.' })),
   formStatus,
   h('div', { class: 'form-actions sticky-actions' }, save, ' ', checkDraft, ' ', link('/jobs', 'Cancel', { class: 'btn' })));
+
+  showKind();
+  kindSel.addEventListener('change', showKind);
 
   // what the form held when it was filled (or saved): anything else is unsaved
   let clean = JSON.stringify(body());
@@ -318,6 +357,7 @@ export async function render(ctx) {
       toggle),
     h('p', { class: 'lead' }, stateTag, ' ', job.source ?? '?', ' → ', job.target ?? '?',
       lastRunLine(ctx, job)),
+    h('p', { class: 'job-selection' }, h('span', { class: 'tag' }, kindName(job.kind)), ' ', selectionWords(job)),
     actStatus,
     h('section', { class: 'card', 'aria-labelledby': 'runs-h' }, h('h2', { id: 'runs-h' }, 'Latest runs'), runsBox),
     h('h2', {}, 'Settings'),

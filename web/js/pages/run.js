@@ -6,10 +6,12 @@ import { api, qs } from '../api.js';
 import { fmtDuration, fmtNumber, h, replace, statusBadge, timeEl } from '../dom.js';
 import { busy, button, errorText, link, message, pageHeader, pager, table, toast } from '../ui.js';
 import { ACTIVE, pollRun, refusedWords, runProgress, waitingLine } from '../runs-common.js';
+import { kindNoun } from '../kinds.js';
 
 export const title = 'Run';
 
-const COUNT_HELP = {
+// many: what the run's kind counts ("values", "objects", …)
+const countHelp = (many) => ({
   fetched: 'read from the source',
   mapped: 'after the mapping',
   skipped: 'dropped on purpose by the mapping',
@@ -17,11 +19,11 @@ const COUNT_HELP = {
   sent: 'posted to the target',
   imported: 'new at the target',
   updated: 'changed at the target',
-  ignored: 'the target left unchanged (refused values included)',
+  ignored: `the target left unchanged (refused ${many} included)`,
   deleted: 'deleted at the target',
-  refused: 'values the target refused',
-  conflicts: 'conflict entries from the target (one can cover many values)',
-};
+  refused: `${many} the target refused`,
+  conflicts: `conflict entries from the target (one can cover many ${many})`,
+});
 
 const TRIGGER_WORDS = { manual: 'started by hand', schedule: 'started by the schedule', cli: 'started from the command line', retry: 'a retry' };
 
@@ -39,6 +41,8 @@ function idParts(v, withValue) {
   return [ID_WORDS.filter(([k]) => v[k]).map(([k, w]) => h('span', { class: 'dv-part' }, h('span', { class: 'muted' }, `${w} `), v[k])),
     withValue && v.value !== undefined && v.value !== null ? h('span', { class: 'dv-part' }, h('span', { class: 'muted' }, '= '), String(v.value)) : null];
 }
+
+const codeCell = (x) => h('td', {}, x.errorCode ? h('code', {}, x.errorCode) : h('span', { class: 'muted' }, '—'));
 
 const kindTag = (kind) => h('span', { class: `tag tag-${KIND_CLASS[kind] ?? kind}` }, KIND_WORDS[kind] ?? kind);
 
@@ -60,12 +64,16 @@ export async function render(ctx) {
   let conflictPage = 1;
   let kind = '';
   let view = 'groups'; // or 'entries'; 'entries' alone when the server has no groups
+  const [one, many] = kindNoun(run.kind);
+  const COUNT_HELP = countHelp(many);
+  // entries of the other kinds name an item (type and id), not a data value
+  const values = (run.kind ?? 'dataValues') === 'dataValues';
 
   function countsWords(c) {
-    const words = [`${fmtNumber(c.fetched ?? 0)} values read`];
+    const words = [`${fmtNumber(c.fetched ?? 0)} ${many} read`];
     if (c.sent !== undefined) words.push(`${fmtNumber(c.sent)} sent`);
     words.push(`${fmtNumber((c.imported ?? 0) + (c.updated ?? 0))} imported or updated`);
-    const refused = refusedWords(c);
+    const refused = refusedWords(c, run.kind);
     if (refused) words.push(refused);
     if (c.skipped) words.push(`${fmtNumber(c.skipped)} skipped by the mapping`);
     if (c.errors) words.push(`${fmtNumber(c.errors)} failed in the mapping`);
@@ -83,9 +91,9 @@ export async function render(ctx) {
       warnings.length ? h('div', { class: 'msg msg-warn run-warnings', role: 'status' },
         h('strong', {}, warnings.length === 1 ? 'Note on this run' : 'Notes on this run'),
         h('ul', {}, warnings.map((w) => h('li', {}, w)))) : null,
-      ACTIVE.has(r.status) ? h('div', { class: 'card' }, h('h2', {}, r.status === 'queued' ? 'Waiting for a worker…' : 'Running…'), waitingLine(r), runProgress(r.progress, r.status)) : null,
+      ACTIVE.has(r.status) ? h('div', { class: 'card' }, h('h2', {}, r.status === 'queued' ? 'Waiting for a worker…' : 'Running…'), waitingLine(r), runProgress(r.progress, r.status, run.kind)) : null,
       r.error ? message(r.status === 'failed' ? 'error' : 'warn', h('strong', {}, 'Error: '), r.error) : null,
-      r.status === 'partial' ? message('warn', 'The run finished, but the target refused some values or the mapping failed on some. They are listed below.') : null,
+      r.status === 'partial' ? message('warn', `The run finished, but the target refused some ${many} or the mapping failed on some. They are listed below.`) : null,
       h('section', { class: 'card', 'aria-labelledby': 'counts-h' }, h('h2', { id: 'counts-h' }, 'Counts'),
         countsWords(c),
         h('dl', { class: 'counts-grid' }, keys.map((k) => h('div', { class: ['count-box', (k === 'conflicts' || k === 'errors' || k === 'refused') && c[k] ? 'count-bad' : null], dataset: { count: k } },
@@ -133,13 +141,13 @@ export async function render(ctx) {
       tools.push(h('a', { class: 'btn btn-small csv-link', href: `/api/runs/${id}/conflicts?format=csv`, download: `run-${id}-conflicts.csv` },
         `Download all ${fmtNumber(total)} as CSV`));
     }
-    return h('div', { class: 'card-head' }, h('h2', { id: 'conf-h' }, 'Conflicts and skipped values'),
+    return h('div', { class: 'card-head' }, h('h2', { id: 'conf-h' }, `Conflicts and skipped ${many}`),
       h('span', { class: 'filters' }, tools));
   }
 
   function none() {
     return h('p', { class: 'muted' }, kind && view !== 'groups' ? 'None of this kind.'
-      : ACTIVE.has(run.status) ? 'None so far.' : 'None: every value was accepted or dropped on purpose.');
+      : ACTIVE.has(run.status) ? 'None so far.' : `None: every ${one} was accepted or dropped on purpose.`);
   }
 
   async function loadGroups() {
@@ -159,15 +167,15 @@ export async function render(ctx) {
       return;
     }
     replace(conflictsBox, head(total),
-      h('p', { class: 'small muted' }, `${fmtNumber(total)} entries in ${fmtNumber(groups.length)} ${groups.length === 1 ? 'group' : 'groups'}: one per kind, error code and source → target ids.`),
-      table(['Kind', 'Count', 'Source → target', 'Error code', 'Message', 'Org units', 'Periods', 'Seen'], groups.map((g) => h('tr', {},
+      h('p', { class: 'small muted' }, `${fmtNumber(total)} entries in ${fmtNumber(groups.length)} ${groups.length === 1 ? 'group' : 'groups'}: one per kind, error code${values ? ' and source → target ids' : ''}.`),
+      table(values ? ['Kind', 'Count', 'Source → target', 'Error code', 'Message', 'Org units', 'Periods', 'Seen'] : ['Kind', 'Count', 'Error code', 'Message', 'Seen'], groups.map((g) => h('tr', {},
         h('td', {}, kindTag(g.kind)),
         h('td', { class: 'num count-cell' }, fmtNumber(g.count)),
-        h('td', { class: 'dv small' }, h('div', { class: 'dv-src' }, idParts(g.source)), h('div', { class: 'dv-arrow muted', 'aria-label': 'mapped to' }, '↓'), h('div', { class: 'dv-tgt' }, idParts(g.target))),
-        h('td', {}, g.errorCode ? h('code', {}, g.errorCode) : h('span', { class: 'muted' }, '—')),
+        values ? h('td', { class: 'dv small' }, h('div', { class: 'dv-src' }, idParts(g.source)), h('div', { class: 'dv-arrow muted', 'aria-label': 'mapped to' }, '↓'), h('div', { class: 'dv-tgt' }, idParts(g.target))) : null,
+        codeCell(g),
         h('td', { class: 'wrap msg-cell' }, g.message ?? ''),
-        h('td', { class: 'wrap small' }, someOf(g.orgUnits, g.orgUnitCount)),
-        h('td', { class: 'wrap small' }, someOf(g.periods, g.periodCount)),
+        values ? [h('td', { class: 'wrap small' }, someOf(g.orgUnits, g.orgUnitCount)),
+          h('td', { class: 'wrap small' }, someOf(g.periods, g.periodCount))] : null,
         h('td', { class: 'small' }, timeEl(g.firstSeen, false), g.lastSeen && g.lastSeen !== g.firstSeen ? [h('br'), '→ ', timeEl(g.lastSeen, false)] : null))),
       { class: 'groups-table', caption: 'Conflicts grouped by cause' }));
   }
@@ -179,14 +187,22 @@ export async function render(ctx) {
       replace(conflictsBox, head(0), none());
       return;
     }
-    replace(conflictsBox, head(kind ? null : data.pager?.total),
-      table(['Kind', 'Object', 'Error code', 'Message', 'Source value', 'Sent (after the mapping)'], data.conflicts.map((c) => h('tr', {},
+    const rows = values
+      ? data.conflicts.map((c) => h('tr', {},
         h('td', {}, kindTag(c.kind)),
         h('td', {}, h('code', {}, c.object ?? '')),
-        h('td', {}, c.errorCode ? h('code', {}, c.errorCode) : h('span', { class: 'muted' }, '—')),
+        codeCell(c),
         h('td', { class: 'wrap msg-cell' }, c.message ?? ''),
         h('td', { class: 'dv dv-src small' }, idParts(c.source, true)),
-        h('td', { class: 'dv dv-tgt small' }, idParts(c.dataValue || (c.value !== undefined ? { value: c.value } : null), true)))),
+        h('td', { class: 'dv dv-tgt small' }, idParts(c.dataValue || (c.value !== undefined ? { value: c.value } : null), true))))
+      : data.conflicts.map((c) => h('tr', {},
+        h('td', {}, kindTag(c.kind)),
+        h('td', { class: 'item-type' }, c.item?.type ?? h('span', { class: 'muted' }, '—')),
+        h('td', { class: 'item-id' }, c.item?.id ? h('code', {}, c.item.id) : h('span', { class: 'muted' }, '—')),
+        codeCell(c),
+        h('td', { class: 'wrap msg-cell' }, c.message ?? '')));
+    replace(conflictsBox, head(kind ? null : data.pager?.total),
+      table(values ? ['Kind', 'Object', 'Error code', 'Message', 'Source value', 'Sent (after the mapping)'] : ['Kind', 'Type', 'Id', 'Error code', 'Message'], rows,
       { class: 'conflicts-table', caption: 'Conflicts' }),
       pager(data.pager, (n) => { conflictPage = n; loadConflicts(); }));
   }
