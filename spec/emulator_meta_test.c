@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "http.h"
 #include "test.h"
 
 #define AUTH "Authorization: Basic YWRtaW46ZGlzdHJpY3Q=" /* admin:district */
@@ -129,17 +130,10 @@ static bool has_object(struct emu *e, const char *collection, const char *id)
 
 static char *read_fixture(const char *name)
 {
-    char path[256];
+    char path[256], *text = NULL;
+    size_t len;
     snprintf(path, sizeof path, FIXTURES "/%s", name);
-    FILE *f = fopen(path, "rb");
-    CHECKF(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = malloc((size_t)n + 1);
-    CHECK(text && fread(text, 1, (size_t)n, f) == (size_t)n);
-    text[n] = '\0';
-    fclose(f);
+    CHECKF(http_read_file(path, &text, &len) == 0, "cannot read %s", path);
     return text;
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "http.h"
 #include "test.h"
 #include "tracker_util.h"
 
@@ -16,15 +17,9 @@
 
 static char *slurp(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    CHECKF(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = malloc((size_t)n + 1);
-    CHECK(text && fread(text, 1, (size_t)n, f) == (size_t)n);
-    text[n] = '\0';
-    fclose(f);
+    char *text = NULL;
+    size_t len;
+    CHECKF(http_read_file(path, &text, &len) == 0, "cannot read %s", path);
     return text;
 }
 
