@@ -1373,6 +1373,8 @@ out:
     return rc;
 }
 
+const char *const dhis2_import_strategies[] = {"CREATE_AND_UPDATE", "CREATE", "UPDATE", "DELETE", NULL};
+
 /* ---- any JSON resource ---------------------------------------------------------------------- */
 
 int dhis2_get(struct dhis2_client *c, const char *path, const char *query, cJSON **out,
@@ -1382,17 +1384,14 @@ int dhis2_get(struct dhis2_client *c, const char *path, const char *query, cJSON
 }
 
 int dhis2_post(struct dhis2_client *c, const char *path, const char *query, const char *json,
-               size_t len, long *status, cJSON **out, struct err *e)
+               size_t len, bool may_gzip, long *status, cJSON **out, struct err *e)
 {
     struct response r = {0};
     char url[512];
     int attempts = 0;
     *out = NULL;
     *status = 0;
-    /* DHIS2's tracker importer reads its body with Jackson, which does not inflate gzip (the
-     * dataValueSets and metadata importers look for gzip's magic bytes) */
-    bool plain = strncmp(path, "/api/tracker", 12) == 0;
-    int rc = post_json(c, path, query, json, len, plain, &r, url, &attempts, e);
+    int rc = post_json(c, path, query, json, len, !may_gzip, &r, url, &attempts, e);
     if (rc == 0) {
         *status = r.status;
         bool answer = r.status / 100 == 2 || r.status == 409;

@@ -90,20 +90,23 @@ int dhis2_list(struct dhis2_client *c, const char *kind, const char *fields,
                const char *const *filters, int page_size, dhis2_item_fn fn, void *ud,
                struct err *e);
 
+/* The importStrategy values every DHIS2 import takes, NULL-terminated. */
+extern const char *const dhis2_import_strategies[];
+
 /* ---- any JSON resource (metadata, tracker) ------------------------------------------------- */
 
 /* GET path?query (query URL-encoded already, NULL = none), expecting 200 with JSON, parsed into
  * *out (caller deletes). Retried as every request is. A 404 is ERR_NOT_FOUND. */
 int dhis2_get(struct dhis2_client *c, const char *path, const char *query, cJSON **out,
               struct err *e);
-/* POST a JSON body of len bytes to path?query (gzipped above 64 KB, but never to /api/tracker,
- * whose importer does not read gzip). An answer of 2xx or 409 with a JSON body is an answer,
+/* POST a JSON body of len bytes to path?query (gzipped above 64 KB when may_gzip: only some
+ * DHIS2 importers look for gzip's magic bytes). An answer of 2xx or 409 with a JSON body is an answer,
  * not an error: it is parsed into *out (caller deletes) and its status stored in *status.
  * Anything else (other statuses, no JSON) is an error that quotes the answer. Network errors,
  * 5xx and 429 are retried: post only what may safely arrive twice (an import by UID with
  * CREATE_AND_UPDATE or DELETE does). */
 int dhis2_post(struct dhis2_client *c, const char *path, const char *query, const char *json,
-               size_t len, long *status, cJSON **out, struct err *e);
+               size_t len, bool may_gzip, long *status, cJSON **out, struct err *e);
 /* Appends "name=value" (after a '&' when *q holds pairs already) to a query being built in *q
  * (malloc'd, grown; NULL to start), value URL-encoded; NULL or empty values are left out. -1 when out of memory (*q is still the
  * caller's to free). */

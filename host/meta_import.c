@@ -98,7 +98,7 @@ int meta_import_post(struct dhis2_client *c, const char *json, size_t len,
         rc = err_set(e, ERR_INTERNAL, "out of memory");
         goto out;
     }
-    if ((rc = dhis2_post(c, "/api/metadata", q, json, len, &status, &answer, e)) != 0)
+    if ((rc = dhis2_post(c, "/api/metadata", q, json, len, true, &status, &answer, e)) != 0)
         goto out;
     const cJSON *resp = cJSON_GetObjectItemCaseSensitive(answer, "response");
     const char *task = str_of(resp, "id");

@@ -179,7 +179,8 @@ int tracker_import(struct dhis2_client *c, const struct tracker_import *opt, con
     }
     long status = 0;
     cJSON *answer = NULL, *report = NULL;
-    int rc = dhis2_post(c, "/api/tracker", q, json, len, &status, &answer, e);
+    /* the tracker importer reads its body with Jackson, which does not inflate gzip */
+    int rc = dhis2_post(c, "/api/tracker", q, json, len, false, &status, &answer, e);
     free(q);
     if (rc == 0 && opt->async)
         rc = await_report(c, answer, opt->async_timeout_s, &report, e);
