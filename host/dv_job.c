@@ -13,7 +13,6 @@
 #include "selection.h"
 #include "validate.h"
 
-static const char *const import_strategies[] = {"CREATE_AND_UPDATE", "CREATE", "UPDATE", "DELETE", NULL};
 
 static int check_id_scheme(const cJSON *opts, const char *key, const char **out, struct err *e)
 {
@@ -38,7 +37,7 @@ static int normalise_import_options(const cJSON *body, cJSON *spec, struct err *
                                               "categoryOptionComboIdScheme"};
     bool dry_run = false, skip_existing = false, async = false;
     long batch = 0, async_timeout = 0;
-    int rc = v_enum(opts, "importOptions.", "importStrategy", import_strategies, "CREATE_AND_UPDATE",
+    int rc = v_enum(opts, "importOptions.", "importStrategy", dhis2_import_strategies, "CREATE_AND_UPDATE",
                     &strategy, e);
     rc |= v_bool(opts, "importOptions.", "dryRun", false, &dry_run, e);
     rc |= v_bool(opts, "importOptions.", "skipExistingCheck", false, &skip_existing, e);

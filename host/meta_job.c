@@ -3,17 +3,16 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dhis2.h"
 #include "validate.h"
 
 enum { MAX_IDS = 10000, MAX_FILTERS = 20, MAX_FILTER_CHARS = 500 };
 
-static const char *const strategies[] = {"CREATE_AND_UPDATE", "CREATE", "UPDATE", "DELETE", NULL};
 static const char *const atomic_modes[] = {"ALL", "NONE", NULL};
 static const char *const strippable[] = {"sharing", "users", "organisationUnits", NULL};
 
 const char *const meta_job_labels[][2] = {
     {"objects", "Objects"}, {"dependencies", "Dependencies"}, {"strip", "Strip"},
-    {"incremental", "Incremental"}, {"deletions", "Deletions"},
     {"importOptions", "Import options"}, {"importOptions.importStrategy", "Import strategy"},
     {"importOptions.atomicMode", "Atomic mode"}, {"importOptions.dryRun", "Dry run"},
     {"importOptions.async", "Async"}, {"importOptions.asyncTimeout", "Async timeout"},
@@ -145,7 +144,7 @@ static int check_import_options(const cJSON *body, cJSON *spec, struct err *e)
     bool dry_run = false, async = false;
     long batch = 0, timeout = 0;
     const char *p = "importOptions.";
-    int rc = v_enum(opts, p, "importStrategy", strategies, "CREATE_AND_UPDATE", &strategy, e);
+    int rc = v_enum(opts, p, "importStrategy", dhis2_import_strategies, "CREATE_AND_UPDATE", &strategy, e);
     rc |= v_enum(opts, p, "atomicMode", atomic_modes, "ALL", &atomic, e);
     rc |= v_bool(opts, p, "dryRun", false, &dry_run, e);
     rc |= v_bool(opts, p, "async", false, &async, e);
@@ -167,17 +166,14 @@ static int check_import_options(const cJSON *body, cJSON *spec, struct err *e)
 
 int meta_job_validate(const cJSON *body, cJSON *spec, struct err *e)
 {
-    bool dependencies = true, incremental = false, deletions = false;
-    /* every check runs, so that a form can show all its errors at once */
+    bool dependencies = true;
+    /* every check runs, so that a form can show all its errors at once; incremental and
+     * deletions are every kind's, checked by jobs.c */
     int rc = check_objects(body, spec, e);
     rc = v_worse(rc, v_bool(body, "", "dependencies", true, &dependencies, e));
     rc = v_worse(rc, check_strip(body, spec, e));
-    rc = v_worse(rc, v_bool(body, "", "incremental", false, &incremental, e));
-    rc = v_worse(rc, v_bool(body, "", "deletions", false, &deletions, e));
     rc = v_worse(rc, check_import_options(body, spec, e));
-    if (!cJSON_AddBoolToObject(spec, "dependencies", dependencies) ||
-        !cJSON_AddBoolToObject(spec, "incremental", incremental) ||
-        !cJSON_AddBoolToObject(spec, "deletions", deletions))
+    if (!cJSON_AddBoolToObject(spec, "dependencies", dependencies))
         return err_set(e, ERR_INTERNAL, "out of memory");
     return rc;
 }
