@@ -401,30 +401,34 @@ static void watermark_minus_overlap(const char *wm, int overlap_s, char *out, si
              rem % 60, millis);
 }
 
-static int open_clients(struct sync_run *r, struct err *e)
+/* A client for one side of the run: retries within the job's window, its waits shown on the
+ * run, and every request ended early once the run must stop. */
+static struct dhis2_client *open_client(struct sync_run *r, const struct instance *in, int max_retries,
+                                        struct waiting_hook *hook, struct err *e)
 {
     struct dhis2_config cfg;
+    instance_dhis2_config(in, &cfg);
+    cfg.max_retries = max_retries;
+    cfg.retry_window_s = r->retry_window_ms / 1000;
+    cfg.backoff_max_ms = r->app->cfg.retry_max_delay_ms;
+    struct dhis2_client *c = dhis2_client_new(&cfg, e);
+    if (c) {
+        dhis2_client_set_waiting(c, client_waiting, hook);
+        dhis2_client_set_cancel(c, sync_stop_check, r);
+    }
+    return c;
+}
+
+static int open_clients(struct sync_run *r, struct err *e)
+{
     const cJSON *window = cJSON_GetObjectItem(r->job.spec, "retryWindow");
     long window_s = cJSON_IsNumber(window) ? (long)window->valuedouble : JOB_RETRY_WINDOW_S;
     r->retry_window_ms = window_s * 1000LL;
-    instance_dhis2_config(&r->src, &cfg);
-    cfg.max_retries = 4;
-    cfg.retry_window_s = window_s;
-    cfg.backoff_max_ms = r->app->cfg.retry_max_delay_ms;
-    if (!(r->src_client = dhis2_client_new(&cfg, e)))
-        return e->code;
-    instance_dhis2_config(&r->dst, &cfg);
-    cfg.max_retries = 5;
-    cfg.retry_window_s = window_s;
-    cfg.backoff_max_ms = r->app->cfg.retry_max_delay_ms;
-    if (!(r->dst_client = dhis2_client_new(&cfg, e)))
-        return e->code;
     r->hooks[0] = (struct waiting_hook){r, OUTAGE_SOURCE};
     r->hooks[1] = (struct waiting_hook){r, OUTAGE_TARGET};
-    dhis2_client_set_waiting(r->src_client, client_waiting, &r->hooks[0]);
-    dhis2_client_set_waiting(r->dst_client, client_waiting, &r->hooks[1]);
-    dhis2_client_set_cancel(r->src_client, sync_stop_check, r);
-    dhis2_client_set_cancel(r->dst_client, sync_stop_check, r);
+    if (!(r->src_client = open_client(r, &r->src, 4, &r->hooks[0], e)) ||
+        !(r->dst_client = open_client(r, &r->dst, 5, &r->hooks[1], e)))
+        return e->code;
     return 0;
 }
 
